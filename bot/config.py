@@ -1,0 +1,343 @@
+"""Env file and environment → one frozen ``Settings``.
+
+Every value is validated here, once, before any command does anything; each
+error names the variable and says what is wrong, without echoing a secret.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Mapping
+
+from bot.models import AutopostError
+from bot.platforms.base import NETWORKS, PLATFORM_NAMES, check_api_base
+
+
+class ConfigError(AutopostError):
+    """The configuration is unusable; the message names the variable."""
+
+    def __init__(self, variable: str, problem: str):
+        self.variable = variable
+        super().__init__(f"{variable}: {problem}")
+
+
+# Variables whose values are never printed, logged or put in an error message.
+SECRET_VARIABLES = (
+    "TWITTER_API_KEY", "TWITTER_API_SECRET", "TWITTER_ACCESS_TOKEN", "TWITTER_ACCESS_TOKEN_SECRET",
+    "LINKEDIN_ACCESS_TOKEN", "LINKEDIN_CLIENT_SECRET",
+    "FACEBOOK_PAGE_TOKEN", "FACEBOOK_APP_SECRET",
+)
+
+CREDENTIALS = {
+    "twitter": ("TWITTER_API_KEY", "TWITTER_API_SECRET", "TWITTER_ACCESS_TOKEN", "TWITTER_ACCESS_TOKEN_SECRET"),
+    "linkedin": ("LINKEDIN_ACCESS_TOKEN",),
+    "facebook": ("FACEBOOK_PAGE_ID", "FACEBOOK_PAGE_TOKEN"),
+}
+
+DEFAULT_API_BASES = {
+    "TWITTER_API_BASE": "https://api.x.com",
+    "LINKEDIN_API_BASE": "https://api.linkedin.com",
+    "FACEBOOK_GRAPH_BASE": "https://graph.facebook.com",
+}
+
+# LinkedIn serves each monthly version for about a year and answers 426 after;
+# Graph API versions live about two years. Both are pinned, and overridable.
+DEFAULT_LINKEDIN_VERSION = "202610"
+DEFAULT_FACEBOOK_GRAPH_VERSION = "v24.0"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Settings:
+    feeds: tuple[str, ...]
+    db_path: Path = Path("autopost.db")
+    env_file: Path | None = None
+    poll_interval: float = 300.0
+    platforms: tuple[str, ...] = ("console",)
+    dry_run: bool = False
+    backfill: int = 0
+    max_age: float | None = 7 * 86400.0          # None: no age limit
+    request_timeout: float = 30.0
+    max_feed_bytes: int = 10 * 1024 * 1024
+    fetch_concurrency: int = 8
+    log_level: str = "INFO"
+    log_format: str = "text"
+
+    # composition
+    templates: Mapping[str, str] = field(default_factory=dict)   # network -> template, only those set
+    hashtags_max: int = 3
+    hashtags_extra: tuple[str, ...] = ()
+    utm: str | None = None
+    twitter_allow_mentions: bool = False
+
+    # delivery
+    retry_base: float = 30.0
+    retry_max: float = 3600.0
+    max_attempts: int = 8
+    min_gap: float = 0.0
+    reverify_interval: float = 3600.0
+    daily_caps: Mapping[str, int] = field(default_factory=dict)  # network -> cap, only those set
+    alert_webhook: str | None = None
+
+    # X
+    twitter_api_key: str = field(default="", repr=False)
+    twitter_api_secret: str = field(default="", repr=False)
+    twitter_access_token: str = field(default="", repr=False)
+    twitter_access_token_secret: str = field(default="", repr=False)
+    twitter_api_base: str = DEFAULT_API_BASES["TWITTER_API_BASE"]
+    twitter_attach_image: bool = False
+
+    # LinkedIn
+    linkedin_access_token: str = field(default="", repr=False)
+    linkedin_author: str = ""
+    linkedin_api_base: str = DEFAULT_API_BASES["LINKEDIN_API_BASE"]
+    linkedin_version: str = DEFAULT_LINKEDIN_VERSION
+    linkedin_token_expires: date | None = None
+
+    # Facebook
+    facebook_page_id: str = ""
+    facebook_page_token: str = field(default="", repr=False)
+    facebook_app_id: str = ""
+    facebook_app_secret: str = field(default="", repr=False)
+    facebook_graph_base: str = DEFAULT_API_BASES["FACEBOOK_GRAPH_BASE"]
+    facebook_graph_version: str = DEFAULT_FACEBOOK_GRAPH_VERSION
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every configured secret value, for the log filter that masks them."""
+        values = (self.twitter_api_key, self.twitter_api_secret, self.twitter_access_token,
+                  self.twitter_access_token_secret, self.linkedin_access_token,
+                  self.facebook_page_token, self.facebook_app_secret)
+        return tuple(v for v in values if v)
+
+
+def parse_duration(value: str, variable: str) -> float:
+    """Seconds from ``90``, ``90s``, ``5m``, ``1h`` or ``7d``."""
+    match = _DURATION.match(value)
+    if not match:
+        raise ConfigError(variable, f"{value!r} is not a duration; use seconds (90) or 90s, 5m, 1h, 7d")
+    return float(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+def parse_bool(value: str, variable: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigError(variable, f"{value!r} is not true or false")
+
+
+def parse_int(value: str, variable: str, *, minimum: int = 0) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ConfigError(variable, f"{value!r} is not a whole number") from None
+    if number < minimum:
+        raise ConfigError(variable, f"must be at least {minimum}, got {number}")
+    return number
+
+
+def split_list(value: str) -> tuple[str, ...]:
+    return tuple(item for item in re.split(r"[\s,]+", value) if item)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse an env file, refusing lines python-dotenv cannot read (it would skip them silently)."""
+    from dotenv.parser import parse_stream
+
+    variable = "--env-file"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(variable, f"env file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(variable, f"cannot read env file {path}: {exc.__class__.__name__}") from None
+    values: dict[str, str] = {}
+    import io
+
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            # The line may hold a secret: say where, not what.
+            raise ConfigError(variable, f"{path}, line {binding.original.line}: not a KEY=value line")
+        if binding.key is not None:
+            values[binding.key] = binding.value or ""
+    return values
+
+
+def find_env_file(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    if environ.get("AUTOPOST_ENV_FILE"):
+        return Path(environ["AUTOPOST_ENV_FILE"])
+    default = Path(".env")
+    return default if default.is_file() else None
+
+
+def load_settings(env_file: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the env file (if any) and the environment; real environment variables win."""
+    environ = os.environ if environ is None else environ
+    path = find_env_file(env_file, environ)
+    values: dict[str, str] = read_env_file(path) if path else {}
+    values.update({k: v for k, v in environ.items() if _is_ours(k)})
+    return settings_from(values, env_file=path)
+
+
+def _is_ours(key: str) -> bool:
+    return key.startswith(("AUTOPOST_", "TWITTER_", "LINKEDIN_", "FACEBOOK_"))
+
+
+def settings_from(values: Mapping[str, str], env_file: Path | None = None) -> Settings:
+    """Validate raw variables into Settings. Raises ConfigError naming the first bad variable."""
+    from bot import compose
+
+    def get(name: str, default: str = "") -> str:
+        return values.get(name, default).strip()
+
+    feeds = split_list(get("AUTOPOST_FEEDS"))
+    if not feeds:
+        raise ConfigError("AUTOPOST_FEEDS", "is required: one or more feed URLs or file paths, "
+                                            "separated by commas or spaces")
+    for feed in feeds:
+        if "://" in feed and not feed.lower().startswith(("http://", "https://", "file://")):
+            raise ConfigError("AUTOPOST_FEEDS", f"{feed!r} is neither an http(s) URL nor a file path")
+
+    bases = {}
+    for name, default in DEFAULT_API_BASES.items():
+        base = get(name) or default
+        problem = check_api_base(base)
+        if problem:
+            raise ConfigError(name, problem)
+        bases[name] = base.rstrip("/")
+
+    platforms = _platforms(values, get("AUTOPOST_PLATFORMS"))
+
+    templates = {}
+    for network in NETWORKS:
+        variable = f"{network.upper()}_TEMPLATE"
+        if variable in values and values[variable].strip():
+            template = values[variable].replace("\\n", "\n")
+            problem = compose.check_template(template)
+            if problem:
+                raise ConfigError(variable, problem)
+            templates[network] = template
+
+    caps = {}
+    for network in NETWORKS:
+        variable = f"{network.upper()}_DAILY_CAP"
+        if get(variable):
+            caps[network] = parse_int(get(variable), variable, minimum=1)
+
+    log_level = get("AUTOPOST_LOG_LEVEL", "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError("AUTOPOST_LOG_LEVEL", f"{log_level!r} is not one of DEBUG, INFO, WARNING, ERROR")
+    log_format = get("AUTOPOST_LOG_FORMAT", "text").lower()
+    if log_format not in ("text", "json"):
+        raise ConfigError("AUTOPOST_LOG_FORMAT", f"{log_format!r} is not text or json")
+
+    max_age = parse_duration(get("AUTOPOST_MAX_AGE", "7d"), "AUTOPOST_MAX_AGE")
+    interval = parse_duration(get("AUTOPOST_POLL_INTERVAL", "300"), "AUTOPOST_POLL_INTERVAL")
+    if interval < 1:
+        raise ConfigError("AUTOPOST_POLL_INTERVAL", "must be at least 1 second")
+    timeout = parse_duration(get("AUTOPOST_REQUEST_TIMEOUT", "30"), "AUTOPOST_REQUEST_TIMEOUT")
+    if timeout <= 0:
+        raise ConfigError("AUTOPOST_REQUEST_TIMEOUT", "must be more than 0 seconds")
+
+    utm = get("AUTOPOST_UTM") or None
+    if utm and ("=" not in utm or any(c.isspace() for c in utm)):
+        raise ConfigError("AUTOPOST_UTM", "must be a query string such as utm_source={platform}&utm_medium=social")
+
+    webhook = get("AUTOPOST_ALERT_WEBHOOK") or None
+    if webhook and not webhook.lower().startswith(("http://", "https://")):
+        raise ConfigError("AUTOPOST_ALERT_WEBHOOK", "must be an http(s) URL")
+
+    author = get("LINKEDIN_AUTHOR")
+    if author and not re.fullmatch(r"urn:li:(person|organization):[A-Za-z0-9_-]+", author):
+        raise ConfigError("LINKEDIN_AUTHOR", "must be urn:li:person:ID or urn:li:organization:ID")
+
+    expires = None
+    if get("LINKEDIN_TOKEN_EXPIRES"):
+        try:
+            expires = date.fromisoformat(get("LINKEDIN_TOKEN_EXPIRES")[:10])
+        except ValueError:
+            raise ConfigError("LINKEDIN_TOKEN_EXPIRES", "must be an ISO date such as 2027-01-31") from None
+
+    linkedin_version = get("LINKEDIN_VERSION") or DEFAULT_LINKEDIN_VERSION
+    if not re.fullmatch(r"20\d{4}(\.\d{2})?", linkedin_version):
+        raise ConfigError("LINKEDIN_VERSION", "must be a version month such as 202610")
+    graph_version = get("FACEBOOK_GRAPH_VERSION") or DEFAULT_FACEBOOK_GRAPH_VERSION
+    if not re.fullmatch(r"v\d+\.\d+", graph_version):
+        raise ConfigError("FACEBOOK_GRAPH_VERSION", "must look like v24.0")
+
+    return Settings(
+        feeds=feeds,
+        db_path=Path(get("AUTOPOST_DB") or "autopost.db"),
+        env_file=env_file,
+        poll_interval=interval,
+        platforms=platforms,
+        dry_run=parse_bool(get("AUTOPOST_DRY_RUN", "false"), "AUTOPOST_DRY_RUN"),
+        backfill=parse_int(get("AUTOPOST_BACKFILL", "0"), "AUTOPOST_BACKFILL"),
+        max_age=max_age or None,
+        request_timeout=timeout,
+        max_feed_bytes=parse_int(get("AUTOPOST_MAX_FEED_BYTES", str(10 * 1024 * 1024)),
+                                 "AUTOPOST_MAX_FEED_BYTES", minimum=1024),
+        fetch_concurrency=parse_int(get("AUTOPOST_FETCH_CONCURRENCY", "8"), "AUTOPOST_FETCH_CONCURRENCY",
+                                    minimum=1),
+        log_level=log_level,
+        log_format=log_format,
+        templates=templates,
+        hashtags_max=parse_int(get("AUTOPOST_HASHTAGS_MAX", "3"), "AUTOPOST_HASHTAGS_MAX"),
+        hashtags_extra=split_list(get("AUTOPOST_HASHTAGS_EXTRA")),
+        utm=utm,
+        twitter_allow_mentions=parse_bool(get("TWITTER_ALLOW_MENTIONS", "false"), "TWITTER_ALLOW_MENTIONS"),
+        retry_base=parse_duration(get("AUTOPOST_RETRY_BASE", "30"), "AUTOPOST_RETRY_BASE"),
+        retry_max=parse_duration(get("AUTOPOST_RETRY_MAX", "1h"), "AUTOPOST_RETRY_MAX"),
+        max_attempts=parse_int(get("AUTOPOST_MAX_ATTEMPTS", "8"), "AUTOPOST_MAX_ATTEMPTS", minimum=1),
+        min_gap=parse_duration(get("AUTOPOST_MIN_GAP", "0"), "AUTOPOST_MIN_GAP"),
+        reverify_interval=parse_duration(get("AUTOPOST_REVERIFY_INTERVAL", "1h"), "AUTOPOST_REVERIFY_INTERVAL"),
+        daily_caps=caps,
+        alert_webhook=webhook,
+        twitter_api_key=get("TWITTER_API_KEY"),
+        twitter_api_secret=get("TWITTER_API_SECRET"),
+        twitter_access_token=get("TWITTER_ACCESS_TOKEN"),
+        twitter_access_token_secret=get("TWITTER_ACCESS_TOKEN_SECRET"),
+        twitter_api_base=bases["TWITTER_API_BASE"],
+        twitter_attach_image=parse_bool(get("TWITTER_ATTACH_IMAGE", "false"), "TWITTER_ATTACH_IMAGE"),
+        linkedin_access_token=get("LINKEDIN_ACCESS_TOKEN"),
+        linkedin_author=author,
+        linkedin_api_base=bases["LINKEDIN_API_BASE"],
+        linkedin_version=linkedin_version,
+        linkedin_token_expires=expires,
+        facebook_page_id=get("FACEBOOK_PAGE_ID"),
+        facebook_page_token=get("FACEBOOK_PAGE_TOKEN"),
+        facebook_app_id=get("FACEBOOK_APP_ID"),
+        facebook_app_secret=get("FACEBOOK_APP_SECRET"),
+        facebook_graph_base=bases["FACEBOOK_GRAPH_BASE"],
+        facebook_graph_version=graph_version,
+    )
+
+
+def _platforms(values: Mapping[str, str], raw: str) -> tuple[str, ...]:
+    """The enabled networks: as listed, else every network with credentials, else console."""
+    def configured(network: str) -> bool:
+        return all(values.get(v, "").strip() for v in CREDENTIALS[network])
+
+    if not raw:
+        found = tuple(n for n in NETWORKS if configured(n))
+        return found or ("console",)
+    names = tuple(dict.fromkeys(n.lower() for n in split_list(raw)))
+    for name in names:
+        if name not in PLATFORM_NAMES:
+            raise ConfigError("AUTOPOST_PLATFORMS", f"unknown network {name!r}; choose from {', '.join(PLATFORM_NAMES)}")
+        if name in CREDENTIALS:
+            missing = [v for v in CREDENTIALS[name] if not values.get(v, "").strip()]
+            if missing:
+                raise ConfigError(missing[0], f"is required because AUTOPOST_PLATFORMS enables {name} "
+                                              f"(missing: {', '.join(missing)})")
+    return names

@@ -1,0 +1,126 @@
+"""The plain values passed between modules.
+
+Every module talks to every other through these frozen dataclasses, never
+through dicts, database rows or HTTP responses. Datetimes are always aware and
+in UTC.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+
+class AutopostError(Exception):
+    """Root of every error autopost raises on purpose."""
+
+
+def utcnow() -> datetime:
+    """The default clock; modules take a ``clock`` parameter so tests can inject time."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Post:
+    """One feed entry, normalised: clean plain text, canonical absolute URL."""
+
+    feed_url: str
+    key: str                      # guid/id, else canonical link, else hash of title+content
+    url: str                      # canonical: absolute, tracking parameters removed, percent-encoded
+    title: str = ""
+    summary: str = ""
+    author: str = ""
+    categories: tuple[str, ...] = ()
+    image_url: str | None = None
+    feed_title: str = ""
+    published: datetime | None = None   # UTC; None when the feed gives no date at all
+    id: int | None = None               # the ledger's row id, once stored
+
+
+@dataclass(frozen=True)
+class Message:
+    """What one network receives for one post, already valid for that network.
+
+    ``network`` is the network whose rules shaped the text (the console
+    adapter stands in for several networks, so it can differ from the
+    platform that publishes it). ``link`` travels beside the text where the
+    network builds a card from it (LinkedIn article, Facebook link); on X the
+    URL is inside ``text`` and ``link`` is still set for reference.
+    """
+
+    network: str
+    text: str
+    link: str
+    post_url: str                 # the canonical post URL, for find_existing
+    title: str = ""               # card title (LinkedIn article)
+    description: str = ""         # card description (LinkedIn article)
+    image_url: str | None = None
+    length: int = 0               # as the network counts it
+    limit: int = 0
+
+
+@dataclass(frozen=True)
+class Published:
+    """Where a message landed: the network's id for it and its public URL."""
+
+    remote_id: str
+    url: str | None = None
+    note: str = ""                # e.g. "already on the network"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One (post, network) pair in the ledger."""
+
+    id: int
+    post_id: int
+    platform: str
+    kind: str                     # "auto" | "manual"
+    state: str                    # pending | sending | sent | failed | blocked | uncertain
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    text: str | None = None
+    remote_id: str | None = None
+    remote_url: str | None = None
+    error: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the ledger remembers of a feed between polls."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_polled_at: datetime | None = None
+    last_error: str | None = None
+    seen_before: bool = False     # False until the first successful poll
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """The outcome of one fetch: new validators, and the body unless unchanged."""
+
+    url: str
+    status: int                   # 200, or 304 when the server said "not modified"
+    body: bytes | None = None     # None when unchanged
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    content_type: str = ""
+    final_url: str = ""           # after redirects, to resolve relative links
+
+    @property
+    def unchanged(self) -> bool:
+        return self.body is None
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A parsed feed: its title and its entries as posts, newest first."""
+
+    title: str = ""
+    posts: tuple[Post, ...] = field(default_factory=tuple)
+    warning: str | None = None    # set when the feed was malformed but still usable

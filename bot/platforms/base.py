@@ -1,0 +1,137 @@
+"""The one small interface every network adapter implements, and its errors.
+
+Exceptions raised by adapters and handled only in ``bot/delivery.py``::
+
+    AutopostError
+     └── PlatformError                platform, status, code, message
+          ├── RateLimited(retry_at)   429 or the network's throttling code: retry at retry_at
+          ├── TransientError          5xx, timeout, reset, garbage body: back off and retry
+          ├── AuthError               token expired/revoked/lacking permission: hold as blocked
+          ├── DuplicateError          the network already has this content: treat as sent
+          └── PermanentError          any other 4xx: the request is wrong; never retried
+
+Adapters never sleep, retry, truncate or reword: they make one call and say
+exactly what happened.
+"""
+from __future__ import annotations
+
+import importlib
+import ipaddress
+from datetime import datetime
+from typing import TYPE_CHECKING, Callable, Protocol
+from urllib.parse import urlsplit
+
+from bot.models import AutopostError, Message, Published
+
+if TYPE_CHECKING:
+    import requests
+
+    from bot.config import Settings
+
+NETWORKS = ("twitter", "linkedin", "facebook")
+PLATFORM_NAMES = NETWORKS + ("console",)
+
+# An explicit registry (no discovery by file name); modules load lazily so the
+# CLI never imports tweepy for a command that does not post.
+_MODULES = {
+    "twitter": "bot.platforms.twitter",
+    "linkedin": "bot.platforms.linkedin",
+    "facebook": "bot.platforms.facebook",
+    "console": "bot.platforms.console",
+}
+
+USER_AGENT = "autopost/0.1 (+https://github.com/autopost/autopost)"
+
+
+class PlatformError(AutopostError):
+    """A network call did not succeed. Carries the network's own words."""
+
+    def __init__(self, platform: str, message: str, *, status: int | None = None,
+                 code: str | int | None = None):
+        self.platform = platform
+        self.status = status
+        self.code = code
+        self.message = message
+        super().__init__(f"{platform}: {message}")
+
+
+class RateLimited(PlatformError):
+    def __init__(self, platform: str, message: str, *, retry_at: datetime, **kw):
+        super().__init__(platform, message, **kw)
+        self.retry_at = retry_at
+
+
+class TransientError(PlatformError):
+    pass
+
+
+class AuthError(PlatformError):
+    pass
+
+
+class DuplicateError(PlatformError):
+    def __init__(self, platform: str, message: str, *, remote_id: str | None = None,
+                 remote_url: str | None = None, **kw):
+        super().__init__(platform, message, **kw)
+        self.remote_id = remote_id
+        self.remote_url = remote_url
+
+
+class PermanentError(PlatformError):
+    pass
+
+
+class Platform(Protocol):
+    name: str
+
+    def publish(self, message: Message) -> Published:
+        """Post the message; return the remote id and public URL."""
+
+    def verify(self) -> str:
+        """Return the account this adapter posts as, for `autopost check`."""
+
+    def find_existing(self, post_url: str) -> Published | None:
+        """Find an earlier post of this URL (crash recovery); None if unknown."""
+
+
+def create_platform(name: str, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Platform:
+    """Build the adapter for ``name`` from settings, importing its module only now."""
+    module = importlib.import_module(_MODULES[name])
+    return module.from_settings(settings, clock=clock)
+
+
+def check_api_base(url: str) -> str | None:
+    """Return what is wrong with an API base URL, or None if it is acceptable.
+
+    Plain http is allowed only for loopback hosts: tokens must never cross a
+    network in clear text, but the project's tests run fakes on 127.0.0.1.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http(s) URL such as https://api.example.com"
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        return "plain http:// is only allowed for loopback hosts (127.0.0.1, localhost, ::1); use https://"
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def new_session() -> requests.Session:
+    """One HTTP session per adapter: keep-alive, our User-Agent, no env proxies for loopback fakes."""
+    import requests
+
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+def mask(secret: str | None) -> str:
+    """How a secret is shown anywhere a person could read it."""
+    return "****" if secret else ""
