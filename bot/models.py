@@ -119,8 +119,40 @@ class FetchResult:
 
 @dataclass(frozen=True)
 class ParsedFeed:
-    """A parsed feed: its title and its entries as posts, newest first."""
+    """A parsed feed: its title and its entries as posts, in the feed's own order."""
 
     title: str = ""
     posts: tuple[Post, ...] = field(default_factory=tuple)
     warning: str | None = None    # set when the feed was malformed but still usable
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at a delivery, as `status URL` shows it."""
+
+    delivery_id: int
+    platform: str
+    at: datetime
+    outcome: str                  # sent | retry | rate-limited | failed | blocked | duplicate | uncertain ...
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class PostRecord:
+    """A post as the ledger knows it: when seen, why skipped, where it went."""
+
+    post: Post
+    first_seen: datetime
+    skipped: str | None = None    # None, "backfill", "too old"
+    deliveries: tuple[Delivery, ...] = ()
+
+
+@dataclass(frozen=True)
+class NetworkState:
+    """A network's health in the ledger: blocked by an auth error, or rate-limited."""
+
+    platform: str
+    state: str = "healthy"        # healthy | blocked
+    since: datetime | None = None
+    reason: str | None = None
+    rate_limited_until: datetime | None = None

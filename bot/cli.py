@@ -1,0 +1,365 @@
+"""The `autopost` command: argument parsing, exit codes, printing; no business logic.
+
+Exit codes: 0 success; 2 usage or configuration error (nothing was done);
+1 the command ran and something failed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from typing import Sequence
+
+from bot import __version__
+from bot.config import ConfigError, Settings, load_settings
+from bot.models import AutopostError, PostRecord
+
+EXAMPLES = {
+    "run": "autopost --env-file /etc/autopost/autopost.env run",
+    "poll": "autopost poll --dry-run",
+    "preview": "autopost preview https://blog.example.com/2026/11/hello-world/",
+    "repost": "autopost repost https://blog.example.com/2026/11/hello-world/ --platform twitter",
+    "status": "autopost status --limit 5   |   autopost status https://blog.example.com/2026/11/hello-world/",
+    "check": "autopost check",
+}
+
+
+class UsageError(AutopostError):
+    """The command line asks for something that cannot be done; exit 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autopost",
+        description="Post every new article of a blog's feed to X, LinkedIn and a Facebook Page, exactly once.",
+        epilog="Example: autopost --env-file autopost.env poll --dry-run",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env-file", metavar="PATH", help="env file with the settings (default: "
+                        "$AUTOPOST_ENV_FILE, else ./.env if present)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    parser.add_argument("--version", action="version", version=f"autopost {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help_text, description=help_text,
+                                   epilog=f"Example: {EXAMPLES[name]}",
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    command("run", "run the service in the foreground (what systemd starts)")
+    poll = command("poll", "one cycle: fetch every feed, deliver what is due, exit (for cron and tests)")
+    poll.add_argument("--dry-run", action="store_true", help="show what would be posted; write and post nothing")
+    preview = command("preview", "show the message each network would get for a post; posts nothing")
+    preview.add_argument("url", nargs="?", help="the post's URL (default: the newest post of the feeds)")
+    repost = command("repost", "post one post again now, as a new manual delivery")
+    repost.add_argument("url", help="the post's URL, canonical or as in the feed")
+    repost.add_argument("--platform", action="append", metavar="NAME",
+                        help="network to post to; repeat for several (default: every enabled network)")
+    repost.add_argument("--dry-run", action="store_true", help="show the messages; post nothing")
+    status = command("status", "recent posts and each network's delivery state, links and errors")
+    status.add_argument("url", nargs="?", help="show this post's whole story: when seen, why skipped, every attempt")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.add_argument("--limit", type=int, default=20, metavar="N", help="posts to show (default 20; 0 = all)")
+    command("check", "validate the config and verify each network's credentials")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.env_file)
+        from bot.logs import setup_logging
+
+        setup_logging("DEBUG" if args.verbose else settings.log_level, settings.log_format, settings.secrets())
+        return COMMANDS[args.command](settings, args)
+    except ConfigError as exc:
+        print(f"autopost: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"autopost: {exc}", file=sys.stderr)
+        return 2
+    except AutopostError as exc:
+        print(f"autopost: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+# --------------------------------------------------------------------- commands
+
+def cmd_run(settings: Settings, args) -> int:
+    from bot.service import Service
+
+    Service(settings).run()
+    return 0
+
+
+def cmd_poll(settings: Settings, args) -> int:
+    from bot import poller
+
+    if args.dry_run or settings.dry_run:
+        from dataclasses import replace
+
+        settings = replace(settings, dry_run=True)
+        store = _store(settings)
+        posts, outcomes = poller.peek_new(settings, store)
+        _print_feed_outcomes(outcomes)
+        _show_messages(settings, posts)
+        print(f"dry run: {len(posts)} post(s) would be posted; nothing was posted or recorded.")
+        return 1 if any(o.error for o in outcomes) else 0
+
+    from bot.delivery import Deliverer
+    from bot.service import build_platforms, ledger_lock
+
+    with ledger_lock(settings.db_path):
+        store = _store(settings)
+        deliverer = Deliverer(store, settings, build_platforms(settings))
+        deliverer.recover()
+        for name in settings.platforms:
+            if store.network_state(name).state == "blocked":
+                _try_verify(deliverer, name)         # cron mode has no periodic re-verify
+        outcomes = poller.poll_feeds(settings, store)
+        report = deliverer.run_due()
+    _print_feed_outcomes(outcomes)
+    for delivery, state in report.outcomes:
+        post = store.get_post(delivery.post_id)
+        detail = delivery.remote_url or delivery.error or ""
+        print(f"{delivery.platform:9} {state:12} {post.url}  {detail}".rstrip())
+    return 1 if any(o.error for o in outcomes) or report.problems else 0
+
+
+def cmd_preview(settings: Settings, args) -> int:
+    from bot import feeds
+
+    store = _store(settings)
+    candidates = []
+    for url in settings.feeds:
+        try:
+            result = feeds.fetch(url, None, timeout=settings.request_timeout, max_bytes=settings.max_feed_bytes)
+            candidates.extend(feeds.parse(result.body, feed_url=url, base_url=result.final_url or url,
+                                          content_type=result.content_type).posts)
+        except AutopostError as exc:
+            print(f"feed {url}: {exc}", file=sys.stderr)
+    if args.url:
+        wanted = feeds.canonical_url(args.url)
+        post = next((p for p in candidates if p.url == wanted), None) or store.find_post(wanted)
+        if post is None:
+            raise UsageError(f"no post with URL {args.url} in the feeds or the ledger")
+    else:
+        dated = [p for p in candidates if p.published]
+        post = max(dated, key=lambda p: p.published) if dated else (candidates[0] if candidates else None)
+        if post is None:
+            print("no posts found in the configured feeds", file=sys.stderr)
+            return 1
+    _show_messages(settings, [post])
+    return 0
+
+
+def cmd_repost(settings: Settings, args) -> int:
+    from dataclasses import replace
+
+    from bot import feeds
+    from bot.delivery import Deliverer
+    from bot.service import build_platforms, ledger_lock
+
+    names = tuple(dict.fromkeys(args.platform or settings.platforms))
+    unknown = [n for n in names if n not in settings.platforms]
+    if unknown:
+        raise UsageError(f"--platform {unknown[0]} is not enabled; enabled: {', '.join(settings.platforms)}")
+    if args.dry_run:
+        settings = replace(settings, dry_run=True)
+    wanted = feeds.canonical_url(args.url)
+    with ledger_lock(settings.db_path):
+        store = _store(settings)
+        post = store.find_post(wanted) or _find_in_feeds(settings, store, wanted)
+        if post is None:
+            raise UsageError(f"{args.url} is neither in the ledger nor in any configured feed")
+        if args.dry_run:
+            _show_messages(replace(settings, platforms=names), [post])
+            return 0
+        deliverer = Deliverer(store, replace(settings, platforms=names), build_platforms(
+            replace(settings, platforms=names)))
+        failed = False
+        for name in names:
+            delivery = store.add_manual_delivery(post.id, name)
+            state = deliverer.deliver(delivery)
+            done = store.get_delivery(delivery.id)
+            print(f"{name:9} {state:12} {done.remote_url or done.remote_id or done.error or ''}".rstrip())
+            failed |= state != "sent"
+    return 1 if failed else 0
+
+
+def cmd_status(settings: Settings, args) -> int:
+    from bot import feeds
+
+    store = _store(settings)
+    url = feeds.canonical_url(args.url) if args.url else None
+    records = store.post_records(limit=None if url else args.limit, url=url)
+    if url and not records:
+        raise UsageError(f"no post with URL {args.url} in the ledger")
+    networks = [store.network_state(n) for n in settings.platforms]
+    problems = store.count_problems()
+    if args.json:
+        print(json.dumps(_status_json(store, records, networks, with_attempts=bool(url)), indent=2,
+                         ensure_ascii=False))
+        return 1 if problems else 0
+    now = store.clock()
+    for state in store.feed_states():
+        print(f"feed {state.url}: last polled {_when(state.last_polled_at)}"
+              + (f" — ERROR: {state.last_error}" if state.last_error else ""))
+    for network in networks:
+        line = f"network {network.platform}: {network.state}"
+        if network.state == "blocked":
+            line += f" since {_when(network.since)}: {network.reason}"
+        if network.rate_limited_until and network.rate_limited_until > now:
+            line += f" (rate-limited until {_when(network.rate_limited_until)})"
+        print(line)
+    print()
+    for record in records:
+        _print_record(record)
+        if url:
+            for attempt in store.attempts(record.post.id):
+                print(f"    {_when(attempt.at)}  {attempt.platform:9} {attempt.outcome:12} {attempt.detail}")
+    if not records:
+        print("no posts recorded yet")
+    if problems:
+        print(f"\n{problems} deliver{'y needs' if problems == 1 else 'ies need'} attention "
+              "(failed, blocked or uncertain): see the errors above; `autopost repost URL` posts again.")
+    return 1 if problems else 0
+
+
+def cmd_check(settings: Settings, args) -> int:
+    from bot.delivery import Deliverer
+    from bot.service import build_platforms
+
+    store = _store(settings)
+    print(f"config: OK ({len(settings.feeds)} feed(s), networks: {', '.join(settings.platforms)}, "
+          f"ledger: {settings.db_path})")
+    deliverer = Deliverer(store, settings, build_platforms(settings))
+    healthy = True
+    for name in settings.platforms:
+        ok, text = _try_verify(deliverer, name)
+        healthy &= ok
+        print(f"{name}: {text}")
+        warning = _expiry_warning(deliverer.platforms[name], store.clock())
+        if warning:
+            print(f"{name}: warning: {warning}")
+    return 0 if healthy else 1
+
+
+COMMANDS = {"run": cmd_run, "poll": cmd_poll, "preview": cmd_preview, "repost": cmd_repost,
+            "status": cmd_status, "check": cmd_check}
+
+
+# ---------------------------------------------------------------------- helpers
+
+def _store(settings: Settings):
+    from bot.store import Store
+
+    return Store(settings.db_path)
+
+
+def _try_verify(deliverer, name: str) -> tuple[bool, str]:
+    from bot.platforms.base import PlatformError
+
+    try:
+        return True, f"OK, posts as {deliverer.verify(name)}"
+    except PlatformError as exc:
+        return False, f"FAILED: {exc.message}"
+
+
+def _expiry_warning(adapter, now: datetime) -> str | None:
+    warn = getattr(adapter, "token_expiry_warning", None)
+    return warn(now.date()) if warn else None
+
+
+def _find_in_feeds(settings: Settings, store, url: str):
+    """Look an unknown URL up in the current feeds and record it, so a repost has a ledger row."""
+    from bot import feeds
+
+    for feed_url in settings.feeds:
+        try:
+            result = feeds.fetch(feed_url, None, timeout=settings.request_timeout, max_bytes=settings.max_feed_bytes)
+            parsed = feeds.parse(result.body, feed_url=feed_url, base_url=result.final_url or feed_url,
+                                 content_type=result.content_type)
+        except AutopostError as exc:
+            print(f"feed {feed_url}: {exc}", file=sys.stderr)
+            continue
+        for post in parsed.posts:
+            if post.url == url:
+                return store.add_post(feed_url, post)
+    return None
+
+
+def _show_messages(settings: Settings, posts) -> None:
+    from bot.delivery import messages_for
+    from bot.platforms.console import ConsolePlatform
+
+    console = ConsolePlatform(sys.stdout)
+    for post in posts:
+        print(f"=== {post.title or '(untitled)'} — {post.url}")
+        for platform in settings.platforms:
+            for message in messages_for(post, platform, settings):
+                console.publish(message)
+
+
+def _print_feed_outcomes(outcomes) -> None:
+    for outcome in outcomes:
+        if outcome.error:
+            print(f"feed {outcome.url}: ERROR: {outcome.error}")
+        elif outcome.unchanged:
+            print(f"feed {outcome.url}: unchanged")
+        else:
+            print(f"feed {outcome.url}: {len(outcome.new_posts)} new post(s)")
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "never"
+
+
+def _print_record(record: PostRecord) -> None:
+    post = record.post
+    print(f"{_when(post.published or record.first_seen)}  {post.title or '(untitled)'}")
+    print(f"    {post.url}")
+    if record.skipped:
+        print(f"    skipped: {record.skipped} (first seen {_when(record.first_seen)})")
+    for d in record.deliveries:
+        line = f"    {d.platform:9} {d.state:10} attempts {d.attempts}"
+        if d.kind != "auto":
+            line += f" ({d.kind})"
+        if d.remote_url or d.remote_id:
+            line += f"  {d.remote_url or d.remote_id}"
+        if d.state == "pending" and d.next_attempt_at:
+            line += f"  next attempt {_when(d.next_attempt_at)}"
+        if d.error and d.state != "sent":
+            line += f"  — {d.error}"
+        print(line)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _status_json(store, records, networks, *, with_attempts: bool) -> dict:
+    data = {
+        "feeds": [{"url": f.url, "last_polled": _iso(f.last_polled_at), "error": f.last_error}
+                  for f in store.feed_states()],
+        "networks": [{"platform": n.platform, "state": n.state, "since": _iso(n.since), "reason": n.reason,
+                      "rate_limited_until": _iso(n.rate_limited_until)} for n in networks],
+        "posts": [],
+    }
+    for record in records:
+        post = record.post
+        item = {
+            "url": post.url, "title": post.title, "feed": post.feed_url, "published": _iso(post.published),
+            "first_seen": _iso(record.first_seen), "skipped": record.skipped,
+            "deliveries": [{"platform": d.platform, "kind": d.kind, "state": d.state, "attempts": d.attempts,
+                            "remote_id": d.remote_id, "remote_url": d.remote_url, "error": d.error,
+                            "next_attempt": _iso(d.next_attempt_at), "updated": _iso(d.updated_at)}
+                           for d in record.deliveries],
+        }
+        if with_attempts:
+            item["attempts"] = [{"platform": a.platform, "at": _iso(a.at), "outcome": a.outcome,
+                                 "detail": a.detail} for a in store.attempts(post.id)]
+        data["posts"].append(item)
+    return data

@@ -1,0 +1,275 @@
+"""Claiming due deliveries, calling adapters, retries, backoff and crash recovery.
+
+State machine of one delivery (a row of ``deliveries``)::
+
+    pending ──claim──► sending ──► sent        posted, or the network says it already has it
+       ▲                  │   ├──► failed      permanent error, too many attempts, or too old to post late
+       │                  │   ├──► blocked     the network refused our credentials; held until it verifies again
+       └── retry at T ◄───┘   └──► uncertain   interrupted by a crash and impossible to check
+
+Crash reasoning. The claim (``sending``, attempt + 1) is committed *before*
+the network call and the outcome right *after* it, so a crash can only leave a
+row in ``sending``, and such a row means "the call may or may not have
+reached the network". At start-up each one is reconciled:
+
+* the adapter's ``find_existing`` finds the post on the network → ``sent``,
+  with its remote id: nothing is posted again;
+* otherwise, on networks that reject a duplicate themselves (X refuses the
+  same text, LinkedIn answers 422 for the same content) it goes back to
+  ``pending``: a retry either posts once or is told "duplicate", which is
+  recorded as ``sent``. Composition is deterministic, so the retry sends the
+  very same text;
+* otherwise (Facebook accepts the same link twice) posting again could make
+  a duplicate, and not posting could lose the post: the row becomes
+  ``uncertain`` and the owner decides with ``autopost repost``.
+
+Networks are independent: each has its own worker, so a slow or failing
+network never delays another; within a network deliveries go out one at a
+time, oldest post first, spaced by ``AUTOPOST_MIN_GAP`` and bounded by the
+network's daily cap.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable, Mapping
+
+from bot.compose import ComposeOptions, compose
+from bot.config import Settings
+from bot.models import Delivery, Message, Post, Published, utcnow
+from bot.platforms.base import (
+    NETWORKS, AuthError, DuplicateError, PermanentError, Platform, PlatformError, RateLimited, TransientError,
+)
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+# Networks whose own duplicate check makes a blind retry safe after a crash.
+REJECTS_DUPLICATES = frozenset({"twitter", "linkedin", "console"})
+# Problem states a user must look at; `status` and `poll` exit 1 on them.
+PROBLEM_STATES = frozenset({"failed", "blocked", "uncertain"})
+DAY = timedelta(hours=24)
+
+
+@dataclass
+class CycleReport:
+    """What one delivery pass did, for exit codes and logs."""
+
+    outcomes: list[tuple[Delivery, str]] = field(default_factory=list)   # (delivery as finished, state)
+
+    @property
+    def problems(self) -> list[tuple[Delivery, str]]:
+        return [(d, s) for d, s in self.outcomes if s in PROBLEM_STATES]
+
+
+def messages_for(post: Post, platform: str, settings: Settings) -> list[Message]:
+    """The messages one delivery sends: one per network, or all three for the console stand-in."""
+    options = ComposeOptions(hashtags_max=settings.hashtags_max, hashtags_extra=settings.hashtags_extra,
+                             utm=settings.utm, allow_mentions=settings.twitter_allow_mentions)
+    networks = NETWORKS if platform == "console" else (platform,)
+    return [compose(post, network, settings.templates.get(network), options) for network in networks]
+
+
+def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before the next try: exponential with full jitter (0..min(cap, base·2^(n-1)))."""
+    return rng() * min(cap, base * 2 ** max(attempt - 1, 0))
+
+
+class Deliverer:
+    def __init__(self, store: Store, settings: Settings, platforms: Mapping[str, Platform], *,
+                 clock: Callable[[], datetime] = utcnow, rng: Callable[[], float] = random.random,
+                 on_event: Callable[[str, str, str, str], None] | None = None,
+                 stopping: threading.Event | None = None):
+        self.store = store
+        self.settings = settings
+        self.platforms = dict(platforms)
+        self.clock = clock
+        self.rng = rng
+        self.on_event = on_event or (lambda event, platform, post_url, message: None)
+        self.stopping = stopping or threading.Event()      # set: finish the call in flight, start no other
+
+    # ----------------------------------------------------------------- passes
+
+    def run_due(self) -> CycleReport:
+        """Deliver everything due now: networks in parallel, each network in order."""
+        report = CycleReport()
+        names = list(self.platforms)
+        if len(names) <= 1:
+            for name in names:
+                report.outcomes += self._run_network(name)
+            return report
+        with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="deliver") as pool:
+            for outcomes in pool.map(self._run_network, names):
+                report.outcomes += outcomes
+        return report
+
+    def _run_network(self, platform: str) -> list[tuple[Delivery, str]]:
+        outcomes = []
+        now = self.clock()
+        state = self.store.network_state(platform)
+        due = self.store.deliveries(states=("pending",), platform=platform, due_by=now)
+        if not due:
+            return outcomes
+        if state.state == "blocked":
+            # Hold new work without calling a network that refused our credentials.
+            self.store.release([d.id for d in due], state="blocked", detail=f"held: {state.reason}")
+            return [(d, "blocked") for d in due]
+        if state.rate_limited_until and state.rate_limited_until > now:
+            return outcomes
+        for delivery in due:
+            if self.stopping.is_set():
+                break
+            if delivery.kind == "auto":
+                wait_until = self._paced_until(platform)
+                if wait_until:
+                    self.store.release([delivery.id], next_attempt_at=wait_until)
+                    break
+            final = self.deliver(delivery)
+            outcomes.append((self.store.get_delivery(delivery.id), final))
+            if final in ("blocked", "rate-limited"):
+                break
+        return outcomes
+
+    def _paced_until(self, platform: str) -> datetime | None:
+        """When this network may next receive an automatic post, or None for now."""
+        now = self.clock()
+        recent = self.store.sent_since(platform, now - DAY)
+        wait = []
+        if recent and self.settings.min_gap:
+            wait.append(recent[-1] + timedelta(seconds=self.settings.min_gap))
+        cap = self.settings.daily_caps.get(platform)
+        if cap and len(recent) >= cap:
+            wait.append(recent[-cap] + DAY)
+        later = max(wait, default=None)
+        return later if later and later > now else None
+
+    # ------------------------------------------------------------ one attempt
+
+    def deliver(self, delivery: Delivery) -> str:
+        """Claim one pending delivery, publish it and record the outcome. Returns the state reached."""
+        claimed = self.store.claim(delivery.id)
+        if claimed is None:
+            return "skipped"                        # another worker took it
+        post = self.store.get_post(claimed.post_id)
+        platform = claimed.platform
+        adapter = self.platforms[platform]
+        try:
+            messages = messages_for(post, platform, self.settings)
+            published = [adapter.publish(message) for message in messages][-1]
+        except RateLimited as exc:
+            self.store.set_rate_limited(platform, exc.retry_at)
+            self.store.finish(claimed.id, "pending", outcome="rate-limited", detail=exc.message,
+                              next_attempt_at=exc.retry_at, uncount_attempt=True)
+            log.warning("%s rate-limited until %s", platform, exc.retry_at.isoformat())
+            return "rate-limited"
+        except DuplicateError as exc:
+            note = Published(remote_id=exc.remote_id or "", url=exc.remote_url) if exc.remote_id else None
+            self.store.finish(claimed.id, "sent", outcome="duplicate",
+                              detail=f"already on the network: {exc.message}", published=note)
+            return "sent"
+        except TransientError as exc:
+            return self._retry_or_fail(claimed, exc.message, post)
+        except AuthError as exc:
+            self.store.finish(claimed.id, "blocked", outcome="blocked", detail=exc.message)
+            if self.store.set_network_state(platform, "blocked", exc.message):
+                self.on_event("blocked", platform, post.url, exc.message)
+            log.error("%s refused our credentials: %s", platform, exc.message)
+            return "blocked"
+        except PermanentError as exc:
+            return self._fail(claimed, exc.message, post)
+        except PlatformError as exc:                 # a subclass we do not know: treat as permanent
+            return self._fail(claimed, exc.message, post)
+        except Exception as exc:                     # a bug must not leave the row in `sending`
+            log.exception("unexpected error delivering %s to %s", post.url, platform)
+            return self._fail(claimed, f"internal error: {exc.__class__.__name__}: {exc}", post)
+        self.store.finish(claimed.id, "sent", outcome="sent", detail=published.url or published.remote_id,
+                          published=published, text=messages[-1].text)
+        log.info("sent %s to %s: %s", post.url, platform, published.url or published.remote_id)
+        return "sent"
+
+    def _retry_or_fail(self, delivery: Delivery, error: str, post: Post) -> str:
+        if delivery.attempts >= self.settings.max_attempts:
+            return self._fail(delivery, f"gave up after {delivery.attempts} attempts: {error}", post)
+        delay = backoff(delivery.attempts, self.settings.retry_base, self.settings.retry_max, self.rng)
+        retry_at = self.clock() + timedelta(seconds=delay)
+        self.store.finish(delivery.id, "pending", outcome="retry", detail=error, next_attempt_at=retry_at)
+        log.warning("%s to %s failed (%s); retrying at %s", post.url, delivery.platform, error,
+                    retry_at.isoformat(timespec="seconds"))
+        return "retry"
+
+    def _fail(self, delivery: Delivery, error: str, post: Post) -> str:
+        self.store.finish(delivery.id, "failed", outcome="failed", detail=error)
+        self.on_event("failed", delivery.platform, post.url, error)
+        log.error("%s to %s failed: %s", post.url, delivery.platform, error)
+        return "failed"
+
+    # ------------------------------------------------- health and recovery
+
+    def verify(self, platform: str) -> str:
+        """Verify a network's credentials; on success release what was held for it.
+
+        Raises the adapter's PlatformError when verification fails, after
+        recording the network as blocked for an AuthError.
+        """
+        try:
+            account = self.platforms[platform].verify()
+        except AuthError as exc:
+            if self.store.set_network_state(platform, "blocked", exc.message):
+                self.on_event("blocked", platform, "", exc.message)
+            raise
+        if self.store.network_state(platform).state == "blocked":
+            self.store.set_network_state(platform, "healthy")
+            self.on_event("recovered", platform, "", f"credentials verify again as {account}")
+        self.release_held(platform)
+        return account
+
+    def release_held(self, platform: str) -> int:
+        """Send held deliveries back to pending, oldest first; too-old ones fail instead of going out stale."""
+        held = self.store.deliveries(states=("blocked",), platform=platform)
+        if not held:
+            return 0
+        now = self.clock()
+        max_age = self.settings.max_age
+        stale, fresh = [], []
+        for delivery in held:
+            post = self.store.get_post(delivery.post_id)
+            published = post.published or (delivery.created_at or now)
+            (stale if max_age and published < now - timedelta(seconds=max_age) else fresh).append(delivery)
+        self.store.release([d.id for d in stale], state="failed", detail="too old to post late")
+        # One after another in publication order; pacing in _run_network spaces them.
+        self.store.release([d.id for d in fresh], next_attempt_at=now, detail="released: network verifies again")
+        log.info("%s verifies again: %d held deliveries queued, %d too old", platform, len(fresh), len(stale))
+        return len(fresh)
+
+    def recover(self) -> list[tuple[Delivery, str]]:
+        """Reconcile deliveries left in `sending` by a crash (see the module docstring)."""
+        outcomes = []
+        for delivery in self.store.deliveries(states=("sending",)):
+            post = self.store.get_post(delivery.post_id)
+            adapter = self.platforms.get(delivery.platform)
+            found = None
+            if adapter is not None:
+                try:
+                    found = adapter.find_existing(post.url)
+                except PlatformError as exc:
+                    log.warning("cannot check %s for %s after a crash: %s", delivery.platform, post.url, exc)
+            if found:
+                self.store.finish(delivery.id, "sent", outcome="sent", detail="found on the network after a crash",
+                                  published=found)
+                state = "sent"
+            elif delivery.platform in REJECTS_DUPLICATES:
+                self.store.release([delivery.id], detail="interrupted by a crash; retrying (the network "
+                                                         "rejects duplicates)")
+                state = "pending"
+            else:
+                self.store.release([delivery.id], state="uncertain",
+                                   detail="interrupted by a crash and not found on the network; "
+                                          "run `autopost repost URL` if it is missing")
+                state = "uncertain"
+            log.warning("recovered interrupted delivery of %s to %s: %s", post.url, delivery.platform, state)
+            outcomes.append((delivery, state))
+        return outcomes

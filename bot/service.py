@@ -1,0 +1,145 @@
+"""The long-running process: scheduler jobs, signals, the single-instance lock.
+
+It only wires APScheduler jobs to the poller, the ledger and delivery; the
+work itself lives in those modules.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import threading
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterator
+
+from bot.config import Settings
+from bot.delivery import Deliverer
+from bot.models import AutopostError, utcnow
+from bot.platforms.base import PlatformError, create_platform
+from bot.poller import poll_feeds
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+DELIVERY_INTERVAL = 15          # seconds between passes over due deliveries
+SHUTDOWN_GRACE = 8              # seconds the call in flight may take after SIGTERM
+
+
+class AlreadyRunning(AutopostError):
+    pass
+
+
+@contextmanager
+def ledger_lock(db_path: Path) -> Iterator[None]:
+    """Hold an OS lock beside the ledger; the kernel drops it if the process dies."""
+    lock_path = Path(f"{db_path}.lock")
+    handle = open(lock_path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise AlreadyRunning(f"another autopost process is already using the ledger {db_path} "
+                             f"(lock file {lock_path}); stop it first") from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def build_platforms(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> dict:
+    """The adapters of the enabled networks; every one is the console in a dry run."""
+    if settings.dry_run:
+        from bot.platforms.console import ConsolePlatform
+
+        return {name: ConsolePlatform() for name in settings.platforms}
+    return {name: create_platform(name, settings, clock=clock) for name in settings.platforms}
+
+
+def verify_all(deliverer: Deliverer) -> dict[str, str]:
+    """Verify every network; returns platform -> account or error, logging each."""
+    results = {}
+    for name in deliverer.platforms:
+        try:
+            results[name] = deliverer.verify(name)
+            log.info("%s: posting as %s", name, results[name], extra={"event": "verified", "platform": name})
+        except PlatformError as exc:
+            results[name] = f"error: {exc.message}"
+            log.error("%s: cannot verify credentials: %s", name, exc.message,
+                      extra={"event": "verify-failed", "platform": name})
+    return results
+
+
+class Service:
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow):
+        self.settings = settings
+        self.clock = clock
+        self.stopping = threading.Event()
+        self._running = 0
+        self._running_lock = threading.Condition()
+
+    def run(self) -> None:
+        from apscheduler.schedulers.blocking import BlockingScheduler
+
+        settings = self.settings
+        with ledger_lock(settings.db_path):
+            store = Store(settings.db_path, clock=self.clock)
+            deliverer = Deliverer(store, settings, build_platforms(settings, clock=self.clock), clock=self.clock,
+                                  stopping=self.stopping)
+            log.info("autopost starting: %d feed(s) %s; networks %s; ledger %s%s", len(settings.feeds),
+                     ", ".join(settings.feeds), ", ".join(settings.platforms), settings.db_path,
+                     " (dry run)" if settings.dry_run else "")
+            deliverer.recover()
+            verify_all(deliverer)
+
+            scheduler = BlockingScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
+            now = self.clock()
+            scheduler.add_job(self._guarded(lambda: poll_feeds(settings, store)), "interval",
+                              seconds=settings.poll_interval, jitter=min(30, settings.poll_interval / 10),
+                              next_run_time=now, id="poll")
+            scheduler.add_job(self._guarded(deliverer.run_due), "interval", seconds=DELIVERY_INTERVAL,
+                              next_run_time=now, id="deliver")
+            scheduler.add_job(self._guarded(lambda: verify_all(deliverer)), "interval",
+                              seconds=settings.reverify_interval, id="reverify")
+
+            def stop(signum, _frame):
+                log.info("received %s: finishing the call in flight, taking no new work",
+                         signal.Signals(signum).name)
+                self.stopping.set()
+                scheduler.shutdown(wait=False)
+
+            signal.signal(signal.SIGTERM, stop)
+            signal.signal(signal.SIGINT, stop)
+            scheduler.start()
+            self._wait_for_jobs(SHUTDOWN_GRACE)
+            store.close()
+            log.info("autopost stopped")
+
+    def _guarded(self, job: Callable[[], object]) -> Callable[[], None]:
+        """Wrap a job: skip it once stopping, count it while it runs, never let it kill the scheduler."""
+        def run() -> None:
+            if self.stopping.is_set():
+                return
+            with self._running_lock:
+                self._running += 1
+            try:
+                job()
+            except Exception:
+                log.exception("scheduled job failed; it runs again at its next time")
+            finally:
+                with self._running_lock:
+                    self._running -= 1
+                    self._running_lock.notify_all()
+        return run
+
+    def _wait_for_jobs(self, seconds: float) -> None:
+        with self._running_lock:
+            if not self._running_lock.wait_for(lambda: self._running == 0, timeout=seconds):
+                log.warning("a job was still running at shutdown; its delivery is recovered at next start")

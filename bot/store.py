@@ -1,0 +1,459 @@
+"""The SQLite ledger: schema, migrations and every SQL statement of the project.
+
+Every (post, network) pair is one row in ``deliveries``; a unique index makes a
+second automatic delivery of the same post to the same network impossible, so
+the promise "never twice" does not rest on application code alone.
+
+All timestamps are stored as ISO 8601 text in UTC.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+from bot.models import (
+    Attempt, Delivery, FeedState, FetchResult, NetworkState, Post, PostRecord, Published, utcnow,
+)
+
+# Each migration runs in one transaction together with its version bump.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE feeds (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL UNIQUE,
+        title TEXT,
+        etag TEXT,
+        last_modified TEXT,
+        body_hash TEXT,
+        first_polled_at TEXT,
+        last_polled_at TEXT,
+        last_error TEXT
+    );
+    CREATE TABLE posts (
+        id INTEGER PRIMARY KEY,
+        feed_id INTEGER NOT NULL REFERENCES feeds(id),
+        entry_key TEXT NOT NULL,
+        url TEXT NOT NULL,
+        title TEXT NOT NULL DEFAULT '',
+        summary TEXT NOT NULL DEFAULT '',
+        author TEXT NOT NULL DEFAULT '',
+        categories TEXT NOT NULL DEFAULT '[]',
+        image_url TEXT,
+        feed_title TEXT NOT NULL DEFAULT '',
+        published_at TEXT,
+        first_seen_at TEXT NOT NULL,
+        skipped TEXT,
+        UNIQUE (feed_id, entry_key)
+    );
+    CREATE INDEX posts_by_url ON posts (url);
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        post_id INTEGER NOT NULL REFERENCES posts(id),
+        platform TEXT NOT NULL,
+        kind TEXT NOT NULL DEFAULT 'auto',
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        text TEXT,
+        remote_id TEXT,
+        remote_url TEXT,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX deliveries_one_auto ON deliveries (post_id, platform) WHERE kind = 'auto';
+    CREATE INDEX deliveries_by_state ON deliveries (state, platform, next_attempt_at);
+    CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY,
+        delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
+        at TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX attempts_by_delivery ON attempts (delivery_id);
+    CREATE TABLE networks (
+        platform TEXT PRIMARY KEY,
+        state TEXT NOT NULL DEFAULT 'healthy',
+        since TEXT,
+        reason TEXT,
+        rate_limited_until TEXT
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds") if moment else None
+
+
+def _dt(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+class Store:
+    """The ledger. One connection shared by the service's threads behind a lock."""
+
+    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] = utcnow):
+        self.path = str(path)
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA foreign_keys = ON")
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")  # a sent post must survive a power cut
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of work; nested calls join the outer transaction."""
+        with self._lock:
+            if self._db.in_transaction:
+                yield self._db
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                # executescript would commit on its own; run statements inside our transaction.
+                with self.transaction() as db:
+                    for statement in filter(str.strip, script.split(";")):
+                        db.execute(statement)
+                    db.execute(f"PRAGMA user_version = {number}")
+
+    # ------------------------------------------------------------------ feeds
+
+    def feed_state(self, url: str) -> FeedState:
+        row = self._db.execute("SELECT * FROM feeds WHERE url = ?", (url,)).fetchone()
+        if row is None:
+            return FeedState(url=url)
+        return FeedState(url=url, etag=row["etag"], last_modified=row["last_modified"],
+                         body_hash=row["body_hash"], last_polled_at=_dt(row["last_polled_at"]),
+                         last_error=row["last_error"], seen_before=row["first_polled_at"] is not None)
+
+    def feed_states(self) -> list[FeedState]:
+        urls = [r["url"] for r in self._db.execute("SELECT url FROM feeds ORDER BY id")]
+        return [self.feed_state(url) for url in urls]
+
+    def _feed_id(self, db: sqlite3.Connection, url: str) -> int:
+        db.execute("INSERT OR IGNORE INTO feeds (url) VALUES (?)", (url,))
+        return db.execute("SELECT id FROM feeds WHERE url = ?", (url,)).fetchone()[0]
+
+    def record_fetch_error(self, url: str, error: str) -> None:
+        with self.transaction() as db:
+            self._feed_id(db, url)
+            db.execute("UPDATE feeds SET last_polled_at = ?, last_error = ? WHERE url = ?",
+                       (_iso(self.clock()), error, url))
+
+    def record_unchanged(self, url: str, result: FetchResult) -> None:
+        """A 304 or an identical body: the only write an unchanged poll costs."""
+        with self.transaction() as db:
+            self._feed_id(db, url)
+            db.execute(
+                "UPDATE feeds SET last_polled_at = ?, last_error = NULL,"
+                " etag = COALESCE(?, etag), last_modified = COALESCE(?, last_modified) WHERE url = ?",
+                (_iso(self.clock()), result.etag, result.last_modified, url))
+
+    def record_entries(self, url: str, result: FetchResult, feed_title: str, posts: Sequence[Post], *,
+                       platforms: Iterable[str], backfill: int, max_age: timedelta | None) -> list[Post]:
+        """Record a fetched feed and its entries; queue deliveries for the new ones.
+
+        Returns the posts newly queued. Everything happens in one transaction:
+        a crash leaves either all of this poll or none of it.
+        """
+        now = self.clock()
+        queued: list[Post] = []
+        with self.transaction() as db:
+            feed_id = self._feed_id(db, url)
+            for post, skipped in self._plan(db, url, posts, backfill, max_age, now):
+                post_id = self._insert_post(db, feed_id, post, now, skipped)
+                if skipped is None:
+                    for platform in platforms:
+                        self._insert_delivery(db, post_id, platform, "auto", now)
+                    queued.append(_with_id(post, post_id))
+            db.execute(
+                "UPDATE feeds SET title = ?, etag = ?, last_modified = ?, body_hash = ?, last_polled_at = ?,"
+                " last_error = NULL, first_polled_at = COALESCE(first_polled_at, ?) WHERE id = ?",
+                (feed_title, result.etag, result.last_modified, result.body_hash, _iso(now), _iso(now), feed_id))
+        return queued
+
+    def plan_entries(self, url: str, posts: Sequence[Post], *, backfill: int,
+                     max_age: timedelta | None) -> list[tuple[Post, str | None]]:
+        """What record_entries would do, writing nothing (for dry runs)."""
+        with self._lock:
+            return self._plan(self._db, url, posts, backfill, max_age, self.clock())
+
+    def _plan(self, db: sqlite3.Connection, url: str, posts: Sequence[Post], backfill: int,
+              max_age: timedelta | None, now: datetime) -> list[tuple[Post, str | None]]:
+        """The unseen entries, oldest first, each with why it is skipped (None: post it).
+
+        On first sight of a feed only its newest ``backfill`` entries are
+        posted: pointing autopost at a blog must not flood its followers.
+        """
+        row = db.execute("SELECT id, first_polled_at FROM feeds WHERE url = ?", (url,)).fetchone()
+        first_sight = row is None or row["first_polled_at"] is None
+        fresh = self._unknown(db, row["id"] if row else None, posts)
+        to_backfill = {p.key for p in _newest(fresh, backfill)}
+        plan = []
+        # Oldest first, so ledger ids (and so delivery order) follow publication order.
+        for post in reversed(_newest(fresh, len(fresh))):
+            if first_sight and post.key not in to_backfill:
+                skipped = "backfill"
+            elif max_age is not None and post.published and post.published < now - max_age:
+                skipped = "too old"
+            else:
+                skipped = None
+            plan.append((post, skipped))
+        return plan
+
+    def _unknown(self, db: sqlite3.Connection, feed_id: int | None, posts: Sequence[Post]) -> list[Post]:
+        """The entries this feed has never shown before, by key or by canonical URL.
+
+        One query per feed, not one per entry. Matching the URL too means an
+        entry whose guid was rewritten (a re-import, a changed permalink
+        scheme) is still the same post and is never auto-posted again.
+        """
+        known_keys, known_urls = set(), set()
+        if feed_id is not None:
+            for row in db.execute("SELECT entry_key, url FROM posts WHERE feed_id = ?", (feed_id,)):
+                known_keys.add(row[0])
+                known_urls.add(row[1])
+        # A URL identifies a post only where it is unique in the feed: some
+        # feeds give every entry the same link (the blog's home page).
+        url_counts = Counter(post.url for post in posts)
+        fresh = []
+        for post in posts:
+            if post.key in known_keys or (url_counts[post.url] == 1 and post.url in known_urls):
+                continue
+            known_keys.add(post.key)           # the same entry twice in one feed counts once
+            fresh.append(post)
+        return fresh
+
+    def _insert_post(self, db: sqlite3.Connection, feed_id: int, post: Post, now: datetime,
+                     skipped: str | None) -> int:
+        cursor = db.execute(
+            "INSERT INTO posts (feed_id, entry_key, url, title, summary, author, categories, image_url,"
+            " feed_title, published_at, first_seen_at, skipped) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (feed_id, post.key, post.url, post.title, post.summary, post.author,
+             json.dumps(list(post.categories), ensure_ascii=False), post.image_url, post.feed_title,
+             _iso(post.published), _iso(now), skipped))
+        return cursor.lastrowid
+
+    def add_post(self, feed_url: str, post: Post) -> Post:
+        """Record one post without queuing anything (a manual repost of an unseen entry)."""
+        with self.transaction() as db:
+            feed_id = self._feed_id(db, feed_url)
+            row = db.execute("SELECT id FROM posts WHERE feed_id = ? AND (entry_key = ? OR url = ?)",
+                             (feed_id, post.key, post.url)).fetchone()
+            post_id = row[0] if row else self._insert_post(db, feed_id, post, self.clock(), "manual only")
+        return _with_id(post, post_id)
+
+    # ------------------------------------------------------------------ posts
+
+    def find_post(self, url: str) -> Post | None:
+        row = self._db.execute(
+            "SELECT p.*, f.url AS feed_url FROM posts p JOIN feeds f ON f.id = p.feed_id"
+            " WHERE p.url = ? ORDER BY p.id DESC LIMIT 1", (url,)).fetchone()
+        return _post(row) if row else None
+
+    def get_post(self, post_id: int) -> Post:
+        row = self._db.execute("SELECT p.*, f.url AS feed_url FROM posts p JOIN feeds f ON f.id = p.feed_id"
+                               " WHERE p.id = ?", (post_id,)).fetchone()
+        return _post(row)
+
+    def newest_post(self) -> Post | None:
+        row = self._db.execute(
+            "SELECT p.*, f.url AS feed_url FROM posts p JOIN feeds f ON f.id = p.feed_id"
+            " ORDER BY COALESCE(p.published_at, p.first_seen_at) DESC, p.id DESC LIMIT 1").fetchone()
+        return _post(row) if row else None
+
+    def post_records(self, limit: int | None = 20, url: str | None = None) -> list[PostRecord]:
+        """Posts newest first, each with its deliveries; ``limit`` None or 0 means all."""
+        sql = ("SELECT p.*, f.url AS feed_url FROM posts p JOIN feeds f ON f.id = p.feed_id"
+               + (" WHERE p.url = ?" if url else "")
+               + " ORDER BY COALESCE(p.published_at, p.first_seen_at) DESC, p.id DESC")
+        params: tuple = (url,) if url else ()
+        if limit:
+            sql += " LIMIT ?"
+            params += (limit,)
+        rows = self._db.execute(sql, params).fetchall()
+        by_post: dict[int, list[Delivery]] = {row["id"]: [] for row in rows}
+        if by_post:
+            marks = ",".join("?" * len(by_post))
+            for d in self._db.execute(f"SELECT * FROM deliveries WHERE post_id IN ({marks}) ORDER BY id",
+                                      tuple(by_post)):
+                by_post[d["post_id"]].append(_delivery(d))
+        return [PostRecord(post=_post(row), first_seen=_dt(row["first_seen_at"]), skipped=row["skipped"],
+                           deliveries=tuple(by_post[row["id"]])) for row in rows]
+
+    def count_problems(self) -> int:
+        """Deliveries a person must look at: failed, blocked or uncertain."""
+        return self._db.execute("SELECT COUNT(*) FROM deliveries WHERE state IN ('failed', 'blocked', 'uncertain')"
+                                ).fetchone()[0]
+
+    def attempts(self, post_id: int) -> list[Attempt]:
+        rows = self._db.execute(
+            "SELECT a.*, d.platform FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+            " WHERE d.post_id = ? ORDER BY a.id", (post_id,))
+        return [Attempt(delivery_id=r["delivery_id"], platform=r["platform"], at=_dt(r["at"]),
+                        outcome=r["outcome"], detail=r["detail"]) for r in rows]
+
+    # ------------------------------------------------------------- deliveries
+
+    def _insert_delivery(self, db: sqlite3.Connection, post_id: int, platform: str, kind: str,
+                         now: datetime) -> int:
+        cursor = db.execute(
+            "INSERT INTO deliveries (post_id, platform, kind, state, next_attempt_at, created_at, updated_at)"
+            " VALUES (?, ?, ?, 'pending', ?, ?, ?)", (post_id, platform, kind, _iso(now), _iso(now), _iso(now)))
+        return cursor.lastrowid
+
+    def add_manual_delivery(self, post_id: int, platform: str) -> Delivery:
+        with self.transaction() as db:
+            delivery_id = self._insert_delivery(db, post_id, platform, "manual", self.clock())
+        return self.get_delivery(delivery_id)
+
+    def get_delivery(self, delivery_id: int) -> Delivery:
+        return _delivery(self._db.execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)).fetchone())
+
+    def deliveries(self, *, states: Iterable[str], platform: str | None = None,
+                   due_by: datetime | None = None, kind: str | None = None) -> list[Delivery]:
+        """Deliveries in the given states, oldest post first (publication order)."""
+        states = tuple(states)
+        sql = (f"SELECT d.* FROM deliveries d JOIN posts p ON p.id = d.post_id"
+               f" WHERE d.state IN ({','.join('?' * len(states))})")
+        params: list = list(states)
+        if platform:
+            sql += " AND d.platform = ?"
+            params.append(platform)
+        if kind:
+            sql += " AND d.kind = ?"
+            params.append(kind)
+        if due_by is not None:
+            sql += " AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?)"
+            params.append(_iso(due_by))
+        sql += " ORDER BY COALESCE(p.published_at, p.first_seen_at), p.id, d.id"
+        return [_delivery(r) for r in self._db.execute(sql, params)]
+
+    def claim(self, delivery_id: int) -> Delivery | None:
+        """Mark a pending delivery as being sent, counting the attempt; committed before the call."""
+        with self.transaction() as db:
+            changed = db.execute(
+                "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?"
+                " WHERE id = ? AND state = 'pending'", (_iso(self.clock()), delivery_id)).rowcount
+        return self.get_delivery(delivery_id) if changed else None
+
+    def finish(self, delivery_id: int, state: str, *, outcome: str, detail: str = "",
+               published: Published | None = None, text: str | None = None,
+               next_attempt_at: datetime | None = None, uncount_attempt: bool = False) -> None:
+        """Record what one attempt ended in, and its line in the attempt history."""
+        now = _iso(self.clock())
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET state = ?, updated_at = ?, last_error = ?,"
+                " next_attempt_at = ?, text = COALESCE(?, text),"
+                " remote_id = COALESCE(?, remote_id), remote_url = COALESCE(?, remote_url),"
+                " attempts = attempts - ? WHERE id = ?",
+                (state, now, None if state == "sent" else (detail or None), _iso(next_attempt_at), text,
+                 published.remote_id if published else None, published.url if published else None,
+                 1 if uncount_attempt else 0, delivery_id))
+            db.execute("INSERT INTO attempts (delivery_id, at, outcome, detail) VALUES (?, ?, ?, ?)",
+                       (delivery_id, now, outcome, detail))
+
+    def release(self, delivery_ids: Iterable[int], *, state: str = "pending",
+                next_attempt_at: datetime | None = None, detail: str = "") -> None:
+        """Move deliveries back to waiting (or to another state) without counting an attempt."""
+        now = _iso(self.clock())
+        with self.transaction() as db:
+            for delivery_id in delivery_ids:
+                db.execute("UPDATE deliveries SET state = ?, next_attempt_at = ?, updated_at = ?,"
+                           " last_error = COALESCE(NULLIF(?, ''), last_error) WHERE id = ?",
+                           (state, _iso(next_attempt_at or self.clock()), now, detail, delivery_id))
+                if detail:
+                    db.execute("INSERT INTO attempts (delivery_id, at, outcome, detail) VALUES (?, ?, ?, ?)",
+                               (delivery_id, now, state, detail))
+
+    def sent_since(self, platform: str, since: datetime) -> list[datetime]:
+        """When this network last received posts (for pacing and daily caps)."""
+        rows = self._db.execute(
+            "SELECT a.at FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+            " WHERE d.platform = ? AND a.outcome = 'sent' AND a.at >= ? ORDER BY a.at",
+            (platform, _iso(since)))
+        return [_dt(r[0]) for r in rows]
+
+    # --------------------------------------------------------------- networks
+
+    def network_state(self, platform: str) -> NetworkState:
+        row = self._db.execute("SELECT * FROM networks WHERE platform = ?", (platform,)).fetchone()
+        if row is None:
+            return NetworkState(platform=platform)
+        return NetworkState(platform=platform, state=row["state"], since=_dt(row["since"]),
+                            reason=row["reason"], rate_limited_until=_dt(row["rate_limited_until"]))
+
+    def set_network_state(self, platform: str, state: str, reason: str | None = None) -> bool:
+        """Record healthy/blocked; returns True when the state changed."""
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO networks (platform) VALUES (?)", (platform,))
+            changed = db.execute(
+                "UPDATE networks SET state = ?, since = ?, reason = ? WHERE platform = ? AND state != ?",
+                (state, _iso(self.clock()), reason, platform, state)).rowcount
+            if not changed and reason:
+                db.execute("UPDATE networks SET reason = ? WHERE platform = ?", (reason, platform))
+        return bool(changed)
+
+    def set_rate_limited(self, platform: str, until: datetime | None) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO networks (platform) VALUES (?)", (platform,))
+            db.execute("UPDATE networks SET rate_limited_until = ? WHERE platform = ?", (_iso(until), platform))
+
+
+def _newest(posts: Sequence[Post], count: int) -> list[Post]:
+    """The ``count`` newest posts, newest first.
+
+    By date when every entry has one; otherwise in the feed's own order,
+    which for almost every feed is newest first.
+    """
+    if count <= 0:
+        return []
+    if all(p.published for p in posts):
+        posts = sorted(posts, key=lambda p: p.published, reverse=True)
+    return list(posts[:count])
+
+
+def _with_id(post: Post, post_id: int) -> Post:
+    return replace(post, id=post_id)
+
+
+def _post(row: sqlite3.Row) -> Post:
+    return Post(feed_url=row["feed_url"], key=row["entry_key"], url=row["url"], title=row["title"],
+                summary=row["summary"], author=row["author"], categories=tuple(json.loads(row["categories"])),
+                image_url=row["image_url"], feed_title=row["feed_title"], published=_dt(row["published_at"]),
+                id=row["id"])
+
+
+def _delivery(row: sqlite3.Row) -> Delivery:
+    return Delivery(id=row["id"], post_id=row["post_id"], platform=row["platform"], kind=row["kind"],
+                    state=row["state"], attempts=row["attempts"], next_attempt_at=_dt(row["next_attempt_at"]),
+                    text=row["text"], remote_id=row["remote_id"], remote_url=row["remote_url"],
+                    error=row["last_error"], created_at=_dt(row["created_at"]), updated_at=_dt(row["updated_at"]))
