@@ -1,0 +1,304 @@
+"""A fake Graph API on 127.0.0.1 that speaks just enough of it for the Page adapter.
+
+It implements, under any ``/vNN.N/`` prefix:
+
+- ``POST /{page_id}/feed`` (form fields ``message``, ``link``) → ``{"id": "{page_id}_{n}"}``
+- ``GET /{page_id}?fields=name`` → ``{"name", "id"}``
+- ``GET /{page_id}/posts?fields=...&limit=N`` → newest first, each link attachment
+  wrapped in an ``l.facebook.com/l.php?u=...`` shim with ``fbclid`` added, as Facebook does
+- ``GET /me?fields=id`` → whoever the token belongs to (the Page, or a user)
+
+A read may also arrive as ``POST`` with ``method=GET`` (Graph's method override).
+The token is taken from the form field ``access_token`` or an
+``Authorization: Bearer`` header, never from the URL (a token in the query string
+is answered with a 400 so a leak fails loudly). With ``app_secret`` set, every call
+must carry the matching ``appsecret_proof``.
+
+Errors use Graph's shape and, like Graph, mostly HTTP 400. Tests steer the next
+answers with ``fail_next``, ``hang_next``, ``garbage_next``, ``revoke``/``restore``.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+import pytest
+
+PAGE_ID = "104857600123"
+PAGE_TOKEN = "EAAG-fake-PAGE-token-7f3a9c"
+PAGE_NAME = "Autopost Test Page"
+USER_ID = "100000777"
+USER_TOKEN = "EAAG-fake-USER-token-2b8d41"
+
+_THROTTLE_TEXT = {
+    4: "(#4) Application request limit reached",
+    17: "(#17) User request limit reached",
+    32: "(#32) Page request limit reached",
+    613: "(#613) Calls to this api have exceeded the rate limit.",
+    80001: "There have been too many calls to this Page account. Wait a bit and try again.",
+}
+_ERROR_TEXT = {
+    1: "An unknown error occurred",
+    2: "An unexpected error has occurred. Please retry your request later.",
+    10: "(#10) Application does not have permission for this action",
+    100: "(#100) Invalid parameter",
+    190: "Error validating access token: The session has been invalidated because the user "
+         "changed their password or Facebook has changed the session for security reasons.",
+    200: "(#200) If posting to a page, requires both pages_read_engagement and pages_manage_posts "
+         "as an admin with sufficient administrative permission",
+    368: "It looks like you were misusing this feature by going too fast.",
+    506: "(#506) Duplicate status message",
+    **_THROTTLE_TEXT,
+}
+
+
+@dataclass
+class Recorded:
+    """One request as the fake received it."""
+
+    method: str
+    path: str                      # with the query string, exactly as sent
+    headers: dict[str, str]
+    form: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Plan:
+    kind: str                      # "error" | "hang" | "garbage"
+    status: int = 400
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeGraph:
+    def __init__(self, *, page_id: str = PAGE_ID, page_token: str = PAGE_TOKEN,
+                 page_name: str = PAGE_NAME, app_secret: str | None = None,
+                 user_tokens: dict[str, str] | None = None, unshimmed_urls: bool = False):
+        self.page_id = page_id
+        self.page_token = page_token
+        self.page_name = page_name
+        self.app_secret = app_secret
+        self.user_tokens = dict(user_tokens if user_tokens is not None else {USER_TOKEN: USER_ID})
+        self.unshimmed_urls = unshimmed_urls   # Graph's unshimmed_url field; off = only shims
+        self.posts: list[dict[str, Any]] = []  # accepted posts, oldest first
+        self.requests: list[Recorded] = []
+        self._plans: list[_Plan] = []
+        self._revoked_subcode: int | None = None
+        self._lock = threading.Lock()
+        self._released = threading.Event()
+        self._ids = itertools.count(9000001)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        # A short poll interval keeps close() (which waits for the loop to notice) quick.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-graph", daemon=True)
+        self._thread.start()
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -- steering -------------------------------------------------------------
+
+    def fail_next(self, code: int, subcode: int | None = None, http_status: int = 400,
+                  headers: dict[str, str] | None = None, times: int = 1,
+                  is_transient: bool | None = None, message: str | None = None,
+                  user_msg: str | None = None) -> None:
+        """Answer the next ``times`` requests with Graph error ``code``."""
+        error: dict[str, Any] = {
+            "message": message or _ERROR_TEXT.get(code, f"(#{code}) Fake Graph error"),
+            "type": "OAuthException",
+            "code": code,
+            "fbtrace_id": f"AbCfake{code}",
+        }
+        if subcode is not None:
+            error["error_subcode"] = subcode
+        if is_transient is not None:
+            error["is_transient"] = is_transient
+        if user_msg is not None:
+            error["error_user_title"] = "Fake title"
+            error["error_user_msg"] = user_msg
+        with self._lock:
+            for _ in range(times):
+                self._plans.append(_Plan("error", http_status, {"error": error}, dict(headers or {})))
+
+    def hang_next(self) -> None:
+        """Hold the next request open, unanswered, until the fake is closed."""
+        with self._lock:
+            self._plans.append(_Plan("hang"))
+
+    def garbage_next(self, http_status: int = 200) -> None:
+        """Answer the next request with an HTML page instead of JSON."""
+        with self._lock:
+            self._plans.append(_Plan("garbage", http_status))
+
+    def revoke(self, subcode: int = 460) -> None:
+        """Every token is now refused with 190 (default: password changed) until restore()."""
+        with self._lock:
+            self._revoked_subcode = subcode
+
+    def restore(self) -> None:
+        with self._lock:
+            self._revoked_subcode = None
+
+    def add_post(self, link: str, message: str = "") -> str:
+        """A post made earlier (e.g. before a crash); returns its id."""
+        with self._lock:
+            return self._store(message, link)
+
+    def close(self) -> None:
+        self._released.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    # -- answering ------------------------------------------------------------
+
+    def _store(self, message: str, link: str) -> str:
+        post_id = f"{self.page_id}_{next(self._ids)}"
+        self.posts.append({"id": post_id, "message": message, "link": link,
+                           "created_time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")})
+        return post_id
+
+    def _answer(self, method: str, path: str, query: dict[str, str], form: dict[str, str],
+                headers: dict[str, str]) -> tuple[int, Any, dict[str, str]] | _Plan:
+        with self._lock:
+            self.requests.append(Recorded(method, path, headers, form))
+            if self._plans:
+                return self._plans.pop(0)
+            return self._graph(method, path, query, form, headers)
+
+    def _graph(self, method, path, query, form, headers):
+        parts = [p for p in urlsplit(path).path.split("/") if p]
+        if not parts or not parts[0].startswith("v"):
+            return _error(400, 2500, "Unknown path components: /" + "/".join(parts))
+        node, edge = (parts[1:] + [None, None])[:2]
+        if "access_token" in query or "appsecret_proof" in query:
+            return _error(400, 100, "(#100) fake Graph: secrets must not travel in the URL")
+        if method == "POST" and form.get("method", "").upper() == "GET":
+            method, query = "GET", {k: v for k, v in form.items() if k != "method"}
+
+        token = form.get("access_token") or ""
+        auth = headers.get("authorization", "")
+        if not token and auth.lower().startswith("bearer "):
+            token = auth[7:].strip()
+        if not token:
+            return _error(400, 104, "An access token is required to request this resource.")
+        if self._revoked_subcode is not None:
+            return _error(400, 190, _ERROR_TEXT[190], subcode=self._revoked_subcode)
+        if token == self.page_token:
+            actor = self.page_id
+        elif token in self.user_tokens:
+            actor = self.user_tokens[token]
+        else:
+            return _error(400, 190, "Invalid OAuth access token - Cannot parse access token")
+        if self.app_secret:
+            proof = form.get("appsecret_proof") or ""
+            expected = hmac.new(self.app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+            if not proof:
+                return _error(400, 100, "API calls from the server require an appsecret_proof argument")
+            if not hmac.compare_digest(proof, expected):
+                return _error(400, 100, "Invalid appsecret_proof provided in the API argument")
+
+        if method == "POST" and node == self.page_id and edge == "feed":
+            if actor != self.page_id:
+                return _error(403, 200, _ERROR_TEXT[200])
+            message, link = form.get("message", ""), form.get("link", "")
+            if not message and not link:
+                return _error(400, 100, "(#100) Missing message or attachment")
+            if link and not link.startswith(("http://", "https://")):
+                return _error(400, 100, "(#100) The link parameter is not a valid URL")
+            return 200, {"id": self._store(message, link)}, {}
+        if method == "GET" and node == "me" and edge is None:
+            return 200, {"id": actor}, {}
+        if method == "GET" and node == self.page_id and edge is None:
+            return 200, {"name": self.page_name, "id": self.page_id}, {}
+        if method == "GET" and node == self.page_id and edge == "posts":
+            limit = int(query.get("limit") or 25)
+            return 200, {"data": [self._public(p) for p in reversed(self.posts)][:limit]}, {}
+        return _error(400, 100, f"Unsupported {method.lower()} request. Object with ID '{node}' does not "
+                                f"exist, cannot be loaded due to missing permissions, or does not support "
+                                f"this operation.", subcode=33)
+
+    def _public(self, post: dict[str, Any]) -> dict[str, Any]:
+        """A stored post as /posts shows it: link shimmed, fbclid added by Facebook."""
+        shown: dict[str, Any] = {
+            "id": post["id"],
+            "created_time": post["created_time"],
+            "permalink_url": f"https://www.facebook.com/{post['id'].replace('_', '/posts/')}",
+        }
+        if post["link"]:
+            clicked = post["link"] + ("&" if "?" in post["link"] else "?") + "fbclid=IwAR0fake"
+            attachment = {"url": f"https://l.facebook.com/l.php?u={quote(clicked, safe='')}&h=AT0fake&s=1"}
+            if self.unshimmed_urls:
+                attachment["unshimmed_url"] = post["link"]
+            shown["attachments"] = {"data": [attachment]}
+        return shown
+
+
+def _error(status: int, code: int, message: str, *, subcode: int | None = None) -> tuple[int, Any, dict]:
+    error: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code,
+                             "fbtrace_id": f"AbCfake{code}"}
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    return status, {"error": error}, {}
+
+
+def _handler_for(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def _serve(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+            form = dict(parse_qsl(raw, keep_blank_values=True))
+            query = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            answer = fake._answer(method, self.path, query, form, headers)
+            if isinstance(answer, _Plan):
+                if answer.kind == "hang":
+                    fake._released.wait(timeout=30)
+                    return
+                if answer.kind == "garbage":
+                    self._send(answer.status, b"<html><body>Sorry, something went wrong.</body></html>",
+                               "text/html; charset=utf-8", {})
+                    return
+                answer = (answer.status, answer.body, answer.headers)
+            status, body, extra = answer
+            self._send(status, json.dumps(body).encode(), "application/json; charset=UTF-8", extra)
+
+        def _send(self, status: int, payload: bytes, content_type: str, extra: dict[str, str]) -> None:
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+            except OSError:
+                pass                                 # the client gave up (timeout test)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass                                     # keep test output clean
+
+    return Handler
+
+
+@pytest.fixture
+def fake_graph():
+    fake = FakeGraph()
+    yield fake
+    fake.close()
