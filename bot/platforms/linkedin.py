@@ -1,0 +1,381 @@
+"""LinkedIn: article posts with thumbnails through the versioned Posts API.
+
+One call per ``publish``: an optional thumbnail upload, then ``POST /rest/posts``.
+The commentary arrives already escaped in LinkedIn's "little" text format and
+within 3000 characters; it is sent as is (adapters never truncate or reword).
+
+LinkedIn documentation this module relies on (learn.microsoft.com/linkedin/...):
+
+- Posts API, marketing/community-management/shares/posts-api: ``POST /rest/posts``
+  needs ``Linkedin-Version: YYYYMM`` and ``X-Restli-Protocol-Version: 2.0.0``;
+  answers 201 with the post URN in ``x-restli-id``. ``w_member_social`` posts as
+  a member; ``w_organization_social`` as a page, for ADMINISTRATOR,
+  CONTENT_ADMIN or DIRECT_SPONSORED_CONTENT_POSTER roles. The API does not
+  scrape the link: the article card shows only the title, description and
+  thumbnail sent with it.
+- Images API, .../shares/images-api: ``POST /rest/images?action=initializeUpload``
+  with ``{"initializeUploadRequest": {"owner": URN}}`` gives ``value.uploadUrl``
+  and ``value.image``; the bytes are PUT to ``uploadUrl``. LinkedIn's media
+  guidelines: JPG, GIF or PNG, at most 5 MB here.
+- little text format, .../shares/little-text-format: ``| { } @ [ ] ( ) < > # * _ ~ \\``
+  are reserved; an unescaped one silently cuts the stored commentary.
+- Versioning, marketing/versioning and marketing/integrations/migrations: monthly
+  versions, each served for at least a year; a sunset (or not yet released)
+  version answers 426 ``NONEXISTENT_VERSION`` "Requested version … is not active".
+- Error handling, shared/api-guide/concepts/error-handling: bodies are
+  ``{"status", "serviceErrorCode", "code", "message"}``; 401 for expired or
+  revoked tokens (``EXPIRED_ACCESS_TOKEN``, ``REVOKED_ACCESS_TOKEN``), 403
+  ``ACCESS_DENIED`` "Not enough permissions to access: …".
+- Duplicates: 422 "Content is a duplicate of urn:li:share:…" (code
+  ``DUPLICATE_POST``), as seen in public issue reports; LinkedIn's own check
+  is what makes a retry after a crash safe, so ``find_existing`` returns None.
+- Rate limits, shared/api-guide/concepts/rate-limits: daily limits reset at
+  midnight UTC; a 429 carries no rate-limit or Retry-After headers.
+- Sign In with LinkedIn using OpenID Connect, consumer/integrations/self-serve/
+  sign-in-with-linkedin-v2: ``GET /v2/userinfo`` gives ``sub`` (the member id,
+  ``urn:li:person:{sub}``) and ``name``; it is unversioned.
+- Organization Lookup API, .../organizations/organization-lookup-api:
+  ``GET /rest/organizations/{id}`` gives ``localizedName``.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date, datetime, time, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+import requests
+
+from bot.config import DEFAULT_LINKEDIN_VERSION
+from bot.models import Message, Published, utcnow
+from bot.platforms.base import (
+    AuthError,
+    DuplicateError,
+    PermanentError,
+    PlatformError,
+    RateLimited,
+    TransientError,
+    mask,
+    new_session,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.linkedin.com"
+POST_URL = "https://www.linkedin.com/feed/update/{urn}/"
+REAUTH_HINT = "run `autopost auth linkedin` or paste a new LINKEDIN_ACCESS_TOKEN"
+VERSIONING_DOCS = "https://learn.microsoft.com/en-us/linkedin/marketing/versioning"
+
+# LinkedIn accepts JPG, GIF and PNG images; 5 MB keeps us inside its media guidelines.
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif")
+EXPIRY_WARNING_DAYS = 7
+
+# The URN LinkedIn names in a duplicate answer; posts are shares or ugcPosts.
+_DUPLICATE_URN = re.compile(r"urn:li:(?:share|ugcPost):\d+")
+_ORGANIZATION = "urn:li:organization:"
+
+
+class LinkedInPlatform:
+    name = "linkedin"
+
+    def __init__(self, *, access_token: str, author: str = "", base_url: str = DEFAULT_BASE_URL,
+                 version: str = DEFAULT_LINKEDIN_VERSION, token_expires: date | None = None,
+                 timeout: float = 30.0, clock: Callable[[], datetime] | None = None):
+        if not access_token:
+            raise ValueError("LINKEDIN_ACCESS_TOKEN is empty")
+        self._token = access_token
+        self._author = author
+        self._base_url = base_url.rstrip("/")
+        self._version = version
+        self._token_expires = token_expires
+        self._timeout = timeout
+        self._clock = clock or utcnow
+        self._session = new_session()
+        self._member_name: str | None = None
+
+    def __repr__(self) -> str:
+        return (f"LinkedInPlatform(author={self._author!r}, base_url={self._base_url!r}, "
+                f"version={self._version!r}, access_token={mask(self._token)!r})")
+
+    # ── the Platform interface ──────────────────────────────────────────
+
+    def publish(self, message: Message) -> Published:
+        author = self.author()
+        body: dict[str, Any] = {
+            "author": author,
+            "commentary": message.text,
+            "visibility": "PUBLIC",
+            "distribution": {
+                "feedDistribution": "MAIN_FEED",
+                "targetEntities": [],
+                "thirdPartyDistributionChannels": [],
+            },
+            "lifecycleState": "PUBLISHED",
+            "isReshareDisabledByAuthor": False,
+        }
+        if message.link:
+            # The Posts API does not scrape the link: what we send is all the card shows.
+            article: dict[str, str] = {"source": message.link}
+            if message.title:
+                article["title"] = message.title
+            if message.description:
+                article["description"] = message.description
+            thumbnail = self._thumbnail(message.image_url, author) if message.image_url else None
+            if thumbnail:
+                article["thumbnail"] = thumbnail
+            body["content"] = {"article": article}
+
+        permission = self._write_permission(author)
+        response = self._request("POST", "/rest/posts", json=body, permission=permission)
+        urn = response.headers.get("x-restli-id", "").strip()
+        if not urn.startswith("urn:li:"):
+            # Maybe posted, maybe not: a retry is safe because LinkedIn rejects the duplicate.
+            raise TransientError(self.name, f"LinkedIn answered {response.status_code} without a post id",
+                                 status=response.status_code)
+        return Published(remote_id=urn, url=POST_URL.format(urn=urn))
+
+    def verify(self) -> str:
+        """The member's name for a person author, the page's name for an organization."""
+        author = self.author()
+        if author.startswith(_ORGANIZATION):
+            org_id = author[len(_ORGANIZATION):]
+            data = self._json(self._request("GET", f"/rest/organizations/{org_id}",
+                                            permission="rw_organization_admin (page admin)"))
+            name = data.get("localizedName") or data.get("vanityName") or org_id
+            return f"{name} ({author})"
+        if self._member_name is None:
+            self._userinfo()
+        return f"{self._member_name or 'LinkedIn member'} ({author})"
+
+    def find_existing(self, post_url: str) -> Published | None:
+        # LinkedIn offers no cheap lookup by link; its duplicate check protects a retry.
+        return None
+
+    # ── LinkedIn specifics ───────────────────────────────────────────────
+
+    def author(self) -> str:
+        """LINKEDIN_AUTHOR, or the token's own member derived once from userinfo."""
+        if not self._author:
+            sub = self._userinfo()
+            self._author = f"urn:li:person:{sub}"
+            log.info("LINKEDIN_AUTHOR is not set: posting as %s, the token's member (from /v2/userinfo)",
+                     self._author)
+        return self._author
+
+    def token_expiry_warning(self, today: date) -> str | None:
+        """A warning sentence from EXPIRY_WARNING_DAYS before LINKEDIN_TOKEN_EXPIRES, else None."""
+        if self._token_expires is None:
+            return None
+        days = (self._token_expires - today).days
+        when = self._token_expires.isoformat()
+        if days > EXPIRY_WARNING_DAYS:
+            return None
+        if days < 0:
+            return f"LinkedIn token expired on {when}: run `autopost auth linkedin`"
+        if days == 0:
+            return f"LinkedIn token expires today ({when}): run `autopost auth linkedin`"
+        unit = "day" if days == 1 else "days"
+        return f"LinkedIn token expires in {days} {unit} ({when}): run `autopost auth linkedin`"
+
+    def _userinfo(self) -> str:
+        data = self._json(self._request("GET", "/v2/userinfo", versioned=False,
+                                        permission="openid and profile"))
+        sub = data.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise TransientError(self.name, "LinkedIn userinfo answered without a member id (sub)")
+        name = data.get("name") or " ".join(filter(None, (data.get("given_name"), data.get("family_name"))))
+        self._member_name = name or None
+        return sub
+
+    @staticmethod
+    def _write_permission(author: str) -> str:
+        if author.startswith(_ORGANIZATION):
+            return ("w_organization_social, with the ADMINISTRATOR, CONTENT_ADMIN or "
+                    "DIRECT_SPONSORED_CONTENT_POSTER role on the page")
+        return "w_member_social"
+
+    # ── thumbnails ───────────────────────────────────────────────────────
+
+    def _thumbnail(self, image_url: str, owner: str) -> str | None:
+        """Upload the post's image and return its URN; None (logged) on any failure.
+
+        A missing thumbnail only makes the card plainer, so no failure here may
+        stop the post itself.
+        """
+        try:
+            content = self._download_image(image_url)
+            data = self._json(self._request(
+                "POST", "/rest/images", params={"action": "initializeUpload"},
+                json={"initializeUploadRequest": {"owner": owner}},
+                permission=self._write_permission(owner)))
+            value = data.get("value") if isinstance(data.get("value"), dict) else {}
+            upload_url, image_urn = value.get("uploadUrl"), value.get("image")
+            if not isinstance(upload_url, str) or not isinstance(image_urn, str):
+                raise _SkipThumbnail("LinkedIn's initializeUpload answer has no uploadUrl or image")
+            self._upload(upload_url, content)
+            return image_urn
+        except (_SkipThumbnail, PlatformError) as exc:
+            reason = exc.message if isinstance(exc, PlatformError) else str(exc)
+            log.warning("LinkedIn: posting without a thumbnail: %s", reason)
+            return None
+
+    def _download_image(self, image_url: str) -> bytes:
+        if urlsplit(image_url).scheme not in ("http", "https"):
+            raise _SkipThumbnail(f"image URL {image_url} is not http(s)")
+        log.debug("GET %s", image_url)
+        try:
+            # No Authorization here: the token only ever goes to LinkedIn.
+            with self._session.get(image_url, timeout=self._timeout, stream=True) as response:
+                if response.status_code != 200:
+                    raise _SkipThumbnail(f"image {image_url} answered {response.status_code}")
+                kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                if kind not in IMAGE_TYPES:
+                    raise _SkipThumbnail(f"image {image_url} is {kind or 'untyped'}, "
+                                         f"not JPEG, PNG or GIF")
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > MAX_IMAGE_BYTES:
+                    raise _SkipThumbnail(f"image {image_url} is {int(declared)} bytes, over {MAX_IMAGE_BYTES}")
+                content = bytearray()
+                for chunk in response.iter_content(64 * 1024):
+                    content += chunk
+                    if len(content) > MAX_IMAGE_BYTES:
+                        raise _SkipThumbnail(f"image {image_url} is over {MAX_IMAGE_BYTES} bytes")
+        except requests.RequestException as exc:
+            raise _SkipThumbnail(f"image {image_url} could not be fetched ({exc.__class__.__name__})") from None
+        if not content:
+            raise _SkipThumbnail(f"image {image_url} is empty")
+        return bytes(content)
+
+    def _upload(self, upload_url: str, content: bytes) -> None:
+        parts, base = urlsplit(upload_url), urlsplit(self._base_url)
+        host = (parts.hostname or "").lower()
+        # LinkedIn's docs PUT with the bearer token; send it only to LinkedIn itself.
+        trusted = (parts.scheme, parts.netloc) == (base.scheme, base.netloc) or (
+            parts.scheme == "https" and (host == "linkedin.com" or host.endswith(".linkedin.com")))
+        headers = {"Authorization": f"Bearer {self._token}"} if trusted else {}
+        headers["Content-Type"] = "application/octet-stream"
+        log.debug("PUT %s", _without_query(upload_url))
+        try:
+            response = self._session.put(upload_url, data=content, headers=headers, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise _SkipThumbnail(f"image upload failed ({exc.__class__.__name__})") from None
+        if not 200 <= response.status_code < 300:
+            raise _SkipThumbnail(f"image upload answered {response.status_code}")
+
+    # ── HTTP ─────────────────────────────────────────────────────────────
+
+    def _request(self, method: str, path: str, *, permission: str, versioned: bool = True,
+                 params: dict[str, str] | None = None, json: Any = None) -> requests.Response:
+        """One call to LinkedIn; any answer but 2xx becomes the matching PlatformError."""
+        url = self._base_url + path
+        headers = {"Authorization": f"Bearer {self._token}"}
+        if versioned:
+            headers["LinkedIn-Version"] = self._version
+            headers["X-Restli-Protocol-Version"] = "2.0.0"
+        log.debug("%s %s", method, url)
+        try:
+            response = self._session.request(method, url, params=params, json=json, headers=headers,
+                                             timeout=self._timeout)
+        except requests.Timeout:
+            raise TransientError(self.name, f"{method} {path} timed out after {self._timeout:g}s") from None
+        except requests.RequestException as exc:
+            raise TransientError(self.name, f"{method} {path} failed: {exc.__class__.__name__}") from None
+        if 200 <= response.status_code < 300:
+            return response
+        raise self._error(response, permission)
+
+    def _error(self, response: requests.Response, permission: str) -> PlatformError:
+        status = response.status_code
+        body = _error_body(response)
+        code = body.get("code") or body.get("serviceErrorCode")
+        said = str(body.get("message") or response.reason or "no message").strip()
+        kw = {"status": status, "code": code}
+
+        if status == 401:
+            kind = str(body.get("code") or "").upper()
+            if "EXPIRED" in kind or "expired" in said.lower():
+                when = f" on {self._token_expires.isoformat()}" if self._token_expires else ""
+                text = f"token expired{when} — {REAUTH_HINT}"
+            elif "REVOKED" in kind or "revoked" in said.lower():
+                text = f"token was revoked — {REAUTH_HINT}"
+            else:
+                text = f"token rejected ({said}) — {REAUTH_HINT}"
+            return AuthError(self.name, text, **kw)
+        if status == 403:
+            return AuthError(self.name, f"permission missing: the token needs {permission} "
+                                        f"(LinkedIn: {said})", **kw)
+        if status == 422 and ("duplicate" in said.lower() or code == "DUPLICATE_POST"):
+            match = _DUPLICATE_URN.search(said) or _DUPLICATE_URN.search(response.text or "")
+            urn = match.group(0) if match else None
+            return DuplicateError(self.name, f"LinkedIn already has this post ({urn or 'id not given'})",
+                                  remote_id=urn, remote_url=POST_URL.format(urn=urn) if urn else None, **kw)
+        if status == 429:
+            retry_at = self._retry_at(response.headers.get("Retry-After"))
+            return RateLimited(self.name, f"daily limit reached (LinkedIn: {said}); "
+                                          f"retry at {retry_at.isoformat()}", retry_at=retry_at, **kw)
+        if status == 426:
+            return PermanentError(self.name, f"API version {self._version} is retired or not active "
+                                             f"(LinkedIn: {said}); set LINKEDIN_VERSION to a current "
+                                             f"version, see {VERSIONING_DOCS}", **kw)
+        if status >= 500:
+            return TransientError(self.name, f"LinkedIn server error {status}: {said}", **kw)
+        return PermanentError(self.name, f"LinkedIn refused the request ({status}): {said}", **kw)
+
+    def _retry_at(self, retry_after: str | None) -> datetime:
+        """Retry-After when given; otherwise the next midnight UTC, when daily limits reset."""
+        now = self._clock()
+        if retry_after:
+            value = retry_after.strip()
+            if value.isdigit():
+                return now + timedelta(seconds=int(value))
+            try:
+                when = parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                when = None
+            if when is not None:
+                return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        tomorrow = now.astimezone(timezone.utc).date() + timedelta(days=1)
+        return datetime.combine(tomorrow, time(0), tzinfo=timezone.utc)
+
+    def _json(self, response: requests.Response) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise TransientError(self.name, f"LinkedIn answered {response.status_code} with a body "
+                                            f"that is not a JSON object", status=response.status_code)
+        return data
+
+
+class _SkipThumbnail(Exception):
+    """Why the post goes out without a thumbnail."""
+
+
+def _error_body(response: requests.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _without_query(url: str) -> str:
+    # Upload URLs carry signed query strings: keep them out of the log.
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def from_settings(settings, *, clock=None) -> LinkedInPlatform:
+    return LinkedInPlatform(
+        access_token=settings.linkedin_access_token,
+        author=settings.linkedin_author,
+        base_url=settings.linkedin_api_base,
+        version=settings.linkedin_version,
+        token_expires=settings.linkedin_token_expires,
+        timeout=settings.request_timeout,
+        clock=clock,
+    )

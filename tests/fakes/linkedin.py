@@ -1,0 +1,404 @@
+"""A fake LinkedIn API on 127.0.0.1 that answers as LinkedIn documents and records what it got.
+
+Endpoints: ``POST /rest/posts``, ``POST /rest/images?action=initializeUpload``,
+the upload ``PUT /upload/{id}`` (the ``uploadUrl`` points back here),
+``GET /v2/userinfo``, ``GET /rest/organizations/{id}``, and images to download
+under ``/img/`` (``ok.png``, ``missing.png`` → 404, ``huge.png`` → over 5 MB,
+``page.html`` → not an image).
+
+Like LinkedIn it checks ``Authorization: Bearer``, ``LinkedIn-Version`` (426
+``NONEXISTENT_VERSION`` for one it does not serve) and ``X-Restli-Protocol-Version:
+2.0.0`` on ``/rest/`` calls, validates the post body, rejects a duplicate
+commentary with 422 "Content is a duplicate of urn:li:share:…", and stores the
+commentary cut at the first unescaped reserved character of the little text
+format, which is what LinkedIn silently does.
+
+Tests steer it with ``fail_next``, ``hang_next``, ``garbage_next``, ``revoke``
+and ``restore``, and assert on ``posts``, ``images`` and ``requests``.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+TOKEN = "li-test-token-9f3c1e77d2"
+MEMBER_SUB = "782bbtaQ"
+MEMBER_NAME = "Ada Lovelace"
+ORGANIZATIONS = {"2414183": "Devtestco"}
+# Marketing versions LinkedIn's migrations page and changelog listed as active (mid 2026).
+VERSIONS = ("202601", "202602", "202603", "202605", "202606", "202607")
+
+# A 1x1 transparent PNG.
+PNG_BYTES = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082")
+OVER_FIVE_MB = 5 * 1024 * 1024 + 1
+
+# little text format: these are reserved and must be backslash-escaped to be text.
+RESERVED = set("|{}@[]()<>#*_~\\")
+# ...except where they open a valid little element, which LinkedIn keeps.
+_HASHTAG = re.compile(r"#[^\W_]+")
+_MENTION = re.compile(r"@\[(?:[^\]\\]|\\.)+\]\(urn:li:(?:person|organization):[A-Za-z0-9_-]+\)")
+_HASHTAG_TEMPLATE = re.compile(r"\{hashtag\|\\#\|[^{}|]+\}")
+
+# Bodies as LinkedIn's error-handling guide shapes them. The serviceErrorCode numbers
+# are illustrative; the adapter keys on ``code`` and the message, never on them.
+_DEFAULT_ERRORS = {
+    400: {"status": 400, "code": "ILLEGAL_ARGUMENT", "message": "Bad request"},
+    401: {"status": 401, "serviceErrorCode": 65601, "code": "EXPIRED_ACCESS_TOKEN",
+          "message": "The token used in the request has expired"},
+    403: {"status": 403, "serviceErrorCode": 100, "code": "ACCESS_DENIED",
+          "message": "Not enough permissions to access: partnerApiPostsExternal.CREATE.20260701"},
+    404: {"status": 404, "code": "NOT_FOUND", "message": "Not Found"},
+    426: {"status": 426, "code": "NONEXISTENT_VERSION", "message": "Requested version 202401 is not active"},
+    429: {"status": 429, "code": "TOO_MANY_REQUESTS",
+          "message": "Resource level throttle APPLICATION DAY limit for calls to this resource is reached."},
+    500: {"status": 500, "code": "INTERNAL_SERVER_ERROR", "message": "Internal Server Error"},
+}
+
+
+def little_truncate(commentary: str) -> str:
+    """The commentary as LinkedIn stores it: cut at the first unescaped reserved character."""
+    i = 0
+    while i < len(commentary):
+        char = commentary[i]
+        if char == "\\":
+            if i + 1 < len(commentary):
+                i += 2
+                continue
+            return commentary[:i]
+        if char in RESERVED:
+            for element in (_HASHTAG, _MENTION, _HASHTAG_TEMPLATE):
+                match = element.match(commentary, i)
+                if match:
+                    i = match.end()
+                    break
+            else:
+                return commentary[:i]
+            continue
+        i += 1
+    return commentary
+
+
+@dataclass
+class _Canned:
+    kind: str                    # "fail" | "hang" | "garbage"
+    path: str | None             # only requests whose path starts with this
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeLinkedIn:
+    def __init__(self, token: str = TOKEN):
+        self.token = token
+        self.member_sub = MEMBER_SUB
+        self.member_name = MEMBER_NAME
+        self.organizations = dict(ORGANIZATIONS)
+        self.versions = set(VERSIONS)
+        self.posts: list[dict[str, Any]] = []          # accepted posts, commentary as stored
+        self.images: dict[str, bytes] = {}             # image URN -> uploaded bytes
+        self.requests: list[tuple[str, str]] = []      # (method, path with query)
+        self._pending: dict[str, str] = {}             # upload id -> image URN awaiting its PUT
+        self._canned: list[_Canned] = []
+        self._revoked = False
+        self._ids = itertools.count(7141138937766391808)
+        self._lock = threading.Lock()
+        self._release = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        # A short poll interval: shutdown() waits up to one interval, once per test.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        daemon=True)
+        self._thread.start()
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def image_url(self, name: str = "ok.png") -> str:
+        return f"{self.base_url}/img/{name}"
+
+    # ── steering ─────────────────────────────────────────────────────────
+
+    def fail_next(self, status: int, body: Any = None, headers: dict[str, str] | None = None,
+                  times: int = 1, *, path: str | None = None) -> None:
+        """Answer the next ``times`` requests (under ``path``, if given) with this error."""
+        if body is None:
+            body = dict(_DEFAULT_ERRORS.get(status, {"status": status, "message": f"error {status}"}))
+        with self._lock:
+            self._canned.extend(_Canned("fail", path, status, body, dict(headers or {})) for _ in range(times))
+
+    def hang_next(self, *, path: str | None = None) -> None:
+        """Hold the next request open, unanswered, until the fake is closed."""
+        with self._lock:
+            self._canned.append(_Canned("hang", path))
+
+    def garbage_next(self, *, path: str | None = None) -> None:
+        """Answer the next request with 200 and an HTML body, as a broken proxy would."""
+        with self._lock:
+            self._canned.append(_Canned("garbage", path))
+
+    def revoke(self) -> None:
+        """Every authenticated call answers 401 REVOKED_ACCESS_TOKEN until ``restore()``."""
+        self._revoked = True
+
+    def restore(self) -> None:
+        self._revoked = False
+
+    def close(self) -> None:
+        self._release.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _take_canned(self, path: str) -> _Canned | None:
+        with self._lock:
+            for i, canned in enumerate(self._canned):
+                if canned.path is None or path.startswith(canned.path):
+                    return self._canned.pop(i)
+        return None
+
+    # ── LinkedIn's behaviour ─────────────────────────────────────────────
+
+    def _author_allowed(self, urn: str) -> bool:
+        if urn == f"urn:li:person:{self.member_sub}":
+            return True
+        prefix = "urn:li:organization:"
+        return urn.startswith(prefix) and urn[len(prefix):] in self.organizations
+
+    def _create_post(self, body: Any) -> tuple[int, Any, dict[str, str]]:
+        problem = _post_problem(body)
+        if problem:
+            return 422, {"status": 422, "code": "UNPROCESSABLE_ENTITY", "message": problem}, {}
+        if not self._author_allowed(body["author"]):
+            return 403, _DEFAULT_ERRORS[403], {}
+        article = (body.get("content") or {}).get("article")
+        if article and "thumbnail" in article and article["thumbnail"] not in self.images:
+            return 422, {"status": 422, "code": "UNPROCESSABLE_ENTITY",
+                         "message": f"ERROR :: /content/article/thumbnail :: {article['thumbnail']} "
+                                    f"is not an uploaded image"}, {}
+        stored = dict(body, commentary=little_truncate(body["commentary"]))
+        with self._lock:
+            for post in self.posts:
+                if post["author"] == stored["author"] and post["commentary"] == stored["commentary"]:
+                    # As LinkedIn answers it (public issue reports), URN inside the message.
+                    return 422, {
+                        "errorDetailType": "com.linkedin.common.error.BadRequest",
+                        "message": "com.linkedin.content.common.exception.BadRequestResponseException: "
+                                   f"Content is a duplicate of {post['id']}",
+                        "errorDetails": {"inputErrors": [{"description": "Duplicate post is detected",
+                                                          "input": {}, "code": "DUPLICATE_POST"}]},
+                        "status": 422}, {}
+            stored["id"] = f"urn:li:share:{next(self._ids)}"
+            self.posts.append(stored)
+        return 201, None, {"x-restli-id": stored["id"]}
+
+    def _initialize_upload(self, body: Any) -> tuple[int, Any, dict[str, str]]:
+        owner = (body or {}).get("initializeUploadRequest", {}).get("owner") if isinstance(body, dict) else None
+        if not isinstance(owner, str):
+            return 422, {"status": 422, "code": "UNPROCESSABLE_ENTITY",
+                         "message": "ERROR :: /initializeUploadRequest/owner :: field is required"}, {}
+        if not self._author_allowed(owner):
+            return 403, _DEFAULT_ERRORS[403], {}
+        with self._lock:
+            upload_id = f"D4E10AQ{next(self._ids)}"
+            urn = f"urn:li:image:{upload_id}"
+            self._pending[upload_id] = urn
+        return 200, {"value": {"uploadUrlExpiresAt": 1790000000000,
+                               "uploadUrl": f"{self.base_url}/upload/{upload_id}?sig=signed",
+                               "image": urn}}, {}
+
+
+def _post_problem(body: Any) -> str | None:
+    """What LinkedIn's schema validation would say about a post body, or None."""
+    if not isinstance(body, dict):
+        return "ERROR :: / :: body must be a JSON object"
+    allowed = {"author", "commentary", "visibility", "distribution", "lifecycleState",
+               "isReshareDisabledByAuthor", "content", "contentLandingPage", "adContext"}
+    unknown = set(body) - allowed
+    if unknown:
+        return f"ERROR :: /{sorted(unknown)[0]} :: unrecognized field found but not allowed"
+    author = body.get("author")
+    if not isinstance(author, str) or not re.fullmatch(r"urn:li:(person|organization):[A-Za-z0-9_-]+", author):
+        return "ERROR :: /author :: is not a person or organization URN"
+    commentary = body.get("commentary")
+    if not isinstance(commentary, str):
+        return "ERROR :: /commentary :: field is required"
+    if len(commentary) > 3000:
+        return "ERROR :: /commentary :: length exceeds 3000 characters"
+    if body.get("visibility") not in ("PUBLIC", "CONNECTIONS", "LOGGED_IN"):
+        return "ERROR :: /visibility :: must be PUBLIC, CONNECTIONS or LOGGED_IN"
+    distribution = body.get("distribution")
+    if not isinstance(distribution, dict) or distribution.get("feedDistribution") not in ("MAIN_FEED", "NONE"):
+        return "ERROR :: /distribution/feedDistribution :: field is required"
+    for key in ("targetEntities", "thirdPartyDistributionChannels"):
+        if not isinstance(distribution.get(key, []), list):
+            return f"ERROR :: /distribution/{key} :: must be an array"
+    if body.get("lifecycleState") != "PUBLISHED":
+        return "ERROR :: /lifecycleState :: must be PUBLISHED"
+    if not isinstance(body.get("isReshareDisabledByAuthor", False), bool):
+        return "ERROR :: /isReshareDisabledByAuthor :: must be a boolean"
+    content = body.get("content")
+    if content is not None:
+        article = content.get("article") if isinstance(content, dict) else None
+        if not isinstance(article, dict):
+            return "ERROR :: /content :: only article content is supported by this fake"
+        if not isinstance(article.get("source"), str) or not article["source"].startswith(("http://", "https://")):
+            return "ERROR :: /content/article/source :: must be an http(s) URL"
+        for key in ("title", "description"):
+            if key in article and not isinstance(article[key], str):
+                return f"ERROR :: /content/article/{key} :: must be a string"
+        if "thumbnail" in article and not str(article["thumbnail"]).startswith("urn:li:image:"):
+            return "ERROR :: /content/article/thumbnail :: must be an image URN"
+        unknown = set(article) - {"source", "title", "description", "thumbnail", "thumbnailAltText"}
+        if unknown:
+            return f"ERROR :: /content/article/{sorted(unknown)[0]} :: unrecognized field found but not allowed"
+    return None
+
+
+def _handler_for(fake: FakeLinkedIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:   # keep test output quiet
+            pass
+
+        def do_GET(self) -> None:
+            self._handle("GET")
+
+        def do_POST(self) -> None:
+            self._handle("POST")
+
+        def do_PUT(self) -> None:
+            self._handle("PUT")
+
+        def _handle(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            parts = urlsplit(self.path)
+            with fake._lock:
+                fake.requests.append((method, self.path))
+            try:
+                canned = fake._take_canned(parts.path)
+                if canned and canned.kind == "hang":
+                    fake._release.wait()
+                    return
+                if canned and canned.kind == "garbage":
+                    self._send(200, b"<html><body>Bad gateway, maybe</body></html>", "text/html")
+                    return
+                if canned:
+                    self._json(canned.status, canned.body, canned.headers)
+                    return
+                self._route(method, parts.path, parse_qs(parts.query), raw)
+            except (BrokenPipeError, ConnectionResetError):
+                pass   # the client gave up (timeout, or stopped reading a big image)
+
+        def _route(self, method: str, path: str, query: dict[str, list[str]], raw: bytes) -> None:
+            if path.startswith("/img/") and method == "GET":
+                return self._image(path[len("/img/"):])
+            problem = self._auth_problem(path)
+            if problem:
+                return self._json(*problem)
+            if path == "/v2/userinfo" and method == "GET":
+                return self._json(200, {"sub": fake.member_sub, "name": fake.member_name,
+                                        "given_name": fake.member_name.split()[0],
+                                        "family_name": fake.member_name.split()[-1],
+                                        "locale": {"country": "US", "language": "en"}})
+            if path.startswith("/rest/organizations/") and method == "GET":
+                org_id = path.rsplit("/", 1)[-1]
+                if org_id not in fake.organizations:
+                    return self._json(404, _DEFAULT_ERRORS[404])
+                return self._json(200, {"id": int(org_id), "localizedName": fake.organizations[org_id],
+                                        "vanityName": fake.organizations[org_id].lower()})
+            if path.startswith("/upload/") and method == "PUT":
+                upload_id = path.rsplit("/", 1)[-1]
+                with fake._lock:
+                    urn = fake._pending.pop(upload_id, None)
+                    if urn and raw:
+                        fake.images[urn] = raw
+                if not urn or not raw:
+                    return self._json(400, {"status": 400, "message": "Unknown upload or empty body"})
+                return self._send(201, b"", "text/plain")
+            body = self._body(raw)
+            if path == "/rest/posts" and method == "POST":
+                if body is _INVALID:
+                    return self._json(400, {"status": 400, "code": "ILLEGAL_ARGUMENT",
+                                            "message": "Invalid JSON in request body"})
+                return self._json(*fake._create_post(body))
+            if path == "/rest/images" and method == "POST" and query.get("action") == ["initializeUpload"]:
+                if body is _INVALID:
+                    return self._json(400, {"status": 400, "message": "Invalid JSON in request body"})
+                return self._json(*fake._initialize_upload(body))
+            return self._json(404, _DEFAULT_ERRORS[404])
+
+        def _auth_problem(self, path: str) -> tuple[int, Any] | None:
+            if self.headers.get("Authorization") != f"Bearer {fake.token}":
+                return 401, {"status": 401, "serviceErrorCode": 65600, "code": "INVALID_ACCESS_TOKEN",
+                             "message": "Invalid access token"}
+            if fake._revoked:
+                return 401, {"status": 401, "serviceErrorCode": 65602, "code": "REVOKED_ACCESS_TOKEN",
+                             "message": "The token used in the request has been revoked by the user"}
+            if path.startswith("/rest/"):
+                version = self.headers.get("LinkedIn-Version")
+                if not version:
+                    return 400, {"status": 400, "code": "VERSION_MISSING",
+                                 "message": "A version must be present. Please specify a version by adding "
+                                            "the LinkedIn-Version header."}
+                if version not in fake.versions:
+                    return 426, {"status": 426, "code": "NONEXISTENT_VERSION",
+                                 "message": f"Requested version {version} is not active"}
+                if self.headers.get("X-Restli-Protocol-Version") != "2.0.0":
+                    return 400, {"status": 400, "code": "ILLEGAL_ARGUMENT",
+                                 "message": "X-Restli-Protocol-Version: 2.0.0 is required"}
+            return None
+
+        def _image(self, name: str) -> None:
+            if name == "ok.png":
+                return self._send(200, PNG_BYTES, "image/png")
+            if name == "huge.png":
+                return self._send(200, b"\0" * OVER_FIVE_MB, "image/png")
+            if name == "page.html":
+                return self._send(200, b"<html>not an image</html>", "text/html")
+            return self._send(404, b"not found", "text/plain")
+
+        @staticmethod
+        def _body(raw: bytes) -> Any:
+            try:
+                return json.loads(raw) if raw else None
+            except ValueError:
+                return _INVALID
+
+        def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+            payload = b"" if body is None else json.dumps(body).encode()
+            self._send(status, payload, "application/json", headers)
+
+        def _send(self, status: int, payload: bytes, content_type: str,
+                  headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+    return Handler
+
+
+_INVALID = object()
+
+
+@pytest.fixture
+def fake_linkedin():
+    fake = FakeLinkedIn()
+    yield fake
+    fake.close()
