@@ -1,0 +1,487 @@
+"""The X (Twitter) adapter: one post through the X API v2, signed with OAuth 1.0a.
+
+Posting goes through tweepy's ``Client.create_tweet`` (it builds the request
+body), but every request leaves through this module's ``_request``: tweepy's
+own ``Client.request`` talks only to ``https://api.twitter.com``, sets no
+timeout, sleeps on rate limits when asked to and logs request headers at
+DEBUG. Our subclass keeps tweepy's endpoint helpers and replaces that one
+method, so ``TWITTER_API_BASE`` and ``AUTOPOST_REQUEST_TIMEOUT`` apply to
+every call and no status code escapes the mapping below.
+
+X API v2 documentation relied on (docs.x.com):
+
+- ``POST /2/tweets`` (x-api/posts/manage-tweets): JSON ``{"text", "media":
+  {"media_ids": [...]}}``, answers 201 ``{"data": {"id", "text"}}``.
+- ``GET /2/users/me`` (x-api/users/lookup/quickstart/authenticated-lookup):
+  ``{"data": {"id", "name", "username"}}``.
+- ``GET /2/users/:id/tweets`` with ``tweet.fields=entities``: each post's
+  ``entities.urls[].expanded_url`` is the link behind the t.co one;
+  ``max_results`` is 5..100.
+- ``POST /2/media/upload`` (x-api/media/image-or-subtitle-media-upload):
+  multipart ``media`` (raw bytes) + ``media_category=tweet_image``, answers
+  ``{"data": {"id", "media_key", ...}}``; images are limited to 5 MB.
+- Rate limits (fundamentals/rate-limits): ``x-rate-limit-limit``,
+  ``-remaining``, ``-reset`` (Unix epoch seconds) on every answer, 429 when
+  exhausted; ``POST /2/tweets`` also has a 24-hour window reported in
+  ``x-user-limit-24hour-{limit,remaining,reset}`` and
+  ``x-app-limit-24hour-{limit,remaining,reset}``.
+- Errors are RFC 7807 problems ``{"title", "detail", "type", "status"}`` or
+  ``{"errors": [{"code", "message"}]}``. Observed bodies: a duplicate is 403
+  ``{"detail": "You are not allowed to create a Tweet with duplicate
+  content.", "type": "about:blank", "title": "Forbidden"}``; a read-only
+  token is 403 ``type .../2/problems/oauth1-permissions``; an app outside a
+  Project or plan is 403 ``type .../2/problems/client-forbidden``; bad
+  credentials are 401 ``{"title": "Unauthorized", "type": "about:blank"}``;
+  an account out of pay-per-use credits is 402 ``.../credits-depleted``.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+import tweepy
+from requests_oauthlib import OAuth1
+
+from bot.models import Message, Published, utcnow
+from bot.platforms.base import (
+    AuthError,
+    DuplicateError,
+    PermanentError,
+    PlatformError,
+    RateLimited,
+    TransientError,
+    mask,
+    new_session,
+)
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "twitter"
+DEFAULT_BASE_URL = "https://api.x.com"
+PUBLIC_BASE = "https://x.com"
+
+# X's own limit for images posted through the v2 media endpoint.
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+# How many recent posts find_existing reads. Reads are billed per post on
+# pay-per-use plans; the post being reconciled after a crash is among the
+# newest, so a short page is enough.
+RECENT_POSTS_TO_SCAN = 20
+# When X says 429 without saying until when: its windows are 15 minutes.
+DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=15)
+# A reset time already in the past (clock skew) must not turn into a retry loop.
+MIN_RATE_LIMIT_WAIT = timedelta(minutes=1)
+
+CREDENTIAL_VARIABLES = ("TWITTER_API_KEY", "TWITTER_API_SECRET",
+                        "TWITTER_ACCESS_TOKEN", "TWITTER_ACCESS_TOKEN_SECRET")
+FIX_CREDENTIALS = ("check TWITTER_API_KEY, TWITTER_API_SECRET, TWITTER_ACCESS_TOKEN and "
+                   "TWITTER_ACCESS_TOKEN_SECRET against the app's Keys and tokens page in the "
+                   "X developer portal; if they were regenerated or revoked, copy the new ones")
+FIX_WRITE_PERMISSION = ("in the X developer portal set the app's permissions to Read and Write, then "
+                        "regenerate the access token with Read and Write permission and update "
+                        "TWITTER_ACCESS_TOKEN and TWITTER_ACCESS_TOKEN_SECRET")
+FIX_CLIENT_ACCESS = ("in the X developer portal attach the app to a Project whose plan includes "
+                     "this endpoint, then regenerate the keys and tokens")
+FIX_CREDITS = "the X developer account has no API credits left; top them up in the X developer console"
+
+# tweepy, oauthlib and requests-oauthlib log the consumer key, the tokens, the
+# signature base string, the signature and the whole Authorization header at
+# DEBUG (and oauthlib's endpoints at INFO). See _quiet_signing_loggers.
+SIGNING_LOGGERS = ("tweepy", "oauthlib", "requests_oauthlib")
+
+
+class TwitterPlatform:
+    """Posts to one X account with OAuth 1.0a user-context credentials."""
+
+    name = "twitter"
+
+    def __init__(self, *, api_key: str, api_secret: str, access_token: str,
+                 access_token_secret: str, base_url: str = DEFAULT_BASE_URL,
+                 timeout: float = 30.0, attach_image: bool = False,
+                 clock: Callable[[], datetime] | None = None):
+        credentials = (api_key, api_secret, access_token, access_token_secret)
+        for variable, value in zip(CREDENTIAL_VARIABLES, credentials):
+            if not value:
+                raise ValueError(f"{variable} is empty: X needs all four OAuth 1.0a credentials")
+        _quiet_signing_loggers()
+        self._base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        self._attach_image = attach_image
+        self._clock = clock or utcnow
+        self._session = new_session()
+        # decoding=None keeps header values as str, as tweepy's OAuth1UserHandler does.
+        self._oauth = OAuth1(api_key, client_secret=api_secret, resource_owner_key=access_token,
+                             resource_owner_secret=access_token_secret, decoding=None)
+        self._api_key = api_key
+        # tweepy only builds requests here; signing happens in _request, so it
+        # never holds the credentials. Raw responses: we parse (and distrust) them.
+        self._client = _RoutedClient(self, return_type=requests.Response, wait_on_rate_limit=False)
+        self._username: str | None = None
+        self._user_id: str | None = None
+        self._account_lookup_tried = False
+
+    def __repr__(self) -> str:
+        return (f"TwitterPlatform(base_url={self._base_url!r}, api_key={mask(self._api_key)!r}, "
+                f"timeout={self._timeout}, attach_image={self._attach_image})")
+
+    # -- the Platform interface -------------------------------------------
+
+    def publish(self, message: Message) -> Published:
+        media_ids = None
+        if self._attach_image and message.image_url:
+            media_id = self._upload_image(message.image_url)
+            media_ids = [media_id] if media_id else None
+        response = self._client.create_tweet(text=message.text, media_ids=media_ids, user_auth=True)
+        data = _data_object(self._json(response, "POST /2/tweets"), "POST /2/tweets")
+        post_id = data.get("id")
+        if not isinstance(post_id, str) or not post_id.isdigit():
+            raise TransientError(PLATFORM, f"X answered {response.status_code} to POST /2/tweets "
+                                           f"without a post id", status=response.status_code)
+        # The post exists from here on: nothing below may raise, or delivery
+        # would retry a post that is already public.
+        log.info("posted to X: id %s%s", post_id, " with an image" if media_ids else "")
+        return Published(remote_id=post_id, url=self._post_url(post_id))
+
+    def verify(self) -> str:
+        response = self._client.get_me(user_auth=True)
+        data = _data_object(self._json(response, "GET /2/users/me"), "GET /2/users/me")
+        username, user_id = data.get("username"), data.get("id")
+        if not isinstance(username, str) or not username or not isinstance(user_id, str):
+            raise TransientError(PLATFORM, "X answered GET /2/users/me without a username and id",
+                                 status=response.status_code)
+        self._username, self._user_id = username, user_id
+        return f"@{username}"
+
+    def find_existing(self, post_url: str) -> Published | None:
+        """The newest of our recent posts that links to ``post_url``, else None.
+
+        None also when X refuses to answer (401/403: e.g. a plan without read
+        access): the caller cannot learn more here. Rate limits and network
+        trouble still raise, since asking again later may well succeed.
+        """
+        try:
+            if self._user_id is None:
+                self.verify()
+            response = self._client.get_users_tweets(
+                self._user_id, user_auth=True, max_results=RECENT_POSTS_TO_SCAN,
+                tweet_fields=["entities"], exclude=["retweets", "replies"])
+        except (AuthError, PermanentError) as exc:
+            log.info("X will not list the account's recent posts, so an earlier post of %s "
+                     "cannot be looked up: %s", post_url, exc.message)
+            return None
+        body = self._json(response, "GET /2/users/:id/tweets")
+        posts = body.get("data") or []
+        if not isinstance(posts, list):
+            raise TransientError(PLATFORM, "X answered GET /2/users/:id/tweets with a malformed list")
+        wanted = _comparable_url(post_url)
+        for post in posts:
+            if not isinstance(post, dict) or not isinstance(post.get("id"), str):
+                continue
+            entities = post.get("entities")
+            urls = entities.get("urls") if isinstance(entities, dict) else None
+            for entity in urls if isinstance(urls, list) else []:
+                if not isinstance(entity, dict):
+                    continue
+                linked = entity.get("expanded_url") or entity.get("unwound_url")
+                if isinstance(linked, str) and _comparable_url(linked) == wanted:
+                    return Published(remote_id=post["id"], url=self._post_url(post["id"]),
+                                     note="already on X")
+        return None
+
+    # -- HTTP ---------------------------------------------------------------
+
+    def _request(self, method: str, route: str, *, params: dict | None = None,
+                 json: Any = None, data: dict | None = None, files: dict | None = None) -> requests.Response:
+        """One signed call to the X API; a 2xx response or one of base.py's errors.
+
+        Only the method and route are logged: headers carry the signature.
+        """
+        url = self._base_url + route
+        log.debug("X API request: %s %s", method, route)
+        try:
+            response = self._session.request(method, url, params=params, json=json, data=data,
+                                             files=files, auth=self._oauth, timeout=self._timeout)
+        except requests.Timeout:
+            raise TransientError(PLATFORM, f"{method} {route}: no answer from X within "
+                                           f"{self._timeout:g} s") from None
+        except requests.ConnectionError as exc:
+            raise TransientError(PLATFORM, f"{method} {route}: cannot reach X "
+                                           f"({exc.__class__.__name__})") from None
+        except requests.RequestException as exc:
+            raise TransientError(PLATFORM, f"{method} {route}: request failed "
+                                           f"({exc.__class__.__name__})") from None
+        log.debug("X API answer: %s %s -> %s", method, route, response.status_code)
+        if 200 <= response.status_code < 300:
+            return response
+        raise self._error_for(response, f"{method} {route}")
+
+    def _error_for(self, response: requests.Response, what: str) -> PlatformError:
+        """Map a non-2xx answer to the exception delivery acts on, in X's own words."""
+        status = response.status_code
+        problem = _problem(response)
+        said = problem.text or response.reason or "no explanation"
+        words = f"{what}: X answered {status}: {said}"
+        if status == 429:
+            return RateLimited(PLATFORM, words, retry_at=self._retry_at(response.headers),
+                               status=status, code=problem.code)
+        if status >= 500:
+            return TransientError(PLATFORM, words, status=status, code=problem.code)
+        if status == 401:
+            return AuthError(PLATFORM, f"{words}. To fix: {FIX_CREDENTIALS}.",
+                             status=status, code=problem.code)
+        if status == 402:
+            return AuthError(PLATFORM, f"{words}. To fix: {FIX_CREDITS}.", status=status, code=problem.code)
+        if status == 403:
+            if problem.is_duplicate:
+                return DuplicateError(PLATFORM, words, status=status, code=problem.code)
+            if problem.type.endswith("/oauth1-permissions") or "permission" in said.lower():
+                return AuthError(PLATFORM, f"{words}. To fix: {FIX_WRITE_PERMISSION}.",
+                                 status=status, code=problem.code)
+            if problem.type.endswith("/client-forbidden"):
+                return AuthError(PLATFORM, f"{words}. To fix: {FIX_CLIENT_ACCESS}.",
+                                 status=status, code=problem.code)
+        return PermanentError(PLATFORM, words, status=status, code=problem.code)
+
+    def _retry_at(self, headers) -> datetime:
+        """When the exhausted window reopens; the latest one if several are exhausted."""
+        now = self._clock()
+        windows = (("x-rate-limit-remaining", "x-rate-limit-reset"),
+                   ("x-user-limit-24hour-remaining", "x-user-limit-24hour-reset"),
+                   ("x-app-limit-24hour-remaining", "x-app-limit-24hour-reset"))
+        exhausted = [_epoch(headers.get(reset)) for remaining, reset in windows
+                     if (headers.get(remaining) or "").strip() == "0"]
+        resets = [moment for moment in exhausted if moment is not None]
+        if not resets:
+            # No window says it is empty (e.g. a usage cap): the 15-minute reset is the best hint.
+            fallback = _epoch(headers.get("x-rate-limit-reset"))
+            resets = [fallback] if fallback else []
+        if not resets:
+            return now + DEFAULT_RATE_LIMIT_WAIT
+        return max(max(resets), now + MIN_RATE_LIMIT_WAIT)
+
+    def _json(self, response: requests.Response, what: str) -> dict:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise TransientError(PLATFORM, f"{what}: X answered {response.status_code} with a body "
+                                           f"that is not a JSON object", status=response.status_code)
+        return body
+
+    def _post_url(self, post_id: str) -> str:
+        username = self._known_username()
+        if username:
+            return f"{PUBLIC_BASE}/{username}/status/{post_id}"
+        return f"{PUBLIC_BASE}/i/web/status/{post_id}"
+
+    def _known_username(self) -> str | None:
+        """The cached username, asking X once per adapter if it is not known yet."""
+        if self._username is None and not self._account_lookup_tried:
+            self._account_lookup_tried = True
+            try:
+                self.verify()
+            except Exception as exc:  # the post is already out: never fail because of its link
+                log.info("could not learn the X username for post links (%s); using /i/web/status links",
+                         getattr(exc, "message", exc.__class__.__name__))
+        return self._username
+
+    # -- images -------------------------------------------------------------
+
+    def _upload_image(self, image_url: str) -> str | None:
+        """The media id of the post's image on X, or None (and a log line saying why).
+
+        An image never costs the post: every failure here is logged and the
+        post goes out without it.
+        """
+        try:
+            content, content_type = self._download_image(image_url)
+            response = self._request("POST", "/2/media/upload",
+                                     data={"media_category": "tweet_image"},
+                                     files={"media": ("image", content, content_type)})
+            data = _data_object(self._json(response, "POST /2/media/upload"), "POST /2/media/upload")
+            media_id = data.get("id") or data.get("media_id_string")
+            if not isinstance(media_id, str) or not media_id:
+                raise _ImageProblem("X answered the upload without a media id")
+            return media_id
+        except _ImageProblem as exc:
+            reason = str(exc)
+        except PlatformError as exc:
+            reason = f"upload refused: {exc.message}"
+        except Exception as exc:  # an odd URL or a broken server must not stop the post
+            reason = f"{exc.__class__.__name__}"
+        log.warning("posting to X without the image %s: %s", image_url, reason)
+        return None
+
+    def _download_image(self, image_url: str) -> tuple[bytes, str]:
+        """The image's bytes and type, checked against X's limits before any upload."""
+        if urlsplit(image_url).scheme not in ("http", "https"):
+            raise _ImageProblem("not an http(s) URL")
+        # The per-read timeout alone lets a server drip bytes forever; bound the whole download.
+        deadline = time.monotonic() + 3 * self._timeout
+        try:
+            with self._session.get(image_url, timeout=self._timeout, stream=True) as response:
+                if response.status_code != 200:
+                    raise _ImageProblem(f"download answered {response.status_code}")
+                content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+                if content_type not in IMAGE_TYPES:
+                    raise _ImageProblem(f"content type {content_type or 'missing'!r} is not one of "
+                                        f"{', '.join(IMAGE_TYPES)}")
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > MAX_IMAGE_BYTES:
+                    raise _ImageProblem(f"{int(declared)} bytes is over X's 5 MB limit for images")
+                received = bytearray()
+                for chunk in response.iter_content(64 * 1024):
+                    received += chunk
+                    if len(received) > MAX_IMAGE_BYTES:
+                        raise _ImageProblem("over X's 5 MB limit for images")
+                    if time.monotonic() > deadline:
+                        raise _ImageProblem(f"download took longer than {3 * self._timeout:g} s")
+        except requests.Timeout:
+            raise _ImageProblem(f"no answer within {self._timeout:g} s") from None
+        except requests.RequestException as exc:
+            raise _ImageProblem(f"download failed ({exc.__class__.__name__})") from None
+        if not received:
+            raise _ImageProblem("the download was empty")
+        return bytes(received), content_type
+
+
+class _RoutedClient(tweepy.Client):
+    """tweepy's Client with its one network method replaced by the adapter's.
+
+    tweepy 4.17 builds ``"https://api.twitter.com" + route`` inside
+    ``BaseClient.request``, with no timeout; overriding that method keeps
+    tweepy's endpoint helpers (create_tweet, get_me, get_users_tweets) while
+    the base URL, timeout, signing and error mapping are ours.
+    """
+
+    def __init__(self, adapter: TwitterPlatform, **kwargs):
+        super().__init__(**kwargs)
+        self._adapter = adapter
+
+    def request(self, method, route, params=None, json=None, user_auth=False):
+        return self._adapter._request(method, route, params=params, json=json)
+
+
+class _ImageProblem(Exception):
+    """Why an image was left out of a post."""
+
+
+class _Problem:
+    """The readable parts of an X error body, whichever of its two shapes it has."""
+
+    def __init__(self, text: str = "", type_: str = "", code: str | int | None = None):
+        self.text = text
+        self.type = type_
+        self.code = code
+
+    @property
+    def is_duplicate(self) -> bool:
+        # v2 says it in words; v1.1-style bodies use code 187 "Status is a duplicate."
+        return "duplicate content" in self.text.lower() or str(self.code) == "187"
+
+
+def _problem(response: requests.Response) -> _Problem:
+    try:
+        body = response.json()
+    except ValueError:
+        snippet = re.sub(r"\s+", " ", response.text or "").strip()[:200]
+        return _Problem(snippet)
+    if not isinstance(body, dict):
+        return _Problem(str(body)[:200])
+    type_ = body.get("type") if isinstance(body.get("type"), str) else ""
+    detail = body.get("detail") if isinstance(body.get("detail"), str) else ""
+    title = body.get("title") if isinstance(body.get("title"), str) else ""
+    code: str | int | None = type_.rsplit("/", 1)[-1] if type_ and type_ != "about:blank" else None
+    messages = []
+    for error in body.get("errors") or []:
+        if isinstance(error, dict):
+            message = error.get("message") or error.get("detail")
+            if isinstance(message, str):
+                messages.append(message)
+            if code is None and error.get("code") is not None:
+                code = error.get("code")
+    text = detail or "; ".join(messages) or title
+    if title and detail and title.lower() not in detail.lower():
+        text = f"{title}: {detail}"
+    return _Problem(text, type_, code)
+
+
+def _data_object(body: dict, what: str) -> dict:
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise TransientError(PLATFORM, f"{what}: X's answer has no data object")
+    return data
+
+
+def _epoch(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromtimestamp(int(str(value).strip()), tz=timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+_TRACKING = re.compile(r"^(utm_.*|fbclid|gclid|mc_cid|mc_eid)$", re.IGNORECASE)
+
+
+def _comparable_url(url: str) -> str:
+    """A URL reduced so our canonical post URL matches the link X expanded.
+
+    The composer may add UTM parameters to the link it posts; case of scheme
+    and host, a trailing slash and a fragment do not make another article.
+    """
+    parts = urlsplit(url.strip())
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                       if not _TRACKING.match(k)])
+    path = parts.path.rstrip("/") or "/"
+    return urlunsplit(("https" if parts.scheme.lower() in ("http", "https") else parts.scheme.lower(),
+                       parts.netloc.lower(), path, query, ""))
+
+
+class _BelowWarning(logging.Filter):
+    """Drops records under WARNING, whatever level the logger is later set to."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
+_BELOW_WARNING = _BelowWarning()
+
+
+def _quiet_signing_loggers() -> None:
+    """Keep tweepy's, oauthlib's and requests-oauthlib's DEBUG/INFO lines out of our logs.
+
+    They print the consumer key, the tokens, the signature and the whole
+    Authorization header. Two layers, because each alone can be undone:
+    the package loggers are set to WARNING (cheap: records are never made),
+    and a filter on every one of their existing loggers drops records under
+    WARNING even if someone later sets a level of DEBUG on them (as
+    ``AUTOPOST_LOG_LEVEL=DEBUG`` setups or tests may do). Warnings and errors
+    still get through.
+    """
+    for name in SIGNING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and name.split(".")[0] in SIGNING_LOGGERS:
+            if _BELOW_WARNING not in logger.filters:
+                logger.addFilter(_BELOW_WARNING)
+
+
+def from_settings(settings, *, clock: Callable[[], datetime] | None = None) -> TwitterPlatform:
+    return TwitterPlatform(
+        api_key=settings.twitter_api_key,
+        api_secret=settings.twitter_api_secret,
+        access_token=settings.twitter_access_token,
+        access_token_secret=settings.twitter_access_token_secret,
+        base_url=settings.twitter_api_base,
+        timeout=settings.request_timeout,
+        attach_image=settings.twitter_attach_image,
+        clock=clock,
+    )
