@@ -101,7 +101,7 @@ def cmd_poll(settings: Settings, args) -> int:
         from dataclasses import replace
 
         settings = replace(settings, dry_run=True)
-        store = _store(settings)
+        store = _store(settings, read_only=True)
         posts, outcomes = poller.peek_new(settings, store)
         _print_feed_outcomes(outcomes)
         _show_messages(settings, posts)
@@ -131,7 +131,7 @@ def cmd_poll(settings: Settings, args) -> int:
 def cmd_preview(settings: Settings, args) -> int:
     from bot import feeds
 
-    store = _store(settings)
+    store = _store(settings, read_only=True)
     candidates = []
     for url in settings.feeds:
         try:
@@ -160,39 +160,41 @@ def cmd_repost(settings: Settings, args) -> int:
 
     from bot import feeds
     from bot.delivery import Deliverer
-    from bot.service import build_platforms, ledger_lock
+    from bot.service import build_platforms
 
     names = tuple(dict.fromkeys(args.platform or settings.platforms))
     unknown = [n for n in names if n not in settings.platforms]
     if unknown:
         raise UsageError(f"--platform {unknown[0]} is not enabled; enabled: {', '.join(settings.platforms)}")
-    if args.dry_run:
-        settings = replace(settings, dry_run=True)
     wanted = feeds.canonical_url(args.url)
-    with ledger_lock(settings.db_path):
-        store = _store(settings)
-        post = store.find_post(wanted) or _find_in_feeds(settings, store, wanted)
+    if args.dry_run:
+        store = _store(settings, read_only=True)
+        post = store.find_post(wanted) or _find_in_feeds(settings, None, wanted)
         if post is None:
             raise UsageError(f"{args.url} is neither in the ledger nor in any configured feed")
-        if args.dry_run:
-            _show_messages(replace(settings, platforms=names), [post])
-            return 0
-        deliverer = Deliverer(store, replace(settings, platforms=names), build_platforms(
-            replace(settings, platforms=names)))
-        failed = False
-        for name in names:
-            delivery = store.add_manual_delivery(post.id, name)
-            state = deliverer.deliver(delivery)
-            done = store.get_delivery(delivery.id)
-            print(f"{name:9} {state:12} {done.remote_url or done.remote_id or done.error or ''}".rstrip())
-            failed |= state != "sent"
+        _show_messages(replace(settings, platforms=names), [post])
+        return 0
+    # No ledger lock: the claim of a delivery is atomic, so a repost can run beside the service.
+    chosen = replace(settings, platforms=names)
+    store = _store(settings)
+    post = store.find_post(wanted) or _find_in_feeds(settings, store, wanted)
+    if post is None:
+        raise UsageError(f"{args.url} is neither in the ledger nor in any configured feed")
+    deliverer = Deliverer(store, chosen, build_platforms(chosen))
+    failed = False
+    for name in names:
+        delivery = store.add_manual_delivery(post.id, name)
+        state = deliverer.deliver(delivery)
+        done = store.get_delivery(delivery.id)
+        print(f"{name:9} {state:12} {done.remote_url or done.remote_id or done.error or ''}".rstrip())
+        failed |= state != "sent"
     return 1 if failed else 0
 
 
 def cmd_status(settings: Settings, args) -> int:
     from bot import feeds
 
-    store = _store(settings)
+    store = _store(settings, read_only=True)
     url = feeds.canonical_url(args.url) if args.url else None
     records = store.post_records(limit=None if url else args.limit, url=url)
     if url and not records:
@@ -253,9 +255,12 @@ COMMANDS = {"run": cmd_run, "poll": cmd_poll, "preview": cmd_preview, "repost": 
 
 # ---------------------------------------------------------------------- helpers
 
-def _store(settings: Settings):
+def _store(settings: Settings, *, read_only: bool = False):
+    """Open the ledger; a command that only reads never creates one."""
     from bot.store import Store
 
+    if read_only and not settings.db_path.exists():
+        return Store(":memory:")
     return Store(settings.db_path)
 
 
@@ -274,7 +279,7 @@ def _expiry_warning(adapter, now: datetime) -> str | None:
 
 
 def _find_in_feeds(settings: Settings, store, url: str):
-    """Look an unknown URL up in the current feeds and record it, so a repost has a ledger row."""
+    """Look an unknown URL up in the current feeds and record it (unless store is None) for a repost."""
     from bot import feeds
 
     for feed_url in settings.feeds:
@@ -287,7 +292,7 @@ def _find_in_feeds(settings: Settings, store, url: str):
             continue
         for post in parsed.posts:
             if post.url == url:
-                return store.add_post(feed_url, post)
+                return store.add_post(feed_url, post) if store else post
     return None
 
 

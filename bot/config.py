@@ -45,8 +45,8 @@ DEFAULT_API_BASES = {
 
 # LinkedIn serves each monthly version for about a year and answers 426 after;
 # Graph API versions live about two years. Both are pinned, and overridable.
-DEFAULT_LINKEDIN_VERSION = "202610"
-DEFAULT_FACEBOOK_GRAPH_VERSION = "v24.0"
+DEFAULT_LINKEDIN_VERSION = "202607"   # newest listed in LinkedIn's version changelog; sunsets about July 2027
+DEFAULT_FACEBOOK_GRAPH_VERSION = "v25.0"   # released 2026-02-18, served until 2028-07-29
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -270,10 +270,10 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None) -> Se
 
     linkedin_version = get("LINKEDIN_VERSION") or DEFAULT_LINKEDIN_VERSION
     if not re.fullmatch(r"20\d{4}(\.\d{2})?", linkedin_version):
-        raise ConfigError("LINKEDIN_VERSION", "must be a version month such as 202610")
+        raise ConfigError("LINKEDIN_VERSION", "must be a version month such as 202607")
     graph_version = get("FACEBOOK_GRAPH_VERSION") or DEFAULT_FACEBOOK_GRAPH_VERSION
     if not re.fullmatch(r"v\d+\.\d+", graph_version):
-        raise ConfigError("FACEBOOK_GRAPH_VERSION", "must look like v24.0")
+        raise ConfigError("FACEBOOK_GRAPH_VERSION", "must look like v25.0")
 
     return Settings(
         feeds=feeds,

@@ -62,9 +62,10 @@ def setup_logging(level: str = "INFO", fmt: str = "text", secrets: Iterable[str]
     handler.addFilter(SecretMask(secrets))
     handler.setFormatter(JsonFormatter() if fmt == "json"
                          else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.autopost = True
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    for old in [h for h in root.handlers if getattr(h, "autopost", False)]:
+        root.removeHandler(old)   # calling twice (tests, `run` after `check`) must not double every line
     root.addHandler(handler)
     root.setLevel(level)
     for name in NOISY_LOGGERS:

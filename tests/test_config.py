@@ -1,0 +1,113 @@
+"""Configuration: every bad value stops the command with exit 2 and names its variable."""
+from __future__ import annotations
+
+import pytest
+
+from bot.config import ConfigError, load_settings, parse_duration, settings_from
+from tests.conftest import run_cli, write_env
+
+TWITTER = {"TWITTER_API_KEY": "k", "TWITTER_API_SECRET": "s", "TWITTER_ACCESS_TOKEN": "t",
+           "TWITTER_ACCESS_TOKEN_SECRET": "ts"}
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("90", 90), ("90s", 90), ("5m", 300), ("1h", 3600), ("7d", 604800), (" 2H ", 7200), ("0", 0),
+])
+def test_durations(text, seconds):
+    assert parse_duration(text, "AUTOPOST_POLL_INTERVAL") == seconds
+
+
+@pytest.mark.parametrize("values, variable, words", [
+    ({"AUTOPOST_FEEDS": ""}, "AUTOPOST_FEEDS", "required"),
+    ({"AUTOPOST_FEEDS": "  ,  "}, "AUTOPOST_FEEDS", "required"),
+    ({"AUTOPOST_FEEDS": "ftp://example.com/feed"}, "AUTOPOST_FEEDS", "neither"),
+    ({"AUTOPOST_POLL_INTERVAL": "often"}, "AUTOPOST_POLL_INTERVAL", "not a duration"),
+    ({"AUTOPOST_MAX_AGE": "7 weeks"}, "AUTOPOST_MAX_AGE", "not a duration"),
+    ({"AUTOPOST_BACKFILL": "-1"}, "AUTOPOST_BACKFILL", "at least 0"),
+    ({"AUTOPOST_BACKFILL": "three"}, "AUTOPOST_BACKFILL", "whole number"),
+    ({"AUTOPOST_PLATFORMS": "twitter,myspace", **TWITTER}, "AUTOPOST_PLATFORMS", "myspace"),
+    ({"AUTOPOST_PLATFORMS": "linkedin"}, "LINKEDIN_ACCESS_TOKEN", "linkedin"),
+    ({"AUTOPOST_PLATFORMS": "facebook", "FACEBOOK_PAGE_TOKEN": "x"}, "FACEBOOK_PAGE_ID", "facebook"),
+    ({"AUTOPOST_DRY_RUN": "maybe"}, "AUTOPOST_DRY_RUN", "true or false"),
+    ({"AUTOPOST_LOG_LEVEL": "LOUD"}, "AUTOPOST_LOG_LEVEL", "LOUD"),
+    ({"AUTOPOST_LOG_FORMAT": "xml"}, "AUTOPOST_LOG_FORMAT", "xml"),
+    ({"TWITTER_API_BASE": "http://api.example.com"}, "TWITTER_API_BASE", "loopback"),
+    ({"LINKEDIN_API_BASE": "api.linkedin.com"}, "LINKEDIN_API_BASE", "http(s) URL"),
+    ({"LINKEDIN_AUTHOR": "me"}, "LINKEDIN_AUTHOR", "urn:li:person"),
+    ({"LINKEDIN_TOKEN_EXPIRES": "next week"}, "LINKEDIN_TOKEN_EXPIRES", "ISO date"),
+    ({"TWITTER_TEMPLATE": "{title} {link}"}, "TWITTER_TEMPLATE", "{link}"),
+    ({"FACEBOOK_TEMPLATE": "{title"}, "FACEBOOK_TEMPLATE", "malformed"),
+    ({"TWITTER_DAILY_CAP": "0"}, "TWITTER_DAILY_CAP", "at least 1"),
+    ({"AUTOPOST_UTM": "utm source"}, "AUTOPOST_UTM", "query string"),
+])
+def test_bad_values_name_the_variable(values, variable, words):
+    values = {"AUTOPOST_FEEDS": "feed.xml", **values}
+    with pytest.raises(ConfigError) as caught:
+        settings_from(values)
+    assert caught.value.variable == variable
+    assert words in str(caught.value)
+
+
+@pytest.mark.parametrize("values, variable", [
+    ({"AUTOPOST_POLL_INTERVAL": "soon"}, "AUTOPOST_POLL_INTERVAL"),
+    ({"AUTOPOST_PLATFORMS": "mastodon"}, "AUTOPOST_PLATFORMS"),
+    ({"AUTOPOST_PLATFORMS": "twitter"}, "TWITTER_API_KEY"),
+])
+def test_cli_exits_2_before_doing_anything(tmp_path, values, variable):
+    env = write_env(tmp_path / "bad.env", AUTOPOST_FEEDS="feed.xml", AUTOPOST_DB=str(tmp_path / "l.db"), **values)
+    result = run_cli("--env-file", str(env), "poll")
+    assert result.code == 2
+    assert variable in result.err
+    assert not (tmp_path / "l.db").exists()      # nothing was done
+
+
+def test_missing_env_file_named_on_the_command_line(tmp_path):
+    result = run_cli("--env-file", str(tmp_path / "nope.env"), "status")
+    assert result.code == 2
+    assert "nope.env" in result.err and "does not exist" in result.err
+
+
+def test_malformed_env_file_says_where_but_not_what(tmp_path):
+    env = tmp_path / "broken.env"
+    env.write_text("AUTOPOST_FEEDS=feed.xml\nTWITTER_API_SECRET 'sekrit-value\n")
+    result = run_cli("--env-file", str(env), "status")
+    assert result.code == 2
+    assert "line 2" in result.err
+    assert "sekrit-value" not in result.err
+
+
+def test_real_environment_wins_over_the_file(tmp_path, monkeypatch):
+    env = write_env(tmp_path / "a.env", AUTOPOST_FEEDS="from-file.xml", AUTOPOST_BACKFILL="1")
+    monkeypatch.setenv("AUTOPOST_BACKFILL", "4")
+    settings = load_settings(str(env))
+    assert settings.feeds == ("from-file.xml",)
+    assert settings.backfill == 4
+
+
+def test_env_file_from_variable_then_dot_env(tmp_path, monkeypatch):
+    write_env(tmp_path / ".env", AUTOPOST_FEEDS="dot.xml")
+    assert load_settings().feeds == ("dot.xml",)
+    other = write_env(tmp_path / "other.env", AUTOPOST_FEEDS="other.xml")
+    monkeypatch.setenv("AUTOPOST_ENV_FILE", str(other))
+    assert load_settings().feeds == ("other.xml",)
+
+
+def test_networks_default_to_those_with_credentials():
+    assert settings_from({"AUTOPOST_FEEDS": "f"}).platforms == ("console",)
+    assert settings_from({"AUTOPOST_FEEDS": "f", **TWITTER}).platforms == ("twitter",)
+
+
+def test_feeds_split_on_commas_and_whitespace():
+    settings = settings_from({"AUTOPOST_FEEDS": "https://a.example/feed, https://b.example/rss\n c.xml"})
+    assert settings.feeds == ("https://a.example/feed", "https://b.example/rss", "c.xml")
+
+
+def test_secrets_stay_out_of_repr_and_errors():
+    settings = settings_from({"AUTOPOST_FEEDS": "f", **{k: f"secret-{k}" for k in TWITTER}})
+    assert "secret-" not in repr(settings)
+    assert set(settings.secrets()) == {f"secret-{k}" for k in TWITTER}
+
+
+def test_template_newlines_and_literal_braces():
+    settings = settings_from({"AUTOPOST_FEEDS": "f", "FACEBOOK_TEMPLATE": r"{title}\n{{new}}\n{url}"})
+    assert settings.templates["facebook"] == "{title}\n{{new}}\n{url}"

@@ -1,0 +1,124 @@
+"""The ledger: first sight, backfill, age limits, and never the same post twice."""
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+import pytest
+
+from bot.models import FetchResult, Post
+from bot.store import SCHEMA_VERSION, Store
+
+FEED = "https://blog.example.com/feed/"
+RESULT = FetchResult(url=FEED, status=200, body=b"x", etag='"v1"', body_hash="h1")
+
+
+def post(n: int, clock, *, days_ago: float | None = None, key: str | None = None, url: str | None = None,
+         title: str | None = None) -> Post:
+    published = clock() - timedelta(days=days_ago if days_ago is not None else (100 - n) / 24)
+    return Post(feed_url=FEED, key=key or f"guid-{n}", url=url or f"https://blog.example.com/{n}/",
+                title=title or f"Article {n}", published=published)
+
+
+@pytest.fixture
+def store(clock, tmp_path):
+    s = Store(tmp_path / "ledger.db", clock=clock)
+    yield s
+    s.close()
+
+
+def record(store, posts, *, platforms=("twitter", "facebook"), backfill=0, max_age=timedelta(days=7)):
+    return store.record_entries(FEED, RESULT, "Example", posts, platforms=platforms, backfill=backfill,
+                                max_age=max_age)
+
+
+def states(store):
+    return {(r.post.url, r.skipped) for r in store.post_records(limit=0)}
+
+
+def test_first_sight_posts_nothing_and_records_everything(store, clock):
+    entries = [post(n, clock) for n in range(20)]
+    assert record(store, entries) == []
+    records = store.post_records(limit=0)
+    assert len(records) == 20
+    assert {r.skipped for r in records} == {"backfill"}
+    assert all(r.deliveries == () for r in records)
+
+
+def test_backfill_posts_exactly_the_newest(store, clock):
+    entries = [post(n, clock) for n in range(20)]        # higher n = newer
+    queued = record(store, entries, backfill=2)
+    assert [p.url for p in queued] == ["https://blog.example.com/18/", "https://blog.example.com/19/"]
+    for r in store.post_records(limit=0):
+        expected = 2 if r.post.url in {p.url for p in queued} else 0
+        assert len(r.deliveries) == expected
+        assert all(d.state == "pending" and d.kind == "auto" for d in r.deliveries)
+
+
+def test_new_entry_later_gives_one_delivery_per_network_once(store, clock):
+    record(store, [post(1, clock)])
+    clock.advance(minutes=5)
+    queued = record(store, [post(2, clock, days_ago=0), post(1, clock)])
+    assert [p.url for p in queued] == ["https://blog.example.com/2/"]
+    assert record(store, [post(2, clock, days_ago=0), post(1, clock)]) == []
+    deliveries = store.deliveries(states=("pending",))
+    assert sorted(d.platform for d in deliveries) == ["facebook", "twitter"]
+
+
+def test_old_entries_are_skipped_as_too_old(store, clock):
+    record(store, [post(1, clock)])
+    queued = record(store, [post(2, clock, days_ago=30), post(3, clock, days_ago=1)])
+    assert [p.url for p in queued] == ["https://blog.example.com/3/"]
+    assert ("https://blog.example.com/2/", "too old") in states(store)
+
+
+def test_edited_redated_or_restored_entries_are_not_posted_again(store, clock):
+    record(store, [post(1, clock)])
+    record(store, [post(2, clock, days_ago=0), post(1, clock)])
+    edited = post(2, clock, days_ago=-1, title="Article 2 (updated)")
+    assert record(store, [edited]) == []                       # edited and re-dated; 1 removed
+    assert record(store, [edited, post(1, clock)]) == []       # 1 restored
+    new_guid_same_link = post(2, clock, key="https://blog.example.com/?p=2")
+    assert record(store, [new_guid_same_link]) == []           # guid rewritten, same article
+    assert len(store.deliveries(states=("pending",))) == 2
+
+
+def test_shared_links_do_not_hide_distinct_entries(store, clock):
+    record(store, [post(1, clock, url="https://blog.example.com/")])
+    queued = record(store, [post(2, clock, days_ago=0, url="https://blog.example.com/"),
+                            post(3, clock, days_ago=0, url="https://blog.example.com/")])
+    assert len(queued) == 2
+
+
+def test_second_auto_delivery_is_impossible(store, clock):
+    record(store, [post(1, clock)])
+    record(store, [post(2, clock, days_ago=0)])
+    delivery = store.deliveries(states=("pending",), platform="twitter")[0]
+    with pytest.raises(sqlite3.IntegrityError):
+        with store.transaction() as db:
+            store._insert_delivery(db, delivery.post_id, "twitter", "auto", clock())
+    manual = store.add_manual_delivery(delivery.post_id, "twitter")     # a repost is allowed
+    assert manual.kind == "manual"
+
+
+def test_claim_counts_the_attempt_once(store, clock):
+    record(store, [post(1, clock)])
+    record(store, [post(2, clock, days_ago=0)], platforms=("twitter",))
+    delivery = store.deliveries(states=("pending",))[0]
+    claimed = store.claim(delivery.id)
+    assert claimed.state == "sending" and claimed.attempts == 1
+    assert store.claim(delivery.id) is None                     # already taken
+
+
+def test_plan_writes_nothing(store, clock):
+    plan = store.plan_entries(FEED, [post(1, clock), post(2, clock)], backfill=1, max_age=None)
+    assert [(p.key, skipped) for p, skipped in plan] == [("guid-1", "backfill"), ("guid-2", None)]
+    assert store.post_records(limit=0) == []
+
+
+def test_schema_version_and_reopen(tmp_path, clock):
+    path = tmp_path / "ledger.db"
+    Store(path, clock=clock).close()
+    again = Store(path, clock=clock)
+    assert again._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert again._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
