@@ -1,0 +1,760 @@
+"""Fetching a feed (HTTP with validators, or a local file) and parsing it into ``Post`` values.
+
+Two halves, both used by the service and the CLI:
+
+* ``fetch(url, state)`` gets the bytes: a conditional GET with the stored ``ETag`` and
+  ``Last-Modified``, connect/read timeouts, at most 5 redirects and a body limit read in a
+  stream. A 304, or a body whose sha256 equals the last one, comes back with ``body=None``
+  so callers skip parsing. Local paths and ``file://`` URLs work the same way.
+* ``parse(body, feed_url=...)`` turns the bytes into a ``ParsedFeed``: RSS 0.9x/1.0/2.0 and
+  Atom through feedparser, JSON Feed 1.0/1.1 with ``json`` (feedparser 6.0.x has no JSON Feed
+  support: it returns no entries and ``bozo=True``). Each entry becomes a ``Post`` with clean
+  plain text and one canonical, clickable URL.
+
+Every failure is a ``FeedError`` whose message is a sentence a blog owner can act on; it is
+what ``autopost status`` shows next to the feed.
+
+``requests`` and ``feedparser`` are imported inside the functions that use them: the CLI
+must start fast for commands that never touch a feed.
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import logging
+import re
+from dataclasses import replace
+from datetime import datetime, timezone
+from html.parser import HTMLParser
+from http import HTTPStatus
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
+
+from bot.models import AutopostError, FeedState, FetchResult, ParsedFeed, Post
+
+if TYPE_CHECKING:
+    import requests
+
+log = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 5
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+_CHUNK = 64 * 1024
+
+# What we can read, best first; */* last so a server that only knows text/xml still answers.
+ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
+          "application/rdf+xml;q=0.9, application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5")
+
+# Query parameters that only say where a click came from: they are dropped from post URLs so
+# the same article shared twice is the same URL (DESIGN.md, "posts" table).
+_TRACKING_EXACT = {"fbclid", "gclid", "mc_cid", "mc_eid"}
+_TRACKING_PREFIXES = ("utm_",)
+
+# Characters left as they are when percent-encoding each URL part (RFC 3986 unreserved +
+# sub-delims + the part's own delimiters, and "%" so existing escapes are not doubled).
+_SAFE_PATH = "/%:@!$&'()*+,;=-._~"
+_SAFE_QUERY = "%:@!$&'()*+,;=-._~/?"
+_SAFE_FRAGMENT = _SAFE_QUERY
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HTML_CONTENT_TYPES = ("text/html", "application/xhtml+xml")
+_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".svg", ".bmp", ".heic")
+_NOT_IMAGE_EXTENSIONS = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wav", ".flac",
+                         ".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".pdf")
+
+
+class FeedError(AutopostError):
+    """A feed could not be fetched or read. ``str()`` is the plain explanation for ``status``."""
+
+    def __init__(self, url: str, problem: str):
+        self.url = url
+        self.problem = problem
+        super().__init__(problem)
+
+
+# --------------------------------------------------------------------------- fetching
+
+
+def fetch(url: str, state: FeedState | None, *, timeout: float = DEFAULT_TIMEOUT,
+          max_bytes: int = DEFAULT_MAX_BYTES, session: requests.Session | None = None) -> FetchResult:
+    """Fetch ``url`` (http(s) URL, ``file://`` URL or local path), conditionally when ``state`` allows.
+
+    Returns ``body=None`` when the feed is unchanged (304, or the same bytes as last time).
+    Raises ``FeedError`` for every failure: timeout, refused connection, HTTP 4xx/5xx, too many
+    redirects, a body over ``max_bytes``, a missing file.
+    """
+    path = local_path(url)
+    if path is not None:
+        return _fetch_file(url, path, state, max_bytes)
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise FeedError(url, f"unsupported URL scheme {scheme!r}; use http(s)://, file:// or a file path")
+    return _fetch_http(url, state, timeout=timeout, max_bytes=max_bytes, session=session)
+
+
+def local_path(url: str) -> Path | None:
+    """The file a feed "URL" names, or None when it is a network URL."""
+    if url.lower().startswith("file://"):
+        from urllib.request import url2pathname   # imports http.client: only when needed
+
+        return Path(url2pathname(unquote(urlsplit(url).path)))
+    if "://" in url:
+        return None
+    return Path(url).expanduser()
+
+
+def _fetch_file(url: str, path: Path, state: FeedState | None, max_bytes: int) -> FetchResult:
+    try:
+        with path.open("rb") as handle:
+            body = handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise FeedError(url, f"file not found: {path}") from None
+    except IsADirectoryError:
+        raise FeedError(url, f"{path} is a directory, not a feed file") from None
+    except PermissionError:
+        raise FeedError(url, f"cannot read {path}: permission denied") from None
+    except OSError as exc:
+        raise FeedError(url, f"cannot read {path}: {exc.strerror or exc.__class__.__name__}") from None
+    if len(body) > max_bytes:
+        raise FeedError(url, f"file larger than {_size(max_bytes)}, stopped reading")
+    content_type = "application/feed+json" if path.suffix.lower() == ".json" else ""
+    return _result(url, state, body, status=200, etag=None, last_modified=None,
+                   content_type=content_type, final_url=path.resolve().as_uri())
+
+
+def _fetch_http(url: str, state: FeedState | None, *, timeout: float, max_bytes: int,
+                session: requests.Session | None) -> FetchResult:
+    import requests
+
+    from bot.platforms.base import USER_AGENT, new_session
+
+    own_session = session is None
+    session = session if session is not None else new_session()
+    # requests reads the redirect limit from the session, not from the call.
+    # https://requests.readthedocs.io (Session.max_redirects; TooManyRedirects when exceeded)
+    session.max_redirects = MAX_REDIRECTS
+    headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
+    if state is not None and state.etag:
+        headers["If-None-Match"] = state.etag
+    if state is not None and state.last_modified:
+        headers["If-Modified-Since"] = state.last_modified
+    log.debug("GET %s%s", url, " (conditional)" if len(headers) > 2 else "")
+    try:
+        # stream=True: the body is read below in chunks so a huge one is cut off at max_bytes;
+        # iter_content() undoes gzip/deflate, so the limit applies to the decoded bytes.
+        with session.get(url, headers=headers, timeout=(timeout, timeout), stream=True) as response:
+            return _read_response(url, state, response, max_bytes)
+    except FeedError:
+        raise
+    except requests.exceptions.TooManyRedirects:
+        raise FeedError(url, f"more than {MAX_REDIRECTS} redirects") from None
+    except requests.exceptions.Timeout:
+        raise FeedError(url, f"timed out after {timeout:g} s") from None
+    except requests.exceptions.ConnectionError as exc:
+        # A read timeout in the middle of the body surfaces as ConnectionError(ReadTimeoutError).
+        if "timed out" in str(exc).lower():
+            raise FeedError(url, f"timed out after {timeout:g} s") from None
+        raise FeedError(url, f"cannot connect: {_connection_reason(exc)}") from None
+    except requests.exceptions.RequestException as exc:
+        raise FeedError(url, f"request failed: {exc.__class__.__name__}") from None
+    finally:
+        if own_session:
+            session.close()
+
+
+def _read_response(url: str, state: FeedState | None, response: Any, max_bytes: int) -> FetchResult:
+    final_url = response.url or url
+    etag = response.headers.get("ETag") or None
+    last_modified = response.headers.get("Last-Modified") or None
+    if response.status_code == 304:
+        # RFC 9110 §15.4.5: a 304 may repeat the validators; keep the stored ones otherwise.
+        return FetchResult(
+            url=url, status=304, body=None,
+            etag=etag or (state.etag if state else None),
+            last_modified=last_modified or (state.last_modified if state else None),
+            body_hash=state.body_hash if state else None, final_url=final_url)
+    if response.status_code >= 300:
+        reason = response.reason or _status_phrase(response.status_code)
+        raise FeedError(url, f"HTTP {response.status_code} {reason}".rstrip())
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes and not response.headers.get("Content-Encoding"):
+        raise FeedError(url, f"body larger than {_size(max_bytes)}, stopped reading")
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_content(_CHUNK):
+        total += len(chunk)
+        if total > max_bytes:
+            raise FeedError(url, f"body larger than {_size(max_bytes)}, stopped reading")
+        chunks.append(chunk)
+    return _result(url, state, b"".join(chunks), status=response.status_code, etag=etag,
+                   last_modified=last_modified, content_type=response.headers.get("Content-Type", ""),
+                   final_url=final_url)
+
+
+def _result(url: str, state: FeedState | None, body: bytes, *, status: int, etag: str | None,
+            last_modified: str | None, content_type: str, final_url: str) -> FetchResult:
+    body_hash = hashlib.sha256(body).hexdigest()
+    unchanged = state is not None and state.body_hash == body_hash
+    if unchanged:
+        log.debug("%s: same body as last time, not parsing", url)
+    return FetchResult(url=url, status=status, body=None if unchanged else body, etag=etag,
+                       last_modified=last_modified, body_hash=body_hash, content_type=content_type,
+                       final_url=final_url)
+
+
+def _status_phrase(code: int) -> str:
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return ""
+
+
+def _connection_reason(exc: Exception) -> str:
+    text = str(exc)
+    for needle, reason in (("refused", "connection refused"), ("Name or service not known", "unknown host"),
+                           ("nodename nor servname", "unknown host"), ("getaddrinfo", "unknown host"),
+                           ("reset", "connection reset"), ("CERTIFICATE_VERIFY_FAILED", "TLS certificate not valid")):
+        if needle in text:
+            return reason
+    return exc.__class__.__name__
+
+
+def _size(limit: int) -> str:
+    if limit >= 1024 * 1024:
+        return f"{limit / (1024 * 1024):g} MB"
+    if limit >= 1024:
+        return f"{limit / 1024:g} KB"
+    return f"{limit} bytes"
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse(body: bytes, *, feed_url: str, base_url: str | None = None, content_type: str = "") -> ParsedFeed:
+    """Parse feed bytes into posts, in the feed's own document order.
+
+    ``base_url`` (usually ``FetchResult.final_url``) resolves relative links when the feed
+    itself gives no base. Raises ``FeedError`` for an empty body, an HTML page or garbage.
+    """
+    if not body or not body.strip():
+        raise FeedError(feed_url, "the feed is empty (the server sent no content)")
+    if _looks_like_json(body, content_type):
+        return _parse_json_feed(body, feed_url=feed_url, base_url=base_url)
+    return _parse_xml_feed(body, feed_url=feed_url, base_url=base_url)
+
+
+def _looks_like_json(body: bytes, content_type: str) -> bool:
+    start = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    return start == b"{" or ("json" in content_type.lower() and start in (b"{", b"["))
+
+
+def _looks_like_html(body: bytes) -> bool:
+    head = body[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head[:512]
+
+
+def _parse_xml_feed(body: bytes, *, feed_url: str, base_url: str | None) -> ParsedFeed:
+    import feedparser
+
+    # No HTTP headers are handed to feedparser: servers often send a wrong charset, and the
+    # document's own XML declaration (gb2312, ISO-8859-1 ...) is the better witness.
+    parsed = feedparser.parse(body)
+    entries = parsed.entries
+    if not entries:
+        if _looks_like_html(body):
+            raise FeedError(feed_url, "this is an HTML page, not a feed (check the feed URL)")
+        if parsed.bozo:
+            # Malformed and nothing usable in it: an error. (A well-formed feed with no entries is fine.)
+            reason = _bozo_reason(parsed.get("bozo_exception"))
+            kind = "the XML is broken" if parsed.get("version") else "neither RSS, Atom nor JSON Feed"
+            raise FeedError(feed_url, f"not a feed: {kind} ({reason})")
+    warning = None
+    if parsed.bozo:
+        warning = f"the feed is malformed but readable: {_bozo_reason(parsed.get('bozo_exception'))}"
+        log.warning("%s: %s", feed_url, warning)
+
+    feed = parsed.feed
+    feed_title = _text(feed.get("title_detail"), feed.get("title"))
+    site = _site_base(feed.get("link"), base_url, feed_url)
+    posts = [_post_from_entry(entry, feed_url=feed_url, feed_title=feed_title, site=site) for entry in entries]
+    return ParsedFeed(title=feed_title, posts=_unique_keys(posts), warning=warning)
+
+
+def _bozo_reason(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown problem"
+    message = getattr(exc, "getMessage", None)
+    text = message() if callable(message) else str(exc)
+    return " ".join(text.split())[:200] or exc.__class__.__name__
+
+
+def _site_base(feed_link: str | None, base_url: str | None, feed_url: str) -> str:
+    """What relative entry links are resolved against: the feed's own link, else where it came from."""
+    fallback = base_url or feed_url
+    if feed_link:
+        return urljoin(fallback, feed_link.strip())
+    return fallback
+
+
+def _post_from_entry(entry: Any, *, feed_url: str, feed_title: str, site: str) -> Post:
+    # feedparser resolves xml:base itself; what is still relative is resolved against the
+    # channel link (RSS items have no base of their own).
+    own_link = entry.get("feedburner_origlink") or entry.get("link") or ""
+    url = _web_url(own_link, site)
+
+    title = _text(entry.get("title_detail"), entry.get("title"))
+    summary = _summary_text(entry)
+    content_html = _first_html(entry)
+    key = (entry.get("id") or "").strip() or url or _hash_key(entry.get("title"), _raw_content(entry))
+
+    return Post(
+        feed_url=feed_url,
+        key=key,
+        # An entry without any link still gets posted: it points at the site it came from.
+        url=url or canonical_url(site),
+        title=title,
+        summary=summary,
+        author=_author(entry),
+        categories=_dedupe(_clean_plain(tag.get("term") or tag.get("label") or "")
+                           for tag in entry.get("tags") or ()),
+        image_url=_entry_image(entry, content_html, site),
+        feed_title=feed_title,
+        published=_struct_time_utc(entry.get("published_parsed") or entry.get("updated_parsed")),
+    )
+
+
+def _summary_text(entry: Any) -> str:
+    """The summary when the feed has one, else the content; boilerplate removed."""
+    detail = entry.get("summary_detail")
+    text = _text(detail, detail.get("value")) if detail else ""
+    if not text:
+        for content in entry.get("content") or ():
+            text = _text(content, content.get("value"))
+            if text:
+                break
+    if not text and entry.get("summary"):
+        # feedparser copies the content into "summary" without a summary_detail.
+        text = _html_to_text(entry.get("summary"))
+    return strip_boilerplate(text)
+
+
+def _first_html(entry: Any) -> str:
+    for content in entry.get("content") or ():
+        if _is_html_type(content.get("type")):
+            return content.get("value") or ""
+    detail = entry.get("summary_detail")
+    if detail and _is_html_type(detail.get("type")):
+        return detail.get("value") or ""
+    return ""
+
+
+def _raw_content(entry: Any) -> str:
+    contents = entry.get("content") or ()
+    return (contents[0].get("value") if contents else None) or entry.get("summary") or ""
+
+
+def _author(entry: Any) -> str:
+    detail = entry.get("author_detail") or {}
+    return _clean_plain(detail.get("name") or entry.get("author") or "")
+
+
+def _entry_image(entry: Any, content_html: str, site: str) -> str | None:
+    candidates: list[str] = []
+    media = [m for m in entry.get("media_content") or () if _is_image(m.get("url"), m.get("type"), m.get("medium"))]
+    # Several sizes of one picture (the Guardian sends 140 and 460 px): take the widest.
+    media.sort(key=lambda m: -_int(m.get("width")))
+    candidates += [m.get("url") for m in media]
+    candidates += [t.get("url") for t in entry.get("media_thumbnail") or ()]
+    candidates += [e.get("href") for e in entry.get("enclosures") or ()
+                   if (e.get("type") or "").lower().startswith("image/")]
+    candidates.append(first_image_src(content_html))
+    for candidate in candidates:
+        image = _image_url(candidate, site)
+        if image:
+            return image
+    return None
+
+
+def _is_image(url: str | None, mime: str | None, medium: str | None) -> bool:
+    if not url:
+        return False
+    if medium:
+        return medium.lower() == "image"
+    if mime:
+        return mime.lower().startswith("image/")
+    # Neither type nor medium given (common): trust the file name unless it says audio/video.
+    return not urlsplit(url).path.lower().endswith(_NOT_IMAGE_EXTENSIONS)
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _struct_time_utc(value: Any) -> datetime | None:
+    # feedparser's *_parsed values are time.struct_time already converted to UTC.
+    if not value:
+        return None
+    try:
+        return datetime(*value[:6], tzinfo=timezone.utc)
+    except (TypeError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------- JSON Feed
+
+
+def _parse_json_feed(body: bytes, *, feed_url: str, base_url: str | None) -> ParsedFeed:
+    """JSON Feed 1.0/1.1 (https://www.jsonfeed.org/version/1.1/): items with id, url,
+    external_url, title, content_html/content_text, summary, image, banner_image,
+    date_published/date_modified, author (1.0)/authors (1.1), tags, attachments."""
+    try:
+        document = json.loads(body.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise FeedError(feed_url, "not a feed: the JSON is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise FeedError(feed_url, f"not a feed: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("items"), list):
+        raise FeedError(feed_url, "not a feed: JSON without an \"items\" list (not a JSON Feed)")
+    warning = None
+    version = str(document.get("version") or "")
+    if not version.startswith("https://jsonfeed.org/version/"):
+        warning = f"the JSON Feed version is missing or unknown ({version or 'none'}); read it anyway"
+        log.warning("%s: %s", feed_url, warning)
+
+    feed_title = _plain_or_guess(_str(document.get("title")))
+    site = _site_base(_str(document.get("home_page_url")) or None, base_url, feed_url)
+    feed_authors = _json_authors(document)
+    posts = [_post_from_json_item(item, feed_url=feed_url, feed_title=feed_title, site=site,
+                                  feed_authors=feed_authors)
+             for item in document["items"] if isinstance(item, dict)]
+    return ParsedFeed(title=feed_title, posts=_unique_keys(posts), warning=warning)
+
+
+def _post_from_json_item(item: dict, *, feed_url: str, feed_title: str, site: str,
+                         feed_authors: str) -> Post:
+    item_id = _str(item.get("id")).strip()
+    link = _str(item.get("url")).strip()
+    if not link and re.match(r"(?i)https?://", item_id):
+        link = item_id           # the spec suggests ids be permalinks
+    if not link:
+        link = _str(item.get("external_url")).strip()
+    url = _web_url(link, site)
+
+    content_html = _str(item.get("content_html"))
+    content_text = _str(item.get("content_text"))
+    summary = _plain_or_guess(_str(item.get("summary")))
+    if not summary:
+        summary = _plain_or_guess(content_text) if content_text.strip() else _html_to_text(content_html)
+
+    images = [item.get("image"), item.get("banner_image")]
+    images += [a.get("url") for a in item.get("attachments") or ()
+               if isinstance(a, dict) and _str(a.get("mime_type")).lower().startswith("image/")]
+    images.append(first_image_src(content_html))
+    image_url = next((u for u in (_image_url(_str(c), site) for c in images) if u), None)
+
+    tags = item.get("tags") if isinstance(item.get("tags"), list) else []
+    title = _plain_or_guess(_str(item.get("title")))
+    return Post(
+        feed_url=feed_url,
+        key=item_id or url or _hash_key(item.get("title"), content_html or content_text),
+        url=url or canonical_url(site),
+        title=title,
+        summary=strip_boilerplate(summary),
+        author=_json_authors(item) or feed_authors,
+        categories=_dedupe(_clean_plain(_str(t)) for t in tags),
+        image_url=image_url,
+        feed_title=feed_title,
+        published=_iso_utc(item.get("date_published")) or _iso_utc(item.get("date_modified")),
+    )
+
+
+def _json_authors(obj: dict) -> str:
+    authors = obj.get("authors")
+    if not isinstance(authors, list) or not authors:
+        authors = [obj.get("author")]        # JSON Feed 1.0
+    names = [_clean_plain(_str(a.get("name"))) for a in authors if isinstance(a, dict)]
+    return ", ".join(n for n in names if n)
+
+
+def _iso_utc(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)   # RFC 3339 requires an offset; assume UTC
+    return moment.astimezone(timezone.utc)
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def canonical_url(url: str, base: str | None = None) -> str:
+    """One clickable absolute URL: resolved against ``base``, tracking parameters removed,
+    IDN host in punycode, spaces and non-ASCII percent-encoded, default port dropped."""
+    return _normalise_url(url, base, drop_tracking=True)
+
+
+def _web_url(link: str, site: str) -> str:
+    """The canonical form of an entry's link, or "" when it has none that a browser opens
+    (``javascript:``, ``mailto:``, or relative with no web base, as in a local file feed)."""
+    if not link or not link.strip():
+        return ""
+    url = canonical_url(link, site)
+    return url if url.lower().startswith(("http://", "https://")) else ""
+
+
+def _image_url(url: str | None, base: str) -> str | None:
+    if not url or not url.strip():
+        return None
+    absolute = _normalise_url(url, base, drop_tracking=False)
+    return absolute if absolute.lower().startswith(("http://", "https://")) else None
+
+
+def _normalise_url(url: str, base: str | None, *, drop_tracking: bool) -> str:
+    url = url.strip()
+    if base:
+        url = urljoin(base.strip(), url)
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    netloc = _netloc(parts, scheme)
+    path = _quote(parts.path, _SAFE_PATH)
+    if netloc and not path:
+        path = "/"
+    query = parts.query
+    if drop_tracking and query:
+        query = "&".join(p for p in query.split("&") if p and not _is_tracking(p))
+    return urlunsplit((scheme, netloc, path, _quote(query, _SAFE_QUERY), _quote(parts.fragment, _SAFE_FRAGMENT)))
+
+
+def _netloc(parts: Any, scheme: str) -> str:
+    host = parts.hostname or ""
+    if not host:
+        return parts.netloc
+    try:
+        host = host.encode("idna").decode("ascii")   # Bücher.example → xn--bcher-kva.example
+    except UnicodeError:
+        host = quote(host, safe="")
+    if ":" in host:
+        host = f"[{host}]"                          # IPv6 literal
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    if parts.username is not None:
+        userinfo = _quote(parts.username, "%!$&'()*+,;=-._~")
+        if parts.password is not None:
+            userinfo += ":" + _quote(parts.password, "%!$&'()*+,;=-._~")
+        netloc = f"{userinfo}@{netloc}"
+    return netloc
+
+
+def _quote(text: str, safe: str) -> str:
+    # Escape a "%" that does not start an escape, then encode spaces and non-ASCII as UTF-8.
+    text = re.sub(r"%(?![0-9A-Fa-f]{2})", "%25", text)
+    return quote(text, safe=safe)
+
+
+def _is_tracking(pair: str) -> bool:
+    name = unquote(pair.split("=", 1)[0]).strip().lower()
+    return name in _TRACKING_EXACT or name.startswith(_TRACKING_PREFIXES)
+
+
+# --------------------------------------------------------------------------- text
+
+
+class _TextExtractor(HTMLParser):
+    """HTML → plain text: drops script/style, turns block boundaries into spaces, decodes
+    character references exactly once (``convert_charrefs``), remembers the first <img src>."""
+
+    _SKIP = {"script", "style", "template", "noscript", "head", "title"}
+    _BREAKS = {"br", "p", "div", "li", "ul", "ol", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6",
+               "blockquote", "pre", "hr", "section", "article", "figure", "figcaption", "table", "dd", "dt"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.first_image: str | None = None
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skipping += 1
+        elif tag in self._BREAKS:
+            self.parts.append(" ")
+        elif tag == "img" and self.first_image is None:
+            values = dict(attrs)
+            # A 1×1 image is a tracking pixel (Medium appends one to every post), not a picture.
+            if values.get("src") and not (values.get("width") == "1" or values.get("height") == "1"):
+                self.first_image = values["src"]
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in self._SKIP:
+            self.handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag in self._BREAKS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def _extract(markup: str) -> _TextExtractor:
+    extractor = _TextExtractor()
+    extractor.feed(markup)
+    extractor.close()
+    return extractor
+
+
+def _html_to_text(markup: str | None) -> str:
+    if not markup:
+        return ""
+    return _collapse("".join(_extract(markup).parts))
+
+
+def first_image_src(markup: str | None) -> str | None:
+    """The first real ``<img src>`` in an HTML fragment, as written (maybe relative)."""
+    if not markup or "<img" not in markup.lower():
+        return None
+    return _extract(markup).first_image
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+_CHARREF = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def _plain_or_guess(text: str) -> str:
+    """A field declared plain text. Taken literally (a title may say ``a<b`` or ``<script>``),
+    except that well-formed character references in text without any ``<`` are decoded once:
+    generators double-escape (Movable Type writes ``&nbsp;`` into text summaries; JSON feeds
+    carry WordPress's ``&#8217;``), just as feedparser itself guesses for RSS."""
+    if "<" not in text and _CHARREF.search(text):
+        text = _CHARREF.sub(lambda m: html.unescape(m.group(0)), text)
+    return _collapse(text)
+
+
+def _clean_plain(text: str) -> str:
+    return _plain_or_guess(text or "")
+
+
+def _is_html_type(content_type: str | None) -> bool:
+    return (content_type or "").lower() in _HTML_CONTENT_TYPES
+
+
+def _text(detail: Any, value: str | None) -> str:
+    """Plain text from a feedparser value and its *_detail: markup stripped only when the feed
+    marks it as HTML/XHTML.
+
+    feedparser docs (reference-entry-content / reference-feed-title_detail): "For Atom feeds,
+    the content type is taken from the type attribute, which defaults to text/plain ... For
+    RSS feeds, the content type is auto-determined by inspecting the content"; HTML values
+    are already sanitised (scripts removed) by feedparser.
+    """
+    if not value:
+        return ""
+    if detail and _is_html_type(detail.get("type")):
+        return _html_to_text(value)
+    return _plain_or_guess(value)
+
+
+# WordPress appends "The post <title> appeared first on <site>." to excerpts (Yoast and many
+# themes do it for feeds) and ends excerpts with "[…]"; themes add "Continue reading →".
+_BOILERPLATE_TAIL = re.compile(
+    r"""\s*(?:
+        The\ post\ .{1,400}?\ appeared\ first\ on\ .{1,200}?\.?
+      | \[(?:…|\.\.\.|&hellip;)\]
+      | (?-i:Continue\ reading|Keep\ reading|Read\ more|Read\ the\ rest)
+        (?:[^.!?]{0,200}?(?:→|»|…|\.\.\.))?
+    )\s*$""",
+    re.IGNORECASE | re.VERBOSE | re.DOTALL,
+)
+
+
+def strip_boilerplate(text: str) -> str:
+    """Remove trailing feed boilerplate ("The post … appeared first on …", "[…]", "Continue reading →")."""
+    for _ in range(4):
+        shorter = _BOILERPLATE_TAIL.sub("", text).rstrip()
+        if shorter == text:
+            break
+        text = shorter
+    return text
+
+
+def _dedupe(values: Iterable[str]) -> tuple[str, ...]:
+    seen: set[str] = set()
+    result = []
+    for value in values:
+        folded = value.casefold()
+        if value and folded not in seen:
+            seen.add(folded)
+            result.append(value)
+    return tuple(result)
+
+
+def _unique_keys(posts: list[Post]) -> tuple[Post, ...]:
+    """Make every key unique within one document, keeping document order.
+
+    Some feeds give two different entries the same guid (Scripting News does). The ledger
+    knows a post by its key, so the second would be lost. The entry published first keeps the
+    plain key (it is the one a previous poll saw); later ones get ``key#published`` — stable
+    across polls, unlike a position. An exact copy (same key, title, summary, url, date) is one
+    entry written twice and is dropped.
+    """
+    groups: dict[str, list[int]] = {}
+    for index, post in enumerate(posts):
+        groups.setdefault(post.key, []).append(index)
+    renamed: dict[int, Post] = {}
+    dropped: set[int] = set()
+    taken = {post.key for post in posts}
+    for key, indexes in groups.items():
+        if len(indexes) == 1:
+            continue
+        seen_copies: set[tuple] = set()
+        # Oldest first; without dates the last in the document (feeds list newest first).
+        order = sorted(indexes, key=lambda i: (posts[i].published or datetime.max.replace(tzinfo=timezone.utc), -i))
+        for rank, index in enumerate(order):
+            post = posts[index]
+            fingerprint = (post.title, post.summary, post.url, post.published)
+            if fingerprint in seen_copies:
+                dropped.add(index)
+                continue
+            seen_copies.add(fingerprint)
+            if rank == 0:
+                continue
+            suffix = post.published.isoformat() if post.published else _hash_key(post.title, post.summary)[7:23]
+            new_key = f"{key}#{suffix}"
+            if new_key in taken:
+                new_key = f"{new_key}#{_hash_key(post.title, post.summary)[7:23]}"
+            taken.add(new_key)
+            renamed[index] = replace(post, key=new_key)
+        log.debug("%d entries share the key %r; made them unique", len(indexes), key)
+    return tuple(renamed.get(i, post) for i, post in enumerate(posts) if i not in dropped)
+
+
+def _hash_key(title: Any, content: Any) -> str:
+    """Key for an entry with neither id nor link: stable as long as its title and text are."""
+    material = f"{title or ''}\n{content or ''}".encode("utf-8", "replace")
+    return "sha256:" + hashlib.sha256(material).hexdigest()
