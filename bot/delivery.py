@@ -14,14 +14,18 @@ reached the network". At start-up each one is reconciled:
 
 * the adapter's ``find_existing`` finds the post on the network → ``sent``,
   with its remote id: nothing is posted again;
-* otherwise, on networks that reject a duplicate themselves (X refuses the
-  same text, LinkedIn answers 422 for the same content) it goes back to
-  ``pending``: a retry either posts once or is told "duplicate", which is
-  recorded as ``sent``. Composition is deterministic, so the retry sends the
-  very same text;
-* otherwise (Facebook accepts the same link twice) posting again could make
-  a duplicate, and not posting could lose the post: the row becomes
-  ``uncertain`` and the owner decides with ``autopost repost``.
+* it looked and did not find it (Facebook reads the Page's recent posts), or
+  the network rejects a duplicate itself (X refuses the same text, LinkedIn
+  answers 422 for the same content) → back to ``pending``: a retry either
+  posts once or is told "duplicate", which is recorded as ``sent``.
+  Composition is deterministic, so the retry sends the very same text;
+* it could not look (the lookup failed) on a network that accepts the same
+  link twice: posting again could make a duplicate and not posting could lose
+  the post, so the row becomes ``uncertain`` and the owner decides with
+  ``autopost repost``.
+
+The same lookup runs before a retry after a transient error on such a
+network, since a timeout can hide a post the network did make.
 
 Networks are independent: each has its own worker, so a slow or failing
 network never delays another; within a network deliveries go out one at a
@@ -159,7 +163,11 @@ class Deliverer:
         adapter = self.platforms[platform]
         try:
             messages = messages_for(post, platform, self.settings)
-            published = [adapter.publish(message) for message in messages][-1]
+            # A timeout may hide a post the network made; where it does not
+            # reject duplicates itself, look before posting again.
+            earlier = (adapter.find_existing(post.url)
+                       if claimed.attempts > 1 and platform not in REJECTS_DUPLICATES else None)
+            published = earlier or [adapter.publish(message) for message in messages][-1]
         except RateLimited as exc:
             self.store.set_rate_limited(platform, exc.retry_at)
             self.store.finish(claimed.id, "pending", outcome="rate-limited", detail=exc.message,
@@ -251,24 +259,23 @@ class Deliverer:
         for delivery in self.store.deliveries(states=("sending",)):
             post = self.store.get_post(delivery.post_id)
             adapter = self.platforms.get(delivery.platform)
-            found = None
+            found, looked = None, False
             if adapter is not None:
                 try:
-                    found = adapter.find_existing(post.url)
+                    found, looked = adapter.find_existing(post.url), True
                 except PlatformError as exc:
                     log.warning("cannot check %s for %s after a crash: %s", delivery.platform, post.url, exc)
             if found:
                 self.store.finish(delivery.id, "sent", outcome="sent", detail="found on the network after a crash",
                                   published=found)
                 state = "sent"
-            elif delivery.platform in REJECTS_DUPLICATES:
-                self.store.release([delivery.id], detail="interrupted by a crash; retrying (the network "
-                                                         "rejects duplicates)")
+            elif looked or delivery.platform in REJECTS_DUPLICATES:
+                self.store.release([delivery.id], detail="interrupted by a crash and not on the network; retrying")
                 state = "pending"
             else:
                 self.store.release([delivery.id], state="uncertain",
-                                   detail="interrupted by a crash and not found on the network; "
-                                          "run `autopost repost URL` if it is missing")
+                                   detail="interrupted by a crash and the network could not be checked; "
+                                          "run `autopost repost URL` if the post is missing")
                 state = "uncertain"
             log.warning("recovered interrupted delivery of %s to %s: %s", post.url, delivery.platform, state)
             outcomes.append((delivery, state))

@@ -70,6 +70,9 @@ def verify_all(deliverer: Deliverer) -> dict[str, str]:
         try:
             results[name] = deliverer.verify(name)
             log.info("%s: posting as %s", name, results[name], extra={"event": "verified", "platform": name})
+            warning = getattr(deliverer.platforms[name], "token_expiry_warning", None)
+            if warning and warning(deliverer.clock().date()):
+                log.warning("%s", warning(deliverer.clock().date()), extra={"event": "token-expiry", "platform": name})
         except PlatformError as exc:
             results[name] = f"error: {exc.message}"
             log.error("%s: cannot verify credentials: %s", name, exc.message,
@@ -101,7 +104,11 @@ class Service:
 
             scheduler = BlockingScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
             now = self.clock()
-            scheduler.add_job(self._guarded(lambda: poll_feeds(settings, store)), "interval",
+            def poll() -> None:
+                if any(outcome.new_posts for outcome in poll_feeds(settings, store)):
+                    scheduler.modify_job("deliver", next_run_time=self.clock())   # post now, not in 15 s
+
+            scheduler.add_job(self._guarded(poll), "interval",
                               seconds=settings.poll_interval, jitter=min(30, settings.poll_interval / 10),
                               next_run_time=now, id="poll")
             scheduler.add_job(self._guarded(deliverer.run_due), "interval", seconds=DELIVERY_INTERVAL,

@@ -91,7 +91,12 @@ class Platform(Protocol):
         """Return the account this adapter posts as, for `autopost check`."""
 
     def find_existing(self, post_url: str) -> Published | None:
-        """Find an earlier post of this URL (crash recovery); None if unknown."""
+        """Find an earlier post of this URL (crash recovery).
+
+        None means "looked and not there", or, on a network that rejects
+        duplicates itself, "cannot look". Raise PlatformError when the lookup
+        fails on a network that does not reject duplicates.
+        """
 
 
 def create_platform(name: str, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Platform:

@@ -1,0 +1,123 @@
+"""The command line as a user meets it: help, preview, status, repost, check."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bot.cli import COMMANDS
+from tests.conftest import run_cli, write_env
+from tests.fakes.feed import rss_feed
+
+NOW = datetime.now(timezone.utc)
+ITEMS = [
+    {"title": "Rust 2.0 &amp; you", "link": "https://blog.example.com/rust/?utm_source=rss", "guid": "rust",
+     "pubDate": NOW - timedelta(hours=1), "description": "<p>What changes.</p>", "categories": ["Rust", "Programming"],
+     "image": "https://blog.example.com/rust.jpg"},
+    {"title": "Older news", "link": "https://blog.example.com/older/", "guid": "older",
+     "pubDate": NOW - timedelta(hours=30), "description": "Earlier."},
+]
+
+
+@pytest.fixture
+def env_file(tmp_path, feed_server):
+    feed_server.serve("/feed.xml", rss_feed(ITEMS))
+    return str(write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(),
+                         AUTOPOST_DB=str(tmp_path / "ledger.db"), AUTOPOST_BACKFILL="1"))
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_has_help_with_an_example(command):
+    result = run_cli(command, "--help")
+    assert result.code == 0
+    assert "Example: autopost" in result.out
+
+
+def test_top_level_help_lists_every_command():
+    result = run_cli("--help")
+    assert result.code == 0
+    for command in COMMANDS:
+        assert command in result.out
+
+
+def test_unknown_command_is_a_usage_error():
+    assert run_cli("publish").code == 2
+
+
+def test_preview_shows_each_network_with_its_count(env_file, tmp_path):
+    result = run_cli("--env-file", env_file, "preview")
+    assert result.code == 0, result.err
+    assert "Rust 2.0 & you" in result.out                     # the newest post, entities decoded
+    for network, limit in (("twitter", 280), ("linkedin", 3000), ("facebook", 63206)):
+        assert f"── {network} (" in result.out and f"/{limit})" in result.out
+    assert "https://blog.example.com/rust/" in result.out
+    assert "utm_source" not in result.out
+    assert "[image] https://blog.example.com/rust.jpg" in result.out
+    assert not (tmp_path / "ledger.db").exists()               # preview posts and records nothing
+
+
+def test_preview_of_a_given_url_and_an_unknown_one(env_file):
+    assert "Older news" in run_cli("--env-file", env_file, "preview", "https://blog.example.com/older/").out
+    unknown = run_cli("--env-file", env_file, "preview", "https://blog.example.com/nope/")
+    assert unknown.code == 2
+    assert "no post" in unknown.err
+
+
+def test_status_tells_a_posts_whole_story(env_file):
+    run_cli("--env-file", env_file, "poll")
+    result = run_cli("--env-file", env_file, "status", "https://blog.example.com/rust/")
+    assert result.code == 0
+    assert "console   sent" in result.out
+    assert "sent" in result.out.splitlines()[-1]              # the attempt line
+    older = run_cli("--env-file", env_file, "status", "--json", "https://blog.example.com/older/")
+    story = json.loads(older.out)["posts"][0]
+    assert story["skipped"] == "backfill" and story["attempts"] == []
+
+
+def test_status_json_shape_and_limit(env_file):
+    run_cli("--env-file", env_file, "poll")
+    data = json.loads(run_cli("--env-file", env_file, "status", "--json", "--limit", "1").out)
+    assert set(data) >= {"feeds", "posts"}
+    assert set(data["feeds"][0]) >= {"url", "last_polled", "error"}
+    (post,) = data["posts"]
+    assert set(post) == {"url", "title", "feed", "published", "first_seen", "skipped", "deliveries"}
+    assert set(post["deliveries"][0]) == {"platform", "kind", "state", "attempts", "remote_id", "remote_url",
+                                          "error", "next_attempt", "updated"}
+    assert post["published"].endswith("+00:00")
+    everything = json.loads(run_cli("--env-file", env_file, "status", "--json", "--limit", "0").out)
+    assert [p["url"] for p in everything["posts"]] == ["https://blog.example.com/rust/",
+                                                       "https://blog.example.com/older/"]
+
+
+def test_repost_posts_again_as_manual(env_file):
+    run_cli("--env-file", env_file, "poll")
+    result = run_cli("--env-file", env_file, "repost", "https://blog.example.com/rust/?utm_source=rss")
+    assert result.code == 0, result.err
+    assert "console   sent" in result.out
+    deliveries = json.loads(run_cli("--env-file", env_file, "status", "--json").out)["posts"][0]["deliveries"]
+    assert [(d["kind"], d["state"]) for d in deliveries] == [("auto", "sent"), ("manual", "sent")]
+
+
+def test_repost_of_an_entry_never_recorded_looks_it_up_in_the_feed(env_file):
+    result = run_cli("--env-file", env_file, "repost", "https://blog.example.com/older/")
+    assert result.code == 0, result.err
+    assert "Older news" in result.out
+
+
+def test_repost_of_an_unknown_url_exits_2(env_file):
+    result = run_cli("--env-file", env_file, "repost", "https://elsewhere.example.com/x/")
+    assert result.code == 2
+    assert "neither in the ledger nor in any configured feed" in result.err
+
+
+def test_repost_to_a_network_not_enabled_exits_2(env_file):
+    result = run_cli("--env-file", env_file, "repost", "https://blog.example.com/rust/", "--platform", "twitter")
+    assert result.code == 2
+
+
+def test_check_reports_each_network(env_file):
+    result = run_cli("--env-file", env_file, "check")
+    assert result.code == 0
+    assert "config: OK" in result.out
+    assert "console: OK" in result.out

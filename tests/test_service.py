@@ -1,0 +1,78 @@
+"""`autopost run` as a real process: signals, the single-instance lock, and crashes."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import network_env, run_cli, write_env
+from tests.fakes.feed import rss_feed
+
+NOW = datetime.now(timezone.utc)
+
+
+def item(n: int, hours_ago: float) -> dict:
+    return {"title": f"Article {n}", "link": f"https://blog.example.com/{n}/", "guid": f"post-{n}",
+            "pubDate": NOW - timedelta(hours=hours_ago), "description": f"Summary {n}."}
+
+
+def start(env_file: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bot", "--env-file", env_file, *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("AUTOPOST_")})
+
+
+def wait_for(condition, seconds: float = 15.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def env_file(tmp_path, feed_server):
+    feed_server.serve("/feed.xml", rss_feed([item(1, 5)]))
+    return str(write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(),
+                         AUTOPOST_DB=str(tmp_path / "ledger.db"), AUTOPOST_POLL_INTERVAL="1h"))
+
+
+def test_sigterm_stops_promptly_with_exit_0(env_file, feed_server):
+    service = start(env_file, "run")
+    try:
+        wait_for(lambda: feed_server.requests)                      # it polled on start
+        service.send_signal(signal.SIGTERM)
+        out, err = service.communicate(timeout=10)
+    finally:
+        service.kill()
+    assert service.returncode == 0, err
+    assert "autopost starting" in err and "autopost stopped" in err
+
+
+def test_a_second_run_on_the_same_ledger_refuses(env_file, feed_server):
+    first = start(env_file, "run")
+    try:
+        wait_for(lambda: feed_server.requests)
+        second = start(env_file, "run")
+        _, err = second.communicate(timeout=10)
+        assert second.returncode == 1
+        assert "already using the ledger" in err
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=10)
+    assert first.returncode == 0
+
+
+def test_a_killed_service_releases_its_lock(env_file, feed_server):
+    first = start(env_file, "run")
+    wait_for(lambda: feed_server.requests)
+    first.kill()
+    first.communicate(timeout=10)
+    result = run_cli("--env-file", env_file, "poll")
+    assert result.code == 0, result.err
