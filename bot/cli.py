@@ -114,7 +114,7 @@ def cmd_poll(settings: Settings, args) -> int:
     with ledger_lock(settings.db_path):
         store = _store(settings)
         deliverer = Deliverer(store, settings, build_platforms(settings))
-        deliverer.recover()
+        recovered = deliverer.recover()
         for name in settings.platforms:
             if store.network_state(name).state == "blocked":
                 _try_verify(deliverer, name)         # cron mode has no periodic re-verify
@@ -125,7 +125,11 @@ def cmd_poll(settings: Settings, args) -> int:
         post = store.get_post(delivery.post_id)
         detail = delivery.remote_url or delivery.error or ""
         print(f"{delivery.platform:9} {state:12} {post.url}  {detail}".rstrip())
-    return 1 if any(o.error for o in outcomes) or report.problems else 0
+    uncertain = [d for d, state in recovered if state == "uncertain"]
+    for delivery in uncertain:
+        print(f"{delivery.platform:9} {'uncertain':12} {store.get_post(delivery.post_id).url}  "
+              "interrupted by a crash; check the network, then `autopost repost URL` if it is missing")
+    return 1 if any(o.error for o in outcomes) or report.problems or uncertain else 0
 
 
 def cmd_preview(settings: Settings, args) -> int:

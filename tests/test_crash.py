@@ -1,0 +1,127 @@
+"""A service killed with SIGKILL in the middle of posting: restart, and every network has the post once."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.conftest import network_env, run_cli, write_env
+from tests.fakes.feed import rss_feed
+
+NOW = datetime.now(timezone.utc)
+OLD = {"title": "Old article", "link": "https://blog.example.com/old/", "guid": "old",
+       "pubDate": NOW - timedelta(hours=5), "description": "Old."}
+NEW = {"title": "Crash-proof article", "link": "https://blog.example.com/new/", "guid": "new",
+       "pubDate": NOW - timedelta(minutes=5), "description": "New."}
+
+
+def wait_for(condition, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+def posted_to(fake_x, fake_linkedin, fake_graph) -> dict[str, bool]:
+    return {
+        "twitter": any(r["method"] == "POST" and r["path"] == "/2/tweets" for r in fake_x.requests),
+        "linkedin": any(m == "POST" and p.startswith("/rest/posts") for m, p in fake_linkedin.requests),
+        "facebook": any(r.method == "POST" and r.path.endswith("/feed") for r in fake_graph.requests),
+    }
+
+
+@pytest.fixture
+def env_file(tmp_path, feed_server, fake_x, fake_linkedin, fake_graph):
+    feed_server.serve("/feed.xml", rss_feed([OLD]))
+    path = str(write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(),
+                         AUTOPOST_DB=str(tmp_path / "ledger.db"), AUTOPOST_POLL_INTERVAL="1",
+                         AUTOPOST_REQUEST_TIMEOUT="30",
+                         **network_env(fake_x, fake_linkedin, fake_graph)))
+    assert run_cli("--env-file", path, "poll").code == 0          # first sight: nothing posted
+    return path
+
+
+def test_kill_while_every_network_holds_the_request(env_file, feed_server, fake_x, fake_linkedin, fake_graph):
+    service = subprocess.Popen([sys.executable, "-m", "bot", "--env-file", env_file, "run"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env={k: v for k, v in os.environ.items() if not k.startswith("AUTOPOST_")})
+    try:
+        # Let start-up verification through, then hold the next post request on every network.
+        wait_for(lambda: fake_graph.requests and fake_linkedin.requests and fake_x.requests)
+        time.sleep(0.3)
+        fake_x.hang_next(path="/2/tweets")
+        fake_linkedin.hang_next(path="/rest/posts")
+        fake_graph.hang_next()
+        feed_server.serve("/feed.xml", rss_feed([NEW, OLD]))
+        wait_for(lambda: all(posted_to(fake_x, fake_linkedin, fake_graph).values()))
+    finally:
+        service.send_signal(signal.SIGKILL)
+        service.communicate(timeout=10)
+    assert (fake_x.posts, fake_linkedin.posts, fake_graph.posts) == ([], [], [])
+
+    result = run_cli("--env-file", env_file, "poll")                # restart: recover, then deliver
+    assert result.code == 0, result.out + result.err
+    assert len(fake_x.posts) == len(fake_linkedin.posts) == len(fake_graph.posts) == 1
+    again = run_cli("--env-file", env_file, "poll")
+    assert again.code == 0
+    assert len(fake_x.posts) == len(fake_linkedin.posts) == len(fake_graph.posts) == 1
+    story = json.loads(run_cli("--env-file", env_file, "status", "--json", "https://blog.example.com/new/").out)
+    deliveries = {d["platform"]: d for d in story["posts"][0]["deliveries"]}
+    assert {p: d["state"] for p, d in deliveries.items()} == {"twitter": "sent", "linkedin": "sent",
+                                                              "facebook": "sent"}
+    assert deliveries["twitter"]["remote_id"] == fake_x.posts[0]["id"]
+    assert deliveries["linkedin"]["remote_id"] == fake_linkedin.posts[0]["id"]
+    assert deliveries["facebook"]["remote_id"] == fake_graph.posts[0]["id"]
+    assert any("crash" in a["detail"] for a in story["posts"][0]["attempts"])
+
+
+def test_kill_after_every_network_accepted_but_before_the_ledger_knew(
+        tmp_path, feed_server, fake_x, fake_linkedin, fake_graph):
+    from tests.fakes.holding_proxy import HoldingProxy
+
+    proxies = {name: HoldingProxy(fake.base_url) for name, fake in
+               (("twitter", fake_x), ("linkedin", fake_linkedin), ("facebook", fake_graph))}
+    try:
+        values = network_env(fake_x, fake_linkedin, fake_graph)
+        values.update(TWITTER_API_BASE=proxies["twitter"].base_url, LINKEDIN_API_BASE=proxies["linkedin"].base_url,
+                      FACEBOOK_GRAPH_BASE=proxies["facebook"].base_url)
+        feed_server.serve("/feed.xml", rss_feed([OLD]))
+        env_file = str(write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(),
+                                 AUTOPOST_DB=str(tmp_path / "ledger.db"), AUTOPOST_POLL_INTERVAL="1", **values))
+        assert run_cli("--env-file", env_file, "poll").code == 0
+        proxies["twitter"].hold(lambda method, path: method == "POST" and path == "/2/tweets")
+        proxies["linkedin"].hold(lambda method, path: method == "POST" and path.startswith("/rest/posts"))
+        proxies["facebook"].hold(lambda method, path: method == "POST" and path.endswith("/feed"))
+        service = subprocess.Popen([sys.executable, "-m", "bot", "--env-file", env_file, "run"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   env={k: v for k, v in os.environ.items() if not k.startswith("AUTOPOST_")})
+        try:
+            feed_server.serve("/feed.xml", rss_feed([NEW, OLD]))
+            wait_for(lambda: all(proxy.held for proxy in proxies.values()))
+        finally:
+            service.send_signal(signal.SIGKILL)
+            service.communicate(timeout=10)
+        # Every network has the post; the ledger still says "sending".
+        assert len(fake_x.posts) == len(fake_linkedin.posts) == len(fake_graph.posts) == 1
+
+        result = run_cli("--env-file", env_file, "poll")
+        assert result.code == 0, result.out + result.err
+        assert len(fake_x.posts) == len(fake_linkedin.posts) == len(fake_graph.posts) == 1
+        story = json.loads(run_cli("--env-file", env_file, "status", "--json",
+                                   "https://blog.example.com/new/").out)["posts"][0]
+        deliveries = {d["platform"]: d for d in story["deliveries"]}
+        assert {p: d["state"] for p, d in deliveries.items()} == {"twitter": "sent", "linkedin": "sent",
+                                                                  "facebook": "sent"}
+        assert deliveries["twitter"]["remote_id"] == fake_x.posts[0]["id"]
+        assert deliveries["linkedin"]["remote_id"] == fake_linkedin.posts[0]["id"]
+        assert deliveries["facebook"]["remote_id"] == fake_graph.posts[0]["id"]
+    finally:
+        for proxy in proxies.values():
+            proxy.close()
