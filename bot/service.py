@@ -63,6 +63,13 @@ def build_platforms(settings: Settings, *, clock: Callable[[], datetime] | None 
     return {name: create_platform(name, settings, clock=clock) for name in settings.platforms}
 
 
+def warn_if_env_file_is_readable(path: Path | None) -> None:
+    """The env file holds the networks' tokens: only its owner should read it."""
+    if path and path.exists() and path.stat().st_mode & 0o077:
+        log.warning("%s can be read by other users of this machine; it holds your tokens: chmod 600 %s",
+                    path, path)
+
+
 def verify_all(deliverer: Deliverer) -> dict[str, str]:
     """Verify every network; returns platform -> account or error, logging each."""
     results = {}
@@ -99,6 +106,7 @@ class Service:
             log.info("autopost starting: %d feed(s) %s; networks %s; ledger %s%s", len(settings.feeds),
                      ", ".join(settings.feeds), ", ".join(settings.platforms), settings.db_path,
                      " (dry run)" if settings.dry_run else "")
+            warn_if_env_file_is_readable(settings.env_file)
             deliverer.recover()
             verify_all(deliverer)
 

@@ -53,6 +53,19 @@ def test_sigterm_stops_promptly_with_exit_0(env_file, feed_server):
         service.kill()
     assert service.returncode == 0, err
     assert "autopost starting" in err and "autopost stopped" in err
+    assert "can be read by other users" in err                      # the env file is 0644 here
+
+
+def test_a_private_env_file_gives_no_warning(env_file, feed_server):
+    os.chmod(env_file, 0o600)
+    service = start(env_file, "run")
+    try:
+        wait_for(lambda: feed_server.requests)
+        service.send_signal(signal.SIGTERM)
+        _, err = service.communicate(timeout=10)
+    finally:
+        service.kill()
+    assert "can be read by other users" not in err
 
 
 def test_a_second_run_on_the_same_ledger_refuses(env_file, feed_server):
