@@ -1,13 +1,25 @@
-"""Building each network's message from a Post (first, simple version).
+"""Building each network's message from a Post: templates, exact length rules, hashtags, escaping.
 
-Pure functions: no I/O, no clock, no settings lookups.
+Pure functions: no I/O, no clock, no settings lookups. X's own way of counting
+lives in ``bot/twitter_text.py``. Sections, in order:
+
+1. templates (placeholders, validation, rendering);
+2. grapheme clusters and the places where a field may be cut;
+3. hashtags from categories; LinkedIn "little" escaping; UTM tagging;
+4. fitting a message into its network's limit, and ``compose`` itself.
 """
 from __future__ import annotations
 
+import re
 import string
+import unicodedata
 from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping, Sequence
 
 from bot.models import Message, Post
+from bot.twitter_text import (
+    MAX_URL_LENGTH, cautious_weighted_length, is_pictographic, measure, url_spans, utf16_length,
+)
 
 FIELDS = ("title", "url", "summary", "hashtags", "author", "feed_title")
 
@@ -17,7 +29,12 @@ DEFAULT_TEMPLATES = {
     "facebook": "{title}\n\n{summary}",
 }
 
+# Each network's limit, counted as that network counts (see ``measure``).
 LIMITS = {"twitter": 280, "linkedin": 3000, "facebook": 63206}
+
+ELLIPSIS = "\u2026"
+CARD_DESCRIPTION_MAX = 300     # LinkedIn article card: a short teaser, not the whole summary
+HASHTAG_MAX_CHARS = 40         # a longer "tag" is a sentence, not a hashtag: dropped
 
 
 @dataclass(frozen=True)
@@ -27,6 +44,8 @@ class ComposeOptions:
     utm: str | None = None
     allow_mentions: bool = False
 
+
+# --------------------------------------------------------------------------- templates
 
 def check_template(template: str) -> str | None:
     """What is wrong with a template, or None."""
@@ -44,14 +63,466 @@ def check_template(template: str) -> str | None:
     return None
 
 
+def _segments(template: str) -> tuple[tuple[str, str | None], ...]:
+    """(literal text, field name or None) pairs; ``{{``/``}}`` already turned into braces."""
+    return tuple((literal, name) for literal, name, _, _ in string.Formatter().parse(template))
+
+
+def _fields_in(segments: Sequence[tuple[str, str | None]]) -> set[str]:
+    return {name for _, name in segments if name}
+
+
+# --------------------------------------------------------------------------- grapheme clusters
+#
+# The stdlib has no grapheme segmentation, so this is UAX #29's extended grapheme cluster
+# rules, simplified: CR LF; Hangul syllable sequences (GB6-8); no break before Extend,
+# ZWJ or SpacingMark (GB9, GB9a; Extend includes combining marks, variation selectors,
+# skin-tone modifiers, tag characters and the keycap mark); ZWJ + pictographic (GB11);
+# regional indicators in pairs (GB12/13). Left out: Prepend (GB9b) and Indic conjuncts
+# (GB9c, Unicode 15.1), so a cut may fall after a virama; never inside an emoji or
+# after a lone base that is followed by its combining marks.
+
+_OTHER, _CONTROL, _EXTEND, _ZWJ, _SPACING, _RI, _L, _V, _T, _LV, _LVT = range(11)
+
+
+def _break_class(char: str) -> int:
+    code = ord(char)
+    if code == 0x200D:
+        return _ZWJ
+    if 0x1F1E6 <= code <= 0x1F1FF:
+        return _RI
+    if 0x1F3FB <= code <= 0x1F3FF or 0xE0020 <= code <= 0xE007F or code == 0x200C:
+        return _EXTEND
+    category = unicodedata.category(char)
+    if category in ("Mn", "Me"):
+        return _EXTEND
+    if category == "Mc" or code in (0x0E33, 0x0EB3):
+        return _SPACING
+    if category in ("Cc", "Zl", "Zp", "Cf", "Cs"):
+        return _CONTROL
+    if 0x1100 <= code <= 0x115F or 0xA960 <= code <= 0xA97C:
+        return _L
+    if 0x1160 <= code <= 0x11A7 or 0xD7B0 <= code <= 0xD7C6:
+        return _V
+    if 0x11A8 <= code <= 0x11FF or 0xD7CB <= code <= 0xD7FB:
+        return _T
+    if 0xAC00 <= code <= 0xD7A3:
+        return _LV if (code - 0xAC00) % 28 == 0 else _LVT
+    return _OTHER
+
+
+def _joined(before: int, after: int, after_char: str, regional_run: int) -> bool:
+    """Whether no grapheme boundary lies between two characters of these classes."""
+    if before == _CONTROL or after == _CONTROL:
+        return False
+    if after in (_EXTEND, _ZWJ, _SPACING):
+        return True
+    if before == _L and after in (_L, _V, _LV, _LVT):
+        return True
+    if before in (_LV, _V) and after in (_V, _T):
+        return True
+    if before in (_LVT, _T) and after == _T:
+        return True
+    if before == _ZWJ and is_pictographic(after_char):
+        return True
+    if before == _RI and after == _RI:
+        return regional_run % 2 == 1
+    return False
+
+
+def grapheme_boundaries(text: str) -> list[int]:
+    """Every index where ``text`` may be cut without breaking a grapheme cluster (0 and len included)."""
+    boundaries = [0]
+    previous = None
+    regional_run = 0
+    for index, char in enumerate(text):
+        current = _break_class(char)
+        if previous is not None:
+            if char == "\n" and text[index - 1] == "\r":
+                pass
+            elif not _joined(previous, current, char, regional_run):
+                boundaries.append(index)
+        regional_run = regional_run + 1 if current == _RI else 0
+        previous = current
+    if text:
+        boundaries.append(len(text))
+    return boundaries
+
+
+_HASHTAG_SPAN = re.compile(r"[#\uFF03][\w\u200C\u00B7]+")
+_EXPLICIT_URL_SPAN = re.compile(r"https?://\S+", re.IGNORECASE)
+
+
+def _protected_spans(text: str) -> list[tuple[int, int]]:
+    """Spans no cut may fall inside: URLs (as X sees them, and anything http(s)://...) and hashtags."""
+    spans = list(url_spans(text))
+    spans += [m.span() for m in _EXPLICIT_URL_SPAN.finditer(text)]
+    spans += [m.span() for m in _HASHTAG_SPAN.finditer(text)]
+    return spans
+
+
+def _is_wide(char: str) -> bool:
+    return unicodedata.east_asian_width(char) in ("W", "F")
+
+
+def _cut_points(text: str) -> tuple[list[int], list[int]]:
+    """Where ``text`` may end early: (word boundaries, grapheme boundaries), ascending, excluding 0 and len.
+
+    A word boundary is before a space, or between two graphemes when either is wide
+    (CJK ideographs, kana, fullwidth forms: scripts written without spaces).
+    """
+    inside = bytearray(len(text) + 1)
+    for start, end in _protected_spans(text):
+        for index in range(start + 1, end):
+            inside[index] = 1
+    graphemes = [p for p in grapheme_boundaries(text) if 0 < p < len(text) and not inside[p]]
+    words = [p for p in graphemes
+             if text[p].isspace() and not text[p - 1].isspace()
+             or (_is_wide(text[p]) or _is_wide(text[p - 1])) and not text[p].isspace()
+             and not text[p - 1].isspace()]
+    return words, graphemes
+
+
+_TRAILING_JUNK = " \t\n,;:-\u2013\u2014\u00b7/|"
+
+
+def _shortened(text: str, position: int) -> str:
+    """``text`` cut at ``position`` (a cut point), with trailing spaces and separators dropped."""
+    return text[:position].rstrip(_TRAILING_JUNK)
+
+
+# --------------------------------------------------------------------------- cleaning feed text
+
+_INVALID_TEXT = re.compile("[\uFEFF\uFFFE\uFFFF\u2028\u2029]")   # twitter-text rejects the first three
+_WHITESPACE_RUN = re.compile(r"\s+")
+
+
+def clean_text(text: str) -> str:
+    """Feed text as one NFC line: control characters and lone surrogates gone, whitespace runs one space."""
+    text = unicodedata.normalize("NFC", text or "")
+    kept = []
+    for char in text:
+        category = unicodedata.category(char)
+        if category == "Cs":
+            continue
+        kept.append(" " if category == "Cc" else char)
+    text = _INVALID_TEXT.sub(" ", "".join(kept))
+    return _WHITESPACE_RUN.sub(" ", text).strip()
+
+
+# --------------------------------------------------------------------------- hashtags
+
+# Categories blogs get by default rather than by choice.
+_DEFAULT_CATEGORIES = {"uncategorized", "uncategorised", "general", "misc", "miscellaneous", "other",
+                       "others", "untagged", "none", "default", "unsorted", "blog", "post", "posts"}
+# Names whose symbols carry the meaning; anything else loses its symbols.
+_SPELLED_OUT = {"c++": "Cpp", "c#": "CSharp", "f#": "FSharp", ".net": "DotNet", "asp.net": "AspNet",
+                "node.js": "NodeJs", "vue.js": "VueJs", "next.js": "NextJs"}
+
+
+def _is_tag_char(char: str) -> bool:
+    return char == "_" or unicodedata.category(char)[0] in ("L", "M") or unicodedata.category(char) == "Nd"
+
+
+def _camel_case(category: str) -> str:
+    """``machine learning`` → ``MachineLearning``; letters, marks, digits and ``_`` only."""
+    spelled = _SPELLED_OUT.get(category.strip().casefold())
+    if spelled:
+        return spelled
+    words, word = [], []
+    for char in category:
+        if _is_tag_char(char):
+            word.append(char)
+        elif word:
+            words.append("".join(word))
+            word = []
+    if word:
+        words.append("".join(word))
+    return "".join(w[:1].upper() + w[1:] for w in words)
+
+
+def _existing_hashtags(text: str) -> set[str]:
+    return {m.group(0)[1:].casefold() for m in _HASHTAG_SPAN.finditer(text)}
+
+
+def hashtags(categories: Iterable[str], *, limit: int, extra: Iterable[str] = (), text: str = "") -> list[str]:
+    """Hashtags (``#Name``) from a post's categories: at most ``limit`` of them, then the ``extra`` ones.
+
+    CamelCase, Unicode letters/marks/digits/underscore only (``c++`` → ``#Cpp``, ``C#`` →
+    ``#CSharp``, other symbols dropped), never purely numeric, default categories such as
+    "Uncategorized" dropped, duplicates dropped case-insensitively, and none whose word is
+    already a hashtag in ``text``.
+    """
+    seen = _existing_hashtags(text)
+    chosen: list[str] = []
+
+    def take(raw: str, budget: int | None) -> None:
+        if budget is not None and budget <= 0:
+            return
+        raw = unicodedata.normalize("NFC", raw or "").strip().lstrip("#\uFF03")
+        if budget is not None and raw.casefold() in _DEFAULT_CATEGORIES:
+            return          # the owner's own AUTOPOST_HASHTAGS_EXTRA are never "defaults"
+        name = _camel_case(raw)
+        key = name.casefold()
+        if not name or name.replace("_", "").isdigit() or not name.strip("_") \
+                or len(name) > HASHTAG_MAX_CHARS or key in seen:
+            return
+        seen.add(key)
+        chosen.append("#" + name)
+
+    for category in categories:
+        take(category, limit - len(chosen))
+    for tag in extra:
+        take(tag, None)
+    return chosen
+
+
+# --------------------------------------------------------------------------- LinkedIn "little" text
+
+# learn.microsoft.com/linkedin/marketing/community-management/shares/little-text-format:
+# "Characters reserved for little elements must be escaped to be treated as plaintext";
+# unescaped, LinkedIn cuts the commentary at the first one and still reports success.
+LINKEDIN_RESERVED = "\\|{}@[]()<>#*_~"
+_LINKEDIN_RESERVED_RE = re.compile("([" + re.escape(LINKEDIN_RESERVED) + "])")
+
+
+def linkedin_escape(text: str) -> str:
+    """Backslash-escape every reserved character (one pass, so backslashes are escaped first)."""
+    return _LINKEDIN_RESERVED_RE.sub(r"\\\1", text)
+
+
+def linkedin_hashtag(tag: str) -> str:
+    """A hashtag as the Posts API writes it: ``{hashtag|\\#|Technology}`` (HashtagTemplate).
+
+    The ``#`` inside the template is escaped like any reserved character:
+    that is the form the API returns for a ``#tag`` it converted itself, and
+    the form the issue and several working integrations use; the docs page's
+    own example drops the backslash.
+    """
+    return "{hashtag|\\#|" + linkedin_escape(tag.lstrip("#")) + "}"
+
+
+# --------------------------------------------------------------------------- UTM tagging
+
+def tagged_url(url: str, utm: str | None, network: str) -> str:
+    """``url`` with the UTM query appended (``{platform}`` → network), query and fragment kept."""
+    if not utm:
+        return url
+    addition = utm.replace("{platform}", network).lstrip("?&")
+    base, hash_mark, fragment = url.partition("#")
+    if "?" not in base:
+        joiner = "?"
+    elif base.endswith(("?", "&")):
+        joiner = ""
+    else:
+        joiner = "&"
+    return f"{base}{joiner}{addition}{hash_mark}{fragment}"
+
+
+# --------------------------------------------------------------------------- rendering and fitting
+
+_MENTION = re.compile("([@\uFF20])(?=[A-Za-z0-9_])")
+_FEED_FIELDS = ("title", "summary", "author", "feed_title")
+
+
+@dataclass(frozen=True)
+class _Field:
+    """A feed value as shown: the kept text, and whether it was cut (then it ends with …)."""
+
+    text: str
+    cut: bool = False
+
+    def shown(self) -> str:
+        return self.text + ELLIPSIS if self.cut and self.text else self.text
+
+
+def _defuse_mentions(text: str) -> str:
+    """``@name`` → ``@\u2060name``: X's automation rules forbid unsolicited automated mentions."""
+    return _MENTION.sub("\\1\u2060", text)
+
+
+def _tidy(text: str) -> str:
+    """Remove the gaps empty fields leave: spaces at line ends, doubled spaces, 3+ newlines."""
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    text = re.sub(r"\n[ \t]+", "\n", text)
+    text = re.sub(r" {2,}", " ", text)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.strip()
+
+
+def _render(segments, fields: Mapping[str, _Field], tags: Sequence[str], link: str,
+            network: str, options: ComposeOptions, *, escape: bool = True) -> str:
+    out = []
+    for literal, name in segments:
+        out.append(linkedin_escape(literal) if network == "linkedin" and escape else literal)
+        if not name:
+            continue
+        if name == "url":
+            value = link
+        elif name == "hashtags":
+            if network == "linkedin" and escape:
+                value = " ".join(linkedin_hashtag(t) for t in tags)
+            else:
+                value = " ".join(tags)
+        else:
+            value = fields[name].shown()
+            if network == "twitter" and not options.allow_mentions:
+                value = _defuse_mentions(value)
+        if network == "linkedin" and escape and name != "hashtags":
+            value = linkedin_escape(value)
+        out.append(value)
+    return _tidy("".join(out))
+
+
+def _fit_length(network: str) -> Callable[[str], int]:
+    return cautious_weighted_length if network == "twitter" else utf16_length
+
+
+def _longest_fitting(candidates: Sequence[str], fits: Callable[[str], bool]) -> str | None:
+    """The longest candidate (ascending list) that fits, by binary search; every answer is checked,
+    so a rare non-monotonic count (a word turning into a URL) can cost length, never the limit."""
+    low, high = 0, len(candidates) - 1
+    best = -1
+    while low <= high:
+        middle = (low + high) // 2
+        if fits(candidates[middle]):
+            best, low = middle, middle + 1
+        else:
+            high = middle - 1
+    if best >= 0:
+        return candidates[best]
+    return None
+
+
+def _shorten(name: str, fields: dict[str, _Field], fits_with: Callable[[dict[str, _Field]], bool]) -> dict[str, _Field]:
+    """The field cut at the longest word (else grapheme) boundary that lets the message fit; else empty."""
+    original = fields[name]
+    text = original.text
+
+    def fits(kept: str) -> bool:
+        return fits_with({**fields, name: _Field(kept, cut=True)})
+
+    words, graphemes = _cut_points(text)
+    word_kept = _longest_fitting(_distinct(_shortened(text, p) for p in words), fits)
+    kept = word_kept
+    # Text without spaces (a 400-letter word, Thai, a URL-free run) falls back to graphemes;
+    # so does text whose only spaces are early, when graphemes keep much more.
+    if word_kept is None or len(word_kept) < len(text) // 2:
+        grapheme_kept = _longest_fitting(_distinct(_shortened(text, p) for p in graphemes), fits)
+        if grapheme_kept is not None and (word_kept is None or len(grapheme_kept) > 2 * len(word_kept)):
+            kept = grapheme_kept
+    return {**fields, name: _Field(kept, cut=True) if kept else _Field("")}
+
+
+def _distinct(values: Iterable[str]) -> list[str]:
+    """Non-empty values in order, without repeats (cut points that shorten to the same text)."""
+    out: list[str] = []
+    for value in values:
+        if value and (not out or out[-1] != value):
+            out.append(value)
+    return out
+
+
+def _pretrimmed(text: str, network: str) -> _Field:
+    """A very long value cut once, cheaply, to about what could ever fit, before the exact fitting."""
+    budget = LIMITS[network] + 1
+    if len(text) <= budget:
+        return _Field(text)
+    window = text[: budget + MAX_URL_LENGTH + 64]     # so a URL crossing the budget is seen whole
+    words, graphemes = _cut_points(window)
+    for points in (words, graphemes):
+        usable = [p for p in points if p <= budget]
+        if usable:
+            kept = _shortened(window, usable[-1])
+            if kept:
+                return _Field(kept, cut=True)
+    return _Field("")
+
+
+def _fit(segments, fields: dict[str, _Field], tags: list[str], link: str, network: str,
+         options: ComposeOptions) -> str | None:
+    """The rendered text after shortening summary, then title, then dropping hashtags, then
+    shortening author and feed title; None if even that is over the limit."""
+    limit, length = LIMITS[network], _fit_length(network)
+    used = _fields_in(segments)
+
+    def fits_with(candidate: dict[str, _Field], candidate_tags: Sequence[str] = tags) -> bool:
+        return length(_render(segments, candidate, candidate_tags, link, network, options)) <= limit
+
+    if fits_with(fields):
+        return _render(segments, fields, tags, link, network, options)
+    for name in ("summary", "title"):
+        if name in used and fields[name].text:
+            fields = _shorten(name, fields, fits_with)
+            if fits_with(fields):
+                return _render(segments, fields, tags, link, network, options)
+    tags = list(tags)
+    while tags and "hashtags" in used:
+        tags.pop()
+        if fits_with(fields, tags):
+            return _render(segments, fields, tags, link, network, options)
+    for name in ("author", "feed_title"):
+        if name in used and fields[name].text:
+            fields = _shorten(name, fields, lambda f: fits_with(f, tags))
+            if fits_with(fields, tags):
+                return _render(segments, fields, tags, link, network, options)
+    return None
+
+
+def _card_description(summary: str) -> str:
+    """The summary shortened to at most CARD_DESCRIPTION_MAX characters at a word boundary."""
+    if len(summary) <= CARD_DESCRIPTION_MAX:
+        return summary
+    words, graphemes = _cut_points(summary[: CARD_DESCRIPTION_MAX + 1])
+    for points in (words, graphemes):
+        usable = [p for p in points if p <= CARD_DESCRIPTION_MAX - 1]
+        if usable and _shortened(summary, usable[-1]):
+            return _shortened(summary, usable[-1]) + ELLIPSIS
+    return ""
+
+
 def compose(post: Post, network: str, template: str | None = None,
             options: ComposeOptions = ComposeOptions()) -> Message:
+    """The message ``network`` gets for ``post``: filled template, fitted to the network's limit.
+
+    Fitting shortens the summary first, then the title (at a word boundary, or a grapheme
+    boundary where there are no spaces, ending with …), then drops hashtags from the last.
+    The URL is never cut or dropped; on X the template always carries it.
+    """
+    if network not in LIMITS:
+        raise ValueError(f"no message rules for network {network!r}; choose from {', '.join(LIMITS)}")
     template = template or DEFAULT_TEMPLATES[network]
-    values = {
-        "title": post.title, "url": post.url, "summary": post.summary,
-        "hashtags": "", "author": post.author, "feed_title": post.feed_title,
-    }
-    text = template.format(**values).strip()
-    return Message(network=network, text=text, link=post.url, post_url=post.url, title=post.title,
-                   description=post.summary, image_url=post.image_url, length=len(text),
-                   limit=LIMITS[network])
+    problem = check_template(template)
+    if problem:
+        raise ValueError(f"{network} template: {problem}")
+    segments = _segments(template)
+    if network == "twitter" and "url" not in _fields_in(segments):
+        # On X the link lives in the text; a template without it would post a dead end.
+        segments = segments + ((" ", "url"),)
+
+    link = tagged_url(post.url, options.utm, network)
+    raw = {"title": clean_text(post.title), "summary": clean_text(post.summary),
+           "author": clean_text(post.author), "feed_title": clean_text(post.feed_title)}
+    tags = hashtags(post.categories, limit=options.hashtags_max, extra=options.hashtags_extra,
+                    text=f"{raw['title']} {raw['summary']}")
+    fields = {name: _pretrimmed(value, network) for name, value in raw.items()}
+
+    text = _fit(segments, fields, tags, link, network, options)
+    if text is None:
+        # The template's own words are too long: fall back to the essentials.
+        fallback = _segments("{title} {url}" if "url" in _fields_in(segments) else "{title}")
+        text = _fit(fallback, fields, [], link, network, options)
+    if text is None:
+        text = link if "url" in _fields_in(segments) else ""
+
+    return Message(
+        network=network,
+        text=text,
+        link=link,
+        post_url=post.url,
+        title=raw["title"],
+        description=_card_description(raw["summary"]),
+        image_url=post.image_url,
+        length=measure(network, text),
+        limit=LIMITS[network],
+    )

@@ -253,3 +253,19 @@ def test_a_hanging_network_does_not_delay_the_others(world, fake_x, fake_graph, 
     report = w.deliverer.run_due()
     states = dict((d.platform, s) for d, s in report.outcomes)
     assert states == {"twitter": "sent", "facebook": "sent", "linkedin": "retry"}
+
+
+def test_reserved_characters_and_hashtags_reach_linkedin_whole(world, fake_linkedin):
+    w = world(AUTOPOST_PLATFORMS="linkedin")
+    title = "C++ (part #2) [draft] <b> _x_ ~y~ @z"
+    post = Post(feed_url=FEED, key="cpp", url="https://blog.example.com/cpp/", title=title,
+                summary="Templates {everywhere} | pipes * stars \\ backslash", categories=("C++", "machine learning"),
+                published=w.clock())
+    w.store.record_entries(FEED, FetchResult(url=FEED, status=200), "Blog", [post], platforms=("linkedin",),
+                           backfill=0, max_age=None)
+    w.deliverer.run_due()
+    (stored,) = fake_linkedin.posts
+    (sent,) = w.deliveries("linkedin")
+    assert stored["commentary"] == sent.text                       # LinkedIn cut nothing
+    assert "{hashtag|\\#|Cpp}" in stored["commentary"] and "{hashtag|\\#|MachineLearning}" in stored["commentary"]
+    assert stored["content"]["article"]["title"] == title

@@ -7,11 +7,10 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import network_env, run_cli, write_env
+from tests.conftest import run_cli, write_env
 from tests.fakes.feed import rss_feed
 
 NOW = datetime.now(timezone.utc)

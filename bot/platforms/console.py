@@ -24,6 +24,8 @@ class ConsolePlatform:
         lines = [f"── {message.network} ({counted}) ──", message.text]
         if message.link and message.link not in message.text:
             lines.append(f"[link] {message.link}")
+        if message.network == "linkedin" and message.title:
+            lines.append(f"[card] {message.title} — {message.description}".rstrip(" —"))
         if message.image_url:
             lines.append(f"[image] {message.image_url}")
         out.write("\n".join(lines) + "\n\n")

@@ -1,0 +1,325 @@
+"""X's weighted length: a port of twitter-text v3 ``parseTweet`` (URLs, emoji, weights).
+
+Kept apart from composition because it is a faithful port of another
+project's rules (checked against its conformance cases in
+tests/test_twitter_text.py), not our own logic.
+"""
+from __future__ import annotations
+
+import bisect
+import re
+import unicodedata
+from typing import Iterable
+
+#
+# X counts a post as twitter-text's ``parseTweet`` does with configuration v3
+# (docs.x.com/fundamentals/counting-characters; developer.x.com "Counting characters"):
+# the text is NFC-normalised; a code point in one of four ranges weighs 1, any other 2;
+# every URL weighs 23 whatever its length; every emoji sequence (ZWJ, flags, keycaps,
+# skin tones) weighs 2 in total. The URL and emoji rules below are a port of the
+# JavaScript library (Apache-2.0), by way of its Python port twitter-text-parser 3.0.0
+# (MIT) for the URL regular expressions and TLD lists. Emoji sequences follow
+# twemoji-parser's behaviour (the regex twitter-text uses): © ® ™ and other text-style
+# symbols are emoji only with U+FE0F, and U+FE0E ("as text") makes a symbol plain text.
+# The official conformance cases are checked in tests/test_twitter_text.py.
+
+_WEIGHT_ONE_RANGES = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
+_DEFAULT_WEIGHT = 2
+_URL_WEIGHT = 23
+MAX_URL_LENGTH = 4096
+_MAX_TCO_SLUG_LENGTH = 40
+
+
+def _char_weight(char: str) -> int:
+    code = ord(char)
+    for low, high in _WEIGHT_ONE_RANGES:
+        if low <= code <= high:
+            return 1
+    return _DEFAULT_WEIGHT
+
+
+# Unicode's Extended_Pictographic property (emoji-data.txt), which the stdlib's
+# unicodedata does not expose. It reserves whole blocks for future emoji.
+_PICTOGRAPHIC_RANGES = (
+    (0x00A9, 0x00A9), (0x00AE, 0x00AE), (0x203C, 0x203C), (0x2049, 0x2049), (0x2122, 0x2122),
+    (0x2139, 0x2139), (0x2194, 0x2199), (0x21A9, 0x21AA), (0x231A, 0x231B), (0x2328, 0x2328),
+    (0x2388, 0x2388), (0x23CF, 0x23CF), (0x23E9, 0x23F3), (0x23F8, 0x23FA), (0x24C2, 0x24C2),
+    (0x25AA, 0x25AB), (0x25B6, 0x25B6), (0x25C0, 0x25C0), (0x25FB, 0x25FE), (0x2600, 0x2605),
+    (0x2607, 0x2612), (0x2614, 0x2685), (0x2690, 0x2705), (0x2708, 0x2712), (0x2714, 0x2714),
+    (0x2716, 0x2716), (0x271D, 0x271D), (0x2721, 0x2721), (0x2728, 0x2728), (0x2733, 0x2734),
+    (0x2744, 0x2744), (0x2747, 0x2747), (0x274C, 0x274C), (0x274E, 0x274E), (0x2753, 0x2755),
+    (0x2757, 0x2757), (0x2763, 0x2767), (0x2795, 0x2797), (0x27A1, 0x27A1), (0x27B0, 0x27B0),
+    (0x27BF, 0x27BF), (0x2934, 0x2935), (0x2B05, 0x2B07), (0x2B1B, 0x2B1C), (0x2B50, 0x2B50),
+    (0x2B55, 0x2B55), (0x3030, 0x3030), (0x303D, 0x303D), (0x3297, 0x3297), (0x3299, 0x3299),
+    (0x1F000, 0x1F0FF), (0x1F10D, 0x1F10F), (0x1F12F, 0x1F12F), (0x1F16C, 0x1F171),
+    (0x1F17E, 0x1F17F), (0x1F18E, 0x1F18E), (0x1F191, 0x1F19A), (0x1F1AD, 0x1F1E5),
+    (0x1F201, 0x1F20F), (0x1F21A, 0x1F21A), (0x1F22F, 0x1F22F), (0x1F232, 0x1F23A),
+    (0x1F23C, 0x1F23F), (0x1F249, 0x1F3FA), (0x1F400, 0x1F53D), (0x1F546, 0x1F64F),
+    (0x1F680, 0x1F6FF), (0x1F774, 0x1F77F), (0x1F7D5, 0x1F7FF), (0x1F80C, 0x1F80F),
+    (0x1F848, 0x1F84F), (0x1F85A, 0x1F85F), (0x1F888, 0x1F88F), (0x1F8AE, 0x1F8FF),
+    (0x1F90C, 0x1F93A), (0x1F93C, 0x1F945), (0x1F947, 0x1FAFF), (0x1FC00, 0x1FFFD),
+)
+_PICTOGRAPHIC_STARTS = [low for low, _ in _PICTOGRAPHIC_RANGES]
+
+
+def is_pictographic(char: str) -> bool:
+    code = ord(char)
+    index = bisect.bisect_right(_PICTOGRAPHIC_STARTS, code) - 1
+    return index >= 0 and code <= _PICTOGRAPHIC_RANGES[index][1]
+
+
+def _char_class(ranges: Iterable[tuple[int, int]]) -> str:
+    return "".join(chr(lo) if lo == hi else f"{chr(lo)}-{chr(hi)}" for lo, hi in ranges)
+
+
+# Text-style symbols in the weight-1 range are emoji only when U+FE0F asks for it.
+_TEXT_STYLE = "\u00a9\u00ae"
+_PICTO = "[" + _char_class(r for r in _PICTOGRAPHIC_RANGES if chr(r[0]) not in _TEXT_STYLE) + "]"
+_SKIN_TONE = "[\U0001F3FB-\U0001F3FF]"
+_EMOJI_ELEMENT = (f"(?:[{_TEXT_STYLE}]\uFE0F|{_PICTO}(?:\uFE0F|{_SKIN_TONE})?(?!\uFE0E))")
+_EMOJI = re.compile(
+    "[\U0001F1E6-\U0001F1FF]{2}"                              # flag: a regional-indicator pair
+    "|[0-9#*]\uFE0F?\u20E3"                                   # keycap
+    "|\U0001F3F4[\U000E0020-\U000E007E]+\U000E007F"           # subdivision flag (tag sequence)
+    f"|{_EMOJI_ELEMENT}(?:\u200D{_EMOJI_ELEMENT})*"           # emoji, modifiers, ZWJ sequences
+)
+# Sequences whose every combination X may not know (e.g. a ZWJ pair twemoji lacks): when
+# fitting, these are counted code point by code point, which can only over-count.
+_OPEN_ENDED_SEQUENCE = re.compile("[\u200D\U0001F1E6-\U0001F1FF\U000E0020-\U000E007F]")
+
+# -- URLs (twitter-text's extractUrlsWithIndices) --
+_PUNCT = r"\!'#%&'\(\)*\+,\\\-\.\/:;<=>\?@\[\]\^_{|}~\$/"
+_SPACES = r"\x09-\x0D\x20\x85\xA0\u1680\u180E\u2000-\u200A\u2028\u2029\u202F\u205F\u3000"
+_INVALID_CHARS = r"\uFFFE\uFEFF\uFFFF"
+_DIRECTIONAL = r"\u202A-\u202E\u061C\u200E\u200F\u2066\u2067\u2068\u2069"
+_LATIN_ACCENTS = (r"\xC0-\xD6\xD8-\xF6\xF8-\xFF\u0100-\u024F\u0253\u0254\u0256\u0257\u0259\u025B"
+                  r"\u0263\u0268\u026F\u0272\u0289\u028B\u02BB\u0300-\u036F\u1E00-\u1EFF")
+_CYRILLIC = r"\u0400-\u04FF"
+_DOMAIN_CHAR = "[^" + _PUNCT + _SPACES + _INVALID_CHARS + _DIRECTIONAL + "]"
+_SUBDOMAIN = "(?:(?:" + _DOMAIN_CHAR + "(?:[_-]|" + _DOMAIN_CHAR + ")*)?" + _DOMAIN_CHAR + r"\.)"
+_DOMAIN_NAME = "(?:(?:" + _DOMAIN_CHAR + "(?:-|" + _DOMAIN_CHAR + ")*)?" + _DOMAIN_CHAR + r"\.)"
+_GTLDS = (
+    "삼성 닷컴 닷넷 香格里拉 餐厅 食品 飞利浦 電訊盈科 集团 通販 购物 谷歌 诺基亚 联通 网络 网站 网店 网址 组织机构 移动 珠宝 点看 游戏 淡马锡 机构 書籍 时尚 新闻 政府 "
+    "政务 招聘 手表 手机 我爱你 慈善 微博 广东 工行 家電 娱乐 天主教 大拿 大众汽车 在线 嘉里大酒店 嘉里 商标 商店 商城 公益 公司 八卦 健康 信息 佛山 企业 中文网 中信 "
+    "世界 ポイント ファッション セール ストア コム グーグル クラウド みんな คอม संगठन नेट कॉम همراه موقع موبايلي كوم كاثوليك عرب "
+    "شبكة بيتك بازار العليان ارامكو اتصالات ابوظبي קום сайт рус орг онлайн москва ком католик дети "
+    "zuerich zone zippo zip zero zara zappos yun youtube you yokohama yoga yodobashi yandex yamaxun "
+    "yahoo yachts xyz xxx xperia xin xihuan xfinity xerox xbox wtf wtc wow world works work woodside "
+    "wolterskluwer wme winners wine windows win williamhill wiki wien whoswho weir weibo wedding wed "
+    "website weber webcam weatherchannel weather watches watch warman wanggou wang walter walmart "
+    "wales vuelos voyage voto voting vote volvo volkswagen vodka vlaanderen vivo viva vistaprint "
+    "vista vision visa virgin vip vin villas viking vig video viajes vet versicherung "
+    "vermögensberatung vermögensberater verisign ventures vegas vanguard vana vacations ups uol uno "
+    "university unicom uconnect ubs ubank tvs tushu tunes tui tube trv trust travelersinsurance "
+    "travelers travelchannel travel training trading trade toys toyota town tours total toshiba toray "
+    "top tools tokyo today tmall tkmaxx tjx tjmaxx tirol tires tips tiffany tienda tickets tiaa "
+    "theatre theater thd teva tennis temasek telefonica telecity tel technology tech team tdk tci "
+    "taxi tax tattoo tatar tatamotors target taobao talk taipei tab systems symantec sydney swiss "
+    "swiftcover swatch suzuki surgery surf support supply supplies sucks style study studio stream "
+    "store storage stockholm stcgroup stc statoil statefarm statebank starhub star staples stada srt "
+    "srl spreadbetting spot sport spiegel space soy sony song solutions solar sohu software softbank "
+    "social soccer sncf smile smart sling skype sky skin ski site singles sina silk shriram showtime "
+    "show shouji shopping shop shoes shiksha shia shell shaw sharp shangrila sfr sexy sex sew seven "
+    "ses services sener select seek security secure seat search scot scor scjohnson science schwarz "
+    "schule school scholarships schmidt schaeffler scb sca sbs sbi saxo save sas sarl sapo sap sanofi "
+    "sandvikcoromant sandvik samsung samsclub salon sale sakura safety safe saarland ryukyu rwe run "
+    "ruhr rugby rsvp room rogers rodeo rocks rocher rmit rip rio ril rightathome ricoh richardli rich "
+    "rexroth reviews review restaurant rest republican report repair rentals rent ren reliance reit "
+    "reisen reise rehab redumbrella redstone red recipes realty realtor realestate read raid radio "
+    "racing qvc quest quebec qpon pwc pub prudential pru protection property properties promo "
+    "progressive prof productions prod pro prime press praxi pramerica post porn politie poker pohl "
+    "pnc plus plumbing playstation play place pizza pioneer pink ping pin pid pictures pictet pics "
+    "piaget physio photos photography photo phone philips phd pharmacy pfizer pet pccw pay passagens "
+    "party parts partners pars paris panerai panasonic pamperedchef page ovh ott otsuka osaka origins "
+    "orientexpress organic org orange oracle open ooo onyourside online onl ong one omega ollo "
+    "oldnavy olayangroup olayan okinawa office off observer obi nyc ntt nrw nra nowtv nowruz now "
+    "norton northwesternmutual nokia nissay nissan ninja nikon nike nico nhk ngo nfl nexus nextdirect "
+    "next news newholland new neustar network netflix netbank net nec nba navy natura nationwide name "
+    "nagoya nadex nab mutuelle mutual museum mtr mtpc mtn msd movistar movie mov motorcycles moto "
+    "moscow mortgage mormon mopar montblanc monster money monash mom moi moe moda mobily mobile mobi "
+    "mma mls mlb mitsubishi mit mint mini mil microsoft miami metlife merckmsd meo menu men memorial "
+    "meme melbourne meet media med mckinsey mcdonalds mcd mba mattel maserati marshalls marriott "
+    "markets marketing market map mango management man makeup maison maif madrid macys luxury luxe "
+    "lupin lundbeck ltda ltd lplfinancial lpl love lotto lotte london lol loft locus locker loans "
+    "loan llp llc lixil living live lipsy link linde lincoln limo limited lilly like lighting "
+    "lifestyle lifeinsurance life lidl liaison lgbt lexus lego legal lefrak leclerc lease lds lawyer "
+    "law latrobe latino lat lasalle lanxess landrover land lancome lancia lancaster lamer lamborghini "
+    "ladbrokes lacaixa kyoto kuokgroup kred krd kpn kpmg kosher komatsu koeln kiwi kitchen kindle "
+    "kinder kim kia kfh kerryproperties kerrylogistics kerryhotels kddi kaufen juniper juegos jprs "
+    "jpmorgan joy jot joburg jobs jnj jmp jll jlc jio jewelry jetzt jeep jcp jcb java jaguar iwc "
+    "iveco itv itau istanbul ist ismaili iselect irish ipiranga investments intuit international "
+    "intel int insure insurance institute ink ing info infiniti industries inc immobilien immo imdb "
+    "imamat ikano iinet ifm ieee icu ice icbc ibm hyundai hyatt hughes htc hsbc how house hotmail "
+    "hotels hoteles hot hosting host hospital horse honeywell honda homesense homes homegoods "
+    "homedepot holiday holdings hockey hkt hiv hitachi hisamitsu hiphop hgtv hermes here helsinki "
+    "help healthcare health hdfcbank hdfc hbo haus hangout hamburg hair guru guitars guide guge gucci "
+    "guardian group grocery gripe green gratis graphics grainger gov got gop google goog goodyear "
+    "goodhands goo golf goldpoint gold godaddy gmx gmo gmbh gmail globo global gle glass glade giving "
+    "gives gifts gift ggee george genting gent gea gdn gbiz gay garden gap games game gallup gallo "
+    "gallery gal fyi futbol furniture fund fun fujixerox fujitsu ftr frontier frontdoor frogans frl "
+    "fresenius free fox foundation forum forsale forex ford football foodnetwork food foo fly "
+    "flsmidth flowers florist flir flights flickr fitness fit fishing fish firmdale firestone fire "
+    "financial finance final film fido fidelity fiat ferrero ferrari feedback fedex fast fashion "
+    "farmers farm fans fan family faith fairwinds fail fage extraspace express exposed expert "
+    "exchange everbank events eus eurovision etisalat esurance estate esq erni ericsson equipment "
+    "epson epost enterprises engineering engineer energy emerck email education edu edeka eco eat "
+    "earth dvr dvag durban dupont duns dunlop duck dubai dtv drive download dot doosan domains doha "
+    "dog dodge doctor docs dnp diy dish discover discount directory direct digital diet diamonds dhl "
+    "dev design desi dentist dental democrat delta deloitte dell delivery degree deals dealer deal "
+    "dds dclk day datsun dating date data dance dad dabur cyou cymru cuisinella csc cruises cruise "
+    "crs crown cricket creditunion creditcard credit cpa courses coupons coupon country corsica coop "
+    "cool cookingchannel cooking contractors contact consulting construction condos comsec computer "
+    "compare company community commbank comcast com cologne college coffee codes coach clubmed club "
+    "cloud clothing clinique clinic click cleaning claims cityeats city citic citi citadel cisco "
+    "circle cipriani church chrysler chrome christmas chloe chintai cheap chat chase charity channel "
+    "chanel cfd cfa cern ceo center ceb cbs cbre cbn cba catholic catering cat casino cash caseih "
+    "case casa cartier cars careers career care cards caravan car capitalone capital capetown canon "
+    "cancerresearch camp camera cam calvinklein call cal cafe cab bzh buzz buy business builders "
+    "build bugatti budapest brussels brother broker broadway bridgestone bradesco box boutique bot "
+    "boston bostik bosch boots booking book boo bond bom bofa boehringer boats bnpparibas bnl bmw bms "
+    "blue bloomberg blog blockbuster blanco blackfriday black biz bio bingo bing bike bid bible "
+    "bharti bet bestbuy best berlin bentley beer beauty beats bcn bcg bbva bbt bbc bayern bauhaus "
+    "basketball baseball bargains barefoot barclays barclaycard barcelona bar bank band "
+    "bananarepublic banamex baidu baby azure axa aws avianca autos auto author auspost audio audible "
+    "audi auction attorney athleta associates asia asda arte art arpa army archi aramco arab "
+    "aquarelle apple app apartments aol anz anquan android analytics amsterdam amica amfam amex "
+    "americanfamily americanexpress alstom alsace ally allstate allfinanz alipay alibaba alfaromeo "
+    "akdn airtel airforce airbus aigo aig agency agakhan africa afl afamilycompany aetna aero aeg "
+    "adult ads adac actor active aco accountants accountant accenture academy abudhabi abogado able "
+    "abc abbvie abbott abb abarth aarp aaa onion "
+).split()
+_CCTLDS = (
+    "한국 香港 澳門 新加坡 台灣 台湾 中國 中国 გე ລາວ ไทย ලංකා ഭാരതം ಭಾರತ భారత్ சிங்கப்பூர் இலங்கை இந்தியா ଭାରତ ભારત "
+    "ਭਾਰਤ ভাৰত ভারত বাংলা भारोत भारतम् भारत ڀارت پاکستان موريتانيا مليسيا مصر قطر فلسطين عمان عراق "
+    "سورية سودان تونس بھارت بارت ایران امارات المغرب السعودية الجزائر البحرين الاردن հայ қаз укр срб "
+    "рф мон мкд ею бел бг ευ ελ zw zm za yt ye ws wf vu vn vi vg ve vc va uz uy us um uk ug ua tz tw "
+    "tv tt tr tp to tn tm tl tk tj th tg tf td tc sz sy sx sv su st ss sr so sn sm sl sk sj si sh sg "
+    "se sd sc sb sa rw ru rs ro re qa py pw pt ps pr pn pm pl pk ph pg pf pe pa om nz nu nr np no nl "
+    "ni ng nf ne nc na mz my mx mw mv mu mt ms mr mq mp mo mn mm ml mk mh mg mf me md mc ma ly lv lu "
+    "lt ls lr lk li lc lb la kz ky kw kr kp kn km ki kh kg ke jp jo jm je it is ir iq io in im il ie "
+    "id hu ht hr hn hm hk gy gw gu gt gs gr gq gp gn gm gl gi gh gg gf ge gd gb ga fr fo fm fk fj fi "
+    "eu et es er eh eg ee ec dz do dm dk dj de cz cy cx cw cv cu cr co cn cm cl ck ci ch cg cf cd cc "
+    "ca bz by bw bv bt bs br bq bo bn bm bl bj bi bh bg bf be bd bb ba az ax aw au at as ar aq ao an "
+    "am al ai ag af ae ad ac "
+).split()
+_TLD_END = r"(?=[^0-9a-zA-Z@+-]|$)"
+_GTLD = "(?:(?:" + "|".join(_GTLDS) + ")" + _TLD_END + ")"
+_CCTLD = "(?:(?:" + "|".join(_CCTLDS) + ")" + _TLD_END + ")"
+_PUNYCODE = r"(?:xn--[\-0-9a-z]+)"
+_DOMAIN = "(?:" + _SUBDOMAIN + "*" + _DOMAIN_NAME + "(?:" + _GTLD + "|" + _CCTLD + "|" + _PUNYCODE + "))"
+_PATH_CHAR = "[a-z" + _CYRILLIC + r"0-9!\*';:=\+,\.\$\/%#\[\]\-\u2013_~@\|&" + _LATIN_ACCENTS + "]"
+_BALANCED_PARENS = (r"\((?:" + _PATH_CHAR + "+|(?:" + _PATH_CHAR + r"*\(" + _PATH_CHAR + r"+\)"
+                    + _PATH_CHAR + r"*))\)")
+_PATH_END = r"(?:[\+\-a-z" + _CYRILLIC + r"0-9=_#\/" + _LATIN_ACCENTS + "]|(?:" + _BALANCED_PARENS + "))"
+_PATH = ("(?:(?:" + _PATH_CHAR + "*(?:" + _BALANCED_PARENS + _PATH_CHAR + "*)*" + _PATH_END
+         + ")|(?:@" + _PATH_CHAR + "+/))")
+_QUERY_CHAR = r"[a-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]"
+_QUERY_END = r"[a-z0-9\-_&=#/]"
+_URL_PRECEDING = "(?:[^A-Za-z0-9@\uFF20$#\uFF03" + _INVALID_CHARS + "]|[" + _DIRECTIONAL + "]|^)"
+_EXTRACT_URL = re.compile(
+    "(" + _URL_PRECEDING + ")"                                   # 1 preceding character
+    + "("                                                         # 2 URL
+    + r"(https?:\/\/)?"                                           # 3 protocol
+    + "(" + _DOMAIN + ")"                                         # 4 domain
+    + "(?::[0-9]+)?"                                              # port
+    + r"(\/" + _PATH + "*)?"                                      # 5 path
+    + r"(?:\?" + _QUERY_CHAR + "*" + _QUERY_END + ")?"            # query
+    + ")",
+    re.IGNORECASE,
+)
+_ASCII_DOMAIN = re.compile(
+    r"(?:(?:[\-a-z0-9" + _LATIN_ACCENTS + r"]+)\.)+(?:" + _GTLD + "|" + _CCTLD + "|" + _PUNYCODE + ")",
+    re.IGNORECASE,
+)
+_TCO_URL = re.compile(r"^https?:\/\/t\.co\/([a-z0-9]+)(?:\?" + _QUERY_CHAR + "*" + _QUERY_END + ")?",
+                      re.IGNORECASE)
+_NO_PROTOCOL_BAD_BEFORE = re.compile(r"[-_./]$")
+
+
+def _punycode_length(domain: str) -> int | None:
+    """Length of the domain in ASCII (IDNA) form, or None where IDNA refuses it (e.g. a label over 63)."""
+    try:
+        return len(domain.encode("idna"))
+    except UnicodeError:
+        return None
+
+
+def url_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every URL X recognises in ``text``, as twitter-text extracts them."""
+    if "." not in text:
+        return []
+    spans: list[tuple[int, int]] = []
+    for match in _EXTRACT_URL.finditer(text):
+        before, url, protocol, domain, path = match.group(1, 2, 3, 4, 5)
+        start, end = match.start(2), match.end(2)
+        ascii_length = _punycode_length(domain)
+        if not ascii_length or len(protocol or "https://") + len(url) - len(domain) + ascii_length > MAX_URL_LENGTH:
+            continue
+        if protocol is None:
+            # Without a protocol only ASCII domains count, each on its own; a path joins the last.
+            if _NO_PROTOCOL_BAD_BEFORE.search(before):
+                continue
+            found = [(start + m.start(), start + m.end()) for m in _ASCII_DOMAIN.finditer(domain)]
+            if not found:
+                continue
+            if path:
+                found[-1] = (found[-1][0], end)
+            spans.extend(found)
+        else:
+            tco = _TCO_URL.match(url)
+            if tco:
+                if len(tco.group(1)) > _MAX_TCO_SLUG_LENGTH:
+                    continue
+                end = start + len(tco.group(0))
+            spans.append((start, end))
+    return spans
+
+
+def _weigh(text: str, *, emoji_parsing: bool = True, open_sequences_in_full: bool = False) -> int:
+    text = unicodedata.normalize("NFC", text)
+    urls = dict(url_spans(text))
+    emoji = {m.start(): m.end() for m in _EMOJI.finditer(text)} if emoji_parsing else {}
+    total, index = 0, 0
+    while index < len(text):
+        if index in urls:
+            total += _URL_WEIGHT
+            index = urls[index]
+        elif index in emoji:
+            sequence = text[index:emoji[index]]
+            if open_sequences_in_full and _OPEN_ENDED_SEQUENCE.search(sequence):
+                total += sum(_char_weight(c) for c in sequence)
+            else:
+                total += _DEFAULT_WEIGHT
+            index = emoji[index]
+        else:
+            total += _char_weight(text[index])
+            index += 1
+    return total
+
+
+def weighted_length(text: str) -> int:
+    """The length X gives ``text`` (twitter-text v3 ``parseTweet(text).weightedLength``)."""
+    return _weigh(text)
+
+
+def weighted_length_v2(text: str) -> int:
+    """The same without emoji parsing (configuration v2): every code point weighed on its own."""
+    return _weigh(text, emoji_parsing=False)
+
+
+def cautious_weighted_length(text: str) -> int:
+    """An upper bound of X's count that holds even where X lacks a ZWJ/flag/tag sequence we know."""
+    return _weigh(text, open_sequences_in_full=True)
+
+
+def utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def measure(network: str, text: str) -> int:
+    """The length of ``text`` as ``network`` counts it against its limit.
+
+    X: twitter-text's weighted length. LinkedIn and Facebook: UTF-16 code units, which is
+    what their JavaScript front ends count, and never less than the code points.
+    """
+    return weighted_length(text) if network == "twitter" else utf16_length(text)

@@ -1,0 +1,329 @@
+"""The message each network gets: templates, limits as each network counts, hashtags, escaping."""
+import re
+import unicodedata
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from bot.compose import (DEFAULT_TEMPLATES, clean_text, ELLIPSIS, LIMITS, ComposeOptions, check_template, compose,
+                         hashtags, linkedin_escape, tagged_url)
+from bot.twitter_text import measure, url_spans, weighted_length
+from bot.models import Post
+
+URL = "https://blog.example.com/2024/05/a_post_(draft)"
+RESERVED = set("\\|{}@[]()<>#*_~")
+
+
+def post(title="A title", summary="A summary.", categories=(), url=URL, author="Ann", feed_title="Blog"):
+    return Post(feed_url="https://blog.example.com/feed", key="k", url=url, title=title, summary=summary,
+                author=author, categories=tuple(categories), feed_title=feed_title)
+
+
+def linkedin_unescape(text):
+    """What a LinkedIn reader sees: escapes resolved, hashtag templates shown as #Name.
+
+    Strict: an unescaped reserved character outside a hashtag template is an error,
+    because LinkedIn would cut the post there.
+    """
+    out, i = [], 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\":
+            assert i + 1 < len(text) and text[i + 1] in RESERVED, f"stray backslash at {i}"
+            out.append(text[i + 1])
+            i += 2
+        elif text.startswith("{hashtag|\\#|", i):
+            end = text.index("}", i)
+            name = text[i + len("{hashtag|\\#|"):end]
+            out.append("#" + re.sub(r"\\(.)", r"\1", name))
+            i = end + 1
+        else:
+            assert char not in RESERVED, f"unescaped {char!r} at {i} in {text!r}"
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+def visible(message):
+    """The text a reader of that network sees."""
+    if message.network == "linkedin":
+        return linkedin_unescape(message.text)
+    return message.text.replace("\u2060", "")
+
+
+# --------------------------------------------------------------------------- templates
+
+@pytest.mark.parametrize("template, problem", [
+    ("{title} {url}", None),
+    ("{title}\n\n{summary} {{not a field}}", None),
+    ("{titel}", "unknown placeholder {titel}"),
+    ("{title", "malformed template"),
+    ("{title:>10}", "takes no format options"),
+    ("{}", "unknown placeholder {}"),
+])
+def test_check_template(template, problem):
+    result = check_template(template)
+    assert (result is None) if problem is None else (problem in result)
+
+
+def test_default_templates():
+    assert DEFAULT_TEMPLATES["twitter"] == "{title} {url} {hashtags}"
+    message = compose(post(categories=["Python"]), "twitter")
+    assert message.text == f"A title {URL} #Python"
+    assert (message.length, message.limit) == (weighted_length(message.text), 280)
+
+
+@pytest.mark.parametrize("network, expected", [
+    ("twitter", f"A title {URL}"),
+    ("linkedin", "A title\n\nA summary."),
+    ("facebook", "A title\n\nA summary."),
+])
+def test_each_network_default(network, expected):
+    message = compose(post(), network)
+    assert visible(message) == expected
+    assert message.post_url == URL and message.link == URL
+    assert message.title == "A title" and message.description == "A summary."
+
+
+def test_literal_braces_and_newlines_in_custom_template():
+    message = compose(post(), "facebook", "{{new}} {title}\nby {author} on {feed_title}")
+    assert message.text == "{new} A title\nby Ann on Blog"
+
+
+def test_x_template_without_url_still_carries_the_link():
+    assert compose(post(), "twitter", "{title}").text == f"A title {URL}"
+
+
+def test_empty_fields_leave_no_gaps():
+    assert compose(post(summary="   "), "linkedin").text == "A title"
+    assert compose(post(title="", summary=""), "twitter").text == URL
+
+
+# --------------------------------------------------------------------------- fitting
+
+LONG_WORDS = " ".join(f"word{i}" for i in range(200))
+
+
+@pytest.mark.parametrize("network", list(LIMITS))
+@pytest.mark.parametrize("title, summary", [
+    (LONG_WORDS, LONG_WORDS * 30),
+    ("x" * 400, ""),                                         # one 400-character word
+    ("", LONG_WORDS * 30),
+    ("日本語のタイトル" * 60, "中文摘要没有空格" * 1500),        # CJK, no spaces
+    ("Cafe\u0301 " * 90, "e\u0301" * 9000),                  # NFD combining marks
+    ("\U0001F468\u200d\U0001F469\u200d\U0001F467" * 150, ""),  # ZWJ family emoji
+    ("\U0001F1EF\U0001F1F5" * 200, "1\ufe0f\u20e3" * 200),   # flags, keycaps
+    ("مرحبا بالعالم " * 40, "שלום עולם " * 900),              # right-to-left
+    ("#(@_*~)[]{}<>|\\ " * 60, "#tag @user (x) a_b " * 900),  # reserved characters everywhere
+    ("Tom &amp; Jerry &lt;3", "Fish &amp; chips"),            # entities stay as the feed gave them
+])
+def test_fits_the_limit_and_keeps_the_link(network, title, summary):
+    message = compose(post(title=title, summary=summary, categories=["Machine Learning", "c++"]), network)
+    assert message.length == measure(network, message.text) <= LIMITS[network]
+    if network == "twitter":
+        assert URL in message.text and (message.text.index(URL), message.text.index(URL) + len(URL)) \
+            in url_spans(message.text)
+    shown = visible(message)
+    assert not any(0xD800 <= ord(c) <= 0xDFFF for c in shown)
+
+
+def test_summary_gives_way_before_title_and_hashtags_last():
+    title = "A title that stays"
+    message = compose(post(title=title, summary=LONG_WORDS * 2), "linkedin",
+                      "{title}\n\n{summary}\n\n{hashtags}")
+    assert visible(message).startswith(title + "\n\n")
+    x = compose(post(title=LONG_WORDS, categories=["One", "Two"]), "twitter")
+    assert x.text.endswith("#One #Two") and ELLIPSIS in x.text
+
+
+def test_cut_at_word_boundary_with_ellipsis():
+    message = compose(post(title="alpha beta gamma " * 30), "twitter")
+    head = message.text.split(" " + URL)[0]
+    assert head.endswith(ELLIPSIS) and head[:-1].split(" ")[-1] in ("alpha", "beta", "gamma")
+
+
+@pytest.mark.parametrize("title, forbidden_ending", [
+    ("\U0001F468\u200d\U0001F469\u200d\U0001F467" * 150, "\u200d"),   # never half a ZWJ family
+    ("q\u0301" * 300, "q"),                                              # never a base without its mark
+    ("\U0001F1EF\U0001F1F5" * 200, None),                                # flags stay in pairs
+])
+def test_no_broken_grapheme_at_the_cut(title, forbidden_ending):
+    message = compose(post(title=title, summary=""), "twitter")
+    head = message.text.split(" " + URL)[0]
+    assert head.endswith(ELLIPSIS)
+    kept = head[:-1]
+    if forbidden_ending:
+        assert not kept.endswith(forbidden_ending)
+    assert unicodedata.normalize("NFC", title).startswith(kept)
+    if "\U0001F1EF" in title:
+        assert len(kept) % 2 == 0
+
+
+def test_never_cuts_inside_a_url_or_hashtag_in_the_title():
+    title = ("see https://example.org/a/very/long/path #SomeHashtag " * 20).strip()
+    message = compose(post(title=title), "twitter")
+    for part in message.text.split():
+        if part.startswith("https://example.org"):
+            assert part.rstrip(ELLIPSIS) == "https://example.org/a/very/long/path"
+        if part.startswith("#Some"):
+            assert part.rstrip(ELLIPSIS) == "#SomeHashtag"
+
+
+@pytest.mark.parametrize("raw, cleaned", [
+    ("  Two\n\nlines\t here ", "Two lines here"),
+    ("cafe\u0301", "caf\u00e9"),                   # NFC
+    ("bell\x07 and \ufeffBOM\ufffe", "bell and BOM"),  # controls; characters X refuses
+    ("lone \ud800 surrogate", "lone surrogate"),
+    ("   ", ""),
+])
+def test_clean_text(raw, cleaned):
+    assert clean_text(raw) == cleaned
+
+
+# --------------------------------------------------------------------------- mentions
+
+@pytest.mark.parametrize("allow, expected", [
+    (False, "Thanks @\u2060alice and @\u2060bob_2"),
+    (True, "Thanks @alice and @bob_2"),
+])
+def test_no_accidental_mentions_on_x(allow, expected):
+    message = compose(post(title="Thanks @alice and @bob_2"), "twitter",
+                      options=ComposeOptions(allow_mentions=allow))
+    assert message.text.startswith(expected)
+
+
+def test_mentions_escaped_on_linkedin():
+    assert compose(post(title="Hi @alice"), "linkedin").text.startswith("Hi \\@alice")
+
+
+# --------------------------------------------------------------------------- hashtags
+
+@pytest.mark.parametrize("categories, kwargs, expected", [
+    (["machine learning", "Python"], {}, ["#MachineLearning", "#Python"]),
+    (["c++", "C#", ".NET"], {}, ["#Cpp", "#CSharp", "#DotNet"]),
+    (["Uncategorized", "2024", "general", "café au lait"], {}, ["#CaféAuLait"]),
+    (["python", "Python", "PYTHON"], {}, ["#Python"]),
+    (["a", "b", "c", "d"], {"limit": 2}, ["#A", "#B"]),
+    (["a"], {"extra": ("#Blog", "A", "news")}, ["#A", "#Blog", "#News"]),
+    (["日本語", "हिन्दी"], {}, ["#日本語", "#हिन्दी"]),
+    (["rust lang"], {"text": "Why #RustLang"}, []),
+    (["!!!", "", "x" * 41, "snake_case"], {}, ["#Snake_case"]),
+])
+def test_hashtags(categories, kwargs, expected):
+    kwargs = {"limit": 3, **kwargs}
+    assert hashtags(categories, **kwargs) == expected
+
+
+def test_linkedin_hashtags_use_the_template_form():
+    message = compose(post(categories=["Machine Learning", "snake_case"]), "linkedin")
+    assert message.text.endswith("{hashtag|\\#|MachineLearning} {hashtag|\\#|Snake\\_case}")
+    assert visible(message).endswith("#MachineLearning #Snake_case")
+
+
+# --------------------------------------------------------------------------- LinkedIn escaping
+
+@pytest.mark.parametrize("plain, escaped", [
+    ("a (b)", "a \\(b\\)"),
+    ("\\", "\\\\"),
+    ("\\(", "\\\\\\("),
+    ("x_y*z~ <a> [b] {c} #d @e |f", "x\\_y\\*z\\~ \\<a\\> \\[b\\] \\{c\\} \\#d \\@e \\|f"),
+    ("plain text, ok!", "plain text, ok!"),
+])
+def test_linkedin_escape(plain, escaped):
+    assert linkedin_escape(plain) == escaped
+    assert linkedin_unescape(escaped) == plain
+
+
+def test_linkedin_url_in_custom_template_survives():
+    message = compose(post(), "linkedin", "{title} {url}")
+    assert visible(message) == f"A title {URL}"
+
+
+# --------------------------------------------------------------------------- UTM
+
+@pytest.mark.parametrize("url, utm, expected", [
+    ("https://e.com/a", None, "https://e.com/a"),
+    ("https://e.com/a", "utm_source={platform}&utm_medium=social",
+     "https://e.com/a?utm_source=twitter&utm_medium=social"),
+    ("https://e.com/a?x=1#top", "utm_source={platform}", "https://e.com/a?x=1&utm_source=twitter#top"),
+    ("https://e.com/a?", "utm_source={platform}", "https://e.com/a?utm_source=twitter"),
+])
+def test_tagged_url(url, utm, expected):
+    assert tagged_url(url, utm, "twitter") == expected
+
+
+def test_utm_per_network_and_post_url_untouched():
+    options = ComposeOptions(utm="utm_source={platform}")
+    for network in LIMITS:
+        message = compose(post(), network, options=options)
+        assert message.link == f"{URL}?utm_source={network}" and message.post_url == URL
+    assert f"{URL}?utm_source=twitter" in compose(post(), "twitter", options=options).text
+
+
+# --------------------------------------------------------------------------- card
+
+def test_card_description_is_short_and_plain():
+    message = compose(post(summary="Fish & (chips) " * 100), "linkedin")
+    assert len(message.description) <= 300 and message.description.endswith(ELLIPSIS)
+    assert message.description.startswith("Fish & (chips)")
+
+
+# --------------------------------------------------------------------------- properties
+
+texts = st.text(max_size=400)
+categories = st.lists(st.text(max_size=30), max_size=6)
+
+
+def cut_is_clean(original, kept):
+    """Independent of the module's segmentation: nothing that belongs to the last kept
+    character (a combining mark, joiner, variation selector, skin tone, tag, second flag
+    letter) is left behind at the cut."""
+    if not kept or len(kept) >= len(original):
+        return True
+    following = original[len(kept)]
+    if unicodedata.category(following) in ("Mn", "Me", "Mc") or following == "\u200d":
+        return False
+    if 0x1F3FB <= ord(following) <= 0x1F3FF or 0xE0020 <= ord(following) <= 0xE007F:
+        return False
+    if kept[-1] == "\u200d":
+        return False
+    regional = len(kept) - len(kept.rstrip("".join(chr(c) for c in range(0x1F1E6, 0x1F200))))
+    return regional % 2 == 0 or not 0x1F1E6 <= ord(following) <= 0x1F1FF
+
+
+@settings(max_examples=200, deadline=None)
+@given(title=texts, summary=st.text(max_size=1500), cats=categories, author=st.text(max_size=40),
+       network=st.sampled_from(sorted(LIMITS)), utm=st.sampled_from([None, "utm_source={platform}"]),
+       allow=st.booleans())
+def test_property_any_text_fits_and_stays_valid(title, summary, cats, author, network, utm, allow):
+    template = {"twitter": None, "linkedin": "{title}\n\n{summary}\n\n{hashtags}\n{url}",
+                "facebook": "{title} {author}\n\n{summary}\n{hashtags}"}[network]
+    message = compose(post(title=title, summary=summary, categories=cats, author=author), network, template,
+                      ComposeOptions(utm=utm, allow_mentions=allow))
+    assert message.length == measure(network, message.text) <= LIMITS[network]
+    assert not any(0xD800 <= ord(c) <= 0xDFFF for c in message.text)
+    shown = visible(message)                      # for LinkedIn: fails on any unescaped reserved char
+    if network != "facebook":
+        assert message.link in shown              # these templates carry the URL
+    if network == "twitter":
+        start = message.text.index(message.link)
+        assert (start, start + len(message.link)) in url_spans(message.text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(title=st.text(min_size=1, max_size=400), network=st.sampled_from(sorted(LIMITS)))
+def test_property_title_is_whole_or_cut_cleanly(title, network):
+    """The title a reader sees is the feed's title (NFC, one line), or a clean prefix of it plus …"""
+    long_title = title * (1 + 3000 // max(1, len(title))) if network == "linkedin" else title * 3
+    expected = clean_text(long_title)
+    message = compose(post(title=long_title, summary=""), network, "{title}\n{url}",
+                      ComposeOptions(allow_mentions=True))
+    head = visible(message).split("\n")[0]
+    if head == message.link or not expected.strip():
+        return                                    # title dropped, or nothing to show
+    if head.endswith(ELLIPSIS) and head != expected:
+        kept = head[:-1]
+        assert expected.startswith(kept)
+        assert cut_is_clean(expected, kept)
+    else:
+        assert head == expected
