@@ -19,7 +19,7 @@ from bot.config import Settings
 from bot.delivery import Deliverer
 from bot.models import AutopostError, utcnow
 from bot.platforms.base import PlatformError, create_platform
-from bot.poller import poll_feeds
+from bot.poller import Poller
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -112,8 +112,10 @@ class Service:
 
             scheduler = BlockingScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
             now = self.clock()
+            poller = Poller(settings, store)
+
             def poll() -> None:
-                if any(outcome.new_posts for outcome in poll_feeds(settings, store)):
+                if any(outcome.new_posts for outcome in poller.poll_all()):
                     scheduler.modify_job("deliver", next_run_time=self.clock())   # post now, not in 15 s
 
             scheduler.add_job(self._guarded(poll), "interval",
@@ -134,6 +136,7 @@ class Service:
             signal.signal(signal.SIGINT, stop)
             scheduler.start()
             self._wait_for_jobs(SHUTDOWN_GRACE)
+            poller.close()
             store.close()
             log.info("autopost stopped")
 
