@@ -70,6 +70,11 @@ class CycleReport:
         return [(d, s) for d, s in self.outcomes if s in PROBLEM_STATES]
 
 
+def _fields(event: str, platform: str, post_url: str, state: str) -> dict[str, str]:
+    """The structured fields of a delivery log line (keys of AUTOPOST_LOG_FORMAT=json)."""
+    return {"event": event, "platform": platform, "post_url": post_url, "state": state}
+
+
 def messages_for(post: Post, platform: str, settings: Settings) -> list[Message]:
     """The messages one delivery sends: one per network, or all three for the console stand-in."""
     options = ComposeOptions(hashtags_max=settings.hashtags_max, hashtags_extra=settings.hashtags_extra,
@@ -172,7 +177,8 @@ class Deliverer:
             self.store.set_rate_limited(platform, exc.retry_at)
             self.store.finish(claimed.id, "pending", outcome="rate-limited", detail=exc.message,
                               next_attempt_at=exc.retry_at, uncount_attempt=True)
-            log.warning("%s rate-limited until %s", platform, exc.retry_at.isoformat())
+            log.warning("%s rate-limited until %s", platform, exc.retry_at.isoformat(),
+                        extra=_fields("rate-limited", platform, post.url, "pending"))
             return "rate-limited"
         except DuplicateError as exc:
             note = Published(remote_id=exc.remote_id or "", url=exc.remote_url) if exc.remote_id else None
@@ -185,7 +191,8 @@ class Deliverer:
             self.store.finish(claimed.id, "blocked", outcome="blocked", detail=exc.message)
             if self.store.set_network_state(platform, "blocked", exc.message):
                 self.on_event("blocked", platform, post.url, exc.message)
-            log.error("%s refused our credentials: %s", platform, exc.message)
+            log.error("%s refused our credentials: %s", platform, exc.message,
+                      extra=_fields("blocked", platform, post.url, "blocked"))
             return "blocked"
         except PermanentError as exc:
             return self._fail(claimed, exc.message, post)
@@ -196,7 +203,8 @@ class Deliverer:
             return self._fail(claimed, f"internal error: {exc.__class__.__name__}: {exc}", post)
         self.store.finish(claimed.id, "sent", outcome="sent", detail=published.url or published.remote_id,
                           published=published, text=messages[-1].text)
-        log.info("sent %s to %s: %s", post.url, platform, published.url or published.remote_id)
+        log.info("sent %s to %s: %s", post.url, platform, published.url or published.remote_id,
+                 extra=_fields("sent", platform, post.url, "sent"))
         return "sent"
 
     def _retry_or_fail(self, delivery: Delivery, error: str, post: Post) -> str:
@@ -206,13 +214,14 @@ class Deliverer:
         retry_at = self.clock() + timedelta(seconds=delay)
         self.store.finish(delivery.id, "pending", outcome="retry", detail=error, next_attempt_at=retry_at)
         log.warning("%s to %s failed (%s); retrying at %s", post.url, delivery.platform, error,
-                    retry_at.isoformat(timespec="seconds"))
+                    retry_at.isoformat(timespec="seconds"), extra=_fields("retry", delivery.platform, post.url, "pending"))
         return "retry"
 
     def _fail(self, delivery: Delivery, error: str, post: Post) -> str:
         self.store.finish(delivery.id, "failed", outcome="failed", detail=error)
         self.on_event("failed", delivery.platform, post.url, error)
-        log.error("%s to %s failed: %s", post.url, delivery.platform, error)
+        log.error("%s to %s failed: %s", post.url, delivery.platform, error,
+                  extra=_fields("failed", delivery.platform, post.url, "failed"))
         return "failed"
 
     # ------------------------------------------------- health and recovery
@@ -277,6 +286,7 @@ class Deliverer:
                                    detail="interrupted by a crash and the network could not be checked; "
                                           "run `autopost repost URL` if the post is missing")
                 state = "uncertain"
-            log.warning("recovered interrupted delivery of %s to %s: %s", post.url, delivery.platform, state)
+            log.warning("recovered interrupted delivery of %s to %s: %s", post.url, delivery.platform, state,
+                        extra=_fields("recovered", delivery.platform, post.url, state))
             outcomes.append((delivery, state))
         return outcomes

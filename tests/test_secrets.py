@@ -38,3 +38,22 @@ def test_a_full_poll_at_debug_prints_no_secret(tmp_path, feed_server, fake_x, fa
     assert len(fake_x.posts) == 1
     leaked = [secret for secret in SECRETS if secret in output]
     assert leaked == []
+
+
+def test_json_logs_are_one_object_a_line_with_event_fields(tmp_path, feed_server):
+    import json
+
+    item = {"title": "Hello", "link": "https://blog.example.com/1/", "guid": "1",
+            "pubDate": NOW - timedelta(minutes=3), "description": "Hi."}
+    feed_server.serve("/feed.xml", rss_feed([item]))
+    env_file = str(write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(),
+                             AUTOPOST_DB=str(tmp_path / "ledger.db"), AUTOPOST_BACKFILL="1",
+                             AUTOPOST_LOG_FORMAT="json"))
+    done = subprocess.run([sys.executable, "-m", "bot", "--env-file", env_file, "poll"], capture_output=True,
+                          text=True, timeout=60)
+    records = [json.loads(line) for line in done.stderr.splitlines()]
+    sent = [r for r in records if r.get("event") == "sent"]
+    assert sent == [dict(sent[0], event="sent", platform="console", post_url="https://blog.example.com/1/",
+                         state="sent")]
+    new = [r for r in records if r.get("event") == "new-post"]
+    assert new[0]["feed"] == feed_server.url()
