@@ -203,6 +203,10 @@ class Deliverer:
             return self._fail(claimed, f"internal error: {exc.__class__.__name__}: {exc}", post)
         self.store.finish(claimed.id, "sent", outcome="sent", detail=published.url or published.remote_id,
                           published=published, text=messages[-1].text)
+        if claimed.kind == "manual":
+            self.store.resolve_siblings(claimed)     # never post it again when a held copy is released
+        if self.store.network_state(platform).state == "blocked":
+            self._unblock(platform, "a post went through")  # e.g. a manual repost after a new token
         log.info("sent %s to %s: %s", post.url, platform, published.url or published.remote_id,
                  extra=_fields("sent", platform, post.url, "sent"))
         return "sent"
@@ -239,10 +243,15 @@ class Deliverer:
                 self.on_event("blocked", platform, "", exc.message)
             raise
         if self.store.network_state(platform).state == "blocked":
-            self.store.set_network_state(platform, "healthy")
-            self.on_event("recovered", platform, "", f"credentials verify again as {account}")
-        self.release_held(platform)
+            self._unblock(platform, f"credentials verify again as {account}")
+        else:
+            self.release_held(platform)
         return account
+
+    def _unblock(self, platform: str, why: str) -> None:
+        self.store.set_network_state(platform, "healthy")
+        self.on_event("recovered", platform, "", why)
+        self.release_held(platform)
 
     def release_held(self, platform: str) -> int:
         """Send held deliveries back to pending, oldest first; too-old ones fail instead of going out stale."""

@@ -394,6 +394,21 @@ class Store:
                     db.execute("INSERT INTO attempts (delivery_id, at, outcome, detail) VALUES (?, ?, ?, ?)",
                                (delivery_id, now, state, detail))
 
+    def resolve_siblings(self, delivery: Delivery) -> int:
+        """A repost went out: the same post's unfinished deliveries to that network are done too."""
+        now = _iso(self.clock())
+        with self.transaction() as db:
+            ids = [r[0] for r in db.execute(
+                "SELECT id FROM deliveries WHERE post_id = ? AND platform = ? AND id != ?"
+                " AND state IN ('pending', 'blocked', 'failed', 'uncertain')",
+                (delivery.post_id, delivery.platform, delivery.id))]
+            for sibling in ids:
+                db.execute("UPDATE deliveries SET state = 'sent', next_attempt_at = NULL, updated_at = ?"
+                           " WHERE id = ?", (now, sibling))
+                db.execute("INSERT INTO attempts (delivery_id, at, outcome, detail) VALUES (?, ?, 'resolved', ?)",
+                           (sibling, now, f"posted by the manual repost (delivery {delivery.id})"))
+        return len(ids)
+
     def sent_since(self, platform: str, since: datetime) -> list[datetime]:
         """When this network last received posts (for pacing and daily caps)."""
         rows = self._db.execute(

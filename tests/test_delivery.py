@@ -269,3 +269,20 @@ def test_reserved_characters_and_hashtags_reach_linkedin_whole(world, fake_linke
     assert stored["commentary"] == sent.text                       # LinkedIn cut nothing
     assert "{hashtag|\\#|Cpp}" in stored["commentary"] and "{hashtag|\\#|MachineLearning}" in stored["commentary"]
     assert stored["content"]["article"]["title"] == title
+
+
+def test_a_manual_repost_that_goes_through_unblocks_the_network(world, fake_x):
+    w = world(AUTOPOST_PLATFORMS="twitter")
+    fake_x.revoke()
+    w.new_posts(2)
+    w.deliverer.run_due()
+    assert w.store.network_state("twitter").state == "blocked"
+    fake_x.restore()
+    first = w.deliveries("twitter")[-1]
+    manual = w.store.add_manual_delivery(first.post_id, "twitter")
+    assert w.deliverer.deliver(manual) == "sent"
+    assert w.store.network_state("twitter").state == "healthy"
+    w.deliverer.run_due()
+    assert len(fake_x.posts) == 2                                   # the repost, and the other held post
+    assert {d.state for d in w.deliveries("twitter")} == {"sent"}
+    assert [a.outcome for a in w.store.attempts(first.post_id)][-2:] == ["sent", "resolved"]
