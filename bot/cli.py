@@ -22,6 +22,7 @@ EXAMPLES = {
     "repost": "autopost repost https://blog.example.com/2026/11/hello-world/ --platform twitter",
     "status": "autopost status --limit 5   |   autopost status https://blog.example.com/2026/11/hello-world/",
     "check": "autopost check",
+    "auth": "autopost --env-file /etc/autopost/autopost.env auth linkedin --client-id 86abcdefghijkl",
 }
 
 
@@ -61,13 +62,31 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.add_argument("--limit", type=int, default=20, metavar="N", help="posts to show (default 20; 0 = all)")
     command("check", "validate the config and verify each network's credentials")
+    auth = command("auth", "connect an account: get its tokens and store them in the env file")
+    networks = auth.add_subparsers(dest="network", metavar="NETWORK", required=True)
+    networks.add_parser("twitter", help="X: print an authorise address, read the PIN (needs TWITTER_API_KEY/SECRET)",
+                        epilog="Example: autopost auth twitter")
+    linkedin = networks.add_parser("linkedin", help="LinkedIn: browser sign-in, redirect to 127.0.0.1",
+                                   epilog="Example: autopost auth linkedin --client-id 86abcdefghijkl "
+                                          "--organization 2414183")
+    linkedin.add_argument("--client-id", help="the app's Client ID (default: LINKEDIN_CLIENT_ID); "
+                                              "the Client Secret is read from LINKEDIN_CLIENT_SECRET or asked for")
+    linkedin.add_argument("--organization", metavar="ID", help="post as this LinkedIn Page (its numeric id)")
+    linkedin.add_argument("--port", type=int, default=8765, help="port of the redirect listener on 127.0.0.1 "
+                          "(default 8765; register http://127.0.0.1:PORT/callback in the app)")
+    linkedin.add_argument("--no-browser", action="store_true", help="only print the address; open no browser")
+    facebook = networks.add_parser("facebook", help="Facebook: exchange a Graph API Explorer token, pick a Page",
+                                   epilog="Example: autopost auth facebook")
+    facebook.add_argument("--app-id", help="the Meta app's ID (default: FACEBOOK_APP_ID); the app secret is read "
+                                           "from FACEBOOK_APP_SECRET or asked for")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings(args.env_file)
+        # `auth` exists to fill in credentials, so it must load without them.
+        settings = load_settings(args.env_file, require_credentials=args.command != "auth")
         from bot.logs import setup_logging
 
         setup_logging("DEBUG" if args.verbose else settings.log_level, settings.log_format, settings.secrets())
@@ -83,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except EOFError:                                  # input closed at a prompt (e.g. no terminal)
+        print("autopost: no answer to the prompt; nothing was changed", file=sys.stderr)
+        return 1
 
 
 # --------------------------------------------------------------------- commands
@@ -109,11 +131,11 @@ def cmd_poll(settings: Settings, args) -> int:
         return 1 if any(o.error for o in outcomes) else 0
 
     from bot.delivery import Deliverer
-    from bot.service import build_platforms, ledger_lock
+    from bot.service import build_platforms, ledger_lock, make_alerter
 
     with ledger_lock(settings.db_path):
         store = _store(settings)
-        deliverer = Deliverer(store, settings, build_platforms(settings))
+        deliverer = Deliverer(store, settings, build_platforms(settings), on_event=make_alerter(settings))
         recovered = deliverer.recover()
         for name in settings.platforms:
             if store.network_state(name).state == "blocked":
@@ -236,12 +258,12 @@ def cmd_status(settings: Settings, args) -> int:
 
 def cmd_check(settings: Settings, args) -> int:
     from bot.delivery import Deliverer
-    from bot.service import build_platforms
+    from bot.service import build_platforms, make_alerter
 
     store = _store(settings)
     print(f"config: OK ({len(settings.feeds)} feed(s), networks: {', '.join(settings.platforms)}, "
           f"ledger: {settings.db_path})")
-    deliverer = Deliverer(store, settings, build_platforms(settings))
+    deliverer = Deliverer(store, settings, build_platforms(settings), on_event=make_alerter(settings))
     healthy = True
     for name in settings.platforms:
         ok, text = _try_verify(deliverer, name)
@@ -253,8 +275,35 @@ def cmd_check(settings: Settings, args) -> int:
     return 0 if healthy else 1
 
 
+def cmd_auth(settings: Settings, args) -> int:
+    """Run one network's auth flow; secrets are typed at hidden prompts, never taken from argv."""
+    import getpass
+    import webbrowser
+    from pathlib import Path
+
+    from bot import auth
+
+    env_path = settings.env_file or Path(".env")
+    if args.network == "twitter":
+        auth.auth_twitter(settings, env_path, input_fn=input, print_fn=print)
+    elif args.network == "linkedin":
+        client_id = args.client_id or settings.linkedin_client_id or input("LinkedIn app Client ID: ").strip()
+        client_secret = (settings.linkedin_client_secret
+                         or getpass.getpass("LinkedIn app Client Secret (not shown): ").strip())
+        auth.auth_linkedin(settings, env_path, client_id=client_id, client_secret=client_secret,
+                           organization=args.organization, port=args.port, print_fn=print,
+                           open_browser=None if args.no_browser else webbrowser.open)
+    else:
+        app_id = args.app_id or settings.facebook_app_id or input("Meta app ID: ").strip()
+        app_secret = settings.facebook_app_secret or getpass.getpass("Meta app secret (not shown): ").strip()
+        user_token = getpass.getpass("User access token from the Graph API Explorer (not shown): ")
+        auth.auth_facebook(settings, env_path, user_token=user_token, app_id=app_id,
+                           app_secret=app_secret, input_fn=input, print_fn=print)
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "poll": cmd_poll, "preview": cmd_preview, "repost": cmd_repost,
-            "status": cmd_status, "check": cmd_check}
+            "status": cmd_status, "check": cmd_check, "auth": cmd_auth}
 
 
 # ---------------------------------------------------------------------- helpers

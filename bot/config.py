@@ -29,6 +29,7 @@ SECRET_VARIABLES = (
     "TWITTER_API_KEY", "TWITTER_API_SECRET", "TWITTER_ACCESS_TOKEN", "TWITTER_ACCESS_TOKEN_SECRET",
     "LINKEDIN_ACCESS_TOKEN", "LINKEDIN_CLIENT_SECRET",
     "FACEBOOK_PAGE_TOKEN", "FACEBOOK_APP_SECRET",
+    "AUTOPOST_ALERT_WEBHOOK",          # Slack and Discord webhook URLs carry their secret in the path
 )
 
 CREDENTIALS = {
@@ -100,6 +101,9 @@ class Settings:
     linkedin_api_base: str = DEFAULT_API_BASES["LINKEDIN_API_BASE"]
     linkedin_version: str = DEFAULT_LINKEDIN_VERSION
     linkedin_token_expires: date | None = None
+    linkedin_oauth_base: str | None = None      # None: https://www.linkedin.com (the API base if it is loopback)
+    linkedin_client_id: str = ""
+    linkedin_client_secret: str = field(default="", repr=False)
 
     # Facebook
     facebook_page_id: str = ""
@@ -113,7 +117,8 @@ class Settings:
         """Every configured secret value, for the log filter that masks them."""
         values = (self.twitter_api_key, self.twitter_api_secret, self.twitter_access_token,
                   self.twitter_access_token_secret, self.linkedin_access_token,
-                  self.facebook_page_token, self.facebook_app_secret)
+                  self.facebook_page_token, self.facebook_app_secret, self.linkedin_client_secret,
+                  self.alert_webhook or "")
         return tuple(v for v in values if v)
 
 
@@ -180,20 +185,25 @@ def find_env_file(explicit: str | None, environ: Mapping[str, str]) -> Path | No
     return default if default.is_file() else None
 
 
-def load_settings(env_file: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read the env file (if any) and the environment; real environment variables win."""
+def load_settings(env_file: str | None = None, environ: Mapping[str, str] | None = None, *,
+                  require_credentials: bool = True) -> Settings:
+    """Read the env file (if any) and the environment; real environment variables win.
+
+    ``require_credentials=False`` is for `autopost auth`, which exists to fill them in.
+    """
     environ = os.environ if environ is None else environ
     path = find_env_file(env_file, environ)
     values: dict[str, str] = read_env_file(path) if path else {}
     values.update({k: v for k, v in environ.items() if _is_ours(k)})
-    return settings_from(values, env_file=path)
+    return settings_from(values, env_file=path, require_credentials=require_credentials)
 
 
 def _is_ours(key: str) -> bool:
     return key.startswith(("AUTOPOST_", "TWITTER_", "LINKEDIN_", "FACEBOOK_"))
 
 
-def settings_from(values: Mapping[str, str], env_file: Path | None = None) -> Settings:
+def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
+                  require_credentials: bool = True) -> Settings:
     """Validate raw variables into Settings. Raises ConfigError naming the first bad variable."""
     from bot import compose
 
@@ -216,7 +226,7 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None) -> Se
             raise ConfigError(name, problem)
         bases[name] = base.rstrip("/")
 
-    platforms = _platforms(values, get("AUTOPOST_PLATFORMS"))
+    platforms = _platforms(values, get("AUTOPOST_PLATFORMS"), require_credentials)
 
     templates = {}
     for network in NETWORKS:
@@ -268,6 +278,13 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None) -> Se
         except ValueError:
             raise ConfigError("LINKEDIN_TOKEN_EXPIRES", "must be an ISO date such as 2027-01-31") from None
 
+    linkedin_oauth_base = get("LINKEDIN_OAUTH_BASE") or None
+    if linkedin_oauth_base:
+        problem = check_api_base(linkedin_oauth_base)
+        if problem:
+            raise ConfigError("LINKEDIN_OAUTH_BASE", problem)
+        linkedin_oauth_base = linkedin_oauth_base.rstrip("/")
+
     linkedin_version = get("LINKEDIN_VERSION") or DEFAULT_LINKEDIN_VERSION
     if not re.fullmatch(r"20\d{4}(\.\d{2})?", linkedin_version):
         raise ConfigError("LINKEDIN_VERSION", "must be a version month such as 202607")
@@ -314,6 +331,9 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None) -> Se
         linkedin_api_base=bases["LINKEDIN_API_BASE"],
         linkedin_version=linkedin_version,
         linkedin_token_expires=expires,
+        linkedin_oauth_base=linkedin_oauth_base,
+        linkedin_client_id=get("LINKEDIN_CLIENT_ID"),
+        linkedin_client_secret=get("LINKEDIN_CLIENT_SECRET"),
         facebook_page_id=get("FACEBOOK_PAGE_ID"),
         facebook_page_token=get("FACEBOOK_PAGE_TOKEN"),
         facebook_app_id=get("FACEBOOK_APP_ID"),
@@ -323,7 +343,7 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None) -> Se
     )
 
 
-def _platforms(values: Mapping[str, str], raw: str) -> tuple[str, ...]:
+def _platforms(values: Mapping[str, str], raw: str, require_credentials: bool = True) -> tuple[str, ...]:
     """The enabled networks: as listed, else every network with credentials, else console."""
     def configured(network: str) -> bool:
         return all(values.get(v, "").strip() for v in CREDENTIALS[network])
@@ -335,7 +355,7 @@ def _platforms(values: Mapping[str, str], raw: str) -> tuple[str, ...]:
     for name in names:
         if name not in PLATFORM_NAMES:
             raise ConfigError("AUTOPOST_PLATFORMS", f"unknown network {name!r}; choose from {', '.join(PLATFORM_NAMES)}")
-        if name in CREDENTIALS:
+        if name in CREDENTIALS and require_credentials:
             missing = [v for v in CREDENTIALS[name] if not values.get(v, "").strip()]
             if missing:
                 raise ConfigError(missing[0], f"is required because AUTOPOST_PLATFORMS enables {name} "

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator
 
+from bot.alerts import Alerter, ExpiryReminder, expiry_message
 from bot.config import Settings
 from bot.delivery import Deliverer
 from bot.models import AutopostError, utcnow
@@ -63,6 +64,26 @@ def build_platforms(settings: Settings, *, clock: Callable[[], datetime] | None 
     return {name: create_platform(name, settings, clock=clock) for name in settings.platforms}
 
 
+def make_alerter(settings: Settings) -> Alerter | None:
+    """The webhook that hears of failures, blocked and recovered networks, expiring tokens."""
+    if not settings.alert_webhook:
+        return None
+    return Alerter(settings.alert_webhook, timeout=min(settings.request_timeout, 10.0))
+
+
+def check_expiry(settings: Settings, reminder: ExpiryReminder, alert: Alerter | None, today) -> None:
+    """Warn (and alert) 7, 3 and 1 days before a known token expiry; once per day and token."""
+    expires = settings.linkedin_token_expires
+    if "linkedin" not in settings.platforms or expires is None:
+        return
+    days = reminder.due("linkedin", expires, today)
+    if days:
+        message = expiry_message("linkedin", expires, days)
+        log.warning("%s", message, extra={"event": "token-expiring", "platform": "linkedin"})
+        if alert:
+            alert("token-expiring", "linkedin", "", message)
+
+
 def warn_if_env_file_is_readable(path: Path | None) -> None:
     """The env file holds the networks' tokens: only its owner should read it."""
     if path and path.exists() and path.stat().st_mode & 0o077:
@@ -101,14 +122,21 @@ class Service:
         settings = self.settings
         with ledger_lock(settings.db_path):
             store = Store(settings.db_path, clock=self.clock)
+            alert = make_alerter(settings)
+            reminder = ExpiryReminder()
             deliverer = Deliverer(store, settings, build_platforms(settings, clock=self.clock), clock=self.clock,
-                                  stopping=self.stopping)
+                                  stopping=self.stopping, on_event=alert)
             log.info("autopost starting: %d feed(s) %s; networks %s; ledger %s%s", len(settings.feeds),
                      ", ".join(settings.feeds), ", ".join(settings.platforms), settings.db_path,
                      " (dry run)" if settings.dry_run else "")
             warn_if_env_file_is_readable(settings.env_file)
             deliverer.recover()
-            verify_all(deliverer)
+
+            def reverify() -> None:
+                verify_all(deliverer)
+                check_expiry(settings, reminder, alert, self.clock().date())
+
+            reverify()
 
             scheduler = BlockingScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
             now = self.clock()
@@ -123,7 +151,7 @@ class Service:
                               next_run_time=now, id="poll")
             scheduler.add_job(self._guarded(deliverer.run_due), "interval", seconds=DELIVERY_INTERVAL,
                               next_run_time=now, id="deliver")
-            scheduler.add_job(self._guarded(lambda: verify_all(deliverer)), "interval",
+            scheduler.add_job(self._guarded(reverify), "interval",
                               seconds=settings.reverify_interval, id="reverify")
 
             def stop(signum, _frame):

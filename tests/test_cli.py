@@ -121,3 +121,27 @@ def test_check_reports_each_network(env_file):
     assert result.code == 0
     assert "config: OK" in result.out
     assert "console: OK" in result.out
+
+
+def test_from_nothing_to_a_verified_check_with_auth_facebook(tmp_path, feed_server, fake_graph):
+    """The README's path for a new user: env file with the feed, `auth facebook`, then `check`."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.fakes import facebook
+
+    feed_server.serve("/feed.xml", rss_feed(ITEMS))
+    env_file = write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(),
+                         AUTOPOST_DB=str(tmp_path / "ledger.db"), FACEBOOK_GRAPH_BASE=fake_graph.base_url,
+                         FACEBOOK_APP_ID=facebook.APP_ID, FACEBOOK_APP_SECRET=facebook.APP_SECRET)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPOST_")}
+    auth = subprocess.run([sys.executable, "-m", "bot", "--env-file", str(env_file), "auth", "facebook"],
+                          input=facebook.USER_TOKEN + "\n", capture_output=True, text=True, timeout=60, env=clean,
+                          start_new_session=True)              # no terminal: getpass reads standard input
+    assert auth.returncode == 0, auth.stdout + auth.stderr
+    assert facebook.PAGE_TOKEN not in auth.stdout + auth.stderr
+    assert f"FACEBOOK_PAGE_ID={facebook.PAGE_ID}" in env_file.read_text()
+    check = run_cli("--env-file", str(env_file), "check")
+    assert check.code == 0, check.out + check.err
+    assert f"facebook: OK, posts as {facebook.PAGE_NAME}" in check.out

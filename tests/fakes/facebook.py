@@ -7,6 +7,13 @@ It implements, under any ``/vNN.N/`` prefix:
 - ``GET /{page_id}/posts?fields=...&limit=N`` → newest first, each link attachment
   wrapped in an ``l.facebook.com/l.php?u=...`` shim with ``fbclid`` added, as Facebook does
 - ``GET /me?fields=id`` → whoever the token belongs to (the Page, or a user)
+- ``POST /oauth/access_token`` (form: ``grant_type=fb_exchange_token``, ``client_id``,
+  ``client_secret``, ``fb_exchange_token``) → ``{"access_token", "token_type": "bearer",
+  "expires_in": 5183944}``, a long-lived user token (developers.facebook.com/docs/
+  facebook-login/guides/access-tokens/get-long-lived; Facebook's PHP SDK sent this
+  same call as a POST). Wrong app id: code 101; wrong secret: code 1; bad token: 190.
+- ``GET /me/accounts?fields=id,name,access_token,tasks`` with a *user* token → the
+  Pages that user manages, each with its Page token and tasks (``pages``, ``add_page``).
 
 A read may also arrive as ``POST`` with ``method=GET`` (Graph's method override).
 The token is taken from the form field ``access_token`` or an
@@ -37,6 +44,10 @@ PAGE_TOKEN = "EAAG-fake-PAGE-token-7f3a9c"
 PAGE_NAME = "Autopost Test Page"
 USER_ID = "100000777"
 USER_TOKEN = "EAAG-fake-USER-token-2b8d41"
+LONG_USER_TOKEN = "EAAG-fake-LONG-user-token-6e5f09"
+APP_ID = "1234567890123456"
+APP_SECRET = "fb-fake-APP-secret-a1b2c3d4"
+PAGE_TASKS = ("ANALYZE", "ADVERTISE", "MODERATE", "CREATE_CONTENT", "MANAGE")
 
 _THROTTLE_TEXT = {
     4: "(#4) Application request limit reached",
@@ -81,13 +92,20 @@ class _Plan:
 class FakeGraph:
     def __init__(self, *, page_id: str = PAGE_ID, page_token: str = PAGE_TOKEN,
                  page_name: str = PAGE_NAME, app_secret: str | None = None,
-                 user_tokens: dict[str, str] | None = None, unshimmed_urls: bool = False):
+                 user_tokens: dict[str, str] | None = None, unshimmed_urls: bool = False,
+                 app_id: str = APP_ID):
         self.page_id = page_id
         self.page_token = page_token
         self.page_name = page_name
         self.app_secret = app_secret
         self.user_tokens = dict(user_tokens if user_tokens is not None else {USER_TOKEN: USER_ID})
         self.unshimmed_urls = unshimmed_urls   # Graph's unshimmed_url field; off = only shims
+        self.app_id = app_id
+        self.oauth_app_secret = app_secret or APP_SECRET   # what /oauth/access_token checks
+        self.long_user_token = LONG_USER_TOKEN
+        # What /me/accounts lists for a user token, in order.
+        self.pages: list[dict[str, Any]] = [{"id": page_id, "name": page_name, "access_token": page_token,
+                                             "category": "Blogger", "tasks": list(PAGE_TASKS)}]
         self.posts: list[dict[str, Any]] = []  # accepted posts, oldest first
         self.requests: list[Recorded] = []
         self._plans: list[_Plan] = []
@@ -155,6 +173,12 @@ class FakeGraph:
         with self._lock:
             return self._store(message, link)
 
+    def add_page(self, page_id: str, name: str, token: str, tasks: tuple[str, ...] = PAGE_TASKS) -> None:
+        """Another Page the user manages, listed by /me/accounts after the existing ones."""
+        with self._lock:
+            self.pages.append({"id": page_id, "name": name, "access_token": token, "category": "Blogger",
+                               "tasks": list(tasks)})
+
     def close(self) -> None:
         self._released.set()
         self._server.shutdown()
@@ -181,10 +205,12 @@ class FakeGraph:
         if not parts or not parts[0].startswith("v"):
             return _error(400, 2500, "Unknown path components: /" + "/".join(parts))
         node, edge = (parts[1:] + [None, None])[:2]
-        if "access_token" in query or "appsecret_proof" in query:
+        if {"access_token", "appsecret_proof", "client_secret", "fb_exchange_token"} & set(query):
             return _error(400, 100, "(#100) fake Graph: secrets must not travel in the URL")
         if method == "POST" and form.get("method", "").upper() == "GET":
             method, query = "GET", {k: v for k, v in form.items() if k != "method"}
+        if node == "oauth" and edge == "access_token":
+            return self._exchange(form or query)
 
         token = form.get("access_token") or ""
         auth = headers.get("authorization", "")
@@ -217,6 +243,11 @@ class FakeGraph:
             if link and not link.startswith(("http://", "https://")):
                 return _error(400, 100, "(#100) The link parameter is not a valid URL")
             return 200, {"id": self._store(message, link)}, {}
+        if method == "GET" and node == "me" and edge == "accounts":
+            if actor == self.page_id:
+                return _error(400, 100, "(#100) Tried accessing nonexisting field (accounts) on node type (Page)")
+            return 200, {"data": [dict(page) for page in self.pages],
+                         "paging": {"cursors": {"before": "QVFIUfake", "after": "QVFIUfake"}}}, {}
         if method == "GET" and node == "me" and edge is None:
             return 200, {"id": actor}, {}
         if method == "GET" and node == self.page_id and edge is None:
@@ -227,6 +258,22 @@ class FakeGraph:
         return _error(400, 100, f"Unsupported {method.lower()} request. Object with ID '{node}' does not "
                                 f"exist, cannot be loaded due to missing permissions, or does not support "
                                 f"this operation.", subcode=33)
+
+    def _exchange(self, params: dict[str, str]):
+        """``oauth/access_token`` with ``grant_type=fb_exchange_token``: a long-lived user token."""
+        if params.get("grant_type") != "fb_exchange_token":
+            return _error(400, 100, "(#100) fake Graph supports only grant_type=fb_exchange_token")
+        if params.get("client_id") != self.app_id:
+            return _error(400, 101, "Error validating application. Invalid application ID.")
+        if params.get("client_secret") != self.oauth_app_secret:
+            return _error(400, 1, "Error validating client secret.")
+        short = params.get("fb_exchange_token", "")
+        if self._revoked_subcode is not None:
+            return _error(400, 190, _ERROR_TEXT[190], subcode=self._revoked_subcode)
+        if short not in self.user_tokens:
+            return _error(400, 190, "Invalid OAuth access token - Cannot parse access token")
+        self.user_tokens[self.long_user_token] = self.user_tokens[short]
+        return 200, {"access_token": self.long_user_token, "token_type": "bearer", "expires_in": 5183944}, {}
 
     def _public(self, post: dict[str, Any]) -> dict[str, Any]:
         """A stored post as /posts shows it: link shimmed, fbclid added by Facebook."""

@@ -6,6 +6,19 @@ the upload ``PUT /upload/{id}`` (the ``uploadUrl`` points back here),
 under ``/img/`` (``ok.png``, ``missing.png`` → 404, ``huge.png`` → over 5 MB,
 ``page.html`` → not an image).
 
+OAuth 2.0 authorization code flow (served on www.linkedin.com by LinkedIn, here
+on the same fake; learn.microsoft.com/linkedin/shared/authentication/authorization-code-flow):
+``GET /oauth/v2/authorization?response_type=code&client_id&redirect_uri&state&scope``
+stands for the member approving: it answers 302 to ``redirect_uri?code=…&state=…``
+(or ``?error=user_cancelled_authorize&…`` after ``deny_authorization()``, or
+``error=unauthorized_scope_error`` for a scope the app lacks); an unknown
+client_id or an unregistered redirect_uri gets an error page, never a redirect.
+``POST /oauth/v2/accessToken`` (form: grant_type=authorization_code, code,
+client_id, client_secret, redirect_uri) answers ``{"access_token", "expires_in":
+5184000, "scope", "token_type", "id_token"}``; a code works once and only with
+its redirect_uri; a wrong secret is 401 ``invalid_client``. The token it issues
+is ``token``, the one the API endpoints accept.
+
 Like LinkedIn it checks ``Authorization: Bearer``, ``LinkedIn-Version`` (426
 ``NONEXISTENT_VERSION`` for one it does not serve) and ``X-Restli-Protocol-Version:
 2.0.0`` on ``/rest/`` calls, validates the post body, rejects a duplicate
@@ -25,11 +38,18 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
 TOKEN = "li-test-token-9f3c1e77d2"
+CLIENT_ID = "86fakeClientId7x"
+CLIENT_SECRET = "li-fake-CLIENT-secret-5d0c2a"
+TOKEN_LIFETIME = 5184000          # 60 days, what LinkedIn answers as expires_in
+# Scopes an app with "Share on LinkedIn", "Sign In with LinkedIn using OpenID Connect"
+# and the Community Management API may ask for.
+GRANTED_SCOPES = frozenset({"openid", "profile", "email", "w_member_social", "w_organization_social",
+                            "r_organization_social", "rw_organization_admin"})
 MEMBER_SUB = "782bbtaQ"
 MEMBER_NAME = "Ada Lovelace"
 ORGANIZATIONS = {"2414183": "Devtestco"}
@@ -104,6 +124,15 @@ class FakeLinkedIn:
         self.member_name = MEMBER_NAME
         self.organizations = dict(ORGANIZATIONS)
         self.versions = set(VERSIONS)
+        self.client_id = CLIENT_ID
+        self.client_secret = CLIENT_SECRET
+        self.redirect_uris: set[str] | None = None     # registered redirect URLs; None: any loopback one
+        self.granted_scopes = set(GRANTED_SCOPES)
+        self.token_lifetime = TOKEN_LIFETIME
+        self.authorizations: list[dict[str, str]] = []  # query of each authorization request
+        self.exchanges: list[dict[str, str]] = []       # form of each token request (secrets included)
+        self._codes: dict[str, dict[str, str]] = {}    # code -> {"redirect_uri", "scope", "client_id"}
+        self._deny = False
         self.posts: list[dict[str, Any]] = []          # accepted posts, commentary as stored
         self.images: dict[str, bytes] = {}             # image URN -> uploaded bytes
         self.requests: list[tuple[str, str]] = []      # (method, path with query)
@@ -154,6 +183,10 @@ class FakeLinkedIn:
 
     def restore(self) -> None:
         self._revoked = False
+
+    def deny_authorization(self) -> None:
+        """The member presses "Cancel" on the consent screen of the next authorization."""
+        self._deny = True
 
     def close(self) -> None:
         self._release.set()
@@ -216,6 +249,65 @@ class FakeLinkedIn:
         return 200, {"value": {"uploadUrlExpiresAt": 1790000000000,
                                "uploadUrl": f"{self.base_url}/upload/{upload_id}?sig=signed",
                                "image": urn}}, {}
+
+
+    # ── OAuth 2.0 ────────────────────────────────────────────────────────
+
+    def _authorize(self, query: dict[str, list[str]]) -> tuple[int, bytes, dict[str, str]]:
+        """The member's browser at the consent screen: an error page, or a redirect back."""
+        params = {k: v[0] for k, v in query.items()}
+        with self._lock:
+            self.authorizations.append(params)
+        redirect_uri = params.get("redirect_uri", "")
+        if params.get("client_id") != self.client_id:
+            return 400, b"<html><body>Bummer, something went wrong. (invalid client_id)</body></html>", {}
+        registered = (redirect_uri in self.redirect_uris if self.redirect_uris is not None
+                      else urlsplit(redirect_uri).hostname in ("127.0.0.1", "localhost"))
+        if not registered:
+            return 400, b"<html><body>The redirect_uri does not match the registered value</body></html>", {}
+        answer: dict[str, str] = {}
+        scopes = params.get("scope", "").split()
+        missing = [scope for scope in scopes if scope not in self.granted_scopes]
+        if params.get("response_type") != "code":
+            answer = {"error": "invalid_request", "error_description": "response_type must be code"}
+        elif missing:
+            answer = {"error": "unauthorized_scope_error",
+                      "error_description": f'Scope "{missing[0]}" is not authorized for your application'}
+        elif self._deny:
+            self._deny = False
+            answer = {"error": "user_cancelled_authorize",
+                      "error_description": "The user cancelled the authorization"}
+        else:
+            code = f"AQ{next(self._ids)}fakeCode"
+            with self._lock:
+                self._codes[code] = {"redirect_uri": redirect_uri, "scope": " ".join(scopes),
+                                     "client_id": self.client_id}
+            answer = {"code": code}
+        if "state" in params:
+            answer["state"] = params["state"]
+        location = redirect_uri + ("&" if "?" in redirect_uri else "?") + urlencode(answer)
+        return 302, b"", {"Location": location}
+
+    def _exchange(self, form: dict[str, str], content_type: str) -> tuple[int, Any, dict[str, str]]:
+        with self._lock:
+            self.exchanges.append(form)
+        if not content_type.startswith("application/x-www-form-urlencoded"):
+            return 400, {"error": "invalid_request",
+                         "error_description": "Content-Type must be application/x-www-form-urlencoded"}, {}
+        if form.get("grant_type") != "authorization_code":
+            return 400, {"error": "unsupported_grant_type",
+                         "error_description": "grant_type must be authorization_code"}, {}
+        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+            return 401, {"error": "invalid_client", "error_description": "Client authentication failed"}, {}
+        with self._lock:
+            grant = self._codes.pop(form.get("code", ""), None)
+        if grant is None or grant["redirect_uri"] != form.get("redirect_uri"):
+            return 400, {"error": "invalid_request",
+                         "error_description": "Unable to retrieve access token: appid/redirect uri/code "
+                                              "verifier does not match authorization code. Or authorization "
+                                              "code expired. Or external member binding exists"}, {}
+        return 200, {"access_token": self.token, "expires_in": self.token_lifetime, "scope": grant["scope"],
+                     "token_type": "Bearer", "id_token": "eyJhbGciOiJSUzI1NiJ9.fake.fake"}, {}
 
 
 def _post_problem(body: Any) -> str | None:
@@ -305,6 +397,15 @@ def _handler_for(fake: FakeLinkedIn) -> type[BaseHTTPRequestHandler]:
         def _route(self, method: str, path: str, query: dict[str, list[str]], raw: bytes) -> None:
             if path.startswith("/img/") and method == "GET":
                 return self._image(path[len("/img/"):])
+            if path == "/oauth/v2/authorization" and method == "GET":
+                status, payload, headers = fake._authorize(query)
+                return self._send(status, payload, "text/html; charset=utf-8", headers)
+            if path == "/oauth/v2/accessToken" and method == "POST":
+                if "client_secret" in query or "code" in query:
+                    return self._json(400, {"error": "invalid_request",
+                                            "error_description": "fake: secrets must travel in the body"})
+                form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+                return self._json(*fake._exchange(form, self.headers.get("Content-Type", "")))
             problem = self._auth_problem(path)
             if problem:
                 return self._json(*problem)
