@@ -137,6 +137,55 @@ def new_session() -> requests.Session:
     return session
 
 
+MAX_IMAGE_BYTES = 5 * 1024 * 1024     # X's limit for images, and within LinkedIn's media guidelines
+
+
+class ImageProblem(Exception):
+    """Why an image was left out of a post; never fatal, the post goes out without it."""
+
+
+def download_image(session: requests.Session, url: str, *, timeout: float, types: tuple[str, ...],
+                   max_bytes: int = MAX_IMAGE_BYTES) -> tuple[bytes, str]:
+    """The image's bytes and content type, checked before any upload. Raises ImageProblem.
+
+    Called on the adapter's session without credentials: a token only ever
+    goes to its own network, never to the blog's image host.
+    """
+    import time
+
+    import requests
+
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ImageProblem("the image URL is not http(s)")
+    limit = f"{max_bytes / 1024 / 1024:g} MB"
+    # The per-read timeout alone lets a server drip bytes forever; bound the whole download.
+    deadline = time.monotonic() + 3 * timeout
+    try:
+        with session.get(url, timeout=timeout, stream=True) as response:
+            if response.status_code != 200:
+                raise ImageProblem(f"download answered {response.status_code}")
+            content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if content_type not in types:
+                raise ImageProblem(f"content type {content_type or 'missing'!r} is not one of {', '.join(types)}")
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise ImageProblem(f"{int(declared)} bytes is over the {limit} limit for images")
+            received = bytearray()
+            for chunk in response.iter_content(64 * 1024):
+                received += chunk
+                if len(received) > max_bytes:
+                    raise ImageProblem(f"over the {limit} limit for images")
+                if time.monotonic() > deadline:
+                    raise ImageProblem(f"download took longer than {3 * timeout:g} s")
+    except requests.Timeout as exc:
+        raise ImageProblem(f"no answer within {timeout:g} s ({exc.__class__.__name__})") from None
+    except requests.RequestException as exc:
+        raise ImageProblem(f"download failed ({exc.__class__.__name__})") from None
+    if not received:
+        raise ImageProblem("the download was empty")
+    return bytes(received), content_type
+
+
 def mask(secret: str | None) -> str:
     """How a secret is shown anywhere a person could read it."""
     return "****" if secret else ""

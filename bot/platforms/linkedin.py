@@ -53,10 +53,12 @@ from bot.models import Message, Published, utcnow
 from bot.platforms.base import (
     AuthError,
     DuplicateError,
+    ImageProblem,
     PermanentError,
     PlatformError,
     RateLimited,
     TransientError,
+    download_image,
     mask,
     new_session,
 )
@@ -68,8 +70,7 @@ POST_URL = "https://www.linkedin.com/feed/update/{urn}/"
 REAUTH_HINT = "run `autopost auth linkedin` or paste a new LINKEDIN_ACCESS_TOKEN"
 VERSIONING_DOCS = "https://learn.microsoft.com/en-us/linkedin/marketing/versioning"
 
-# LinkedIn accepts JPG, GIF and PNG images; 5 MB keeps us inside its media guidelines.
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
+# LinkedIn accepts JPG, GIF and PNG images.
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif")
 EXPIRY_WARNING_DAYS = 7
 
@@ -206,7 +207,8 @@ class LinkedInPlatform:
         stop the post itself.
         """
         try:
-            content = self._download_image(image_url)
+            # No Authorization on the download: the token only ever goes to LinkedIn.
+            content, _ = download_image(self._session, image_url, timeout=self._timeout, types=IMAGE_TYPES)
             data = self._json(self._request(
                 "POST", "/rest/images", params={"action": "initializeUpload"},
                 json={"initializeUploadRequest": {"owner": owner}},
@@ -217,37 +219,10 @@ class LinkedInPlatform:
                 raise _SkipThumbnail("LinkedIn's initializeUpload answer has no uploadUrl or image")
             self._upload(upload_url, content)
             return image_urn
-        except (_SkipThumbnail, PlatformError) as exc:
+        except (_SkipThumbnail, ImageProblem, PlatformError) as exc:
             reason = exc.message if isinstance(exc, PlatformError) else str(exc)
-            log.warning("LinkedIn: posting without a thumbnail: %s", reason)
+            log.warning("LinkedIn: posting without a thumbnail (image %s): %s", image_url, reason)
             return None
-
-    def _download_image(self, image_url: str) -> bytes:
-        if urlsplit(image_url).scheme not in ("http", "https"):
-            raise _SkipThumbnail(f"image URL {image_url} is not http(s)")
-        log.debug("GET %s", image_url)
-        try:
-            # No Authorization here: the token only ever goes to LinkedIn.
-            with self._session.get(image_url, timeout=self._timeout, stream=True) as response:
-                if response.status_code != 200:
-                    raise _SkipThumbnail(f"image {image_url} answered {response.status_code}")
-                kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-                if kind not in IMAGE_TYPES:
-                    raise _SkipThumbnail(f"image {image_url} is {kind or 'untyped'}, "
-                                         f"not JPEG, PNG or GIF")
-                declared = response.headers.get("Content-Length", "")
-                if declared.isdigit() and int(declared) > MAX_IMAGE_BYTES:
-                    raise _SkipThumbnail(f"image {image_url} is {int(declared)} bytes, over {MAX_IMAGE_BYTES}")
-                content = bytearray()
-                for chunk in response.iter_content(64 * 1024):
-                    content += chunk
-                    if len(content) > MAX_IMAGE_BYTES:
-                        raise _SkipThumbnail(f"image {image_url} is over {MAX_IMAGE_BYTES} bytes")
-        except requests.RequestException as exc:
-            raise _SkipThumbnail(f"image {image_url} could not be fetched ({exc.__class__.__name__})") from None
-        if not content:
-            raise _SkipThumbnail(f"image {image_url} is empty")
-        return bytes(content)
 
     def _upload(self, upload_url: str, content: bytes) -> None:
         parts, base = urlsplit(upload_url), urlsplit(self._base_url)

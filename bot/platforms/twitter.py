@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -51,10 +50,12 @@ from bot.models import Message, Published, utcnow
 from bot.platforms.base import (
     AuthError,
     DuplicateError,
+    ImageProblem,
     PermanentError,
     PlatformError,
     RateLimited,
     TransientError,
+    download_image,
     mask,
     new_session,
 )
@@ -65,8 +66,6 @@ PLATFORM = "twitter"
 DEFAULT_BASE_URL = "https://api.x.com"
 PUBLIC_BASE = "https://x.com"
 
-# X's own limit for images posted through the v2 media endpoint.
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 # How many recent posts find_existing reads. Reads are billed per post on
 # pay-per-use plans; the post being reconciled after a crash is among the
@@ -300,16 +299,17 @@ class TwitterPlatform:
         post goes out without it.
         """
         try:
-            content, content_type = self._download_image(image_url)
+            content, content_type = download_image(self._session, image_url, timeout=self._timeout,
+                                                   types=IMAGE_TYPES)
             response = self._request("POST", "/2/media/upload",
                                      data={"media_category": "tweet_image"},
                                      files={"media": ("image", content, content_type)})
             data = _data_object(self._json(response, "POST /2/media/upload"), "POST /2/media/upload")
             media_id = data.get("id") or data.get("media_id_string")
             if not isinstance(media_id, str) or not media_id:
-                raise _ImageProblem("X answered the upload without a media id")
+                raise ImageProblem("X answered the upload without a media id")
             return media_id
-        except _ImageProblem as exc:
+        except ImageProblem as exc:
             reason = str(exc)
         except PlatformError as exc:
             reason = f"upload refused: {exc.message}"
@@ -317,39 +317,6 @@ class TwitterPlatform:
             reason = f"{exc.__class__.__name__}"
         log.warning("posting to X without the image %s: %s", image_url, reason)
         return None
-
-    def _download_image(self, image_url: str) -> tuple[bytes, str]:
-        """The image's bytes and type, checked against X's limits before any upload."""
-        if urlsplit(image_url).scheme not in ("http", "https"):
-            raise _ImageProblem("not an http(s) URL")
-        # The per-read timeout alone lets a server drip bytes forever; bound the whole download.
-        deadline = time.monotonic() + 3 * self._timeout
-        try:
-            with self._session.get(image_url, timeout=self._timeout, stream=True) as response:
-                if response.status_code != 200:
-                    raise _ImageProblem(f"download answered {response.status_code}")
-                content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-                if content_type not in IMAGE_TYPES:
-                    raise _ImageProblem(f"content type {content_type or 'missing'!r} is not one of "
-                                        f"{', '.join(IMAGE_TYPES)}")
-                declared = response.headers.get("Content-Length", "")
-                if declared.isdigit() and int(declared) > MAX_IMAGE_BYTES:
-                    raise _ImageProblem(f"{int(declared)} bytes is over X's 5 MB limit for images")
-                received = bytearray()
-                for chunk in response.iter_content(64 * 1024):
-                    received += chunk
-                    if len(received) > MAX_IMAGE_BYTES:
-                        raise _ImageProblem("over X's 5 MB limit for images")
-                    if time.monotonic() > deadline:
-                        raise _ImageProblem(f"download took longer than {3 * self._timeout:g} s")
-        except requests.Timeout:
-            raise _ImageProblem(f"no answer within {self._timeout:g} s") from None
-        except requests.RequestException as exc:
-            raise _ImageProblem(f"download failed ({exc.__class__.__name__})") from None
-        if not received:
-            raise _ImageProblem("the download was empty")
-        return bytes(received), content_type
-
 
 class _RoutedClient(tweepy.Client):
     """tweepy's Client with its one network method replaced by the adapter's.
@@ -366,10 +333,6 @@ class _RoutedClient(tweepy.Client):
 
     def request(self, method, route, params=None, json=None, user_auth=False):
         return self._adapter._request(method, route, params=params, json=json)
-
-
-class _ImageProblem(Exception):
-    """Why an image was left out of a post."""
 
 
 class _Problem:
