@@ -133,6 +133,11 @@ class Store:
                 raise
             self._db.execute("COMMIT")
 
+    def _read(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
+        """Run a query under the lock, so no thread reads inside another thread's transaction."""
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
     def _migrate(self) -> None:
         with self._lock:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -146,15 +151,16 @@ class Store:
     # ------------------------------------------------------------------ feeds
 
     def feed_state(self, url: str) -> FeedState:
-        row = self._db.execute("SELECT * FROM feeds WHERE url = ?", (url,)).fetchone()
-        if row is None:
+        rows = self._read("SELECT * FROM feeds WHERE url = ?", (url,))
+        if not rows:
             return FeedState(url=url)
+        row = rows[0]
         return FeedState(url=url, etag=row["etag"], last_modified=row["last_modified"],
                          body_hash=row["body_hash"], last_polled_at=_dt(row["last_polled_at"]),
                          last_error=row["last_error"], seen_before=row["first_polled_at"] is not None)
 
     def feed_states(self) -> list[FeedState]:
-        urls = [r["url"] for r in self._db.execute("SELECT url FROM feeds ORDER BY id")]
+        urls = [r["url"] for r in self._read("SELECT url FROM feeds ORDER BY id")]
         return [self.feed_state(url) for url in urls]
 
     def _feed_id(self, db: sqlite3.Connection, url: str) -> int:
@@ -273,21 +279,13 @@ class Store:
     # ------------------------------------------------------------------ posts
 
     def find_post(self, url: str) -> Post | None:
-        row = self._db.execute(
-            "SELECT p.*, f.url AS feed_url FROM posts p JOIN feeds f ON f.id = p.feed_id"
-            " WHERE p.url = ? ORDER BY p.id DESC LIMIT 1", (url,)).fetchone()
-        return _post(row) if row else None
+        rows = self._read("SELECT p.*, f.url AS feed_url FROM posts p JOIN feeds f ON f.id = p.feed_id"
+                          " WHERE p.url = ? ORDER BY p.id DESC LIMIT 1", (url,))
+        return _post(rows[0]) if rows else None
 
     def get_post(self, post_id: int) -> Post:
-        row = self._db.execute("SELECT p.*, f.url AS feed_url FROM posts p JOIN feeds f ON f.id = p.feed_id"
-                               " WHERE p.id = ?", (post_id,)).fetchone()
-        return _post(row)
-
-    def newest_post(self) -> Post | None:
-        row = self._db.execute(
-            "SELECT p.*, f.url AS feed_url FROM posts p JOIN feeds f ON f.id = p.feed_id"
-            " ORDER BY COALESCE(p.published_at, p.first_seen_at) DESC, p.id DESC LIMIT 1").fetchone()
-        return _post(row) if row else None
+        return _post(self._read("SELECT p.*, f.url AS feed_url FROM posts p JOIN feeds f ON f.id = p.feed_id"
+                                " WHERE p.id = ?", (post_id,))[0])
 
     def post_records(self, limit: int | None = 20, url: str | None = None) -> list[PostRecord]:
         """Posts newest first, each with its deliveries; ``limit`` None or 0 means all."""
@@ -298,11 +296,11 @@ class Store:
         if limit:
             sql += " LIMIT ?"
             params += (limit,)
-        rows = self._db.execute(sql, params).fetchall()
+        rows = self._read(sql, params)
         by_post: dict[int, list[Delivery]] = {row["id"]: [] for row in rows}
         if by_post:
             marks = ",".join("?" * len(by_post))
-            for d in self._db.execute(f"SELECT * FROM deliveries WHERE post_id IN ({marks}) ORDER BY id",
+            for d in self._read(f"SELECT * FROM deliveries WHERE post_id IN ({marks}) ORDER BY id",
                                       tuple(by_post)):
                 by_post[d["post_id"]].append(_delivery(d))
         return [PostRecord(post=_post(row), first_seen=_dt(row["first_seen_at"]), skipped=row["skipped"],
@@ -310,11 +308,10 @@ class Store:
 
     def count_problems(self) -> int:
         """Deliveries a person must look at: failed, blocked or uncertain."""
-        return self._db.execute("SELECT COUNT(*) FROM deliveries WHERE state IN ('failed', 'blocked', 'uncertain')"
-                                ).fetchone()[0]
+        return self._read("SELECT COUNT(*) FROM deliveries WHERE state IN ('failed', 'blocked', 'uncertain')")[0][0]
 
     def attempts(self, post_id: int) -> list[Attempt]:
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT a.*, d.platform FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
             " WHERE d.post_id = ? ORDER BY a.id", (post_id,))
         return [Attempt(delivery_id=r["delivery_id"], platform=r["platform"], at=_dt(r["at"]),
@@ -335,7 +332,7 @@ class Store:
         return self.get_delivery(delivery_id)
 
     def get_delivery(self, delivery_id: int) -> Delivery:
-        return _delivery(self._db.execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)).fetchone())
+        return _delivery(self._read("SELECT * FROM deliveries WHERE id = ?", (delivery_id,))[0])
 
     def deliveries(self, *, states: Iterable[str], platform: str | None = None,
                    due_by: datetime | None = None, kind: str | None = None) -> list[Delivery]:
@@ -354,7 +351,7 @@ class Store:
             sql += " AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?)"
             params.append(_iso(due_by))
         sql += " ORDER BY COALESCE(p.published_at, p.first_seen_at), p.id, d.id"
-        return [_delivery(r) for r in self._db.execute(sql, params)]
+        return [_delivery(r) for r in self._read(sql, params)]
 
     def claim(self, delivery_id: int) -> Delivery | None:
         """Mark a pending delivery as being sent, counting the attempt; committed before the call."""
@@ -411,7 +408,7 @@ class Store:
 
     def sent_since(self, platform: str, since: datetime) -> list[datetime]:
         """When this network last received posts (for pacing and daily caps)."""
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT a.at FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
             " WHERE d.platform = ? AND a.outcome = 'sent' AND a.at >= ? ORDER BY a.at",
             (platform, _iso(since)))
@@ -420,9 +417,10 @@ class Store:
     # --------------------------------------------------------------- networks
 
     def network_state(self, platform: str) -> NetworkState:
-        row = self._db.execute("SELECT * FROM networks WHERE platform = ?", (platform,)).fetchone()
-        if row is None:
+        rows = self._read("SELECT * FROM networks WHERE platform = ?", (platform,))
+        if not rows:
             return NetworkState(platform=platform)
+        row = rows[0]
         return NetworkState(platform=platform, state=row["state"], since=_dt(row["since"]),
                             reason=row["reason"], rate_limited_until=_dt(row["rate_limited_until"]))
 
