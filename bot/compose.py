@@ -130,12 +130,41 @@ def _joined(before: int, after: int, after_char: str, regional_run: int) -> bool
     return False
 
 
+# Characters of break class Other only (letters, CJK, kana, punctuation, symbols, emoji; no
+# marks, joiners, controls or Hangul): between two of them there is always a boundary, so
+# runs of them skip the walk character by character. tests/test_twitter_text.py checks
+# every one of them against _break_class.
+PLAIN_CHARS = (r"\x20-\x7e\xa0-\xac\xae-\u02ff\u0370-\u0482\u048a-\u052f\u1e00-\u1fff\u2010-\u2027"
+               r"\u2030-\u205e\u2070-\u20cf\u2100-\u2bff\u3000-\u3029\u3041-\u3096\u309b-\u9fff\uff00-\uffef"
+               r"\U0001F000-\U0001F1E5\U0001F200-\U0001F3FA\U0001F400-\U0001FAFF")
+_PLAIN_RUN = re.compile("[" + PLAIN_CHARS + "]{2,}")
+
+
 def grapheme_boundaries(text: str) -> list[int]:
     """Every index where ``text`` may be cut without breaking a grapheme cluster (0 and len included)."""
     boundaries = [0]
-    previous = None
-    regional_run = 0
-    for index, char in enumerate(text):
+    state: tuple[int | None, int] = (None, 0)
+    position = 0
+    for run in _PLAIN_RUN.finditer(text):
+        start, end = run.span()
+        # The run's first character still needs checking against the one before it.
+        state = _walk_boundaries(text, position, start + 1, state, boundaries)
+        boundaries.extend(range(start + 1, end))
+        state, position = (_OTHER, 0), end
+    _walk_boundaries(text, position, len(text), state, boundaries)
+    if text:
+        boundaries.append(len(text))
+    return boundaries
+
+
+def _walk_boundaries(text: str, start: int, end: int, state: tuple[int | None, int],
+                     boundaries: list[int]) -> tuple[int | None, int]:
+    """Add the boundaries before ``text[start:end]``'s characters; ``state`` is the break class
+    of the character before ``start`` (None at the beginning) and the count of regional
+    indicators in a row that ends there. Returns the same after ``end``."""
+    previous, regional_run = state
+    for index in range(start, end):
+        char = text[index]
         current = _break_class(char)
         if previous is not None:
             if char == "\n" and text[index - 1] == "\r":
@@ -144,9 +173,7 @@ def grapheme_boundaries(text: str) -> list[int]:
                 boundaries.append(index)
         regional_run = regional_run + 1 if current == _RI else 0
         previous = current
-    if text:
-        boundaries.append(len(text))
-    return boundaries
+    return previous, regional_run
 
 
 _HASHTAG_SPAN = re.compile(r"[#\uFF03][\w\u200C\u00B7]+")
@@ -161,25 +188,40 @@ def _protected_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _is_wide(char: str) -> bool:
-    return unicodedata.east_asian_width(char) in ("W", "F")
+_SPACE_AFTER_WORD = re.compile(r"(?<=\S)\s")
+NARROW_CHARS = r"\x00-\u0377\u0400-\u052f"
+_MAYBE_WIDE_RUN = re.compile("[^" + NARROW_CHARS + "]+")
 
 
-def _cut_points(text: str) -> tuple[list[int], list[int]]:
+def _cut_points(text: str, upto: int | None = None) -> tuple[list[int], list[int]]:
     """Where ``text`` may end early: (word boundaries, grapheme boundaries), ascending, excluding 0 and len.
 
     A word boundary is before a space, or between two graphemes when either is wide
-    (CJK ideographs, kana, fullwidth forms: scripts written without spaces).
+    (CJK ideographs, kana, fullwidth forms: scripts written without spaces). With
+    ``upto``, only the points up to it: the text after it is still read for the URLs
+    and hashtags that cross it, but not walked character by character.
     """
     inside = bytearray(len(text) + 1)
     for start, end in _protected_spans(text):
-        for index in range(start + 1, end):
-            inside[index] = 1
-    graphemes = [p for p in grapheme_boundaries(text) if 0 < p < len(text) and not inside[p]]
+        if end > start + 1:
+            inside[start + 1:end] = b"\x01" * (end - start - 1)
+    if upto is not None and upto < len(text):
+        # A boundary at p depends on the characters before p and at p only.
+        bounds = [p for p in grapheme_boundaries(text[:upto + 1]) if p <= upto]
+    else:
+        bounds = grapheme_boundaries(text)
+    graphemes = [p for p in bounds if 0 < p < len(text) and not inside[p]]
+    last = graphemes[-1] + 1 if graphemes else 0
+    # Found with regular expressions rather than asked of every grapheme: \s is str.isspace,
+    # and no character of ASCII, Latin, IPA or Cyrillic is wide (a test checks).
+    spaced = {m.start() for m in _SPACE_AFTER_WORD.finditer(text, 0, last)}
+    wide: set[int] = set()
+    for run in _MAYBE_WIDE_RUN.finditer(text, 0, last):
+        widths = map(unicodedata.east_asian_width, run.group())
+        wide.update(i for i, width in enumerate(widths, run.start()) if width in ("W", "F"))
     words = [p for p in graphemes
-             if text[p].isspace() and not text[p - 1].isspace()
-             or (_is_wide(text[p]) or _is_wide(text[p - 1])) and not text[p].isspace()
-             and not text[p - 1].isspace()]
+             if p in spaced
+             or (p in wide or p - 1 in wide) and not text[p].isspace() and not text[p - 1].isspace()]
     return words, graphemes
 
 
@@ -194,19 +236,16 @@ def _shortened(text: str, position: int) -> str:
 # --------------------------------------------------------------------------- cleaning feed text
 
 _INVALID_TEXT = re.compile("[\uFEFF\uFFFE\uFFFF\u2028\u2029]")   # twitter-text rejects the first three
+_SURROGATE = re.compile(r"[\ud800-\udfff]")                           # general category Cs
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")                         # general category Cc
 _WHITESPACE_RUN = re.compile(r"\s+")
 
 
 def clean_text(text: str) -> str:
     """Feed text as one NFC line: control characters and lone surrogates gone, whitespace runs one space."""
     text = unicodedata.normalize("NFC", text or "")
-    kept = []
-    for char in text:
-        category = unicodedata.category(char)
-        if category == "Cs":
-            continue
-        kept.append(" " if category == "Cc" else char)
-    text = _INVALID_TEXT.sub(" ", "".join(kept))
+    text = _CONTROL.sub(" ", _SURROGATE.sub("", text))
+    text = _INVALID_TEXT.sub(" ", text)
     return _WHITESPACE_RUN.sub(" ", text).strip()
 
 
@@ -283,12 +322,14 @@ def hashtags(categories: Iterable[str], *, limit: int, extra: Iterable[str] = ()
 # "Characters reserved for little elements must be escaped to be treated as plaintext";
 # unescaped, LinkedIn cuts the commentary at the first one and still reports success.
 LINKEDIN_RESERVED = "\\|{}@[]()<>#*_~"
-_LINKEDIN_RESERVED_RE = re.compile("([" + re.escape(LINKEDIN_RESERVED) + "])")
+# A translation table, not re.sub with a template: fitting escapes the whole text at every
+# try, and a template expansion per "@" made 3,000 "@@@..." cost 80 ms.
+_LINKEDIN_ESCAPES = str.maketrans({char: "\\" + char for char in LINKEDIN_RESERVED})
 
 
 def linkedin_escape(text: str) -> str:
     """Backslash-escape every reserved character (one pass, so backslashes are escaped first)."""
-    return _LINKEDIN_RESERVED_RE.sub(r"\\\1", text)
+    return text.translate(_LINKEDIN_ESCAPES)
 
 
 def linkedin_hashtag(tag: str) -> str:
@@ -378,7 +419,7 @@ def _fit_length(network: str) -> Callable[[str], int]:
     return cautious_weighted_length if network == "twitter" else utf16_length
 
 
-def _longest_fitting(candidates: Sequence[str], fits: Callable[[str], bool]) -> str | None:
+def _longest_fitting(candidates: Sequence[int], fits: Callable[[int], bool]) -> int | None:
     """The longest candidate (ascending list) that fits, by binary search; every answer is checked,
     so a rare non-monotonic count (a word turning into a URL) can cost length, never the limit."""
     low, high = 0, len(candidates) - 1
@@ -399,28 +440,36 @@ def _shorten(name: str, fields: dict[str, _Field], fits_with: Callable[[dict[str
     original = fields[name]
     text = original.text
 
-    def fits(kept: str) -> bool:
-        return fits_with({**fields, name: _Field(kept, cut=True)})
+    def fits(length: int) -> bool:
+        return fits_with({**fields, name: _Field(text[:length], cut=True)})
 
     words, graphemes = _cut_points(text)
-    word_kept = _longest_fitting(_distinct(_shortened(text, p) for p in words), fits)
+    word_kept = _longest_fitting(_shortened_lengths(text, words), fits)
     kept = word_kept
     # Text without spaces (a 400-letter word, Thai, a URL-free run) falls back to graphemes;
     # so does text whose only spaces are early, when graphemes keep much more.
-    if word_kept is None or len(word_kept) < len(text) // 2:
-        grapheme_kept = _longest_fitting(_distinct(_shortened(text, p) for p in graphemes), fits)
-        if grapheme_kept is not None and (word_kept is None or len(grapheme_kept) > 2 * len(word_kept)):
+    if word_kept is None or word_kept < len(text) // 2:
+        grapheme_kept = _longest_fitting(_shortened_lengths(text, graphemes), fits)
+        if grapheme_kept is not None and (word_kept is None or grapheme_kept > 2 * word_kept):
             kept = grapheme_kept
-    return {**fields, name: _Field(kept, cut=True) if kept else _Field("")}
+    return {**fields, name: _Field(text[:kept], cut=True) if kept else _Field("")}
 
 
-def _distinct(values: Iterable[str]) -> list[str]:
-    """Non-empty values in order, without repeats (cut points that shorten to the same text)."""
-    out: list[str] = []
-    for value in values:
-        if value and (not out or out[-1] != value):
-            out.append(value)
-    return out
+def _shortened_lengths(text: str, points: Sequence[int]) -> list[int]:
+    """``len(_shortened(text, p))`` for the ascending cut points, without zeros or repeats
+    (points that shorten to the same text). Lengths, not texts: a copy of the text for
+    every point made a 3,000-character field cost 40 ms."""
+    lengths: list[int] = []
+    kept = previous = 0
+    for point in points:
+        # Only the piece since the previous point is new; if it is all junk, the cut is as before.
+        stripped = text[previous:point].rstrip(_TRAILING_JUNK)
+        if stripped:
+            kept = previous + len(stripped)
+        previous = point
+        if kept and (not lengths or lengths[-1] != kept):
+            lengths.append(kept)
+    return lengths
 
 
 def _pretrimmed(text: str, network: str) -> _Field:
@@ -429,7 +478,7 @@ def _pretrimmed(text: str, network: str) -> _Field:
     if len(text) <= budget:
         return _Field(text)
     window = text[: budget + MAX_URL_LENGTH + 64]     # so a URL crossing the budget is seen whole
-    words, graphemes = _cut_points(window)
+    words, graphemes = _cut_points(window, upto=budget)
     for points in (words, graphemes):
         usable = [p for p in points if p <= budget]
         if usable:
@@ -505,7 +554,9 @@ def compose(post: Post, network: str, template: str | None = None,
            "author": clean_text(post.author), "feed_title": clean_text(post.feed_title)}
     tags = hashtags(post.categories, limit=options.hashtags_max, extra=options.hashtags_extra,
                     text=f"{raw['title']} {raw['summary']}")
-    fields = {name: _pretrimmed(value, network) for name, value in raw.items()}
+    # Only the fields that can be shown are worth trimming (the title is the fallback's).
+    shown = _fields_in(segments) | {"title"}
+    fields = {name: _pretrimmed(value, network) if name in shown else _Field(value) for name, value in raw.items()}
 
     text = _fit(segments, fields, tags, link, network, options)
     if text is None:

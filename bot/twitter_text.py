@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
-from typing import Iterable
+from typing import Callable, Iterable
 
 #
 # X counts a post as twitter-text's ``parseTweet`` does with configuration v3
@@ -96,8 +96,6 @@ _LATIN_ACCENTS = (r"\xC0-\xD6\xD8-\xF6\xF8-\xFF\u0100-\u024F\u0253\u0254\u0256\u
                   r"\u0263\u0268\u026F\u0272\u0289\u028B\u02BB\u0300-\u036F\u1E00-\u1EFF")
 _CYRILLIC = r"\u0400-\u04FF"
 _DOMAIN_CHAR = "[^" + _PUNCT + _SPACES + _INVALID_CHARS + _DIRECTIONAL + "]"
-_SUBDOMAIN = "(?:(?:" + _DOMAIN_CHAR + "(?:[_-]|" + _DOMAIN_CHAR + ")*)?" + _DOMAIN_CHAR + r"\.)"
-_DOMAIN_NAME = "(?:(?:" + _DOMAIN_CHAR + "(?:-|" + _DOMAIN_CHAR + ")*)?" + _DOMAIN_CHAR + r"\.)"
 _GTLDS = (
     "삼성 닷컴 닷넷 香格里拉 餐厅 食品 飞利浦 電訊盈科 集团 通販 购物 谷歌 诺基亚 联通 网络 网站 网店 网址 组织机构 移动 珠宝 点看 游戏 淡马锡 机构 書籍 时尚 新闻 政府 "
     "政务 招聘 手表 手机 我爱你 慈善 微博 广东 工行 家電 娱乐 天主教 大拿 大众汽车 在线 嘉里大酒店 嘉里 商标 商店 商城 公益 公司 八卦 健康 信息 佛山 企业 中文网 中信 "
@@ -203,10 +201,7 @@ _CCTLDS = (
     "am al ai ag af ae ad ac "
 ).split()
 _TLD_END = r"(?=[^0-9a-zA-Z@+-]|$)"
-_GTLD = "(?:(?:" + "|".join(_GTLDS) + ")" + _TLD_END + ")"
-_CCTLD = "(?:(?:" + "|".join(_CCTLDS) + ")" + _TLD_END + ")"
 _PUNYCODE = r"(?:xn--[\-0-9a-z]+)"
-_DOMAIN = "(?:" + _SUBDOMAIN + "*" + _DOMAIN_NAME + "(?:" + _GTLD + "|" + _CCTLD + "|" + _PUNYCODE + "))"
 _PATH_CHAR = "[a-z" + _CYRILLIC + r"0-9!\*';:=\+,\.\$\/%#\[\]\-\u2013_~@\|&" + _LATIN_ACCENTS + "]"
 _BALANCED_PARENS = (r"\((?:" + _PATH_CHAR + "+|(?:" + _PATH_CHAR + r"*\(" + _PATH_CHAR + r"+\)"
                     + _PATH_CHAR + r"*))\)")
@@ -215,25 +210,93 @@ _PATH = ("(?:(?:" + _PATH_CHAR + "*(?:" + _BALANCED_PARENS + _PATH_CHAR + "*)*" 
          + ")|(?:@" + _PATH_CHAR + "+/))")
 _QUERY_CHAR = r"[a-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]"
 _QUERY_END = r"[a-z0-9\-_&=#/]"
-_URL_PRECEDING = "(?:[^A-Za-z0-9@\uFF20$#\uFF03" + _INVALID_CHARS + "]|[" + _DIRECTIONAL + "]|^)"
-_EXTRACT_URL = re.compile(
-    "(" + _URL_PRECEDING + ")"                                   # 1 preceding character
-    + "("                                                         # 2 URL
-    + r"(https?:\/\/)?"                                           # 3 protocol
-    + "(" + _DOMAIN + ")"                                         # 4 domain
-    + "(?::[0-9]+)?"                                              # port
-    + r"(\/" + _PATH + "*)?"                                      # 5 path
-    + r"(?:\?" + _QUERY_CHAR + "*" + _QUERY_END + ")?"            # query
-    + ")",
-    re.IGNORECASE,
-)
-_ASCII_DOMAIN = re.compile(
-    r"(?:(?:[\-a-z0-9" + _LATIN_ACCENTS + r"]+)\.)+(?:" + _GTLD + "|" + _CCTLD + "|" + _PUNYCODE + ")",
-    re.IGNORECASE,
-)
+_PRECEDING_CHAR = "[^A-Za-z0-9@\uFF20$#\uFF03" + _INVALID_CHARS + "]"
 _TCO_URL = re.compile(r"^https?:\/\/t\.co\/([a-z0-9]+)(?:\?" + _QUERY_CHAR + "*" + _QUERY_END + ")?",
                       re.IGNORECASE)
 _NO_PROTOCOL_BAD_BEFORE = re.compile(r"[-_./]$")
+
+# twitter-text finds URLs with one regular expression (rebuilt from these pieces in
+# tests/test_twitter_text.py, which checks that we find exactly what it finds):
+#
+#     (preceding char | ^) (https?://)? (sublabel.)* label. TLD (:port)? (/path)? (?query)?
+#
+# where a label is domain characters with inner ``-`` (``_`` too in a sublabel) and the
+# TLD one of ~1,500 names followed by a non-alphanumeric. Run with ``finditer`` that
+# backtracks catastrophically on long dotted text ("ab.ab.ab...", Cyrillic or CJK runs
+# with a dot): at every position it takes every label up to the end of the run, then
+# gives them back one by one, trying all the TLDs after each. Seconds for a few
+# kilobytes, so a feed could stall composing.
+#
+# So we walk the same grammar ourselves, dot-separated segment by segment, and use
+# regular expressions only where they cannot backtrack far: a URL never contains a
+# space, so the text is cut into dotted words first; the labels between dots are
+# checked once each; the TLD is tried once per dot, through a prefix tree. The regex's
+# choices are kept: the leftmost start, with the most labels before the TLD, the first
+# TLD of the list, and the search resuming where the previous match ended.
+
+
+def _ordered_trie(words: list[str], end: str) -> str:
+    """``w1<end>|w2<end>|...`` with neighbours sharing a first letter merged: ``c(?:om<end>|o<end>)``.
+
+    Merging only neighbours keeps every alternative in its place, so the regex picks the
+    same one, but no longer tries 1,500 TLDs one by one (12 µs) wherever a TLD could start.
+    A lookahead for the possible next letters makes a dead end cost one test, not one per
+    alternative (with IGNORECASE the regex engine tries each).
+    """
+    alternatives, index = [], 0
+    while index < len(words):
+        word, last = words[index], index
+        if not word:
+            alternatives.append(end)
+            index += 1
+            continue
+        while last + 1 < len(words) and words[last + 1][:1] == word[0]:
+            last += 1
+        if last == index:
+            alternatives.append(re.escape(word) + end)
+        else:
+            rests = _ordered_trie([w[1:] for w in words[index:last + 1]], end)
+            alternatives.append(re.escape(word[0]) + rests)
+        index = last + 1
+    if len(alternatives) == 1:
+        return alternatives[0]
+    pattern = "(?:" + "|".join(alternatives) + ")"
+    if all(words):
+        pattern = "(?=[" + re.escape("".join(sorted({word[0] for word in words}))) + "])" + pattern
+    return pattern
+
+
+# Grouped by first letter (a stable sort: within a letter the list's order stands), ASCII
+# first, behind a one-character check. That only reorders TLDs that cannot match at the same
+# place: no character matches two of these first letters, even ignoring case (a test checks).
+_TLD_WORDS = sorted(_GTLDS + _CCTLDS, key=lambda word: (not word[0].isascii(), word[0]))
+_TLD_PATTERN = "(?:" + _ordered_trie(_TLD_WORDS, _TLD_END) + "|" + _PUNYCODE + ")"
+_TLD_AFTER_DOT = re.compile(r"(?<=\.)" + _TLD_PATTERN, re.IGNORECASE)
+_DOT = re.compile(r"\.")
+_NOT_DOMAIN_CHAR = "[" + _PUNCT + _SPACES + _INVALID_CHARS + _DIRECTIONAL + "]"
+_IS_DOMAIN_CHAR = re.compile(_DOMAIN_CHAR, re.IGNORECASE)
+_SUBLABEL = "(?:" + _DOMAIN_CHAR + "(?:[_-]|" + _DOMAIN_CHAR + ")*)?" + _DOMAIN_CHAR
+_LABEL = re.compile("(?:" + _DOMAIN_CHAR + "(?:-|" + _DOMAIN_CHAR + ")*)?" + _DOMAIN_CHAR, re.IGNORECASE)
+_ASCII_LABEL = r"[\-a-z0-9" + _LATIN_ACCENTS + "]+"
+# A whole segment, from just after a dot (or the start) to just before the next dot.
+_WHOLE_SUBLABEL = re.compile("(?<![^." + _SPACES + "])" + _SUBLABEL + r"(?=\.)", re.IGNORECASE)
+_WHOLE_ASCII_LABEL = re.compile(r"(?<![^.])" + _ASCII_LABEL + r"(?=\.)", re.IGNORECASE)
+# Matched over one segment, these end just after the last character a label may not hold:
+# a label ending the segment may start anywhere from there on.
+_SUBLABEL_BREAK = re.compile("(?:.*(?![_-])" + _NOT_DOMAIN_CHAR + ")?", re.IGNORECASE | re.DOTALL)
+_LABEL_BREAK = re.compile("(?:.*(?!-)" + _NOT_DOMAIN_CHAR + ")?", re.IGNORECASE | re.DOTALL)
+_ASCII_LABEL_BREAK = re.compile(r"(?:.*[^\-a-z0-9" + _LATIN_ACCENTS + "])?", re.IGNORECASE | re.DOTALL)
+_PROTOCOL = re.compile(r"https?://", re.IGNORECASE)
+_IS_PRECEDING = re.compile(_PRECEDING_CHAR, re.IGNORECASE)
+# Where a URL without protocol may start: a domain character after a preceding character.
+_LABEL_START = re.compile("(?<=" + _PRECEDING_CHAR + ")" + _DOMAIN_CHAR, re.IGNORECASE)
+_AFTER_DOMAIN = re.compile(
+    "(?::[0-9]+)?"                                                # port
+    + r"(\/" + _PATH + "*)?"                                      # path
+    + r"(?:\?" + _QUERY_CHAR + "*" + _QUERY_END + ")?",           # query
+    re.IGNORECASE,
+)
+_DOTTED_WORD = re.compile("(?<![^" + _SPACES + "])[^" + _SPACES + ".]*\\.[^" + _SPACES + "]*")
 
 
 def _punycode_length(domain: str) -> int | None:
@@ -244,35 +307,141 @@ def _punycode_length(domain: str) -> int | None:
         return None
 
 
+class _Dotted:
+    """``text[start:end]`` cut at its dots into segments, each found once with the regex engine.
+
+    ``tld[i]``: where the TLD starting segment i ends, or None (never for segment 0, which
+    follows no dot). ``label[i]``: segment i is a whole label followed by a dot, by the
+    ``whole_label`` pattern. ``furthest[i]``: the furthest segment m >= i such that i..m-1
+    are labels and m is a label that ``last_label(m)`` accepts with a TLD after it: where a
+    greedy ``(label.)* last_label. TLD`` begun at segment i puts its last label.
+    """
+
+    def __init__(self, text: str, start: int, end: int, whole_label: re.Pattern[str],
+                 last_label: Callable[[int, int], bool]) -> None:
+        self.starts = [start] + [dot.end() for dot in _DOT.finditer(text, start, end)]
+        self.ends = [s - 1 for s in self.starts[1:]] + [end]
+        index = {s: i for i, s in enumerate(self.starts)}
+        count = len(self.starts)
+        self.tld: list[int | None] = [None] * (count + 1)
+        for match in _TLD_AFTER_DOT.finditer(text, start, end):
+            self.tld[index[match.start()]] = match.end()
+        self.label = [False] * (count + 1)
+        for match in whole_label.finditer(text, start, end):
+            self.label[index[match.start()]] = True
+        ends_here = [False] * (count + 1)
+        for i in range(count - 1):
+            if self.tld[i + 1] is not None and self.label[i]:
+                ends_here[i] = last_label(self.starts[i], self.ends[i])
+        self.furthest: list[int | None] = [None] * (count + 1)
+        for i in range(count - 1, -1, -1):
+            if self.label[i] and self.furthest[i + 1] is not None:
+                self.furthest[i] = self.furthest[i + 1]
+            elif ends_here[i]:
+                self.furthest[i] = i
+
+    def domain_end(self, k: int) -> tuple[int | None, bool]:
+        """Where a domain whose first label is the end of segment k ends (None: nowhere), and
+        whether more labels follow that one, which then must be a label of the first kind.
+        More labels if possible: the regex is greedy."""
+        m = self.furthest[k + 1]
+        if m is not None:
+            return self.tld[m + 1], True
+        return self.tld[k + 1], False
+
+
+def _ascii_domain_spans(domain: str) -> list[tuple[int, int]]:
+    """What ``finditer`` of ``(?:[-a-z0-9À-ỿ]+\\.)+TLD`` finds in ``domain``: its ASCII host names."""
+    if not _TLD_AFTER_DOT.search(domain):
+        return []
+    dotted = _Dotted(domain, 0, len(domain), _WHOLE_ASCII_LABEL, lambda s, e: True)
+    spans, position = [], 0
+    for k, (start, end) in enumerate(zip(dotted.starts[:-1], dotted.ends)):
+        domain_end, _ = dotted.domain_end(k)
+        if domain_end is None or end <= position:
+            continue
+        first = max(_ASCII_LABEL_BREAK.match(domain, start, end).end(), position)
+        if first < end:
+            spans.append((first, domain_end))
+            position = domain_end
+    return spans
+
+
+def _urls_in_word(text: str, word_start: int, word_end: int, spans: list[tuple[int, int]]) -> None:
+    """Add to ``spans`` the URLs twitter-text's regex finds in one dotted word of ``text``."""
+    if not _TLD_AFTER_DOT.search(text, word_start, word_end):
+        return          # "ab.ab.ab...": no TLD after any dot, no URL
+    dotted = _Dotted(text, word_start, word_end, _WHOLE_SUBLABEL,
+                     lambda s, e: _LABEL.fullmatch(text, s, e) is not None)
+    searched = word_start - 1      # as in finditer: the next URL's preceding character is at or after this
+    for k, (start, end) in enumerate(zip(dotted.starts[:-1], dotted.ends)):
+        # A URL starting in this segment has the rest of it as first label. Where it starts
+        # decides only whether that label is valid, not where the domain ends.
+        domain_end, more_labels = dotted.domain_end(k)
+        if domain_end is None or start == end or end <= searched + 1 \
+                or not _IS_DOMAIN_CHAR.match(text, end - 1):
+            continue
+        first = (_SUBLABEL_BREAK if more_labels else _LABEL_BREAK).match(text, start, end).end()
+        url_start = domain_start = None
+        if first < end and _IS_DOMAIN_CHAR.match(text, first):
+            # A protocol must end where the label starts: its ':' and '/' cannot be in a label.
+            for length in (8, 7):
+                candidate = first - length
+                if candidate > searched and _PROTOCOL.fullmatch(text, candidate, first) \
+                        and (candidate == 0 or _IS_PRECEDING.match(text, candidate - 1)):
+                    url_start, domain_start = candidate, first
+                    break
+        if url_start is None:
+            lowest = max(first, searched + 1)
+            if lowest == 0 and end > 1 and _LABEL_START.match(text, 1):
+                url_start = 1       # the regex tries "preceding character, URL" before "^URL"
+            elif lowest == 0 and _IS_DOMAIN_CHAR.match(text, 0):
+                url_start = 0
+            else:
+                match = _LABEL_START.search(text, max(lowest, 1), end)
+                url_start = match.start() if match else None
+            domain_start = url_start
+        if url_start is not None:
+            rest = _AFTER_DOMAIN.match(text, domain_end)
+            _accept(text, url_start, domain_start, domain_end, rest.end(), rest.group(1), spans)
+            searched = rest.end()
+
+
 def url_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of every URL X recognises in ``text``, as twitter-text extracts them."""
     if "." not in text:
         return []
     spans: list[tuple[int, int]] = []
-    for match in _EXTRACT_URL.finditer(text):
-        before, url, protocol, domain, path = match.group(1, 2, 3, 4, 5)
-        start, end = match.start(2), match.end(2)
-        ascii_length = _punycode_length(domain)
-        if not ascii_length or len(protocol or "https://") + len(url) - len(domain) + ascii_length > MAX_URL_LENGTH:
-            continue
-        if protocol is None:
-            # Without a protocol only ASCII domains count, each on its own; a path joins the last.
-            if _NO_PROTOCOL_BAD_BEFORE.search(before):
-                continue
-            found = [(start + m.start(), start + m.end()) for m in _ASCII_DOMAIN.finditer(domain)]
-            if not found:
-                continue
-            if path:
-                found[-1] = (found[-1][0], end)
-            spans.extend(found)
-        else:
-            tco = _TCO_URL.match(url)
-            if tco:
-                if len(tco.group(1)) > _MAX_TCO_SLUG_LENGTH:
-                    continue
-                end = start + len(tco.group(0))
-            spans.append((start, end))
+    for word in _DOTTED_WORD.finditer(text):
+        _urls_in_word(text, word.start(), word.end(), spans)
     return spans
+
+
+def _accept(text: str, start: int, domain_start: int, domain_end: int, end: int, path: str | None,
+            spans: list[tuple[int, int]]) -> None:
+    """Add the URL ``text[start:end]`` to ``spans`` if twitter-text keeps it (its checks after the regex)."""
+    url, domain = text[start:end], text[domain_start:domain_end]
+    protocol = text[start:domain_start] or None
+    ascii_length = _punycode_length(domain)
+    if not ascii_length or len(protocol or "https://") + len(url) - len(domain) + ascii_length > MAX_URL_LENGTH:
+        return
+    if protocol is None:
+        # Without a protocol only ASCII domains count, each on its own; a path joins the last.
+        if start > 0 and _NO_PROTOCOL_BAD_BEFORE.search(text[start - 1]):
+            return
+        found = [(start + s, start + e) for s, e in _ascii_domain_spans(domain)]
+        if not found:
+            return
+        if path:
+            found[-1] = (found[-1][0], end)
+        spans.extend(found)
+    else:
+        tco = _TCO_URL.match(url)
+        if tco:
+            if len(tco.group(1)) > _MAX_TCO_SLUG_LENGTH:
+                return
+            end = start + len(tco.group(0))
+        spans.append((start, end))
 
 
 def _weigh(text: str, *, emoji_parsing: bool = True, open_sequences_in_full: bool = False) -> int:

@@ -1,10 +1,14 @@
 """X's weighted length against twitter-text's own conformance cases (copied into tests/data)."""
 import json
+import re
+import unicodedata
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import bot.compose as compose_module
+import bot.twitter_text as tt
 from bot.compose import grapheme_boundaries
 from bot.twitter_text import cautious_weighted_length, url_spans, weighted_length, weighted_length_v2
 
@@ -97,3 +101,128 @@ def test_grapheme_boundaries_cover_the_text(text):
 def test_grapheme_clusters(text, clusters):
     bounds = grapheme_boundaries(text)
     assert [text[a:b] for a, b in zip(bounds, bounds[1:])] == clusters
+
+
+# --------------------------------------------------------------------------- hostile text
+#
+# url_spans walks twitter-text's URL grammar segment by segment instead of running its
+# regular expression, which backtracks for minutes on long dotted text. The reference
+# below is that expression, rebuilt from the module's own pieces, with the checks
+# twitter-text makes after it: url_spans must find exactly what it finds. Only short
+# texts go through the reference (it is the slow one); long ones are checked against
+# counts anyone can do by hand. No timings here: bench/compose_bench.py has them, and a
+# return of the backtracking would make this file take minutes.
+
+
+def _reference_patterns():
+    def label(inner):
+        return "(?:(?:" + tt._DOMAIN_CHAR + "(?:" + inner + "|" + tt._DOMAIN_CHAR + ")*)?" + tt._DOMAIN_CHAR + r"\.)"
+
+    gtld = "(?:(?:" + "|".join(tt._GTLDS) + ")" + tt._TLD_END + ")"
+    cctld = "(?:(?:" + "|".join(tt._CCTLDS) + ")" + tt._TLD_END + ")"
+    tld = "(?:" + gtld + "|" + cctld + "|" + tt._PUNYCODE + ")"
+    domain = "(?:" + label("[_-]") + "*" + label("-") + tld + ")"
+    url = re.compile(
+        "(" + "(?:" + tt._PRECEDING_CHAR + "|[" + tt._DIRECTIONAL + "]|^)" + ")"
+        + "(" + r"(https?:\/\/)?" + "(" + domain + ")" + "(?::[0-9]+)?" + r"(\/" + tt._PATH + "*)?"
+        + r"(?:\?" + tt._QUERY_CHAR + "*" + tt._QUERY_END + ")?" + ")",
+        re.IGNORECASE)
+    ascii_domain = re.compile(r"(?:(?:[\-a-z0-9" + tt._LATIN_ACCENTS + r"]+)\.)+" + tld, re.IGNORECASE)
+    return url, ascii_domain
+
+
+REFERENCE_URL, REFERENCE_ASCII_DOMAIN = _reference_patterns()
+
+
+def reference_url_spans(text):
+    """twitter-text's extractUrlsWithIndices, regex and all (its Python port's steps)."""
+    spans = []
+    for match in REFERENCE_URL.finditer(text):
+        before, url, protocol, domain, path = match.group(1, 2, 3, 4, 5)
+        start, end = match.start(2), match.end(2)
+        ascii_length = tt._punycode_length(domain)
+        if not ascii_length or len(protocol or "https://") + len(url) - len(domain) + ascii_length > tt.MAX_URL_LENGTH:
+            continue
+        if protocol is None:
+            if tt._NO_PROTOCOL_BAD_BEFORE.search(before):
+                continue
+            found = [(start + m.start(), start + m.end()) for m in REFERENCE_ASCII_DOMAIN.finditer(domain)]
+            if not found:
+                continue
+            if path:
+                found[-1] = (found[-1][0], end)
+            spans.extend(found)
+        else:
+            tco = tt._TCO_URL.match(url)
+            if tco:
+                if len(tco.group(1)) > tt._MAX_TCO_SLUG_LENGTH:
+                    continue
+                end = start + len(tco.group(0))
+            spans.append((start, end))
+    return spans
+
+
+# Pieces of URLs and of what breaks them: dots, TLDs and TLD prefixes, labels, protocols,
+# non-ASCII letters that are domain characters and may precede a URL, characters that
+# match ASCII letters only when ignoring case (K ſ İ), labels too long for IDNA.
+PIECES = ["a", "b", "x", "é", "я", "рф", "рус", "中", "嘉里", "大", "\U0001F600", ".", ".", ".", "-", "_", "/", ":",
+          "(", ")", "?", "=", "&", "~", "+", "#", "@", "$", "!", "1", ":80", " ", "\u3000", "\n", "\u202a",
+          "com", "co", "ab", "jp", "ac", "xn--p1ai", "www.", "example", ".com", "a.", "ab.", "t.co/",
+          "http://", "https://", "HTTPS://", "\u017f", "\u212a", "\u0130", "a" * 70, "\u00e9" * 30]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=16).map("".join))
+def test_url_spans_find_what_twitter_texts_regex_finds(text):
+    assert url_spans(text) == reference_url_spans(text)
+
+
+@pytest.mark.parametrize("text", [
+    "яндекс.рф", "éxample.com", "a.com", "-a.com", "$a.com", "x https://a.b.c.d.com/p_(q)?r=1#s y",
+    "http://a.com https://b.co.jp/x ftp://c.org", "a_b.c.com", "a.b_c.com", "a-.com", "https://t.co/" + "a" * 41,
+    "a" * 64 + ".com", "я" * 70 + "a.com", "a.a.a." * 30 + "com", "ab." * 60 + "com", "a." * 40 + "я.com",
+    "https://x.com/" + "ab." * 40, "x.com/" + "(" * 30 + ")" * 20, "xn--p1ai.xn--p1ai", "\u212aom.com", "co.comé",
+])
+def test_url_spans_match_the_reference_on_edge_cases(text):
+    assert url_spans(text) == reference_url_spans(text)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("ab." * 3333, 9999),                                   # no TLD after any dot
+    ("a" * 10000, 10000),
+    ("a-" * 5000, 10000),
+    ("a.b-" * 2500, 10000),
+    ("a." * 4998 + "com", 9999),                            # a domain longer than any URL may be
+    ("https://x.com/a " * 300, 300 * (23 + 1)),
+    ("see example.com " * 600, 600 * (4 + 23 + 1)),
+    ("https://x.com/" + "ab." * 1000 + " " + "ab." * 2000, 23 + 1 + 1 + 6000),   # the path's last dot is text
+    (("я" * 50 + ".") * 196, 9996),                         # without protocol only ASCII domains count
+    ("я." * 5000, 10000),
+    ("中" * 10000, 20000),
+    ("\U0001F600" * 5000, 10000),
+    ("@" * 10000, 10000),
+    ("#" * 10000, 10000),
+    ("." * 10000, 10000),
+])
+def test_hostile_long_text_counts_as_by_hand(text, expected):
+    assert weighted_length(text) == expected
+
+
+def test_many_urls_in_long_text_are_all_found():
+    text = "https://x.com/a " * 600
+    assert url_spans(text) == [(16 * i, 16 * i + 15) for i in range(600)]
+
+
+def test_tld_first_letters_never_match_each_other_ignoring_case():
+    # The TLD regex is grouped by first letter; that keeps twitter-text's choice only if
+    # no character can match two of them.
+    firsts = sorted({word[0] for word in tt._TLD_WORDS})
+    assert [(a, b) for a in firsts for b in firsts if a != b and re.fullmatch(re.escape(a), b, re.IGNORECASE)] == []
+
+
+def test_plain_and_narrow_characters_are_what_compose_assumes():
+    plain = re.compile("[" + compose_module.PLAIN_CHARS + "]")
+    narrow = re.compile("[" + compose_module.NARROW_CHARS + "]")
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    assert [c for c in chars if plain.match(c) and compose_module._break_class(c) != compose_module._OTHER] == []
+    assert [c for c in chars if narrow.match(c) and unicodedata.east_asian_width(c) in ("W", "F")] == []
