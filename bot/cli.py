@@ -6,14 +6,17 @@ Exit codes: 0 success; 2 usage or configuration error (nothing was done);
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from datetime import datetime
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from bot import __version__
-from bot.config import ConfigError, Settings, load_settings
-from bot.models import AutopostError, PostRecord
+from bot.errors import AutopostError
+
+if TYPE_CHECKING:                       # imported for real only by the commands that run
+    from datetime import datetime
+
+    from bot.config import Settings
+    from bot.models import PostRecord
 
 EXAMPLES = {
     "run": "autopost --env-file /etc/autopost/autopost.env run",
@@ -84,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from bot.config import ConfigError, load_settings   # after parsing: `--help` stays instant
+
     try:
         # `auth` exists to fill in credentials, so it must load without them.
         settings = load_settings(args.env_file, require_credentials=args.command != "auth")
@@ -228,6 +233,8 @@ def cmd_status(settings: Settings, args) -> int:
     networks = [store.network_state(n) for n in settings.platforms]
     problems = store.count_problems()
     if args.json:
+        import json
+
         print(json.dumps(_status_json(store, records, networks, with_attempts=bool(url)), indent=2,
                          ensure_ascii=False))
         return 1 if problems else 0

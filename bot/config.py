@@ -205,8 +205,6 @@ def _is_ours(key: str) -> bool:
 def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
                   require_credentials: bool = True) -> Settings:
     """Validate raw variables into Settings. Raises ConfigError naming the first bad variable."""
-    from bot import compose
-
     def get(name: str, default: str = "") -> str:
         return values.get(name, default).strip()
 
@@ -232,6 +230,8 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
     for network in NETWORKS:
         variable = f"{network.upper()}_TEMPLATE"
         if variable in values and values[variable].strip():
+            from bot import compose   # only when a template is set: keeps the CLI's start fast
+
             template = values[variable].replace("\\n", "\n")
             problem = compose.check_template(template)
             if problem:

@@ -145,12 +145,14 @@ class Deliverer:
 
     def _paced_until(self, platform: str) -> datetime | None:
         """When this network may next receive an automatic post, or None for now."""
+        cap = self.settings.daily_caps.get(platform)
+        if not cap and not self.settings.min_gap:
+            return None                       # the common case reads nothing
         now = self.clock()
         recent = self.store.sent_since(platform, now - DAY)
         wait = []
         if recent and self.settings.min_gap:
             wait.append(recent[-1] + timedelta(seconds=self.settings.min_gap))
-        cap = self.settings.daily_caps.get(platform)
         if cap and len(recent) >= cap:
             wait.append(recent[-cap] + DAY)
         later = max(wait, default=None)

@@ -9,9 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-
-class AutopostError(Exception):
-    """Root of every error autopost raises on purpose."""
+from bot.errors import AutopostError  # noqa: F401  (re-exported: modules import it from here)
 
 
 def utcnow() -> datetime:

@@ -7,6 +7,7 @@ tests/test_twitter_text.py), not our own logic.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import unicodedata
 from typing import Callable, Iterable
@@ -271,7 +272,14 @@ def _ordered_trie(words: list[str], end: str) -> str:
 # place: no character matches two of these first letters, even ignoring case (a test checks).
 _TLD_WORDS = sorted(_GTLDS + _CCTLDS, key=lambda word: (not word[0].isascii(), word[0]))
 _TLD_PATTERN = "(?:" + _ordered_trie(_TLD_WORDS, _TLD_END) + "|" + _PUNYCODE + ")"
-_TLD_AFTER_DOT = re.compile(r"(?<=\.)" + _TLD_PATTERN, re.IGNORECASE)
+
+
+@functools.cache
+def _tld_after_dot() -> re.Pattern[str]:
+    """Compiled on first use: it takes about 0.3 s, which every CLI command would pay at import."""
+    return re.compile(r"(?<=\.)" + _TLD_PATTERN, re.IGNORECASE)
+
+
 _DOT = re.compile(r"\.")
 _NOT_DOMAIN_CHAR = "[" + _PUNCT + _SPACES + _INVALID_CHARS + _DIRECTIONAL + "]"
 _IS_DOMAIN_CHAR = re.compile(_DOMAIN_CHAR, re.IGNORECASE)
@@ -324,7 +332,7 @@ class _Dotted:
         index = {s: i for i, s in enumerate(self.starts)}
         count = len(self.starts)
         self.tld: list[int | None] = [None] * (count + 1)
-        for match in _TLD_AFTER_DOT.finditer(text, start, end):
+        for match in _tld_after_dot().finditer(text, start, end):
             self.tld[index[match.start()]] = match.end()
         self.label = [False] * (count + 1)
         for match in whole_label.finditer(text, start, end):
@@ -352,7 +360,7 @@ class _Dotted:
 
 def _ascii_domain_spans(domain: str) -> list[tuple[int, int]]:
     """What ``finditer`` of ``(?:[-a-z0-9À-ỿ]+\\.)+TLD`` finds in ``domain``: its ASCII host names."""
-    if not _TLD_AFTER_DOT.search(domain):
+    if not _tld_after_dot().search(domain):
         return []
     dotted = _Dotted(domain, 0, len(domain), _WHOLE_ASCII_LABEL, lambda s, e: True)
     spans, position = [], 0
@@ -369,7 +377,7 @@ def _ascii_domain_spans(domain: str) -> list[tuple[int, int]]:
 
 def _urls_in_word(text: str, word_start: int, word_end: int, spans: list[tuple[int, int]]) -> None:
     """Add to ``spans`` the URLs twitter-text's regex finds in one dotted word of ``text``."""
-    if not _TLD_AFTER_DOT.search(text, word_start, word_end):
+    if not _tld_after_dot().search(text, word_start, word_end):
         return          # "ab.ab.ab...": no TLD after any dot, no URL
     dotted = _Dotted(text, word_start, word_end, _WHOLE_SUBLABEL,
                      lambda s, e: _LABEL.fullmatch(text, s, e) is not None)

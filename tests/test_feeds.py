@@ -474,3 +474,15 @@ def test_canonical_url_resolves_against_base():
 def test_link_a_browser_cannot_open_falls_back_to_the_site():
     post = only_post(rss_item('<title>T</title><link>javascript:alert(1)</link><guid isPermaLink="false">g-9</guid>'))
     assert post.url == "https://blog.example.com/" and post.key == "g-9"
+
+
+def test_scripts_and_styles_in_html_never_reach_the_text():
+    from bot.feeds import parse
+
+    body = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>https://b.example/</link>'
+            b'<item><title>Hi</title><link>/a/</link><guid>1</guid><description>&lt;script&gt;alert(1)'
+            b'&lt;/script&gt;&lt;style&gt;p{color:red}&lt;/style&gt;&lt;p&gt;Hello &lt;img src="/i.png"&gt;&lt;/p&gt;'
+            b'</description></item></channel></rss>')
+    (post,) = parse(body, feed_url="https://b.example/feed").posts
+    assert post.summary == "Hello"
+    assert (post.url, post.image_url) == ("https://b.example/a/", "https://b.example/i.png")

@@ -56,6 +56,7 @@ class HoldingProxy:
 
 def _handler_for(proxy: HoldingProxy):
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True      # headers and body go out at once: no 40 ms delayed-ACK stall
         protocol_version = "HTTP/1.1"
 
         def _forward(self) -> None:

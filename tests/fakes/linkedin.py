@@ -359,6 +359,7 @@ def _post_problem(body: Any) -> str | None:
 
 def _handler_for(fake: FakeLinkedIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True      # headers and body go out at once: no 40 ms delayed-ACK stall
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format: str, *args: Any) -> None:   # keep test output quiet

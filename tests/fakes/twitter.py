@@ -273,6 +273,7 @@ def _rate_headers() -> dict[str, str]:
 
 def _handler_for(fake: FakeX) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True      # headers and body go out at once: no 40 ms delayed-ACK stall
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format, *args):  # keep test output clean

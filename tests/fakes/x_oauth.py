@@ -200,6 +200,7 @@ class FakeXOAuth:
 
 def _handler_for(fake: FakeXOAuth) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True      # headers and body go out at once: no 40 ms delayed-ACK stall
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format, *args):
