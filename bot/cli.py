@@ -163,14 +163,7 @@ def cmd_preview(settings: Settings, args) -> int:
     from bot import feeds
 
     store = _store(settings, read_only=True)
-    candidates = []
-    for url in settings.feeds:
-        try:
-            result = feeds.fetch(url, None, timeout=settings.request_timeout, max_bytes=settings.max_feed_bytes)
-            candidates.extend(feeds.parse(result.body, feed_url=url, base_url=result.final_url or url,
-                                          content_type=result.content_type).posts)
-        except AutopostError as exc:
-            print(f"feed {url}: {exc}", file=sys.stderr)
+    candidates = _current_posts(settings)
     if args.url:
         wanted = feeds.canonical_url(args.url)
         post = next((p for p in candidates if p.url == wanted), None) or store.find_post(wanted)
@@ -338,22 +331,27 @@ def _expiry_warning(adapter, now: datetime) -> str | None:
     return warn(now.date()) if warn else None
 
 
-def _find_in_feeds(settings: Settings, store, url: str):
-    """Look an unknown URL up in the current feeds and record it (unless store is None) for a repost."""
+def _current_posts(settings: Settings) -> list:
+    """Every entry the feeds show now, fetched whole (no validators); a feed that fails is reported."""
     from bot import feeds
 
-    for feed_url in settings.feeds:
+    posts = []
+    for url in settings.feeds:
         try:
-            result = feeds.fetch(feed_url, None, timeout=settings.request_timeout, max_bytes=settings.max_feed_bytes)
-            parsed = feeds.parse(result.body, feed_url=feed_url, base_url=result.final_url or feed_url,
-                                 content_type=result.content_type)
+            result = feeds.fetch(url, None, timeout=settings.request_timeout, max_bytes=settings.max_feed_bytes)
+            posts.extend(feeds.parse(result.body, feed_url=url, base_url=result.final_url or url,
+                                     content_type=result.content_type).posts)
         except AutopostError as exc:
-            print(f"feed {feed_url}: {exc}", file=sys.stderr)
-            continue
-        for post in parsed.posts:
-            if post.url == url:
-                return store.add_post(feed_url, post) if store else post
-    return None
+            print(f"feed {url}: {exc}", file=sys.stderr)
+    return posts
+
+
+def _find_in_feeds(settings: Settings, store, url: str):
+    """Look an unknown URL up in the current feeds and record it (unless store is None) for a repost."""
+    post = next((p for p in _current_posts(settings) if p.url == url), None)
+    if post is None or store is None:
+        return post
+    return store.add_post(post.feed_url, post)
 
 
 def _show_messages(settings: Settings, posts) -> None:
