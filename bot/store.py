@@ -174,10 +174,12 @@ class Store:
                        (_iso(self.clock()), error, url))
 
     def record_unchanged(self, url: str, result: FetchResult) -> None:
-        """A 304 or an identical body: the only write an unchanged poll costs."""
-        with self.transaction() as db:
-            self._feed_id(db, url)
-            db.execute(
+        """A 304 or an identical body: the only write an unchanged poll costs, one statement.
+
+        The feed's row exists: only a stored validator or body hash makes a fetch "unchanged".
+        """
+        with self._lock:
+            self._db.execute(
                 "UPDATE feeds SET last_polled_at = ?, last_error = NULL,"
                 " etag = COALESCE(?, etag), last_modified = COALESCE(?, last_modified) WHERE url = ?",
                 (_iso(self.clock()), result.etag, result.last_modified, url))
