@@ -6,6 +6,7 @@ Exit codes: 0 success; 2 usage or configuration error (nothing was done);
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import TYPE_CHECKING, Sequence
 
@@ -107,6 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:                           # output piped into `head`: stop quietly
+        sys.stdout = open(os.devnull, "w")            # so the interpreter's final flush cannot fail too
+        return 1
     except EOFError:                                  # input closed at a prompt (e.g. no terminal)
         print("autopost: no answer to the prompt; nothing was changed", file=sys.stderr)
         return 1

@@ -552,6 +552,10 @@ def compose(post: Post, network: str, template: str | None = None,
     link = tagged_url(post.url, options.utm, network)
     raw = {"title": clean_text(post.title), "summary": clean_text(post.summary),
            "author": clean_text(post.author), "feed_title": clean_text(post.feed_title)}
+    if not raw["title"] and "summary" not in _fields_in(segments):
+        # An untitled note (microblog posts, status updates) speaks through its text;
+        # without this, X would get a bare link.
+        raw["title"] = raw["summary"]
     tags = hashtags(post.categories, limit=options.hashtags_max, extra=options.hashtags_extra,
                     text=f"{raw['title']} {raw['summary']}")
     # Only the fields that can be shown are worth trimming (the title is the fallback's).

@@ -327,3 +327,12 @@ def test_property_title_is_whole_or_cut_cleanly(title, network):
         assert cut_is_clean(expected, kept)
     else:
         assert head == expected
+
+
+def test_an_untitled_note_speaks_through_its_text_on_x():
+    note = Post(feed_url="f", key="n", url="https://blog.example.com/notes/42/", title="",
+                summary="Shipping the new release tonight. Thanks to everyone who tested it!")
+    x = compose(note, "twitter")
+    assert x.text == "Shipping the new release tonight. Thanks to everyone who tested it! https://blog.example.com/notes/42/"
+    linkedin = compose(note, "linkedin")                # its template shows the summary already
+    assert linkedin.text.count("Shipping the new release tonight") == 1
