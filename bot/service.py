@@ -84,6 +84,15 @@ def check_expiry(settings: Settings, reminder: ExpiryReminder, alert: Alerter | 
             alert("token-expiring", "linkedin", "", message)
 
 
+def log_token_expiry(deliverer: Deliverer) -> None:
+    """At start-up, say when a token is within a week of expiring (LinkedIn's last 60 days)."""
+    today = deliverer.clock().date()
+    for name, adapter in deliverer.platforms.items():
+        warning = adapter.token_expiry_warning(today) if hasattr(adapter, "token_expiry_warning") else None
+        if warning:
+            log.warning("%s", warning, extra={"event": "token-expiry", "platform": name})
+
+
 def warn_if_env_file_is_readable(path: Path | None) -> None:
     """The env file holds the networks' tokens: only its owner should read it."""
     if path and path.exists() and path.stat().st_mode & 0o077:
@@ -98,9 +107,6 @@ def verify_all(deliverer: Deliverer) -> dict[str, str]:
         try:
             results[name] = deliverer.verify(name)
             log.info("%s: posting as %s", name, results[name], extra={"event": "verified", "platform": name})
-            warning = getattr(deliverer.platforms[name], "token_expiry_warning", None)
-            if warning and warning(deliverer.clock().date()):
-                log.warning("%s", warning(deliverer.clock().date()), extra={"event": "token-expiry", "platform": name})
         except PlatformError as exc:
             results[name] = f"error: {exc.message}"
             log.error("%s: cannot verify credentials: %s", name, exc.message,
@@ -137,6 +143,7 @@ class Service:
                 check_expiry(settings, reminder, alert, self.clock().date())
 
             reverify()
+            log_token_expiry(deliverer)
 
             scheduler = BlockingScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
             now = self.clock()

@@ -88,3 +88,43 @@ def test_a_killed_service_releases_its_lock(env_file, feed_server):
     first.communicate(timeout=10)
     result = run_cli("--env-file", env_file, "poll")
     assert result.code == 0, result.err
+
+
+def test_start_up_warns_of_an_expiring_linkedin_token_and_alerts(tmp_path, feed_server, fake_linkedin):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.conftest import network_env
+
+    alerts = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            alerts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        feed_server.serve("/feed.xml", rss_feed([item(1, 5)]))
+        expires = (datetime.now(timezone.utc) + timedelta(days=3)).date().isoformat()
+        env_file = str(write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(),
+                                 AUTOPOST_DB=str(tmp_path / "ledger.db"), LINKEDIN_TOKEN_EXPIRES=expires,
+                                 AUTOPOST_ALERT_WEBHOOK=f"http://127.0.0.1:{hook.server_address[1]}/hook",
+                                 **network_env(fake_linkedin=fake_linkedin)))
+        service = start(env_file, "run")
+        try:
+            wait_for(lambda: feed_server.requests and alerts)
+            service.send_signal(signal.SIGTERM)
+            _, err = service.communicate(timeout=10)
+        finally:
+            service.kill()
+    finally:
+        hook.shutdown()
+    assert "LinkedIn token expires in 3 days" in err or "linkedin token expires in 3 days" in err.lower()
+    assert alerts[0]["event"] == "token-expiring" and alerts[0]["platform"] == "linkedin"
