@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Callable, Protocol
 from urllib.parse import urlsplit
 
+from bot import __version__
 from bot.models import AutopostError, Message, Published
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ _MODULES = {
     "console": "bot.platforms.console",
 }
 
-USER_AGENT = "autopost/0.1 (+https://github.com/autopost/autopost)"
+USER_AGENT = f"autopost/{__version__} (self-hosted feed-to-social poster)"
 
 
 class PlatformError(AutopostError):
