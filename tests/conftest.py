@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -37,7 +38,7 @@ def clock() -> Clock:
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch, tmp_path):
-    """No test sees the developer's own autopost variables or .env file."""
+    """No test, nor any process a test starts, sees the developer's own autopost variables or .env file."""
     for key in list(os.environ):
         if key.startswith(("AUTOPOST_", "TWITTER_", "LINKEDIN_", "FACEBOOK_")):
             monkeypatch.delenv(key)
@@ -62,6 +63,15 @@ def run_cli(*argv: str) -> Result:
         except SystemExit as exc:            # argparse: --help, usage errors
             code = exc.code if isinstance(exc.code, int) else 2
     return Result(code, out.getvalue(), err.getvalue())
+
+
+def wait_for(condition, seconds: float = 20.0) -> None:
+    """Wait for something a separate process does; fails the test if it never happens."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
 
 
 def write_env(path: Path, **values: str) -> Path:

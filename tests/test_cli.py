@@ -125,7 +125,6 @@ def test_check_reports_each_network(env_file):
 
 def test_from_nothing_to_a_verified_check_with_auth_facebook(tmp_path, feed_server, fake_graph):
     """The README's path for a new user: env file with the feed, `auth facebook`, then `check`."""
-    import os
     import subprocess
     import sys
 
@@ -135,9 +134,8 @@ def test_from_nothing_to_a_verified_check_with_auth_facebook(tmp_path, feed_serv
     env_file = write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(),
                          AUTOPOST_DB=str(tmp_path / "ledger.db"), FACEBOOK_GRAPH_BASE=fake_graph.base_url,
                          FACEBOOK_APP_ID=facebook.APP_ID, FACEBOOK_APP_SECRET=facebook.APP_SECRET)
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPOST_")}
     auth = subprocess.run([sys.executable, "-m", "bot", "--env-file", str(env_file), "auth", "facebook"],
-                          input=facebook.USER_TOKEN + "\n", capture_output=True, text=True, timeout=60, env=clean,
+                          input=facebook.USER_TOKEN + "\n", capture_output=True, text=True, timeout=60,
                           start_new_session=True)              # no terminal: getpass reads standard input
     assert auth.returncode == 0, auth.stdout + auth.stderr
     assert facebook.PAGE_TOKEN not in auth.stdout + auth.stderr

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.conftest import network_env, run_cli, write_env
+from tests.conftest import wait_for, network_env, run_cli, write_env
 from tests.fakes.feed import rss_feed
 
 NOW = datetime.now(timezone.utc)
@@ -20,13 +19,6 @@ OLD = {"title": "Old article", "link": "https://blog.example.com/old/", "guid": 
 NEW = {"title": "Crash-proof article", "link": "https://blog.example.com/new/", "guid": "new",
        "pubDate": NOW - timedelta(minutes=5), "description": "New."}
 
-
-def wait_for(condition, seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
 
 
 def posted_to(fake_x, fake_linkedin, fake_graph) -> dict[str, bool]:
@@ -50,8 +42,7 @@ def env_file(tmp_path, feed_server, fake_x, fake_linkedin, fake_graph):
 
 def test_kill_while_every_network_holds_the_request(env_file, feed_server, fake_x, fake_linkedin, fake_graph):
     service = subprocess.Popen([sys.executable, "-m", "bot", "--env-file", env_file, "run"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               env={k: v for k, v in os.environ.items() if not k.startswith("AUTOPOST_")})
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         # Let start-up verification through, then hold the next post request on every network.
         wait_for(lambda: fake_graph.requests and fake_linkedin.requests and fake_x.requests)
@@ -100,8 +91,7 @@ def test_kill_after_every_network_accepted_but_before_the_ledger_knew(
         proxies["linkedin"].hold(lambda method, path: method == "POST" and path.startswith("/rest/posts"))
         proxies["facebook"].hold(lambda method, path: method == "POST" and path.endswith("/feed"))
         service = subprocess.Popen([sys.executable, "-m", "bot", "--env-file", env_file, "run"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   env={k: v for k, v in os.environ.items() if not k.startswith("AUTOPOST_")})
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             feed_server.serve("/feed.xml", rss_feed([NEW, OLD]))
             wait_for(lambda: all(proxy.held for proxy in proxies.values()))

@@ -1,7 +1,6 @@
 """No secret ever reaches the owner's terminal or logs, even at DEBUG."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -16,8 +15,7 @@ SECRETS = [*twitter.CREDENTIALS.values(), linkedin.TOKEN, facebook.PAGE_TOKEN]
 
 def autopost(env_file: str, *args: str) -> str:
     done = subprocess.run([sys.executable, "-m", "bot", "--env-file", env_file, *args], capture_output=True,
-                          text=True, timeout=60,
-                          env={k: v for k, v in os.environ.items() if not k.startswith("AUTOPOST_")})
+                          text=True, timeout=60)
     return done.stdout + done.stderr
 
 

@@ -5,12 +5,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.conftest import run_cli, write_env
+from tests.conftest import wait_for, run_cli, write_env
 from tests.fakes.feed import rss_feed
 
 NOW = datetime.now(timezone.utc)
@@ -23,16 +22,8 @@ def item(n: int, hours_ago: float) -> dict:
 
 def start(env_file: str, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "bot", "--env-file", env_file, *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={k: v for k, v in os.environ.items() if not k.startswith("AUTOPOST_")})
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-
-def wait_for(condition, seconds: float = 15.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
 
 
 @pytest.fixture
