@@ -127,7 +127,9 @@ class Service:
 
         settings = self.settings
         with ledger_lock(settings.db_path):
-            store = Store(settings.db_path, clock=self.clock)
+            # A dry run works on a copy: it must never mark a post as seen or sent.
+            store = (Store.scratch_copy(settings.db_path, clock=self.clock) if settings.dry_run
+                     else Store(settings.db_path, clock=self.clock))
             alert = make_alerter(settings)
             reminder = ExpiryReminder()
             deliverer = Deliverer(store, settings, build_platforms(settings, clock=self.clock), clock=self.clock,

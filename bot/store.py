@@ -114,6 +114,19 @@ class Store:
             self._db.execute("PRAGMA synchronous = FULL")  # a sent post must survive a power cut
         self._migrate()
 
+    @classmethod
+    def scratch_copy(cls, path: str | Path, *, clock: Callable[[], datetime] = utcnow) -> Store:
+        """An in-memory copy of the ledger at ``path`` (empty if there is none): a dry run
+        sees what was already posted, and whatever it does is gone when it ends."""
+        store = cls(":memory:", clock=clock)
+        if Path(path).exists():
+            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            with store._lock:
+                source.backup(store._db)
+            source.close()
+            store._migrate()
+        return store
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -119,3 +119,29 @@ def test_start_up_warns_of_an_expiring_linkedin_token_and_alerts(tmp_path, feed_
         hook.shutdown()
     assert "LinkedIn token expires in 3 days" in err or "linkedin token expires in 3 days" in err.lower()
     assert alerts[0]["event"] == "token-expiring" and alerts[0]["platform"] == "linkedin"
+
+
+def test_a_dry_run_service_shows_posts_and_writes_nothing(tmp_path, feed_server):
+    import sqlite3
+
+    feed_server.serve("/feed.xml", rss_feed([item(1, 5)]))
+    env_file = str(write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(),
+                             AUTOPOST_DB=str(tmp_path / "ledger.db"), AUTOPOST_POLL_INTERVAL="1"))
+    assert run_cli("--env-file", env_file, "poll").code == 0          # the real ledger has seen item 1
+    feed_server.serve("/feed.xml", rss_feed([item(2, 1), item(1, 5)]))
+    service_env = dict(os.environ, AUTOPOST_DRY_RUN="true")
+    service = subprocess.Popen([sys.executable, "-m", "bot", "--env-file", env_file, "run"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=service_env)
+    try:
+        wait_for(lambda: len(feed_server.requests) >= 4)              # a few polls of its own
+        service.send_signal(signal.SIGTERM)
+        out, err = service.communicate(timeout=10)
+    finally:
+        service.kill()
+    assert service.returncode == 0, err
+    assert out.count("Article 2 https://blog.example.com/2/") == 1      # shown once, as X would get it
+    assert "Article 1 " not in out                                      # the real ledger's history counts
+    with sqlite3.connect(tmp_path / "ledger.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM posts WHERE url LIKE '%/2/'").fetchone()[0] == 0
+    real = run_cli("--env-file", env_file, "poll")                      # nothing was eaten
+    assert "Article 2 https://blog.example.com/2/" in real.out
