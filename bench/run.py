@@ -97,7 +97,7 @@ def _entry_chunk(n: int, t0: int) -> bytes:
         "<item>",
         f"<title>Article {n}: what&#8217;s new in release 2.{n} &amp; why</title>",
         f"<link>https://blog@FID@.example.com/2026/11/{slug}/?utm_source=rss&amp;utm_medium=rss</link>",
-        f"<dc:creator><![CDATA[Ada Lovelace]]></dc:creator>",
+        f"<dc:creator><![CDATA[Example Member]]></dc:creator>",
         f"<pubDate>{format_datetime(published, usegmt=True)}</pubDate>",
         "<category><![CDATA[Python]]></category><category><![CDATA[Benchmarks]]></category>"
         f"<category><![CDATA[Release {n % 7}]]></category>",
@@ -780,7 +780,7 @@ def bench_delivery(tmp: Path, count: int, label_: str, latency_ms: float, no_nag
                   title=f"Article {i}: what’s new in release 2.{i} & why it matters",
                   summary=("Benchmarks are only useful when anyone can run them and read them. This is "
                            f"article {i}, about throughput, latency and what a service costs while idle."),
-                  author="Ada Lovelace", categories=("Python", "Benchmarks", f"Release{i % 7}"),
+                  author="Example Member", categories=("Python", "Benchmarks", f"Release{i % 7}"),
                   feed_title="Bench Blog", published=now - timedelta(minutes=count - i))
              for i in range(count)]
     scenarios = [(n,) for n in networks] + [networks]

@@ -220,7 +220,7 @@ def test_linkedin_code_flow_stores_token_author_and_expiry(tmp_path, fake_linked
     assert stored["LINKEDIN_ACCESS_TOKEN"] == TOKEN
     assert stored["LINKEDIN_AUTHOR"] == f"urn:li:person:{MEMBER_SUB}"
     assert stored["LINKEDIN_TOKEN_EXPIRES"] == "2027-01-25"        # NOW + 5184000 s (60 days)
-    assert connected.account == f"Ada Lovelace (urn:li:person:{MEMBER_SUB})"
+    assert connected.account == f"Example Member (urn:li:person:{MEMBER_SUB})"
     [asked] = fake_linkedin.authorizations
     assert asked["scope"] == "openid profile w_member_social"
     assert asked["response_type"] == "code" and asked["client_id"] == CLIENT_ID
@@ -239,7 +239,7 @@ def test_linkedin_code_flow_stores_token_author_and_expiry(tmp_path, fake_linked
     # What `autopost check` does next.
     settings = load_settings(str(env))
     assert settings.linkedin_token_expires == date(2027, 1, 25)
-    assert create_platform("linkedin", settings).verify() == f"Ada Lovelace (urn:li:person:{MEMBER_SUB})"
+    assert create_platform("linkedin", settings).verify() == f"Example Member (urn:li:person:{MEMBER_SUB})"
 
 
 def test_linkedin_organization_asks_for_the_page_scope_and_posts_as_the_page(tmp_path, fake_linkedin):

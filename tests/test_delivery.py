@@ -151,7 +151,7 @@ def test_revoked_token_blocks_one_network_and_recovers_in_order(world, fake_x, f
     assert len(fake_linkedin.requests) == calls
     assert sorted(d.state for d in w.deliveries("linkedin")) == ["blocked"] * 3
     fake_linkedin.restore()
-    assert "Ada Lovelace" in w.deliverer.verify("linkedin")
+    assert "Example Member" in w.deliverer.verify("linkedin")
     assert w.store.network_state("linkedin").state == "healthy"
     sent_times = []
     for _ in range(4):

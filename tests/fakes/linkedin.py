@@ -51,7 +51,7 @@ TOKEN_LIFETIME = 5184000          # 60 days, what LinkedIn answers as expires_in
 GRANTED_SCOPES = frozenset({"openid", "profile", "email", "w_member_social", "w_organization_social",
                             "r_organization_social", "rw_organization_admin"})
 MEMBER_SUB = "782bbtaQ"
-MEMBER_NAME = "Ada Lovelace"
+MEMBER_NAME = "Example Member"
 ORGANIZATIONS = {"2414183": "Devtestco"}
 # Marketing versions LinkedIn's migrations page and changelog listed as active (mid 2026).
 VERSIONS = ("202601", "202602", "202603", "202605", "202606", "202607")

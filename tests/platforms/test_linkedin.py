@@ -101,7 +101,7 @@ def test_the_fake_cuts_unescaped_commentary_like_linkedin(fake_linkedin):
     (r"kept \(here\)", r"kept \(here\)"),
     ("a #hashtag stays", "a #hashtag stays"),
     ("a lone # cuts", "a lone "),
-    ("hi @[Eddy](urn:li:person:1234) there", "hi @[Eddy](urn:li:person:1234) there"),
+    ("hi @[Example Page](urn:li:person:1234) there", "hi @[Example Page](urn:li:person:1234) there"),
     (r"{hashtag|\#|MyTag} ok", r"{hashtag|\#|MyTag} ok"),
     ("snake_case", "snake"),
     ("trailing \\", "trailing "),
@@ -346,11 +346,11 @@ def test_author_is_derived_from_userinfo_once_and_logged(fake_linkedin, caplog):
 
 
 def test_verify_person_names_the_member(fake_linkedin):
-    assert make(fake_linkedin).verify() == f"Ada Lovelace ({PERSON})"
+    assert make(fake_linkedin).verify() == f"Example Member ({PERSON})"
 
 
 def test_verify_without_author_derives_it(fake_linkedin):
-    assert make(fake_linkedin, author="").verify() == f"Ada Lovelace ({PERSON})"
+    assert make(fake_linkedin, author="").verify() == f"Example Member ({PERSON})"
     assert fake_linkedin.requests == [("GET", "/v2/userinfo")]
 
 
