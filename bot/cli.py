@@ -129,9 +129,6 @@ def cmd_poll(settings: Settings, args) -> int:
     from bot import poller
 
     if args.dry_run or settings.dry_run:
-        from dataclasses import replace
-
-        settings = replace(settings, dry_run=True)
         store = _store(settings, read_only=True)
         posts, outcomes = poller.peek_new(settings, store)
         _print_feed_outcomes(outcomes)

@@ -155,6 +155,8 @@ def split_list(value: str) -> tuple[str, ...]:
 
 def read_env_file(path: Path) -> dict[str, str]:
     """Parse an env file, refusing lines python-dotenv cannot read (it would skip them silently)."""
+    import io
+
     from dotenv.parser import parse_stream
 
     variable = "--env-file"
@@ -165,8 +167,6 @@ def read_env_file(path: Path) -> dict[str, str]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(variable, f"cannot read env file {path}: {exc.__class__.__name__}") from None
     values: dict[str, str] = {}
-    import io
-
     for binding in parse_stream(io.StringIO(text)):
         if binding.error:
             # The line may hold a secret: say where, not what.

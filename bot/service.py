@@ -100,18 +100,16 @@ def warn_if_env_file_is_readable(path: Path | None) -> None:
                     path, path)
 
 
-def verify_all(deliverer: Deliverer) -> dict[str, str]:
-    """Verify every network; returns platform -> account or error, logging each."""
-    results = {}
+def verify_all(deliverer: Deliverer) -> None:
+    """Verify every network and log the outcome; a network that verifies again is released."""
     for name in deliverer.platforms:
         try:
-            results[name] = deliverer.verify(name)
-            log.info("%s: posting as %s", name, results[name], extra={"event": "verified", "platform": name})
+            account = deliverer.verify(name)
         except PlatformError as exc:
-            results[name] = f"error: {exc.message}"
             log.error("%s: cannot verify credentials: %s", name, exc.message,
                       extra={"event": "verify-failed", "platform": name})
-    return results
+        else:
+            log.info("%s: posting as %s", name, account, extra={"event": "verified", "platform": name})
 
 
 class Service:
