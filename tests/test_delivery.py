@@ -233,6 +233,25 @@ def test_permanent_error_fails_with_the_networks_words(world, fake_graph):
     assert fake_graph.posts == []                                   # never retried automatically
 
 
+def test_facebook_link_not_yet_fetchable_is_retried_with_backoff(world, fake_graph, clock):
+    # 1609005 "Error posting link": Facebook's scraper could not fetch the article yet.
+    w = world(AUTOPOST_PLATFORMS="facebook")
+    w.new_posts(1)
+    fake_graph.fail_next(1609005, times=2)
+    w.deliverer.run_due()
+    (d,) = w.deliveries("facebook")
+    assert d.state == "pending" and d.attempts == 1 and d.next_attempt_at > clock()
+    assert "could not fetch the link yet" in d.error
+    clock.advance(hours=1)
+    w.deliverer.run_due()
+    (d,) = w.deliveries("facebook")
+    assert d.state == "pending" and d.attempts == 2
+    clock.advance(hours=1)
+    w.deliverer.run_due()
+    (d,) = w.deliveries("facebook")
+    assert d.state == "sent" and len(fake_graph.posts) == 1
+
+
 def test_facebook_retry_after_a_timeout_checks_before_posting_again(world, fake_graph, clock):
     w = world(AUTOPOST_PLATFORMS="facebook")
     w.new_posts(1)

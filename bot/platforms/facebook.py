@@ -14,6 +14,10 @@ What this module relies on, from Meta's documentation (checked 2026):
   190 (and 102) = token expired/invalid, 368 = blocked for a policy
   violation, 506 = duplicate post.
   https://developers.facebook.com/docs/graph-api/guides/error-handling
+- 1609005 "Error Posting Link" (as the code, or as the subcode of code 100):
+  Facebook's scraper could not fetch the link, e.g. a CDN not yet serving a
+  fresh article. The same request succeeds once the page is reachable, so it is
+  transient. https://developers.facebook.com/docs/marketing-api/error-reference
 - Throttling: ``X-App-Usage`` reports percentages only (no time), while
   ``X-Business-Use-Case-Usage`` (what Page tokens are counted against) is
   ``{"<object id>": [{"type": "pages", "call_count": 100, ...,
@@ -71,6 +75,8 @@ _TOKEN_CODES = frozenset({102, 190})
 _TRANSIENT_CODES = frozenset({1, 2})
 _DUPLICATE_CODE = 506
 _POLICY_BLOCK_CODE = 368
+# "Error Posting Link": the scraper could not fetch the article (yet).
+_LINK_SCRAPE_CODE = 1609005
 
 # Without estimated_time_to_regain_access nothing says when the quota comes
 # back. An hour lets the rolling one-hour app/user window empty completely and
@@ -271,6 +277,9 @@ class FacebookPlatform:
             # needs a person to look at the Page; retrying blindly makes it worse.
             return PermanentError(self.name, f"Facebook blocked posting for a policy violation: {said}"
                                              f"{_trace(trace)}", **kw)
+        if _LINK_SCRAPE_CODE in (code, subcode):
+            return TransientError(self.name, f"Facebook could not fetch the link yet ({said}); it will be "
+                                             f"tried again{_trace(trace)}", **kw)
         if code in _TRANSIENT_CODES or error.get("is_transient") is True or status >= 500:
             return TransientError(self.name, f"temporary Facebook error: {said}{_trace(trace)}", **kw)
         return PermanentError(self.name, f"Facebook refused the request (code {code}"

@@ -67,6 +67,7 @@ _ERROR_TEXT = {
          "as an admin with sufficient administrative permission",
     368: "It looks like you were misusing this feature by going too fast.",
     506: "(#506) Duplicate status message",
+    1609005: "Error posting link",
     **_THROTTLE_TEXT,
 }
 

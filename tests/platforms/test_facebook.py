@@ -132,7 +132,8 @@ ERROR_TABLE = [
     (613, None, 400, None, RateLimited),
     (80001, 2446079, 400, None, RateLimited),
     (100, None, 400, None, PermanentError),
-    (1609005, None, 400, None, PermanentError),
+    (1609005, None, 400, None, TransientError),  # "Error Posting Link": the scraper could not fetch it yet
+    (100, 1609005, 400, None, TransientError),
     (1234, None, 400, None, PermanentError),   # unknown → permanent
 ]
 
