@@ -32,7 +32,10 @@ X API v2 documentation relied on (docs.x.com):
   token is 403 ``type .../2/problems/oauth1-permissions``; an app outside a
   Project or plan is 403 ``type .../2/problems/client-forbidden``; bad
   credentials are 401 ``{"title": "Unauthorized", "type": "about:blank"}``;
-  an account out of pay-per-use credits is 402 ``.../credits-depleted``.
+  an account out of pay-per-use credits is 402, and sometimes 403, with
+  ``type https://api.x.com/2/problems/credits-depleted`` (problem types are
+  listed in x-api/fundamentals/response-codes-and-errors; the 403 form is seen
+  in public integrations), so the type decides, not the status.
 """
 from __future__ import annotations
 
@@ -86,7 +89,8 @@ FIX_WRITE_PERMISSION = ("in the X developer portal set the app's permissions to 
                         "TWITTER_ACCESS_TOKEN and TWITTER_ACCESS_TOKEN_SECRET")
 FIX_CLIENT_ACCESS = ("in the X developer portal attach the app to a Project whose plan includes "
                      "this endpoint, then regenerate the keys and tokens")
-FIX_CREDITS = "the X developer account has no API credits left; top them up in the X developer console"
+FIX_CREDITS = ("the X developer account's API credits are spent, and X refuses every post until they "
+               "are topped up in the X developer console; held posts go out once `autopost check` passes")
 
 # tweepy, oauthlib and requests-oauthlib log the consumer key, the tokens, the
 # signature base string, the signature and the whole Authorization header at
@@ -233,7 +237,7 @@ class TwitterPlatform:
         if status == 401:
             return AuthError(PLATFORM, f"{words}. To fix: {FIX_CREDENTIALS}.",
                              status=status, code=problem.code)
-        if status == 402:
+        if status == 402 or problem.type.endswith("/credits-depleted"):
             return AuthError(PLATFORM, f"{words}. To fix: {FIX_CREDITS}.", status=status, code=problem.code)
         if status == 403:
             if problem.is_duplicate:
