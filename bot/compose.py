@@ -264,13 +264,17 @@ def _is_tag_char(char: str) -> bool:
 
 
 def _camel_case(category: str) -> str:
-    """``machine learning`` → ``MachineLearning``; letters, marks, digits and ``_`` only."""
+    """``machine learning``, ``adwords_api``, ``adwords-api`` → ``MachineLearning``, ``AdwordsApi``.
+
+    Letters, marks and digits only: ``_`` and ``-`` separate words like a space, so a
+    snake_case or kebab-case category reads like the others.
+    """
     spelled = _SPELLED_OUT.get(category.strip().casefold())
     if spelled:
         return spelled
     words, word = [], []
     for char in category:
-        if _is_tag_char(char):
+        if char != "_" and _is_tag_char(char):
             word.append(char)
         elif word:
             words.append("".join(word))
@@ -281,13 +285,14 @@ def _camel_case(category: str) -> str:
 
 
 def _existing_hashtags(text: str) -> set[str]:
-    return {m.group(0)[1:].casefold() for m in _HASHTAG_SPAN.finditer(text)}
+    # "#adwords_api" in the text is the tag "#AdwordsApi" would repeat.
+    return {m.group(0)[1:].replace("_", "").casefold() for m in _HASHTAG_SPAN.finditer(text)}
 
 
 def hashtags(categories: Iterable[str], *, limit: int, extra: Iterable[str] = (), text: str = "") -> list[str]:
     """Hashtags (``#Name``) from a post's categories: at most ``limit`` of them, then the ``extra`` ones.
 
-    CamelCase, Unicode letters/marks/digits/underscore only (``c++`` → ``#Cpp``, ``C#`` →
+    CamelCase, Unicode letters/marks/digits only (``adwords_api`` → ``#AdwordsApi``, ``c++`` → ``#Cpp``, ``C#`` →
     ``#CSharp``, other symbols dropped), never purely numeric, default categories such as
     "Uncategorized" dropped, duplicates dropped case-insensitively, and none whose word is
     already a hashtag in ``text``.
@@ -362,7 +367,17 @@ def tagged_url(url: str, utm: str | None, network: str) -> str:
 
 # --------------------------------------------------------------------------- rendering and fitting
 
-_MENTION = re.compile("([@\uFF20])(?=[A-Za-z0-9_])")
+# twitter-text's mention rule (twitter-text 3.x, conformance/extract.yml "mentions";
+# regex validMentionOrList and invalidMentionMatchEnd in its js/java sources): an "@"
+# is a mention only when preceded by the start, "RT"/"RT:", or a character that is
+# not a letter, digit or one of _!#$%&*@＠; the name is 1-20 of [A-Za-z0-9_], and
+# not one followed by another "@", a Latin accented letter or "://". So
+# "me@example.com" is an address, left as it is.
+_MENTION = re.compile(
+    "(?:^|(?<=[^A-Za-z0-9_!#$%&*@\uFF20])|(?:^|(?<=[^A-Za-z0-9_+~.-]))[Rr][Tt]:?)[@\uFF20]([A-Za-z0-9_]{1,20})")
+_MENTION_INVALID_END = re.compile(
+    "[@\uFF20\xC0-\xD6\xD8-\xF6\xF8-\xFF\u0100-\u024F\u0253\u0254\u0256\u0257\u0259\u025B"
+    "\u0263\u0268\u026F\u0272\u0289\u028B\u02BB\u0300-\u036F\u1E00-\u1EFF]|://")
 _FEED_FIELDS = ("title", "summary", "author", "feed_title")
 
 
@@ -379,7 +394,13 @@ class _Field:
 
 def _defuse_mentions(text: str) -> str:
     """``@name`` → ``@\u2060name``: X's automation rules forbid unsolicited automated mentions."""
-    return _MENTION.sub("\\1\u2060", text)
+    def defuse(match: re.Match) -> str:
+        if _MENTION_INVALID_END.match(text, match.end()):
+            return match.group(0)
+        at = match.start(1) - 1
+        return text[match.start():at + 1] + "\u2060" + match.group(1)
+
+    return _MENTION.sub(defuse, text)
 
 
 def _tidy(text: str) -> str:

@@ -192,6 +192,19 @@ def test_no_accidental_mentions_on_x(allow, expected):
     assert message.text.startswith(expected)
 
 
+@pytest.mark.parametrize("title, expected", [
+    ("Write to me@example.com", "Write to me@example.com"),        # an address, not a mention
+    ("Thanks @alice!", "Thanks @\u2060alice!"),
+    ("(@alice) and RT @bob", "(@\u2060alice) and RT @\u2060bob"),
+    ("RT@alice says", "RT@\u2060alice says"),                       # twitter-text: still a mention
+    ("x@alice 1@alice _@alice #@alice", "x@alice 1@alice _@alice #@alice"),
+    ("@alice@example.com and @élan", "@alice@example.com and @élan"),
+    ("\uFF20alice", "\uFF20\u2060alice"),
+])
+def test_only_real_mentions_are_defused_as_twitter_text_finds_them(title, expected):
+    assert compose(post(title=title), "twitter").text.startswith(expected + " ")
+
+
 def test_mentions_escaped_on_linkedin():
     assert compose(post(title="Hi @alice"), "linkedin").text.startswith("Hi \\@alice")
 
@@ -207,7 +220,10 @@ def test_mentions_escaped_on_linkedin():
     (["a"], {"extra": ("#Blog", "A", "news")}, ["#A", "#Blog", "#News"]),
     (["日本語", "हिन्दी"], {}, ["#日本語", "#हिन्दी"]),
     (["rust lang"], {"text": "Why #RustLang"}, []),
-    (["!!!", "", "x" * 41, "snake_case"], {}, ["#Snake_case"]),
+    (["!!!", "", "x" * 41, "snake_case"], {}, ["#SnakeCase"]),
+    (["adwords_api", "adwords-api", "Google_Ads-API"], {}, ["#AdwordsApi", "#GoogleAdsAPI"]),
+    (["__", "_2024_", "web_"], {}, ["#Web"]),
+    (["adwords_api"], {"text": "About #adwords_api"}, []),
 ])
 def test_hashtags(categories, kwargs, expected):
     kwargs = {"limit": 3, **kwargs}
@@ -216,8 +232,8 @@ def test_hashtags(categories, kwargs, expected):
 
 def test_linkedin_hashtags_use_the_template_form():
     message = compose(post(categories=["Machine Learning", "snake_case"]), "linkedin")
-    assert message.text.endswith("{hashtag|\\#|MachineLearning} {hashtag|\\#|Snake\\_case}")
-    assert visible(message).endswith("#MachineLearning #Snake_case")
+    assert message.text.endswith("{hashtag|\\#|MachineLearning} {hashtag|\\#|SnakeCase}")
+    assert visible(message).endswith("#MachineLearning #SnakeCase")
 
 
 # --------------------------------------------------------------------------- LinkedIn escaping
