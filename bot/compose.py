@@ -43,6 +43,7 @@ class ComposeOptions:
     hashtags_extra: tuple[str, ...] = ()
     utm: str | None = None
     allow_mentions: bool = False
+    summary_max: int = 300          # characters of {summary}; 0: the whole summary
 
 
 # --------------------------------------------------------------------------- templates
@@ -539,6 +540,38 @@ def _fit(segments, fields: dict[str, _Field], tags: list[str], link: str, networ
     return None
 
 
+# A sentence ends with . ! ? … (or CJK 。！？), perhaps inside closing quotes or brackets.
+_SENTENCE_END = re.compile("[.!?\u2026\u3002\uFF01\uFF1F][\"'\u201D\u2019\u00BB)\\]]*$")
+
+
+def teaser(summary: str, limit: int) -> tuple[str, bool]:
+    """``summary`` in at most ``limit`` characters, and whether it was cut short (then add …).
+
+    Both networks that show {summary} fold a post after a few lines, so the
+    summary is a teaser: cut at the last sentence end that falls in the last third
+    of ``limit`` (kept whole, no …), else at the last word that leaves room for …,
+    else, for text without spaces, at a grapheme. Never inside a URL or hashtag.
+    """
+    if limit <= 0 or len(summary) <= limit:
+        return summary, False
+    window = summary[: limit + MAX_URL_LENGTH + 64]       # a URL crossing the limit is seen whole
+    words, graphemes = _cut_points(window, upto=limit)
+    third = limit - limit // 3
+    for point in reversed(words):
+        if point > limit:
+            continue
+        if point < third:
+            break
+        head = window[:point].rstrip()
+        if _SENTENCE_END.search(head):
+            return head, False
+    for points in (words, graphemes):
+        usable = [p for p in points if p <= limit - 1]
+        if usable and _shortened(window, usable[-1]):
+            return _shortened(window, usable[-1]), True
+    return "", True
+
+
 def _card_description(summary: str) -> str:
     """The summary shortened to at most CARD_DESCRIPTION_MAX characters at a word boundary."""
     if len(summary) <= CARD_DESCRIPTION_MAX:
@@ -582,6 +615,12 @@ def compose(post: Post, network: str, template: str | None = None,
     # Only the fields that can be shown are worth trimming (the title is the fallback's).
     shown = _fields_in(segments) | {"title"}
     fields = {name: _pretrimmed(value, network) if name in shown else _Field(value) for name, value in raw.items()}
+    short, cut = teaser(raw["summary"], options.summary_max)
+    if cut or short != raw["summary"]:
+        # AUTOPOST_SUMMARY_MAX first; the network's own limit may still shorten it below.
+        fields["summary"] = _Field(short, cut=True) if cut else _Field(short)
+        if "summary" in shown and len(short) > LIMITS[network] + 1:
+            fields["summary"] = _pretrimmed(short, network)
 
     text = _fit(segments, fields, tags, link, network, options)
     if text is None:

@@ -77,6 +77,7 @@ class Settings:
     hashtags_extra: tuple[str, ...] = ()
     utm: str | None = None
     twitter_allow_mentions: bool = False
+    summary_max: int = 300                        # characters of {summary}; 0: no limit
 
     # delivery
     retry_base: float = 30.0
@@ -313,6 +314,7 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
         hashtags_extra=split_list(get("AUTOPOST_HASHTAGS_EXTRA")),
         utm=utm,
         twitter_allow_mentions=parse_bool(get("TWITTER_ALLOW_MENTIONS", "false"), "TWITTER_ALLOW_MENTIONS"),
+        summary_max=parse_int(get("AUTOPOST_SUMMARY_MAX", "300"), "AUTOPOST_SUMMARY_MAX"),
         retry_base=parse_duration(get("AUTOPOST_RETRY_BASE", "30"), "AUTOPOST_RETRY_BASE"),
         retry_max=parse_duration(get("AUTOPOST_RETRY_MAX", "1h"), "AUTOPOST_RETRY_MAX"),
         max_attempts=parse_int(get("AUTOPOST_MAX_ATTEMPTS", "8"), "AUTOPOST_MAX_ATTEMPTS", minimum=1),

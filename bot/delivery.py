@@ -78,7 +78,8 @@ def _fields(event: str, platform: str, post_url: str, state: str) -> dict[str, s
 def messages_for(post: Post, platform: str, settings: Settings) -> list[Message]:
     """The messages one delivery sends: one per network, or all three for the console stand-in."""
     options = ComposeOptions(hashtags_max=settings.hashtags_max, hashtags_extra=settings.hashtags_extra,
-                             utm=settings.utm, allow_mentions=settings.twitter_allow_mentions)
+                             utm=settings.utm, allow_mentions=settings.twitter_allow_mentions,
+                             summary_max=settings.summary_max)
     networks = NETWORKS if platform == "console" else (platform,)
     return [compose(post, network, settings.templates.get(network), options) for network in networks]
 

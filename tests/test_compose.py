@@ -180,6 +180,67 @@ def test_clean_text(raw, cleaned):
     assert clean_text(raw) == cleaned
 
 
+# --------------------------------------------------------------------------- summary teaser
+
+SENTENCE = "This sentence is about forty characters. "       # 41 with its space
+
+
+def summary_of(message):
+    """The {summary} part of a default Facebook message (title, blank line, summary)."""
+    return message.text.split("\n\n", 1)[1]
+
+
+def test_a_long_summary_is_a_teaser_on_linkedin_and_facebook():
+    long = SENTENCE * 46                                         # 1,886 characters, as a Hugo feed sends
+    for network in ("linkedin", "facebook"):
+        message = compose(post(summary=long), network)
+        shown = visible(message).split("\n\n")[1]
+        assert len(shown) <= 300
+        assert shown == (SENTENCE * 7).strip()                   # 7 sentences end at 286, in the last third
+        assert not shown.endswith(ELLIPSIS)
+
+
+def test_without_a_sentence_end_in_the_last_third_the_cut_is_at_a_word_with_an_ellipsis():
+    text = "Short one. " + "word " * 100                         # the only full stop is at 10
+    shown = summary_of(compose(post(summary=text), "facebook"))
+    assert shown.endswith("word" + ELLIPSIS) and len(shown) <= 300 and len(shown) >= 290
+    assert shown.startswith("Short one. word")
+
+
+def test_summary_max_is_the_owners_choice():
+    text = SENTENCE * 3 + "And then a long tail without any full stop at all going on and on and on"
+    shown = summary_of(compose(post(summary=text), "facebook", options=ComposeOptions(summary_max=120)))
+    assert shown == (SENTENCE * 2).strip()                       # ends at 81, in the last third (80-120)
+    whole = summary_of(compose(post(summary=text), "facebook", options=ComposeOptions(summary_max=0)))
+    assert whole == text
+
+
+@pytest.mark.parametrize("text", ["A summary.", "Exactly three hundred " + "x" * 278])
+def test_a_summary_within_the_limit_is_unchanged(text):
+    assert len(text) <= 300
+    assert summary_of(compose(post(summary=text), "facebook")) == text
+
+
+def test_a_teaser_without_spaces_is_cut_at_a_character_and_never_inside_a_url():
+    cjk = "長い文章です" * 80                                     # no sentence end, no spaces
+    shown = summary_of(compose(post(summary=cjk), "facebook"))
+    assert shown.endswith(ELLIPSIS) and len(shown) <= 300
+    url = "https://example.com/" + "a" * 60
+    text = "word " * 50 + url + " tail"                          # the URL crosses 300
+    shown = summary_of(compose(post(summary=text), "facebook"))
+    assert url not in shown and "https" not in shown and shown.endswith("word" + ELLIPSIS)
+
+
+def test_summary_max_reaches_the_message_from_the_settings():
+    from bot.config import settings_from
+    from bot.delivery import messages_for
+
+    settings = settings_from({"AUTOPOST_FEEDS": "https://blog.example.com/feed", "AUTOPOST_SUMMARY_MAX": "100"})
+    assert settings_from({"AUTOPOST_FEEDS": "https://blog.example.com/feed"}).summary_max == 300
+    (message,) = messages_for(post(summary="word " * 100), "facebook", settings)
+    assert len(summary_of(message)) <= 100 and summary_of(message).endswith(ELLIPSIS)
+
+
 # --------------------------------------------------------------------------- mentions
 
 @pytest.mark.parametrize("allow, expected", [
