@@ -30,8 +30,17 @@ redirects back with ``code`` and ``state`` (or ``error``/``error_description``, 
 ``access_token`` and ``expires_in`` (60 days). Refresh tokens are only for approved
 partners, so the owner re-runs this flow before expiry. ``GET /v2/userinfo``
 (OpenID Connect, scopes ``openid profile``) gives ``sub``: the author is
-``urn:li:person:{sub}``. Posting needs ``w_member_social``, or
-``w_organization_social`` for a Page.
+``urn:li:person:{sub}``. Posting needs ``w_member_social``.
+
+A Page is posted to from a separate app whose only product is the Community
+Management API (marketing/community-management/community-management-api-migration-guide:
+it grants ``w_organization_social`` for content and ``rw_organization_admin`` for
+Page access management, and LinkedIn lets no other product share its app), so that
+flow asks for exactly those two scopes, never ``openid``/``profile``: the author is
+the Page given with ``--organization`` (or already in LINKEDIN_AUTHOR), and the new
+token is checked with ``GET /rest/organizationAcls?q=roleAssignee``
+(organizations/organization-access-control-by-role), which says whether the member
+who signed in holds a role that may post as that Page.
 
 Facebook: ``GET /{version}/oauth/access_token?grant_type=fb_exchange_token&client_id&
 client_secret&fb_exchange_token`` turns a short-lived user token into a ~60-day one
@@ -72,7 +81,8 @@ LINKEDIN_OAUTH_BASE = "https://www.linkedin.com"
 LINKEDIN_REDIRECT_PORT = 8765
 LINKEDIN_REDIRECT_PATH = "/callback"
 LINKEDIN_SCOPES = ("openid", "profile", "w_member_social")
-LINKEDIN_ORGANIZATION_SCOPE = "w_organization_social"
+# The Community Management API app: posting as the Page, and reading the member's role on it.
+LINKEDIN_ORGANIZATION_SCOPES = ("w_organization_social", "rw_organization_admin")
 LINKEDIN_WAIT_SECONDS = 300.0
 FACEBOOK_PAGE_FIELDS = "id,name,access_token,tasks"
 
@@ -214,9 +224,11 @@ def auth_linkedin(settings: Settings, env_path: str | Path, *, client_id: str, c
     if not client_id or not client_secret:
         raise AuthFlowError("linkedin", "the app's Client ID and Client Secret are needed (LinkedIn developer "
                                         "portal → your app → Auth)")
+    if not organization and settings.linkedin_author.startswith("urn:li:organization:"):
+        organization = settings.linkedin_author          # renewing a Page's token: the same flow again
     org_id = _organization_id(organization) if organization else None
     base = linkedin_oauth_base(settings, oauth_base)
-    scopes = LINKEDIN_SCOPES + ((LINKEDIN_ORGANIZATION_SCOPE,) if org_id else ())
+    scopes = LINKEDIN_ORGANIZATION_SCOPES if org_id else LINKEDIN_SCOPES
     state = secrets.token_urlsafe(24)
 
     with _RedirectListener(port, state) as listener:
@@ -234,29 +246,47 @@ def auth_linkedin(settings: Settings, env_path: str | Path, *, client_id: str, c
                 open_browser(url)
             except Exception as exc:  # noqa: BLE001  no browser here: the printed address still works
                 log.debug("could not open a browser: %s", exc.__class__.__name__)
-        code = listener.wait(wait_seconds)
+        try:
+            code = listener.wait(wait_seconds)
+        except AuthFlowError as exc:
+            if org_id and "unauthorized_scope_error" in str(exc):
+                raise AuthFlowError("linkedin", f"{str(exc).removeprefix('linkedin: ')}. Posting as a Page "
+                                                f"needs a LinkedIn app whose only product is the Community "
+                                                f"Management API, approved by LinkedIn (README: \"LinkedIn "
+                                                f"Page\")") from None
+            raise
 
     token, expires_in = _linkedin_exchange(base, code, client_id, client_secret, redirect_uri,
                                            settings.request_timeout)
     from bot.platforms.linkedin import LinkedInPlatform
 
-    member = LinkedInPlatform(access_token=token, author="", base_url=settings.linkedin_api_base,
-                              version=settings.linkedin_version, timeout=settings.request_timeout, clock=clock)
-    try:
-        person = member.author()                     # GET /v2/userinfo → urn:li:person:{sub}
-        who = member.verify()                        # "Name (urn:li:person:…)", from the same answer
-    except PlatformError as exc:
-        raise AuthFlowError("linkedin", f"the new token could not read your profile (/v2/userinfo): "
-                                        f"{exc.message}. The app needs the product \"Sign In with LinkedIn "
-                                        f"using OpenID Connect\"") from None
-    author = f"urn:li:organization:{org_id}" if org_id else person
+    if org_id:
+        author = f"urn:li:organization:{org_id}"
+        page = LinkedInPlatform(access_token=token, author=author, base_url=settings.linkedin_api_base,
+                                version=settings.linkedin_version, timeout=settings.request_timeout, clock=clock)
+        try:
+            who = page.verify()                      # GET /rest/organizationAcls?q=roleAssignee
+        except PlatformError as exc:
+            raise AuthFlowError("linkedin", f"the new token cannot post as Page {org_id}: {exc.message}. "
+                                            f"Nothing was saved") from None
+    else:
+        member = LinkedInPlatform(access_token=token, author="", base_url=settings.linkedin_api_base,
+                                  version=settings.linkedin_version, timeout=settings.request_timeout,
+                                  clock=clock)
+        try:
+            author = member.author()                 # GET /v2/userinfo → urn:li:person:{sub}
+            who = member.verify()                    # "Name (urn:li:person:…)", from the same answer
+        except PlatformError as exc:
+            raise AuthFlowError("linkedin", f"the new token could not read your profile (/v2/userinfo): "
+                                            f"{exc.message}. The app needs the product \"Sign In with LinkedIn "
+                                            f"using OpenID Connect\"") from None
     updates = {"LINKEDIN_ACCESS_TOKEN": token, "LINKEDIN_AUTHOR": author}
     expires = None
     if expires_in:
         expires = (clock() + timedelta(seconds=expires_in)).date()
         updates["LINKEDIN_TOKEN_EXPIRES"] = expires.isoformat()
     update_env_file(env_path, updates)
-    account = f"organization {org_id} (authorised by {who})" if org_id else who
+    account = f"organization {org_id}: {who}" if org_id else who
     print_fn(f"Saved {', '.join(updates)} in {env_path}: posting as {account}.")
     if expires:
         print_fn(f"The token expires on {expires.isoformat()} (LinkedIn tokens last 60 days): run "

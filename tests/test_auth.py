@@ -23,6 +23,7 @@ from bot.auth import (
     linkedin_oauth_base,
 )
 from bot.config import load_settings, read_env_file, settings_from
+from bot.models import Message
 from bot.platforms.base import create_platform
 from tests.fakes.facebook import (
     APP_ID,
@@ -38,6 +39,7 @@ from tests.fakes.linkedin import (
     CLIENT_ID,
     CLIENT_SECRET,
     MEMBER_SUB,
+    ORG_TOKEN,
     TOKEN,
     FakeLinkedIn,
 )
@@ -242,24 +244,68 @@ def test_linkedin_code_flow_stores_token_author_and_expiry(tmp_path, fake_linked
     assert create_platform("linkedin", settings).verify() == f"Example Member (urn:li:person:{MEMBER_SUB})"
 
 
-def test_linkedin_organization_asks_for_the_page_scope_and_posts_as_the_page(tmp_path, fake_linkedin):
+def test_linkedin_page_uses_only_community_management_scopes_and_no_userinfo(tmp_path, fake_linkedin):
+    fake_linkedin.community_app()      # the Community Management API must be alone on its app
     env = make_env(tmp_path, f"LINKEDIN_API_BASE={fake_linkedin.base_url}\n")
+    terminal = Terminal()
 
-    connected = linkedin(env, fake_linkedin, Terminal(), organization="urn:li:organization:2414183")
+    connected = linkedin(env, fake_linkedin, terminal, organization="urn:li:organization:2414183")
 
-    assert fake_linkedin.authorizations[0]["scope"] == "openid profile w_member_social w_organization_social"
+    assert fake_linkedin.authorizations[0]["scope"] == "w_organization_social rw_organization_admin"
+    stored = read_env_file(env)
+    assert stored["LINKEDIN_AUTHOR"] == "urn:li:organization:2414183"
+    assert stored["LINKEDIN_ACCESS_TOKEN"] == ORG_TOKEN
+    assert connected.account == "organization 2414183: urn:li:organization:2414183 (you are ADMINISTRATOR of the Page)"
+    assert not any(path.startswith(("/v2/userinfo", "/rest/organizations/")) for _, path in fake_linkedin.requests)
+    assert_secret_free(terminal.text, ORG_TOKEN, CLIENT_SECRET)
+
+    # What `autopost check` and the service do next: verify, then post as the Page.
+    platform = create_platform("linkedin", load_settings(str(env)))
+    assert "ADMINISTRATOR" in platform.verify()
+    platform.publish(Message(network="linkedin", text="Hello", link="https://blog.example.com/1/",
+                             post_url="https://blog.example.com/1/"))
+    assert [p["author"] for p in fake_linkedin.posts] == ["urn:li:organization:2414183"]
+
+
+def test_linkedin_page_renewal_keeps_the_page_flow(tmp_path, fake_linkedin):
+    fake_linkedin.community_app()
+    env = make_env(tmp_path, f"LINKEDIN_API_BASE={fake_linkedin.base_url}\n"
+                             f"LINKEDIN_AUTHOR=urn:li:organization:2414183\n")
+
+    linkedin(env, fake_linkedin, Terminal())          # no --organization: the env file says which Page
+
+    assert fake_linkedin.authorizations[0]["scope"] == "w_organization_social rw_organization_admin"
     assert read_env_file(env)["LINKEDIN_AUTHOR"] == "urn:li:organization:2414183"
-    assert connected.account.startswith("organization 2414183")
-    assert create_platform("linkedin", load_settings(str(env))).verify() == \
-        "Devtestco (urn:li:organization:2414183)"
+
+
+def test_linkedin_page_on_a_member_app_says_which_app_is_needed(tmp_path, fake_linkedin):
+    env = make_env(tmp_path)           # the default fake app: Share on LinkedIn + OpenID Connect
+
+    with pytest.raises(AuthFlowError) as caught:
+        linkedin(env, fake_linkedin, Terminal(), organization="2414183")
+    assert 'Scope "w_organization_social" is not authorized' in str(caught.value)
+    assert "only product is the Community Management API" in str(caught.value)
+    assert fake_linkedin.exchanges == []
+
+
+def test_linkedin_page_the_member_may_not_post_as_saves_nothing(tmp_path, fake_linkedin):
+    fake_linkedin.community_app()
+    env = make_env(tmp_path)
+    before = env.read_text(encoding="utf-8")
+
+    with pytest.raises(AuthFlowError) as caught:
+        linkedin(env, fake_linkedin, Terminal(), organization="5515715")      # ANALYST there
+
+    assert "cannot post as Page 5515715" in str(caught.value) and "only ANALYST" in str(caught.value)
+    assert env.read_text(encoding="utf-8") == before
 
 
 def test_linkedin_scope_the_app_lacks_is_reported(tmp_path, fake_linkedin):
-    fake_linkedin.granted_scopes.discard("w_organization_social")
+    fake_linkedin.granted_scopes.discard("w_member_social")
     env = make_env(tmp_path)
 
-    with pytest.raises(AuthFlowError, match='Scope "w_organization_social" is not authorized'):
-        linkedin(env, fake_linkedin, Terminal(), organization="2414183")
+    with pytest.raises(AuthFlowError, match='Scope "w_member_social" is not authorized'):
+        linkedin(env, fake_linkedin, Terminal())
     assert fake_linkedin.exchanges == []
 
 

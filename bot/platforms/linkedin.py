@@ -33,9 +33,24 @@ LinkedIn documentation this module relies on (learn.microsoft.com/linkedin/...):
   midnight UTC; a 429 carries no rate-limit or Retry-After headers.
 - Sign In with LinkedIn using OpenID Connect, consumer/integrations/self-serve/
   sign-in-with-linkedin-v2: ``GET /v2/userinfo`` gives ``sub`` (the member id,
-  ``urn:li:person:{sub}``) and ``name``; it is unversioned.
-- Organization Lookup API, .../organizations/organization-lookup-api:
-  ``GET /rest/organizations/{id}`` gives ``localizedName``.
+  ``urn:li:person:{sub}``) and ``name``; it is unversioned and needs ``openid``
+  (and ``profile`` for the name), which only the "Sign In with LinkedIn using
+  OpenID Connect" product grants.
+- Posting as a Page: the Community Management API product grants
+  ``w_organization_social`` (content) and ``rw_organization_admin`` (Page
+  access management) and must be the only product on its app
+  (marketing/community-management/community-management-api-migration-guide), so
+  such a token has no ``openid``: the author is the configured Page, never
+  /v2/userinfo.
+- Organization Access Control by Role, .../community-management/organizations/
+  organization-access-control-by-role: ``GET /rest/organizationAcls?q=roleAssignee``
+  (optionally ``&role=…&state=APPROVED``) lists the authenticated member's roles as
+  ``elements`` of ``{"organization", "role", "state", "roleAssignee"}``; it needs
+  ``rw_organization_admin`` or ``r_organization_admin``, as does the Organization
+  Lookup API (``GET /rest/organizations/{id}``, .../organization-lookup-api).
+  ``verify`` asks the ACL finder whether the member holds a posting role on the
+  Page; a token with ``w_organization_social`` alone gets 403 there, which proves
+  the token is alive but cannot say the role, so that is reported, not blocked.
 """
 from __future__ import annotations
 
@@ -77,6 +92,9 @@ EXPIRY_WARNING_DAYS = 7
 # The URN LinkedIn names in a duplicate answer; posts are shares or ugcPosts.
 _DUPLICATE_URN = re.compile(r"urn:li:(?:share|ugcPost):\d+")
 _ORGANIZATION = "urn:li:organization:"
+# Roles that may post as a Page (Posts API; the ACL enum spells CONTENT_ADMINISTRATOR).
+POSTING_ROLES = ("ADMINISTRATOR", "CONTENT_ADMINISTRATOR", "CONTENT_ADMIN", "DIRECT_SPONSORED_CONTENT_POSTER")
+ACL_PERMISSION = "rw_organization_admin (the Community Management API's Page access) to read your Page roles"
 
 
 class LinkedInPlatform:
@@ -139,17 +157,50 @@ class LinkedInPlatform:
         return Published(remote_id=urn, url=POST_URL.format(urn=urn))
 
     def verify(self) -> str:
-        """The member's name for a person author, the page's name for an organization."""
+        """The member's name for a person author; for a Page, the role the token's member holds there."""
         author = self.author()
         if author.startswith(_ORGANIZATION):
-            org_id = author[len(_ORGANIZATION):]
-            data = self._json(self._request("GET", f"/rest/organizations/{org_id}",
-                                            permission="rw_organization_admin (page admin)"))
-            name = data.get("localizedName") or data.get("vanityName") or org_id
-            return f"{name} ({author})"
+            return self._verify_organization(author)
         if self._member_name is None:
             self._userinfo()
         return f"{self._member_name or 'LinkedIn member'} ({author})"
+
+    def _verify_organization(self, author: str) -> str:
+        """Can this token post as ``author``? Asked of the ACL finder, never of /rest/organizations."""
+        try:
+            roles = self.organization_roles()
+        except AuthError as exc:
+            if exc.status != 403:
+                raise
+            # The token is valid (a dead one is 401) but its scopes do not cover the
+            # ACL finder, e.g. w_organization_social alone: posting will tell.
+            return (f"{author} (your role on the Page not checked: the token lacks "
+                    f"rw_organization_admin; posts need w_organization_social)")
+        held = [role for org, role in roles if org == author]
+        posting = [role for role in held if role in POSTING_ROLES]
+        if posting:
+            return f"{author} (you are {posting[0]} of the Page)"
+        pages = sorted({org for org, role in roles if role in POSTING_ROLES})
+        others = f"; you may post as {', '.join(pages)}" if pages else ""
+        what = f"only {', '.join(held)}" if held else "no role"
+        raise AuthError(self.name, f"the member who authorised this token has {what} on {author}: posting "
+                                   f"as a Page needs ADMINISTRATOR, CONTENT_ADMINISTRATOR or "
+                                   f"DIRECT_SPONSORED_CONTENT_POSTER (a Page super admin grants it){others}",
+                        status=403)
+
+    def organization_roles(self) -> list[tuple[str, str]]:
+        """(organization URN, role) for every APPROVED role of the token's member."""
+        data = self._json(self._request("GET", "/rest/organizationAcls", permission=ACL_PERMISSION,
+                                        params={"q": "roleAssignee", "state": "APPROVED", "count": "100"}))
+        elements = data.get("elements") if isinstance(data.get("elements"), list) else []
+        roles = []
+        for element in elements:
+            if not isinstance(element, dict):
+                continue
+            org, role = element.get("organization"), element.get("role")
+            if isinstance(org, str) and isinstance(role, str) and element.get("state", "APPROVED") == "APPROVED":
+                roles.append((org, role))
+        return roles
 
     def find_existing(self, post_url: str) -> Published | None:
         # LinkedIn offers no cheap lookup by link; its duplicate check protects a retry.
@@ -158,13 +209,34 @@ class LinkedInPlatform:
     # ── LinkedIn specifics ───────────────────────────────────────────────
 
     def author(self) -> str:
-        """LINKEDIN_AUTHOR, or the token's own member derived once from userinfo."""
+        """LINKEDIN_AUTHOR; else the token's member (/v2/userinfo), or for a Community
+        Management token (no openid) the one Page its member may post as."""
         if not self._author:
-            sub = self._userinfo()
+            try:
+                sub = self._userinfo()
+            except AuthError as exc:
+                if exc.status != 403:
+                    raise
+                self._author = self._only_page(exc)
+                log.info("LINKEDIN_AUTHOR is not set: posting as %s, the one Page the token's member "
+                         "may post as (from /rest/organizationAcls)", self._author)
+                return self._author
             self._author = f"urn:li:person:{sub}"
             log.info("LINKEDIN_AUTHOR is not set: posting as %s, the token's member (from /v2/userinfo)",
                      self._author)
         return self._author
+
+    def _only_page(self, userinfo_refusal: AuthError) -> str:
+        try:
+            roles = self.organization_roles()
+        except AuthError:
+            raise userinfo_refusal from None
+        pages = sorted({org for org, role in roles if role in POSTING_ROLES})
+        if len(pages) == 1:
+            return pages[0]
+        choice = f"one of {', '.join(pages)}" if pages else "urn:li:organization:ID of your Page"
+        raise AuthError(self.name, f"LINKEDIN_AUTHOR is not set and this token cannot name a member "
+                                   f"(/v2/userinfo refused): set LINKEDIN_AUTHOR to {choice}", status=403)
 
     def token_expiry_warning(self, today: date) -> str | None:
         """A warning sentence from EXPIRY_WARNING_DAYS before LINKEDIN_TOKEN_EXPIRES, else None."""

@@ -2,9 +2,23 @@
 
 Endpoints: ``POST /rest/posts``, ``POST /rest/images?action=initializeUpload``,
 the upload ``PUT /upload/{id}`` (the ``uploadUrl`` points back here),
-``GET /v2/userinfo``, ``GET /rest/organizations/{id}``, and images to download
+``GET /v2/userinfo``, ``GET /rest/organizations/{id}``,
+``GET /rest/organizationAcls?q=roleAssignee``, and images to download
 under ``/img/`` (``ok.png``, ``missing.png`` → 404, ``huge.png`` → over 5 MB,
 ``page.html`` → not an image).
+
+Tokens carry the scopes they were granted, and each call needs what LinkedIn
+says it needs, answering 403 ``ACCESS_DENIED`` otherwise: ``/v2/userinfo``
+needs ``openid`` (Sign In with LinkedIn using OpenID Connect); posting as a
+member ``w_member_social``; posting as a Page ``w_organization_social`` and a
+posting role on it (ADMINISTRATOR, CONTENT_ADMINISTRATOR or
+DIRECT_SPONSORED_CONTENT_POSTER); ``/rest/organizations/{id}`` and
+``/rest/organizationAcls`` ``rw_organization_admin`` or ``r_organization_admin``
+(learn.microsoft.com/linkedin/marketing/community-management/organizations/
+organization-access-control-by-role and .../organization-lookup-api).
+An app is either a member app ("Share on LinkedIn" + "Sign In with LinkedIn
+using OpenID Connect": ``TOKEN``) or a Community Management API app, which
+LinkedIn allows no other product beside (``community_app()``: ``ORG_TOKEN``).
 
 OAuth 2.0 authorization code flow (served on www.linkedin.com by LinkedIn, here
 on the same fake; learn.microsoft.com/linkedin/shared/authentication/authorization-code-flow):
@@ -43,16 +57,28 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 TOKEN = "li-test-token-9f3c1e77d2"
+ORG_TOKEN = "li-org-token-4b81d0e5aa"
 CLIENT_ID = "86fakeClientId7x"
 CLIENT_SECRET = "li-fake-CLIENT-secret-5d0c2a"
 TOKEN_LIFETIME = 5184000          # 60 days, what LinkedIn answers as expires_in
-# Scopes an app with "Share on LinkedIn", "Sign In with LinkedIn using OpenID Connect"
-# and the Community Management API may ask for.
-GRANTED_SCOPES = frozenset({"openid", "profile", "email", "w_member_social", "w_organization_social",
-                            "r_organization_social", "rw_organization_admin"})
+# Scopes an app with "Share on LinkedIn" and "Sign In with LinkedIn using OpenID Connect"
+# may ask for.
+MEMBER_SCOPES = frozenset({"openid", "profile", "email", "w_member_social"})
+# Scopes of an app whose only product is the Community Management API (its migration
+# guide: Page access management rw_organization_admin; content w_organization_social,
+# r_organization_social, w_member_social).
+COMMUNITY_SCOPES = frozenset({"w_organization_social", "r_organization_social", "rw_organization_admin",
+                              "w_member_social"})
+GRANTED_SCOPES = MEMBER_SCOPES
+# Roles that may post as a Page (Posts API: ADMINISTRATOR, CONTENT_ADMIN(ISTRATOR),
+# DIRECT_SPONSORED_CONTENT_POSTER).
+POSTING_ROLES = frozenset({"ADMINISTRATOR", "CONTENT_ADMINISTRATOR", "DIRECT_SPONSORED_CONTENT_POSTER"})
+ADMIN_READ_SCOPES = frozenset({"rw_organization_admin", "r_organization_admin"})
 MEMBER_SUB = "782bbtaQ"
 MEMBER_NAME = "Example Member"
-ORGANIZATIONS = {"2414183": "Devtestco"}
+ORGANIZATIONS = {"2414183": "Devtestco", "5515715": "Other Page"}
+# The member's roles: org id -> role (all APPROVED).
+ROLES = {"2414183": "ADMINISTRATOR", "5515715": "ANALYST"}
 # Marketing versions LinkedIn's migrations page and changelog listed as active (mid 2026).
 VERSIONS = ("202601", "202602", "202603", "202605", "202606", "202607")
 
@@ -120,6 +146,9 @@ class _Canned:
 class FakeLinkedIn:
     def __init__(self, token: str = TOKEN):
         self.token = token
+        self.org_token = ORG_TOKEN
+        self.token_scopes: dict[str, set[str]] = {token: set(MEMBER_SCOPES), ORG_TOKEN: set(COMMUNITY_SCOPES)}
+        self.roles = dict(ROLES)
         self.member_sub = MEMBER_SUB
         self.member_name = MEMBER_NAME
         self.organizations = dict(ORGANIZATIONS)
@@ -184,6 +213,10 @@ class FakeLinkedIn:
     def restore(self) -> None:
         self._revoked = False
 
+    def community_app(self) -> None:
+        """The app being authorised is a Community Management API app: only its scopes exist."""
+        self.granted_scopes = set(COMMUNITY_SCOPES)
+
     def deny_authorization(self) -> None:
         """The member presses "Cancel" on the consent screen of the next authorization."""
         self._deny = True
@@ -202,17 +235,19 @@ class FakeLinkedIn:
 
     # ── LinkedIn's behaviour ─────────────────────────────────────────────
 
-    def _author_allowed(self, urn: str) -> bool:
+    def _author_allowed(self, urn: str, scopes: set[str]) -> bool:
         if urn == f"urn:li:person:{self.member_sub}":
-            return True
+            return "w_member_social" in scopes
         prefix = "urn:li:organization:"
-        return urn.startswith(prefix) and urn[len(prefix):] in self.organizations
+        org_id = urn[len(prefix):] if urn.startswith(prefix) else ""
+        return ("w_organization_social" in scopes and org_id in self.organizations
+                and self.roles.get(org_id) in POSTING_ROLES)
 
-    def _create_post(self, body: Any) -> tuple[int, Any, dict[str, str]]:
+    def _create_post(self, body: Any, scopes: set[str]) -> tuple[int, Any, dict[str, str]]:
         problem = _post_problem(body)
         if problem:
             return 422, {"status": 422, "code": "UNPROCESSABLE_ENTITY", "message": problem}, {}
-        if not self._author_allowed(body["author"]):
+        if not self._author_allowed(body["author"], scopes):
             return 403, _DEFAULT_ERRORS[403], {}
         article = (body.get("content") or {}).get("article")
         if article and "thumbnail" in article and article["thumbnail"] not in self.images:
@@ -235,12 +270,12 @@ class FakeLinkedIn:
             self.posts.append(stored)
         return 201, None, {"x-restli-id": stored["id"]}
 
-    def _initialize_upload(self, body: Any) -> tuple[int, Any, dict[str, str]]:
+    def _initialize_upload(self, body: Any, scopes: set[str]) -> tuple[int, Any, dict[str, str]]:
         owner = (body or {}).get("initializeUploadRequest", {}).get("owner") if isinstance(body, dict) else None
         if not isinstance(owner, str):
             return 422, {"status": 422, "code": "UNPROCESSABLE_ENTITY",
                          "message": "ERROR :: /initializeUploadRequest/owner :: field is required"}, {}
-        if not self._author_allowed(owner):
+        if not self._author_allowed(owner, scopes):
             return 403, _DEFAULT_ERRORS[403], {}
         with self._lock:
             upload_id = f"D4E10AQ{next(self._ids)}"
@@ -288,6 +323,18 @@ class FakeLinkedIn:
         location = redirect_uri + ("&" if "?" in redirect_uri else "?") + urlencode(answer)
         return 302, b"", {"Location": location}
 
+    def _acls(self, query: dict[str, list[str]]) -> tuple[int, Any]:
+        """The roleAssignee finder: the authenticated member's roles, filtered by role and state."""
+        params = {k: v[0] for k, v in query.items()}
+        if params.get("q") != "roleAssignee":
+            return 400, {"status": 400, "code": "ILLEGAL_ARGUMENT", "message": "fake: only q=roleAssignee"}
+        elements = [{"roleAssignee": f"urn:li:person:{self.member_sub}", "role": role, "state": "APPROVED",
+                     "organization": f"urn:li:organization:{org_id}"}
+                    for org_id, role in self.roles.items()
+                    if params.get("role") in (None, role) and params.get("state") in (None, "APPROVED")]
+        return 200, {"paging": {"count": 10, "start": 0, "total": len(elements), "links": []},
+                     "elements": elements}
+
     def _exchange(self, form: dict[str, str], content_type: str) -> tuple[int, Any, dict[str, str]]:
         with self._lock:
             self.exchanges.append(form)
@@ -306,7 +353,13 @@ class FakeLinkedIn:
                          "error_description": "Unable to retrieve access token: appid/redirect uri/code "
                                               "verifier does not match authorization code. Or authorization "
                                               "code expired. Or external member binding exists"}, {}
-        return 200, {"access_token": self.token, "expires_in": self.token_lifetime, "scope": grant["scope"],
+        # The token holds what was granted, no more: a Community Management app's token
+        # cannot read /v2/userinfo, a member app's cannot post as a Page.
+        scopes = set(grant["scope"].split())
+        token = self.token if scopes <= MEMBER_SCOPES else self.org_token
+        with self._lock:
+            self.token_scopes[token] = scopes
+        return 200, {"access_token": token, "expires_in": self.token_lifetime, "scope": grant["scope"],
                      "token_type": "Bearer", "id_token": "eyJhbGciOiJSUzI1NiJ9.fake.fake"}, {}
 
 
@@ -410,12 +463,21 @@ def _handler_for(fake: FakeLinkedIn) -> type[BaseHTTPRequestHandler]:
             problem = self._auth_problem(path)
             if problem:
                 return self._json(*problem)
+            scopes = fake.token_scopes.get(self.headers.get("Authorization", "")[len("Bearer "):], set())
             if path == "/v2/userinfo" and method == "GET":
+                if "openid" not in scopes:
+                    return self._json(*_denied("userinfo.GET.NO_VERSION"))
                 return self._json(200, {"sub": fake.member_sub, "name": fake.member_name,
                                         "given_name": fake.member_name.split()[0],
                                         "family_name": fake.member_name.split()[-1],
                                         "locale": {"country": "US", "language": "en"}})
+            if path == "/rest/organizationAcls" and method == "GET":
+                if not scopes & ADMIN_READ_SCOPES:
+                    return self._json(*_denied("organizationAcls.FINDER-roleAssignee." + VERSIONS[-1]))
+                return self._json(*fake._acls(query))
             if path.startswith("/rest/organizations/") and method == "GET":
+                if not scopes & ADMIN_READ_SCOPES:
+                    return self._json(*_denied("organizations.GET." + VERSIONS[-1]))
                 org_id = path.rsplit("/", 1)[-1]
                 if org_id not in fake.organizations:
                     return self._json(404, _DEFAULT_ERRORS[404])
@@ -435,15 +497,16 @@ def _handler_for(fake: FakeLinkedIn) -> type[BaseHTTPRequestHandler]:
                 if body is _INVALID:
                     return self._json(400, {"status": 400, "code": "ILLEGAL_ARGUMENT",
                                             "message": "Invalid JSON in request body"})
-                return self._json(*fake._create_post(body))
+                return self._json(*fake._create_post(body, scopes))
             if path == "/rest/images" and method == "POST" and query.get("action") == ["initializeUpload"]:
                 if body is _INVALID:
                     return self._json(400, {"status": 400, "message": "Invalid JSON in request body"})
-                return self._json(*fake._initialize_upload(body))
+                return self._json(*fake._initialize_upload(body, scopes))
             return self._json(404, _DEFAULT_ERRORS[404])
 
         def _auth_problem(self, path: str) -> tuple[int, Any] | None:
-            if self.headers.get("Authorization") != f"Bearer {fake.token}":
+            given = self.headers.get("Authorization", "")
+            if not given.startswith("Bearer ") or given[len("Bearer "):] not in fake.token_scopes:
                 return 401, {"status": 401, "serviceErrorCode": 65600, "code": "INVALID_ACCESS_TOKEN",
                              "message": "Invalid access token"}
             if fake._revoked:
@@ -497,6 +560,11 @@ def _handler_for(fake: FakeLinkedIn) -> type[BaseHTTPRequestHandler]:
 
 
 _INVALID = object()
+
+
+def _denied(resource: str) -> tuple[int, Any]:
+    return 403, {"status": 403, "serviceErrorCode": 100, "code": "ACCESS_DENIED",
+                 "message": f"Not enough permissions to access: {resource}"}
 
 
 @pytest.fixture

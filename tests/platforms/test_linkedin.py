@@ -21,6 +21,7 @@ from bot.platforms.base import (
 from bot.platforms.linkedin import LinkedInPlatform
 from tests.fakes.linkedin import (  # noqa: F401  (fake_linkedin is a fixture)
     MEMBER_SUB,
+    ORG_TOKEN,
     PNG_BYTES,
     TOKEN,
     fake_linkedin,
@@ -182,15 +183,25 @@ def test_forbidden_names_the_missing_permission(fake_linkedin, author, permissio
     fake_linkedin.fail_next(403, path="/rest/posts")
 
     with pytest.raises(AuthError) as caught:
-        make(fake_linkedin, author=author).publish(message())
+        make(fake_linkedin, author=author, access_token=org_token_for(author)).publish(message())
 
     assert permission in str(caught.value)
     assert "Not enough permissions" in str(caught.value)     # LinkedIn's own words survive
 
 
-def test_posting_as_a_page_we_do_not_admin_is_forbidden(fake_linkedin):
+def org_token_for(author: str) -> str:
+    return ORG_TOKEN if author.startswith("urn:li:organization:") else TOKEN
+
+
+@pytest.mark.parametrize("author, token", [
+    ("urn:li:organization:999", ORG_TOKEN),             # no role on that Page
+    ("urn:li:organization:5515715", ORG_TOKEN),         # ANALYST: may not post
+    (ORGANIZATION, TOKEN),                              # a member app's token: no w_organization_social
+])
+def test_posting_as_a_page_we_may_not_post_as_is_forbidden(fake_linkedin, author, token):
     with pytest.raises(AuthError, match="w_organization_social"):
-        make(fake_linkedin, author="urn:li:organization:999").publish(message())
+        make(fake_linkedin, author=author, access_token=token).publish(message())
+    assert fake_linkedin.posts == []
 
 
 def test_daily_throttle_waits_for_midnight_utc(fake_linkedin):
@@ -323,7 +334,7 @@ def test_non_http_image_url_is_skipped(fake_linkedin, caplog):
 
 
 def test_image_owner_is_the_author(fake_linkedin):
-    make(fake_linkedin, author=ORGANIZATION).publish(message(image_url=fake_linkedin.image_url()))
+    make(fake_linkedin, author=ORGANIZATION, access_token=ORG_TOKEN).publish(message(image_url=fake_linkedin.image_url()))
 
     [post] = fake_linkedin.posts
     assert post["author"] == ORGANIZATION
@@ -354,14 +365,75 @@ def test_verify_without_author_derives_it(fake_linkedin):
     assert fake_linkedin.requests == [("GET", "/v2/userinfo")]
 
 
-def test_verify_organization_names_the_page(fake_linkedin):
-    assert make(fake_linkedin, author=ORGANIZATION).verify() == f"Devtestco ({ORGANIZATION})"
-    assert fake_linkedin.requests == [("GET", "/rest/organizations/2414183")]
+# ── posting as a Page with a Community Management API token ─────────────
 
 
-def test_verify_unknown_organization_is_permanent(fake_linkedin):
-    with pytest.raises(PermanentError, match="Not Found"):
-        make(fake_linkedin, author="urn:li:organization:999").verify()
+def test_the_fake_refuses_what_linkedin_refuses_a_community_management_token(fake_linkedin):
+    # No openid on such an app; the Page lookup needs rw_organization_admin.
+    page = make(fake_linkedin, author="", access_token=ORG_TOKEN)
+    fake_linkedin.token_scopes[ORG_TOKEN] = {"w_organization_social"}
+    with pytest.raises(AuthError) as caught:
+        page._userinfo()
+    assert caught.value.status == 403 and "userinfo" in caught.value.message
+    with pytest.raises(AuthError) as caught:
+        page._request("GET", "/rest/organizations/2414183", permission="rw_organization_admin")
+    assert caught.value.status == 403
+
+
+def test_verify_a_page_asks_the_acl_finder_not_the_organization_lookup(fake_linkedin):
+    page = make(fake_linkedin, author=ORGANIZATION, access_token=ORG_TOKEN)
+
+    assert page.verify() == f"{ORGANIZATION} (you are ADMINISTRATOR of the Page)"
+
+    [(method, path)] = fake_linkedin.requests
+    assert method == "GET" and path.startswith("/rest/organizationAcls?q=roleAssignee&state=APPROVED")
+
+
+def test_a_page_verified_with_w_organization_social_alone_is_not_blocked(fake_linkedin):
+    # The ACL finder needs rw_organization_admin: its 403 proves a live token, not a missing role.
+    fake_linkedin.token_scopes[ORG_TOKEN] = {"w_organization_social"}
+    page = make(fake_linkedin, author=ORGANIZATION, access_token=ORG_TOKEN)
+
+    assert "not checked" in page.verify() and "rw_organization_admin" in page.verify()
+    page.publish(message())
+    assert [p["author"] for p in fake_linkedin.posts] == [ORGANIZATION]
+    assert not any(path.startswith(("/v2/userinfo", "/rest/organizations/")) for _, path in fake_linkedin.requests)
+
+
+@pytest.mark.parametrize("author, words", [
+    ("urn:li:organization:5515715", "only ANALYST on urn:li:organization:5515715"),
+    ("urn:li:organization:999", "no role on urn:li:organization:999"),
+])
+def test_verify_a_page_without_a_posting_role_blocks_and_names_the_pages_we_may_post_as(
+        fake_linkedin, author, words):
+    with pytest.raises(AuthError) as caught:
+        make(fake_linkedin, author=author, access_token=ORG_TOKEN).verify()
+    assert words in caught.value.message
+    assert f"you may post as {ORGANIZATION}" in caught.value.message
+
+
+def test_verify_a_page_with_a_revoked_token_is_an_auth_error(fake_linkedin):
+    fake_linkedin.revoke()
+    with pytest.raises(AuthError, match="revoked"):
+        make(fake_linkedin, author=ORGANIZATION, access_token=ORG_TOKEN).verify()
+
+
+def test_without_author_a_community_token_posts_as_its_one_page(fake_linkedin, caplog):
+    caplog.set_level(logging.INFO, logger="bot.platforms.linkedin")
+    page = make(fake_linkedin, author="", access_token=ORG_TOKEN)
+
+    page.publish(message())
+
+    assert [p["author"] for p in fake_linkedin.posts] == [ORGANIZATION]
+    assert f"posting as {ORGANIZATION}" in caplog.text
+
+
+def test_without_author_a_token_for_two_pages_asks_which(fake_linkedin):
+    fake_linkedin.roles["5515715"] = "CONTENT_ADMINISTRATOR"
+    with pytest.raises(AuthError) as caught:
+        make(fake_linkedin, author="", access_token=ORG_TOKEN).publish(message())
+    assert f"set LINKEDIN_AUTHOR to one of {ORGANIZATION}, urn:li:organization:5515715" in caught.value.message
+    assert fake_linkedin.posts == []
 
 
 def test_verify_garbage_is_transient(fake_linkedin):
