@@ -177,7 +177,27 @@ def cmd_preview(settings: Settings, args) -> int:
             print("no posts found in the configured feeds", file=sys.stderr)
             return 1
     _show_messages(settings, [post])
+    _print_x_costs(settings, post, candidates)
     return 0
+
+
+def _print_x_costs(settings: Settings, post, candidates) -> None:
+    """What this post, and a month of the feed, would cost on X (pay-per-use)."""
+    if not {"twitter", "console"} & set(settings.platforms):
+        return
+    from bot.delivery import messages_for
+    from bot.models import utcnow
+    from bot.platforms import twitter_costs
+    from bot.twitter_text import url_spans
+
+    (message,) = messages_for(post, "twitter", settings)
+    lines = twitter_costs.cost_lines(
+        has_url=bool(url_spans(message.text)),
+        per_day=twitter_costs.posts_per_day((p.published for p in candidates), utcnow()),
+        daily_cap=settings.daily_caps.get("twitter"), reverify_interval=settings.reverify_interval)
+    print("── X cost (estimate; the X developer console has the real prices)")
+    for line in lines:
+        print(f"  {line}")
 
 
 def cmd_repost(settings: Settings, args) -> int:
@@ -270,6 +290,10 @@ def cmd_check(settings: Settings, args) -> int:
         ok, text = _try_verify(deliverer, name)
         healthy &= ok
         print(f"{name}: {text}")
+        if name == "twitter":
+            from bot.platforms.twitter_costs import reverify_line
+
+            print(f"{name}: {reverify_line(settings.reverify_interval)}")
         warning = _expiry_warning(deliverer.platforms[name], store.clock())
         if warning:
             print(f"{name}: warning: {warning}")

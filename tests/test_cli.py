@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.cli import COMMANDS
-from tests.conftest import run_cli, write_env
+from tests.conftest import network_env, run_cli, write_env
 from tests.fakes.feed import rss_feed
 
 NOW = datetime.now(timezone.utc)
@@ -55,6 +55,49 @@ def test_preview_shows_each_network_with_its_count(env_file, tmp_path):
     assert "utm_source" not in result.out
     assert "[image] https://blog.example.com/rust.jpg" in result.out
     assert not (tmp_path / "ledger.db").exists()               # preview posts and records nothing
+
+
+def test_preview_states_what_x_costs_at_the_feeds_rate(tmp_path, feed_server):
+    # Every 3 days for five months: 50 entries, 30 of them in the last 90 days.
+    items = [{"title": f"Post {n}", "link": f"https://blog.example.com/{n}/", "guid": str(n),
+              "pubDate": NOW - timedelta(days=3 * n, hours=1), "description": "Text."} for n in range(50)]
+    feed_server.serve("/feed.xml", rss_feed(items))
+    env = write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(),
+                    AUTOPOST_DB=str(tmp_path / "ledger.db"))
+
+    result = run_cli("--env-file", str(env), "preview")
+
+    assert result.code == 0, result.err
+    assert "── X cost" in result.out
+    assert "about $0.20 for this one (its text has a link; $0.015 without one)" in result.out
+    assert "about 10.0 post(s) a month) that is about $2.00 a month on X" in result.out
+    assert "TWITTER_DAILY_CAP is unset" in result.out
+    assert "adds 24 read(s) a day" in result.out
+
+    write_env(env, AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(tmp_path / "ledger.db"),
+              TWITTER_DAILY_CAP="1", AUTOPOST_REVERIFY_INTERVAL="6h")
+    capped = run_cli("--env-file", str(env), "preview").out
+    assert "TWITTER_DAILY_CAP=1 bounds it: at most 1 automatic X post(s), about $0.20, in any 24 hours" in capped
+    assert "adds 4 read(s) a day" in capped
+
+
+def test_preview_without_x_says_nothing_of_its_cost(env_file, fake_linkedin):
+    with open(env_file, "a", encoding="utf-8") as env:
+        env.write("".join(f"{k}={v}\n" for k, v in network_env(fake_linkedin=fake_linkedin).items()))
+    result = run_cli("--env-file", env_file, "preview")
+    assert result.code == 0 and "── linkedin" in result.out and "X cost" not in result.out
+
+
+def test_check_says_what_the_hourly_reverify_costs_on_x(tmp_path, feed_server, fake_x):
+    feed_server.serve("/feed.xml", rss_feed(ITEMS))
+    env = write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(),
+                    AUTOPOST_DB=str(tmp_path / "ledger.db"), **network_env(fake_x=fake_x))
+
+    result = run_cli("--env-file", str(env), "check")
+
+    assert result.code == 0, result.out + result.err
+    assert ("twitter: re-checking the credentials every 1h (AUTOPOST_REVERIFY_INTERVAL) costs 24 X read(s) "
+            "a day, about $0.72–$7.20 a month") in result.out
 
 
 def test_preview_of_a_given_url_and_an_unknown_one(env_file):
