@@ -233,6 +233,22 @@ def test_permanent_error_fails_with_the_networks_words(world, fake_graph):
     assert fake_graph.posts == []                                   # never retried automatically
 
 
+@pytest.mark.parametrize("scopes", [{"w_organization_social"}, {"w_organization_social", "rw_organization_admin"}])
+def test_a_linkedin_page_token_verifies_and_posts_without_being_blocked(world, fake_linkedin, scopes):
+    # A Community Management API token: no openid, perhaps no rw_organization_admin either.
+    from tests.fakes.linkedin import ORG_TOKEN
+
+    fake_linkedin.token_scopes[ORG_TOKEN] = set(scopes)
+    w = world(AUTOPOST_PLATFORMS="linkedin", LINKEDIN_ACCESS_TOKEN=ORG_TOKEN,
+              LINKEDIN_AUTHOR="urn:li:organization:2414183")
+    assert "urn:li:organization:2414183" in w.deliverer.verify("linkedin")
+    w.new_posts(1)
+    w.deliverer.run_due()
+    (d,) = w.deliveries("linkedin")
+    assert d.state == "sent"
+    assert [p["author"] for p in fake_linkedin.posts] == ["urn:li:organization:2414183"]
+
+
 def test_facebook_link_not_yet_fetchable_is_retried_with_backoff(world, fake_graph, clock):
     # 1609005 "Error posting link": Facebook's scraper could not fetch the article yet.
     w = world(AUTOPOST_PLATFORMS="facebook")
