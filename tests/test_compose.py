@@ -1,6 +1,8 @@
 """The message each network gets: templates, limits as each network counts, hashtags, escaping."""
+import json
 import re
 import unicodedata
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -264,6 +266,19 @@ def test_no_accidental_mentions_on_x(allow, expected):
 ])
 def test_only_real_mentions_are_defused_as_twitter_text_finds_them(title, expected):
     assert compose(post(title=title), "twitter").text.startswith(expected + " ")
+
+
+MENTION_CASES = json.loads((Path(__file__).parent / "data" / "twitter-text-mentions.json")
+                           .read_text(encoding="utf-8"))["tests"]
+
+
+@pytest.mark.parametrize("case", MENTION_CASES, ids=[c["text"][:30] for c in MENTION_CASES])
+def test_defused_exactly_what_twitter_text_extracts_as_mentions(case):
+    from bot.compose import _defuse_mentions
+
+    defused = _defuse_mentions(case["text"])
+    assert re.findall("[@\uFF20]\u2060([A-Za-z0-9_]+)", defused) == case["expected"]
+    assert defused.replace("\u2060", "") == case["text"]                  # nothing else changes
 
 
 def test_mentions_escaped_on_linkedin():
