@@ -233,6 +233,20 @@ def test_permanent_error_fails_with_the_networks_words(world, fake_graph):
     assert fake_graph.posts == []                                   # never retried automatically
 
 
+@pytest.mark.parametrize("status", [402, 403])
+def test_x_credits_depleted_holds_the_post_and_says_the_credits_are_spent(world, fake_x, status):
+    from tests.fakes.twitter import PROBLEM_CREDITS
+
+    w = world(AUTOPOST_PLATFORMS="twitter")
+    w.new_posts(1)
+    fake_x.fail_next(status, dict(PROBLEM_CREDITS, status=status), path="/2/tweets")
+    w.deliverer.run_due()
+    (d,) = w.deliveries("twitter")
+    assert d.state == "blocked" and "API credits are spent" in d.error
+    assert w.store.network_state("twitter").state == "blocked"
+    assert fake_x.posts == []
+
+
 @pytest.mark.parametrize("scopes", [{"w_organization_social"}, {"w_organization_social", "rw_organization_admin"}])
 def test_a_linkedin_page_token_verifies_and_posts_without_being_blocked(world, fake_linkedin, scopes):
     # A Community Management API token: no openid, perhaps no rw_organization_admin either.
