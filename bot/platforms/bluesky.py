@@ -352,7 +352,8 @@ class BlueskyPlatform:
         ``language`` (or a ``language`` attribute on the message, once Message
         has one) fills ``langs``.
         """
-        rkey = record_key(message.post_url or message.link)
+        # Feed entries without a link are never posted; the text is only a last resort for a key.
+        rkey = record_key(message.post_url or message.link or message.text)
         record: dict[str, Any] = {
             "$type": POST_COLLECTION,
             "text": message.text,
