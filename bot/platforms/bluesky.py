@@ -56,6 +56,7 @@ service recovers with ``find_existing(post_url)`` alone.
 from __future__ import annotations
 
 import hashlib
+import json as _json
 import logging
 import re
 import time
@@ -95,10 +96,12 @@ APP_PASSWORD_ADVICE = ("create an app password in Bluesky (Settings → Privacy 
                        "→ Add App Password) and set BLUESKY_APP_PASSWORD to it; never use the account "
                        "password")
 
-_APP_PASSWORD = re.compile(r"^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$")
+# Patterns stay strings, compiled (and cached by re) on first use: importing this
+# module for its settings and text rules must stay cheap.
+_APP_PASSWORD = r"^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$"
 # atproto.com/specs/handle: labels of letters, digits and hyphens, at most 253 characters,
 # the last label starting with a letter.
-_HANDLE = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+_HANDLE = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ def parse_settings(values: Mapping[str, str]) -> BlueskySettings:
     if "@" in handle:
         raise ConfigError("BLUESKY_HANDLE", "looks like an e-mail address; use the account's handle, "
                                             "such as yourblog.bsky.social")
-    if len(handle) > 253 or not _HANDLE.match(handle):
+    if len(handle) > 253 or not re.match(_HANDLE, handle):
         raise ConfigError("BLUESKY_HANDLE", "is not a valid handle; use the full handle such as "
                                             "yourblog.bsky.social or blog.example.com")
 
@@ -125,7 +128,7 @@ def parse_settings(values: Mapping[str, str]) -> BlueskySettings:
     if not password:
         raise ConfigError("BLUESKY_APP_PASSWORD", f"is required: {APP_PASSWORD_ADVICE}")
     # App passwords are shown in lowercase; one typed in capitals is the same password.
-    if not _APP_PASSWORD.match(password.lower()):
+    if not re.match(_APP_PASSWORD, password.lower()):
         raise ConfigError("BLUESKY_APP_PASSWORD", "does not look like an app password (four groups of four "
                                                   f"letters and digits, xxxx-xxxx-xxxx-xxxx): {APP_PASSWORD_ADVICE}")
     password = password.lower()
@@ -199,8 +202,8 @@ _JS_SPACE = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\
 _TAG_STOP = _JS_SPACE + "\u00ad\u2060\u200a\u200b\u200c\u200d\u20e2"
 # packages/api/src/rich-text/util.ts: URL_REGEX (the http(s) half; our links always
 # carry their scheme) and TAG_REGEX's start.
-_LINK = re.compile(r"(?:^|(?<=[" + _JS_SPACE + r"(]))(https?://[^" + _JS_SPACE + r"]+)", re.IGNORECASE)
-_TAG = re.compile(r"(?:^|(?<=[" + _JS_SPACE + r"]))[#\uff03]([^" + _TAG_STOP + r"]*)")
+_LINK = r"(?i)(?:^|(?<=[" + _JS_SPACE + r"(]))(https?://[^" + _JS_SPACE + r"]+)"
+_TAG = r"(?:^|(?<=[" + _JS_SPACE + r"]))[#\uff03]([^" + _TAG_STOP + r"]*)"
 
 
 def _is_punctuation(char: str) -> bool:
@@ -216,7 +219,7 @@ def facets(text: str) -> list[dict[str, Any]]:
     dropped, not all digits, at most 64 graphemes.
     """
     found: list[tuple[int, int, dict[str, Any]]] = []
-    for match in _LINK.finditer(text):
+    for match in re.finditer(_LINK, text):
         uri = match.group(1)
         start, end = match.span(1)
         if uri[-1] in ".,;:!?":
@@ -224,7 +227,7 @@ def facets(text: str) -> list[dict[str, Any]]:
         if uri.endswith(")") and "(" not in uri:
             uri, end = uri[:-1], end - 1
         found.append((start, end, {"$type": "app.bsky.richtext.facet#link", "uri": uri}))
-    for match in _TAG.finditer(text):
+    for match in re.finditer(_TAG, text):
         tag = match.group(1)
         if not tag or tag.startswith("\ufe0f"):
             continue
@@ -252,7 +255,7 @@ def facets(text: str) -> list[dict[str, Any]]:
 # -------------------------------------------------------------------------- record keys (TIDs)
 
 TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
-_TID = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
+_TID = r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$"
 # Derived keys carry a timestamp in a fixed window of the past (2^45 µs, about
 # 13 months from 2023-01-01): never "from the future", and 45 + 10 bits of hash.
 _KEY_EPOCH_US = 1_672_531_200_000_000
@@ -260,7 +263,7 @@ _KEY_WINDOW_BITS = 45
 
 
 def is_tid(value: str) -> bool:
-    return isinstance(value, str) and bool(_TID.match(value))
+    return isinstance(value, str) and bool(re.match(_TID, value))
 
 
 def tid(timestamp_us: int, clock_id: int) -> str:
@@ -306,7 +309,7 @@ _AUTH_ERRORS = frozenset({"AuthenticationRequired", "InvalidToken", "AccountTake
                           "AuthMissing", "AuthFactorTokenRequired", "AccountNotFound"})
 _EXISTS_ERRORS = frozenset({"RecordAlreadyExists", "AlreadyExists"})
 _MAX_ANSWER_BYTES = 1024 * 1024
-_LANGUAGE = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{1,8})*$")
+_LANGUAGE = r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{1,8})*$"
 
 
 class _Expired(Exception):
@@ -363,7 +366,7 @@ class BlueskyPlatform:
         if found:
             record["facets"] = found
         lang = language or getattr(message, "language", None)
-        if isinstance(lang, str) and _LANGUAGE.match(lang.strip()):
+        if isinstance(lang, str) and re.match(_LANGUAGE, lang.strip()):
             record["langs"] = [lang.strip()]
         if message.link:
             record["embed"] = self._card(message)
@@ -536,9 +539,7 @@ class BlueskyPlatform:
                                             f"{exc.__class__.__name__}") from None
         log.debug("bluesky: %s %s -> %s", method, url, response.status_code)
         try:
-            import json as json_module
-
-            body = json_module.loads(raw.decode("utf-8")) if raw else None
+            body = _json.loads(raw.decode("utf-8")) if raw else None
         except (ValueError, UnicodeDecodeError):
             body = None
         status = response.status_code
