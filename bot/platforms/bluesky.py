@@ -467,8 +467,7 @@ class BlueskyPlatform:
             body = self._call("POST", "com.atproto.server.createSession", auth=False,
                               json={"identifier": self.handle, "password": self._password})
         except AuthError as exc:
-            raise AuthError(self.name, f"Bluesky refused to log in @{self.handle}: {exc.message}. "
-                                       f"Check BLUESKY_HANDLE, and {APP_PASSWORD_ADVICE}.",
+            raise AuthError(self.name, f"logging in as @{self.handle}: {exc.message}",
                             status=exc.status, code=exc.code) from None
         self._take_tokens(body, "createSession")
 
