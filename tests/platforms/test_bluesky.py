@@ -6,6 +6,9 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from bot.config import ConfigError
 from bot.models import Message, Published
@@ -489,3 +492,48 @@ def test_from_settings_and_repr_hide_the_password(fake_pds):
     assert APP_PASSWORD not in repr(sky) and "****" in repr(sky)
     assert sky.verify().startswith(f"@{HANDLE}")
     assert bluesky.from_settings(settings, timeout=5).handle == HANDLE
+
+
+# -- properties and secrets -------------------------------------------------------------------
+
+_PIECES = st.sampled_from([
+    "日本語", "🇯🇵", "👨\u200d👩\u200d👧\u200d👦", "café", "e\u0301", " ", "\n", "word", "(", ")", ".", "—",
+    "https://blog.example.com/2026/11/post?x=1&y=é", "https://例え.jp/パス", "#Python", "#日本", "#Été",
+    "＃全角", "#2026", "#a_b", "@someone", "1\ufe0f\u20e3",
+])
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=25))
+def test_every_facet_covers_exactly_its_link_or_tag(pieces):
+    text = "".join(pieces)
+    data = text.encode("utf-8")
+    previous_end = 0
+    for facet in facets(text):
+        start, end = facet["index"]["byteStart"], facet["index"]["byteEnd"]
+        assert previous_end <= start < end <= len(data)
+        covered = data[start:end].decode("utf-8")           # never cuts a character
+        feature = facet["features"][0]
+        if feature["$type"].endswith("#link"):
+            assert covered == feature["uri"] and covered.startswith("https://")
+        else:
+            assert covered in ("#" + feature["tag"], "\uff03" + feature["tag"])
+            assert not feature["tag"].isdigit()
+        previous_end = end
+
+
+def test_no_secret_reaches_an_error_or_the_log(fake_pds, caplog):
+    with caplog.at_level(logging.DEBUG):
+        sky = adapter(fake_pds)
+        sky.publish(message())
+        tokens = (sky._access, sky._refresh)
+        fake_pds.expire_access()
+        sky.publish(message(post_url="https://blog.example.com/second/"))
+        tokens += (sky._access, sky._refresh)
+        fake_pds.fail_next(400, "InvalidRequest", f"echoing {sky._access} back",
+                           nsid="com.atproto.repo.createRecord")
+        with pytest.raises(PermanentError) as caught:
+            sky.publish(message(post_url="https://blog.example.com/third/"))
+    for secret in (APP_PASSWORD, *tokens):
+        assert secret not in caplog.text
+    assert sky._access not in caught.value.message and "****" in caught.value.message
