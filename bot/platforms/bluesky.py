@@ -216,7 +216,7 @@ def facets(text: str) -> list[dict[str, Any]]:
     Follows the Bluesky app's own detection (packages/api/src/rich-text/detection.ts):
     a link loses one trailing ``.,;:!?`` and a ``)`` it did not open; a tag is
     ``#`` after a space or the start, up to the next space, trailing punctuation
-    dropped, not all digits, at most 64 graphemes.
+    dropped, not all digits, at most 64 graphemes, and never overlapping a link.
     """
     found: list[tuple[int, int, dict[str, Any]]] = []
     for match in re.finditer(_LINK, text):
@@ -227,6 +227,7 @@ def facets(text: str) -> list[dict[str, Any]]:
         if uri.endswith(")") and "(" not in uri:
             uri, end = uri[:-1], end - 1
         found.append((start, end, {"$type": "app.bsky.richtext.facet#link", "uri": uri}))
+    links = list(found)
     for match in re.finditer(_TAG, text):
         tag = match.group(1)
         if not tag or tag.startswith("\ufe0f"):
@@ -239,8 +240,12 @@ def facets(text: str) -> list[dict[str, Any]]:
             continue
         if grapheme_length(tag) > HASHTAG_MAX_GRAPHEMES:
             continue
-        start = match.start()
-        found.append((start, start + 1 + len(tag), {"$type": "app.bsky.richtext.facet#tag", "tag": tag}))
+        start, end = match.start(), match.start() + 1 + len(tag)
+        # "#see(https://...)": the app would mark both; overlapping facets render
+        # unpredictably, and the link matters more.
+        if any(start < link_end and link_start < end for link_start, link_end, _ in links):
+            continue
+        found.append((start, end, {"$type": "app.bsky.richtext.facet#tag", "tag": tag}))
     result = []
     for start, end, feature in sorted(found, key=lambda item: item[0]):
         result.append({

@@ -144,6 +144,7 @@ def _slices(text: str) -> list[tuple[str, str, int, int]]:
      [("https://blog.example.com/p?x=1#frag", "https://blog.example.com/p?x=1#frag", 2, 37), ("Tag", "#Tag", 38, 42)]),
     ("#" + "a" * 64 + " #" + "b" * 65, [("a" * 64, "#" + "a" * 64, 0, 65)]),
     ("no links, no tags: me@example.com, #", []),
+    ("#see(https://example.com/c)", [("https://example.com/c", "https://example.com/c", 5, 26)]),
 ])
 def test_facets_land_exactly_on_links_and_tags(text, expected):
     assert _slices(text) == expected
