@@ -30,9 +30,10 @@ from html.parser import HTMLParser
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
-from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from bot.models import AutopostError, FeedState, FetchResult, ParsedFeed, Post
+from bot.urls import canonical_url, normalise_url as _normalise_url  # noqa: F401  (canonical_url: re-exported)
 
 if TYPE_CHECKING:
     import requests
@@ -48,18 +49,6 @@ _CHUNK = 64 * 1024
 ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
           "application/rdf+xml;q=0.9, application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5")
 
-# Query parameters that only say where a click came from: they are dropped from post URLs so
-# the same article shared twice is the same URL (DESIGN.md, "posts" table).
-_TRACKING_EXACT = {"fbclid", "gclid", "mc_cid", "mc_eid"}
-_TRACKING_PREFIXES = ("utm_",)
-
-# Characters left as they are when percent-encoding each URL part (RFC 3986 unreserved +
-# sub-delims + the part's own delimiters, and "%" so existing escapes are not doubled).
-_SAFE_PATH = "/%:@!$&'()*+,;=-._~"
-_SAFE_QUERY = "%:@!$&'()*+,;=-._~/?"
-_SAFE_FRAGMENT = _SAFE_QUERY
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _HTML_CONTENT_TYPES = ("text/html", "application/xhtml+xml")
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".svg", ".bmp", ".heic")
 _NOT_IMAGE_EXTENSIONS = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wav", ".flac",
@@ -509,12 +498,6 @@ def _str(value: Any) -> str:
 # --------------------------------------------------------------------------- URLs
 
 
-def canonical_url(url: str, base: str | None = None) -> str:
-    """One clickable absolute URL: resolved against ``base``, tracking parameters removed,
-    IDN host in punycode, spaces and non-ASCII percent-encoded, default port dropped."""
-    return _normalise_url(url, base, drop_tracking=True)
-
-
 def _web_url(link: str, site: str) -> str:
     """The canonical form of an entry's link, or "" when it has none that a browser opens
     (``javascript:``, ``mailto:``, or relative with no web base, as in a local file feed)."""
@@ -530,55 +513,6 @@ def _image_url(url: str | None, base: str) -> str | None:
     absolute = _normalise_url(url, base, drop_tracking=False)
     return absolute if absolute.lower().startswith(("http://", "https://")) else None
 
-
-def _normalise_url(url: str, base: str | None, *, drop_tracking: bool) -> str:
-    url = url.strip()
-    if base:
-        url = urljoin(base.strip(), url)
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    netloc = _netloc(parts, scheme)
-    path = _quote(parts.path, _SAFE_PATH)
-    if netloc and not path:
-        path = "/"
-    query = parts.query
-    if drop_tracking and query:
-        query = "&".join(p for p in query.split("&") if p and not _is_tracking(p))
-    return urlunsplit((scheme, netloc, path, _quote(query, _SAFE_QUERY), _quote(parts.fragment, _SAFE_FRAGMENT)))
-
-
-def _netloc(parts: Any, scheme: str) -> str:
-    host = parts.hostname or ""
-    if not host:
-        return parts.netloc
-    try:
-        host = host.encode("idna").decode("ascii")   # Bücher.example → xn--bcher-kva.example
-    except UnicodeError:
-        host = quote(host, safe="")
-    if ":" in host:
-        host = f"[{host}]"                          # IPv6 literal
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
-    if parts.username is not None:
-        userinfo = _quote(parts.username, "%!$&'()*+,;=-._~")
-        if parts.password is not None:
-            userinfo += ":" + _quote(parts.password, "%!$&'()*+,;=-._~")
-        netloc = f"{userinfo}@{netloc}"
-    return netloc
-
-
-def _quote(text: str, safe: str) -> str:
-    # Escape a "%" that does not start an escape, then encode spaces and non-ASCII as UTF-8.
-    text = re.sub(r"%(?![0-9A-Fa-f]{2})", "%25", text)
-    return quote(text, safe=safe)
-
-
-def _is_tracking(pair: str) -> bool:
-    name = unquote(pair.split("=", 1)[0]).strip().lower()
-    return name in _TRACKING_EXACT or name.startswith(_TRACKING_PREFIXES)
 
 
 # --------------------------------------------------------------------------- text
