@@ -61,10 +61,11 @@ def is_web_url(url: str) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
-def identity(url: str) -> str:
+def identity(url: str, *, keep_fragment: bool = True) -> str:
     """What two URLs of the same article have in common (see the module's docstring).
 
-    ``""`` for an empty URL. Not a URL to open: it has no scheme.
+    ``""`` for an empty URL. Not a URL to open: it has no scheme. ``keep_fragment=False`` for
+    links a network has rewritten: cards and expanded links may lose the ``#…`` part.
     """
     if not url or not url.strip():
         return ""
@@ -83,7 +84,7 @@ def identity(url: str) -> str:
     key = host + path
     if kept:
         key += "?" + "&".join(kept)
-    if parts.fragment:
+    if parts.fragment and keep_fragment:
         # Some blogs give each short post its own anchor on a day's page (Scripting News).
         key += "#" + parts.fragment
     return key
