@@ -353,11 +353,13 @@ def test_entry_without_title_or_text_still_yields_a_post_with_its_link():
     assert post.url == post.key == "https://blog.example.com/2026/11/photo/"
 
 
-def test_entry_without_any_link_points_at_the_site_and_gets_a_content_key():
+def test_entry_without_any_link_has_no_url_and_a_key_from_its_title():
+    # Never the site's home page in its place: the ledger records it as "skipped: no link".
     post = only_post(rss_item("<title>Note</title><description>Just a note.</description>"))
-    assert post.url == "https://blog.example.com/"
+    assert post.url == ""
     assert post.key.startswith("sha256:") and post.summary == "Just a note."
-    again = only_post(rss_item("<title>Note</title><description>Just a note.</description>"))
+    # Text that changes at every poll is still the same entry.
+    again = only_post(rss_item("<title>Note</title><description>Edited note.</description>"))
     assert again.key == post.key
 
 
@@ -370,9 +372,9 @@ def test_feedburner_orig_link_is_preferred():
     assert post.url == "https://blog.example.com/2026/11/post.html"
 
 
-def test_relative_link_uses_channel_link_then_base_url():
+def test_relative_link_resolves_against_where_the_feed_came_from_never_the_channel_link():
     body = rss_item("<title>T</title><link>2026/11/post/</link>", channel_link="https://blog.example.com/news/")
-    assert only_post(body).url == "https://blog.example.com/news/2026/11/post/"
+    assert only_post(body).url == "https://blog.example.com/feed/2026/11/post/"
     no_channel_link = rss_item("<title>T</title><link>/2026/11/post/</link>", channel_link="")
     posts = parse(no_channel_link, feed_url="https://feeds.example.net/x.xml", base_url="https://blog.example.org/feed").posts
     assert posts[0].url == "https://blog.example.org/2026/11/post/"
@@ -471,9 +473,9 @@ def test_canonical_url_resolves_against_base():
     assert canonical_url("//cdn.example/i.png", "https://b.example/") == "https://cdn.example/i.png"
 
 
-def test_link_a_browser_cannot_open_falls_back_to_the_site():
+def test_link_a_browser_cannot_open_leaves_the_entry_without_a_link():
     post = only_post(rss_item('<title>T</title><link>javascript:alert(1)</link><guid isPermaLink="false">g-9</guid>'))
-    assert post.url == "https://blog.example.com/" and post.key == "g-9"
+    assert post.url == "" and post.key == "g-9"
 
 
 def test_scripts_and_styles_in_html_never_reach_the_text():
