@@ -40,6 +40,10 @@ _CACHE_BUSTERS = {"v", "ver", "version", "cb", "_", "t", "ts", "timestamp", "noc
 _BUSTER_VALUE = re.compile(r"[0-9][0-9TZtz.:+\-_ ]*|")
 _BARE_TIMESTAMP = re.compile(r"[0-9]{6,}")
 
+# Query parameters that name the post itself (WordPress's ``?p=``, forum and CMS ids).
+_POST_PARAMS = {"p", "id", "page_id", "post", "postid", "post_id", "article", "articleid", "article_id",
+                "story", "storyid", "story_id", "item", "itemid", "entry", "aid", "tid", "topic", "t_id"}
+
 # Characters left as they are when percent-encoding each URL part (RFC 3986 unreserved +
 # sub-delims + the part's own delimiters, and "%" so existing escapes are not doubled).
 _SAFE_PATH = "/%:@!$&'()*+,;=-._~"
@@ -91,9 +95,14 @@ def identity(url: str, *, keep_fragment: bool = True) -> str:
 
 
 def path_identity(url: str) -> str:
-    """The identity without query and fragment: host and path, for "same title, same path"."""
-    key = identity(url)
-    return re.split(r"[?#]", key, maxsplit=1)[0]
+    """Host, path and only the parameters that name a post (``?p=123``, ``?id=``, ``?article=``):
+    what stays when a feed rewrites the rest of an entry's query string at every poll."""
+    key = identity(url, keep_fragment=False)
+    location, _, query = key.partition("?")
+    kept = [pair for pair in query.split("&")
+            # A cache-buster's name that is still here held an id (``watch?v=…``), not a counter.
+            if pair and unquote(pair.split("=", 1)[0]).strip().lower() in _POST_PARAMS | _CACHE_BUSTERS]
+    return location + ("?" + "&".join(kept) if kept else "")
 
 
 def same_article(first: str | None, second: str | None) -> bool:
