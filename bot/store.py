@@ -390,10 +390,10 @@ class Store:
     def post_records(self, limit: int | None = 20, url: str | None = None) -> list[PostRecord]:
         """Posts newest first, each with its deliveries; ``limit`` None or 0 means all."""
         sql = ("SELECT p.*, f.url AS feed_url FROM posts p JOIN feeds f ON f.id = p.feed_id"
-               + (" WHERE p.url = ?" if url else "")
+               + (" WHERE p.url = ? OR p.ident = ?" if url else "")
                # A date ahead of when the post was seen does not pin it at the top.
                + " ORDER BY MIN(COALESCE(p.published_at, p.first_seen_at), p.first_seen_at) DESC, p.id DESC")
-        params: tuple = (url,) if url else ()
+        params: tuple = (url, identity(url)) if url else ()
         if limit:
             sql += " LIMIT ?"
             params += (limit,)
