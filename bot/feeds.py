@@ -312,6 +312,8 @@ def _as_utf8(body: bytes, content_type: str) -> bytes:
         if body.startswith(bom):
             charset, start = name, len(bom)
             break
+    if charset is None and body[:4] in (b"<\x00?\x00", b"\x00<\x00?"):    # UTF-16 without a BOM
+        charset = "utf-16-le" if body[0] == 0x3C else "utf-16-be"
     head = body[start:start + 1024]
     if charset and charset.startswith(("utf-16", "utf-32")):
         head = body[start:start + 4096].decode(charset, "replace").encode("ascii", "replace")

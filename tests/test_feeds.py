@@ -548,3 +548,10 @@ def test_xml_base_resolves_an_entry_link():
             b"<channel><title>T</title><link>javascript:void(0)</link>"
             b"<item><title>A</title><link>posts/a</link></item></channel></rss>")
     assert parse(body, feed_url=FEED_URL).posts[0].url == "https://b.example/blog/posts/a"
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_feeds_with_or_without_a_byte_order_mark(codec):
+    doc = ('<?xml version="1.0" encoding="utf-16"?><rss version="2.0"><channel><title>T</title>'
+           "<item><title>Olá 投资</title><link>https://b.example/1</link></item></channel></rss>")
+    assert parse(doc.encode(codec), feed_url=FEED_URL).posts[0].title == "Olá 投资"
