@@ -361,3 +361,30 @@ def test_a_clock_a_few_minutes_fast_is_not_the_future(env, feed_server, networks
                                              item(1)]))
     poll(env_file)
     assert networks() == each(1)
+
+
+def test_a_future_entry_goes_out_on_its_own_date(tmp_path, feed_server, clock, fake_x, fake_linkedin, fake_graph):
+    from bot import poller
+    from bot.config import settings_from
+    from bot.delivery import Deliverer
+    from bot.service import build_platforms
+    from bot.store import Store
+
+    settings = settings_from({"AUTOPOST_FEEDS": feed_server.url(), "AUTOPOST_MAX_AGE": "0",
+                              **network_env(fake_x, fake_linkedin, fake_graph)})
+    store = Store(tmp_path / "ledger.db", clock=clock)
+    deliverer = Deliverer(store, settings, build_platforms(settings, clock=clock), clock=clock)
+    feed_server.serve("/feed.xml", rss_feed([item(1, pubDate=clock() - timedelta(days=1))]))
+    poller.poll_feeds(settings, store)
+    feed_server.serve("/feed.xml", rss_feed([item(2, pubDate=clock() + timedelta(days=2)),
+                                             item(1, pubDate=clock() - timedelta(days=1))]))
+    poller.poll_feeds(settings, store)
+    deliverer.run_due()
+    assert sent(fake_x, fake_linkedin, fake_graph) == each(0)
+    clock.advance(days=1, hours=23)
+    deliverer.run_due()
+    assert sent(fake_x, fake_linkedin, fake_graph) == each(0)
+    clock.advance(hours=1)
+    deliverer.run_due()
+    assert sent(fake_x, fake_linkedin, fake_graph) == each(1)
+    store.close()
