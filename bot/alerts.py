@@ -1,8 +1,10 @@
 """Alerts: a small JSON POST to ``AUTOPOST_ALERT_WEBHOOK`` when something needs the owner.
 
 Events (``event``): ``failed`` (a delivery gave up), ``blocked`` (a network
-refused our credentials), ``recovered`` (it verifies again) and
-``token-expiring`` (a token is 7, 3 or 1 days from expiry). The body is::
+refused our credentials), ``recovered`` (it verifies again),
+``token-expiring`` (a token is 7, 3 or 1 days from expiry) and ``burst`` (one
+poll of a feed found more new entries than ``AUTOPOST_BURST_LIMIT``; its
+``platform`` is ``feed`` and its ``post_url`` the feed's URL). The body is::
 
     {"event": "blocked", "platform": "linkedin", "post_url": "",
      "message": "...", "text": "autopost: linkedin blocked: ...", "content": "..."}
@@ -63,6 +65,12 @@ def expiry_message(platform: str, expires: date, days: int) -> str:
     unit = "day" if days == 1 else "days"
     return (f"{platform} token expires in {days} {unit} ({expires.isoformat()}): "
             f"run `autopost auth {platform}` to renew it")
+
+
+def burst_message(feed_url: str, posted: int, held: int) -> str:
+    return (f"feed {feed_url} showed {posted + held} new entries at once (a re-import or changed "
+            f"permalinks?): posted the newest {posted}, held back {held} as skipped: burst; "
+            "`autopost status` lists them, `autopost repost URL` posts one on purpose")
 
 
 class Alerter:

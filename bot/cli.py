@@ -256,6 +256,9 @@ def cmd_status(settings: Settings, args) -> int:
     for state in store.feed_states():
         print(f"feed {state.url}: last polled {_when(state.last_polled_at)}"
               + (f" — ERROR: {state.last_error}" if state.last_error else ""))
+    for feed_url, held, last in store.bursts():
+        print(f"feed {feed_url}: BURST: {held} entr{'y' if held == 1 else 'ies'} held back (skipped: burst),"
+              f" last on {_when(last)}; `autopost repost URL` posts one on purpose")
     for network in networks:
         line = f"network {network.platform}: {network.state}"
         if network.state == "blocked":
@@ -399,6 +402,9 @@ def _print_feed_outcomes(outcomes) -> None:
             print(f"feed {outcome.url}: unchanged")
         else:
             print(f"feed {outcome.url}: {len(outcome.new_posts)} new post(s)")
+        if outcome.burst:
+            print(f"feed {outcome.url}: BURST: {outcome.burst} more new entries held back (skipped: burst); "
+                  "`autopost repost URL` posts one on purpose")
 
 
 def _when(moment: datetime | None) -> str:
@@ -408,7 +414,7 @@ def _when(moment: datetime | None) -> str:
 def _print_record(record: PostRecord) -> None:
     post = record.post
     print(f"{_when(post.published or record.first_seen)}  {post.title or '(untitled)'}")
-    print(f"    {post.url}")
+    print(f"    {post.url or '(no link of its own)'}")
     if record.skipped:
         print(f"    skipped: {record.skipped} (first seen {_when(record.first_seen)})")
     for d in record.deliveries:

@@ -65,6 +65,7 @@ class Settings:
     dry_run: bool = False
     backfill: int = 0
     max_age: float | None = 7 * 86400.0          # None: no age limit
+    burst_limit: int = 5                         # more new entries in one poll is a burst; 0: no guard
     request_timeout: float = 30.0
     max_feed_bytes: int = 10 * 1024 * 1024
     fetch_concurrency: int = 8
@@ -302,6 +303,7 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
         dry_run=parse_bool(get("AUTOPOST_DRY_RUN", "false"), "AUTOPOST_DRY_RUN"),
         backfill=parse_int(get("AUTOPOST_BACKFILL", "0"), "AUTOPOST_BACKFILL"),
         max_age=max_age or None,
+        burst_limit=parse_int(get("AUTOPOST_BURST_LIMIT", "5"), "AUTOPOST_BURST_LIMIT"),
         request_timeout=timeout,
         max_feed_bytes=parse_int(get("AUTOPOST_MAX_FEED_BYTES", str(10 * 1024 * 1024)),
                                  "AUTOPOST_MAX_FEED_BYTES", minimum=1024),

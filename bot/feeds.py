@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import html.entities
 import json
 import logging
 import re
@@ -30,9 +31,10 @@ from html.parser import HTMLParser
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
-from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from bot.models import AutopostError, FeedState, FetchResult, ParsedFeed, Post
+from bot.urls import canonical_url, is_web_url, normalise_url as _normalise_url  # noqa: F401  (canonical_url: re-exported)
 
 if TYPE_CHECKING:
     import requests
@@ -48,18 +50,6 @@ _CHUNK = 64 * 1024
 ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
           "application/rdf+xml;q=0.9, application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5")
 
-# Query parameters that only say where a click came from: they are dropped from post URLs so
-# the same article shared twice is the same URL (DESIGN.md, "posts" table).
-_TRACKING_EXACT = {"fbclid", "gclid", "mc_cid", "mc_eid"}
-_TRACKING_PREFIXES = ("utm_",)
-
-# Characters left as they are when percent-encoding each URL part (RFC 3986 unreserved +
-# sub-delims + the part's own delimiters, and "%" so existing escapes are not doubled).
-_SAFE_PATH = "/%:@!$&'()*+,;=-._~"
-_SAFE_QUERY = "%:@!$&'()*+,;=-._~/?"
-_SAFE_FRAGMENT = _SAFE_QUERY
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _HTML_CONTENT_TYPES = ("text/html", "application/xhtml+xml")
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".svg", ".bmp", ".heic")
 _NOT_IMAGE_EXTENSIONS = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wav", ".flac",
@@ -246,7 +236,7 @@ def parse(body: bytes, *, feed_url: str, base_url: str | None = None, content_ty
         raise FeedError(feed_url, "the feed is empty (the server sent no content)")
     if _looks_like_json(body, content_type):
         return _parse_json_feed(body, feed_url=feed_url, base_url=base_url)
-    return _parse_xml_feed(body, feed_url=feed_url, base_url=base_url)
+    return _parse_xml_feed(body, feed_url=feed_url, base_url=base_url, content_type=content_type)
 
 
 def _looks_like_json(body: bytes, content_type: str) -> bool:
@@ -259,14 +249,16 @@ def _looks_like_html(body: bytes) -> bool:
     return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head[:512]
 
 
-def _parse_xml_feed(body: bytes, *, feed_url: str, base_url: str | None) -> ParsedFeed:
+def _parse_xml_feed(body: bytes, *, feed_url: str, base_url: str | None, content_type: str = "") -> ParsedFeed:
     import feedparser
 
-    # No HTTP headers are handed to feedparser: servers often send a wrong charset, and the
-    # document's own XML declaration (gb2312, ISO-8859-1 ...) is the better witness.
+    # We decode, not feedparser: given bytes that are not all valid in the declared charset,
+    # feedparser re-decodes the whole document as windows-1252, and one stray byte in an old
+    # entry garbles every other ("CafÃ© dÃ©jÃ vu"). Decoded here, only the bad bytes become
+    # U+FFFD, and the entry holding them is held back (see ``text_problem``).
     # feedparser's HTML sanitiser and relative-URI rewriting cost most of a parse; we turn
     # every HTML field into plain text and resolve the links we use ourselves.
-    parsed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
+    parsed = feedparser.parse(_as_utf8(body, content_type), sanitize_html=False, resolve_relative_uris=False)
     entries = parsed.entries
     if not entries:
         if _looks_like_html(body):
@@ -284,8 +276,68 @@ def _parse_xml_feed(body: bytes, *, feed_url: str, base_url: str | None) -> Pars
     feed = parsed.feed
     feed_title = _text(feed.get("title_detail"), feed.get("title"))
     site = _site_base(feed.get("link"), base_url, feed_url)
-    posts = [_post_from_entry(entry, feed_url=feed_url, feed_title=feed_title, site=site) for entry in entries]
+    posts = [_post_from_entry(entry, feed_url=feed_url, feed_title=feed_title, site=site,
+                              base=base_url or feed_url) for entry in entries]
+    if parsed.bozo:
+        # A broken document (cut off mid-item, say) ends in half an entry: only whole entries
+        # count, or the half one is posted as new and never undone when the full feed returns.
+        complete = [post for post, entry in zip(posts, entries)
+                    if post.url and (post.title or (entry.get("id") or "").strip())]
+        if len(complete) < len(posts):
+            log.warning("%s: %d incomplete entr%s in the malformed feed ignored", feed_url,
+                        len(posts) - len(complete), "y" if len(posts) - len(complete) == 1 else "ies")
+        posts = complete
     return ParsedFeed(title=feed_title, posts=_unique_keys(posts), warning=warning)
+
+
+_XML_DECLARATION = re.compile(rb"^(<\?xml\b[^>]*?\bencoding\s*=\s*)([\"'])([A-Za-z0-9._:\-]+)\2")
+_HTTP_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:\-]+)", re.IGNORECASE)
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+         (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+# Declared names whose documents are in fact written in a superset: GB2312 feeds use GBK
+# characters; "us-ascii" feeds carry UTF-8.
+_CHARSET_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "ascii": "utf-8",
+                      "us-ascii": "utf-8"}
+
+
+def _as_utf8(body: bytes, content_type: str) -> bytes:
+    """The document re-encoded as UTF-8 and declared so, invalid bytes replaced by U+FFFD.
+
+    The charset is the byte-order mark's, else the XML declaration's (servers often send a
+    wrong HTTP charset, the document's own declaration is the better witness), else the HTTP
+    header's, else UTF-8 (the XML default). An unknown charset name is left to feedparser.
+    """
+    charset, start = None, 0
+    for bom, name in _BOMS:
+        if body.startswith(bom):
+            charset, start = name, len(bom)
+            break
+    if charset is None and body[:4] in (b"<\x00?\x00", b"\x00<\x00?"):    # UTF-16 without a BOM
+        charset = "utf-16-le" if body[0] == 0x3C else "utf-16-be"
+    head = body[start:start + 1024]
+    if charset and charset.startswith(("utf-16", "utf-32")):
+        head = body[start:start + 4096].decode(charset, "replace").encode("ascii", "replace")
+    declared = _XML_DECLARATION.match(head.lstrip())
+    if charset is None and declared:
+        charset = declared.group(3).decode("ascii").lower()
+    if charset is None:
+        found = _HTTP_CHARSET.search(content_type or "")
+        charset = found.group(1).lower() if found else "utf-8"
+    charset = _CHARSET_SUPERSETS.get(charset, charset)
+    try:
+        text = body[start:].decode(charset, "strict")
+    except LookupError:
+        return body
+    except UnicodeDecodeError:
+        try:
+            text = body[start:].decode("utf-8", "strict")     # a declaration that lies about UTF-8
+        except UnicodeDecodeError:
+            text = body[start:].decode(charset, "replace")
+    stripped = text.lstrip()
+    if stripped.startswith("<?xml"):
+        text = re.sub(r"^(<\?xml\b[^>]*?\bencoding\s*=\s*)([\"'])[A-Za-z0-9._:\-]+\2", r"\1\2utf-8\2",
+                      stripped, count=1)
+    return text.encode("utf-8")
 
 
 def _bozo_reason(exc: BaseException | None) -> str:
@@ -304,22 +356,24 @@ def _site_base(feed_link: str | None, base_url: str | None, feed_url: str) -> st
     return fallback
 
 
-def _post_from_entry(entry: Any, *, feed_url: str, feed_title: str, site: str) -> Post:
-    # feedparser resolves xml:base itself; what is still relative is resolved against the
-    # channel link (RSS items have no base of their own).
+def _post_from_entry(entry: Any, *, feed_url: str, feed_title: str, site: str, base: str) -> Post:
+    # feedparser resolves xml:base itself; what is still relative is resolved against where
+    # the document came from. Never against the channel <link>: it is not the entry's, and
+    # may be anything (the home page, a javascript: URL). A local file is no web base.
     own_link = entry.get("feedburner_origlink") or entry.get("link") or ""
-    url = _web_url(own_link, site)
+    url = _web_url(own_link, base)
 
     title = _text(entry.get("title_detail"), entry.get("title"))
     summary = _summary_text(entry)
     content_html = _first_html(entry)
-    key = (entry.get("id") or "").strip() or url or _hash_key(entry.get("title"), _raw_content(entry))
+    key = (entry.get("id") or "").strip() or url or _hash_key(entry.get("title"), _raw_content(entry)
+                                                              if not entry.get("title") else "")
 
     return Post(
         feed_url=feed_url,
         key=key,
-        # An entry without any link still gets posted: it points at the site it came from.
-        url=url or canonical_url(site),
+        # "" when the entry has no link of its own: the ledger records it as skipped, "no link".
+        url=url,
         title=title,
         summary=summary,
         author=_author(entry),
@@ -419,9 +473,8 @@ def _parse_json_feed(body: bytes, *, feed_url: str, base_url: str | None) -> Par
     external_url, title, content_html/content_text, summary, image, banner_image,
     date_published/date_modified, author (1.0)/authors (1.1), tags, attachments."""
     try:
-        document = json.loads(body.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise FeedError(feed_url, "not a feed: the JSON is not UTF-8 text") from None
+        # JSON Feed is UTF-8 (RFC 8259 §8.1); a stray invalid byte spoils only its own item.
+        document = json.loads(body.decode("utf-8-sig", "replace"))
     except json.JSONDecodeError as exc:
         raise FeedError(feed_url, f"not a feed: invalid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(document, dict) or not isinstance(document.get("items"), list):
@@ -436,20 +489,20 @@ def _parse_json_feed(body: bytes, *, feed_url: str, base_url: str | None) -> Par
     site = _site_base(_str(document.get("home_page_url")) or None, base_url, feed_url)
     feed_authors = _json_authors(document)
     posts = [_post_from_json_item(item, feed_url=feed_url, feed_title=feed_title, site=site,
-                                  feed_authors=feed_authors)
+                                  feed_authors=feed_authors, base=base_url or feed_url)
              for item in document["items"] if isinstance(item, dict)]
     return ParsedFeed(title=feed_title, posts=_unique_keys(posts), warning=warning)
 
 
 def _post_from_json_item(item: dict, *, feed_url: str, feed_title: str, site: str,
-                         feed_authors: str) -> Post:
+                         feed_authors: str, base: str) -> Post:
     item_id = _str(item.get("id")).strip()
     link = _str(item.get("url")).strip()
     if not link and re.match(r"(?i)https?://", item_id):
         link = item_id           # the spec suggests ids be permalinks
     if not link:
         link = _str(item.get("external_url")).strip()
-    url = _web_url(link, site)
+    url = _web_url(link, base)
 
     content_html = _str(item.get("content_html"))
     content_text = _str(item.get("content_text"))
@@ -467,8 +520,9 @@ def _post_from_json_item(item: dict, *, feed_url: str, feed_title: str, site: st
     title = _plain_or_guess(_str(item.get("title")))
     return Post(
         feed_url=feed_url,
-        key=item_id or url or _hash_key(item.get("title"), content_html or content_text),
-        url=url or canonical_url(site),
+        key=item_id or url or _hash_key(item.get("title"), (content_html or content_text)
+                                        if not item.get("title") else ""),
+        url=url,
         title=title,
         summary=strip_boilerplate(summary),
         author=_json_authors(item) or feed_authors,
@@ -509,19 +563,13 @@ def _str(value: Any) -> str:
 # --------------------------------------------------------------------------- URLs
 
 
-def canonical_url(url: str, base: str | None = None) -> str:
-    """One clickable absolute URL: resolved against ``base``, tracking parameters removed,
-    IDN host in punycode, spaces and non-ASCII percent-encoded, default port dropped."""
-    return _normalise_url(url, base, drop_tracking=True)
-
-
 def _web_url(link: str, site: str) -> str:
     """The canonical form of an entry's link, or "" when it has none that a browser opens
     (``javascript:``, ``mailto:``, or relative with no web base, as in a local file feed)."""
     if not link or not link.strip():
         return ""
     url = canonical_url(link, site)
-    return url if url.lower().startswith(("http://", "https://")) else ""
+    return url if is_web_url(url) else ""
 
 
 def _image_url(url: str | None, base: str) -> str | None:
@@ -530,55 +578,6 @@ def _image_url(url: str | None, base: str) -> str | None:
     absolute = _normalise_url(url, base, drop_tracking=False)
     return absolute if absolute.lower().startswith(("http://", "https://")) else None
 
-
-def _normalise_url(url: str, base: str | None, *, drop_tracking: bool) -> str:
-    url = url.strip()
-    if base:
-        url = urljoin(base.strip(), url)
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    netloc = _netloc(parts, scheme)
-    path = _quote(parts.path, _SAFE_PATH)
-    if netloc and not path:
-        path = "/"
-    query = parts.query
-    if drop_tracking and query:
-        query = "&".join(p for p in query.split("&") if p and not _is_tracking(p))
-    return urlunsplit((scheme, netloc, path, _quote(query, _SAFE_QUERY), _quote(parts.fragment, _SAFE_FRAGMENT)))
-
-
-def _netloc(parts: Any, scheme: str) -> str:
-    host = parts.hostname or ""
-    if not host:
-        return parts.netloc
-    try:
-        host = host.encode("idna").decode("ascii")   # Bücher.example → xn--bcher-kva.example
-    except UnicodeError:
-        host = quote(host, safe="")
-    if ":" in host:
-        host = f"[{host}]"                          # IPv6 literal
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
-    if parts.username is not None:
-        userinfo = _quote(parts.username, "%!$&'()*+,;=-._~")
-        if parts.password is not None:
-            userinfo += ":" + _quote(parts.password, "%!$&'()*+,;=-._~")
-        netloc = f"{userinfo}@{netloc}"
-    return netloc
-
-
-def _quote(text: str, safe: str) -> str:
-    # Escape a "%" that does not start an escape, then encode spaces and non-ASCII as UTF-8.
-    text = re.sub(r"%(?![0-9A-Fa-f]{2})", "%25", text)
-    return quote(text, safe=safe)
-
-
-def _is_tracking(pair: str) -> bool:
-    name = unquote(pair.split("=", 1)[0]).strip().lower()
-    return name in _TRACKING_EXACT or name.startswith(_TRACKING_PREFIXES)
 
 
 # --------------------------------------------------------------------------- text
@@ -760,6 +759,48 @@ def _unique_keys(posts: list[Post]) -> tuple[Post, ...]:
 
 
 def _hash_key(title: Any, content: Any) -> str:
-    """Key for an entry with neither id nor link: stable as long as its title and text are."""
+    """Key for an entry with neither id nor link: its title when it has one (a text that changes
+    at every poll must not make a new entry at every poll), else its text."""
     material = f"{title or ''}\n{content or ''}".encode("utf-8", "replace")
     return "sha256:" + hashlib.sha256(material).hexdigest()
+
+
+# --------------------------------------------------------------------------- text that cannot go out
+
+# UTF-8 read as windows-1252 or Latin-1: the lead byte of a two- or three-byte sequence becomes
+# "Ã", "Â", "â", "Ð" ... and each continuation byte (0x80-0xBF) one of these characters.
+_CONTINUATION = "".join(sorted({chr(b) for b in range(0x80, 0xC0)}
+                               | {bytes([b]).decode("cp1252", "ignore") for b in range(0x80, 0xC0)} - {""}))
+_MOJIBAKE = re.compile("[\u00c2-\u00c5\u00ce\u00cf\u00d0\u00d1\u00d8\u00d9][%s]|\u00e2[%s]{2}"
+                       % (re.escape(_CONTINUATION), re.escape(_CONTINUATION)))
+_ENTITY_REFERENCE = re.compile(r"&([A-Za-z][A-Za-z0-9._-]{0,63});")
+
+
+def text_problem(post: Post) -> str | None:
+    """Why the post's text cannot go out as it is ("undecodable text: ..."), or None.
+
+    U+FFFD where bytes could not be decoded; an entity reference that is no HTML entity (what a
+    refused entity expansion leaves, ``&lol9;``); UTF-8 that was read as windows-1252 ("CafÃ©").
+    A named HTML entity (``&lt;``) is left alone: a post may quote markup on purpose.
+    """
+    for field, text in (("title", post.title), ("summary", post.summary)):
+        if "\ufffd" in text:
+            return f"undecodable text: the {field} has bytes that are not valid in the feed's charset"
+        unknown = next((m.group(0) for m in _ENTITY_REFERENCE.finditer(text)
+                        if m.group(1) + ";" not in html.entities.html5), None)
+        if unknown:
+            return f"undecodable text: the {field} holds the undefined entity {unknown}"
+        for match in _MOJIBAKE.finditer(text):
+            if _is_mojibake(match.group(0)):
+                return f"undecodable text: the {field} is UTF-8 read as another charset ({match.group(0)!r})"
+    return None
+
+
+def _is_mojibake(sequence: str) -> bool:
+    for codec in ("cp1252", "latin-1"):
+        try:
+            sequence.encode(codec).decode("utf-8")
+            return True
+        except UnicodeError:
+            continue
+    return False

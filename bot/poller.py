@@ -11,8 +11,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Callable
 
 from bot import feeds
+from bot.alerts import burst_message
 from bot.config import Settings
 from bot.models import AutopostError, Post
 from bot.store import Store
@@ -26,6 +28,7 @@ class FeedOutcome:
     new_posts: tuple[Post, ...] = ()
     unchanged: bool = False
     error: str | None = None
+    burst: int = 0                # new entries held back as a burst (recorded as skipped)
 
 
 def _max_age(settings: Settings) -> timedelta | None:
@@ -39,11 +42,14 @@ class Poller:
     thread-safe), so a long-running service reuses its connections.
     """
 
-    def __init__(self, settings: Settings, store: Store):
+    def __init__(self, settings: Settings, store: Store, *,
+                 alert: Callable[[str, str, str, str], object] | None = None):
         self.settings = settings
         self.store = store
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
+        self._alert = alert
+        self._alert_lock = threading.Lock()
 
     def poll_all(self) -> list[FeedOutcome]:
         """Poll every feed, a bounded number at once, so one slow feed never delays the others."""
@@ -69,11 +75,27 @@ class Poller:
             log.debug("feed %s unchanged", url)
             return FeedOutcome(url=url, unchanged=True)
         queued = store.record_entries(url, result, parsed.title, parsed.posts, platforms=settings.platforms,
-                                      backfill=settings.backfill, max_age=_max_age(settings))
+                                      backfill=settings.backfill, max_age=_max_age(settings),
+                                      burst_limit=settings.burst_limit)
         for post in queued:
             log.info("new post %s from %s", post.url, url, extra={"event": "new-post", "feed": url,
                                                                    "post_url": post.url})
-        return FeedOutcome(url=url, new_posts=tuple(queued))
+        if queued.burst:
+            self._report_burst(url, len(queued), queued.burst)
+        return FeedOutcome(url=url, new_posts=tuple(queued), burst=queued.burst)
+
+    def _report_burst(self, url: str, posted: int, held: int) -> None:
+        """A WARNING and an alert: a flood of "new" entries is news the owner needs today."""
+        message = burst_message(url, posted, held)
+        log.warning("%s", message, extra={"event": "burst", "feed": url})
+        with self._alert_lock:
+            if self._alert is None and self.settings.alert_webhook:
+                from bot.service import make_alerter   # service imports this module
+
+                self._alert = make_alerter(self.settings)
+            alert = self._alert
+        if alert is not None:
+            alert("burst", "feed", url, message)
 
     def fetch_and_parse(self, url: str):
         """Fetch one feed with the ledger's validators; returns (result, parsed feed or None if unchanged)."""
@@ -123,8 +145,10 @@ def peek_new(settings: Settings, store: Store) -> tuple[list[Post], list[FeedOut
         if parsed is None:
             outcomes.append(FeedOutcome(url=url, unchanged=True))
             continue
-        plan = store.plan_entries(url, parsed.posts, backfill=settings.backfill, max_age=_max_age(settings))
+        plan = store.plan_entries(url, parsed.posts, backfill=settings.backfill, max_age=_max_age(settings),
+                                  burst_limit=settings.burst_limit)
         posts = tuple(post for post, skipped in plan if skipped is None)
         new.extend(posts)
-        outcomes.append(FeedOutcome(url=url, new_posts=posts))
+        outcomes.append(FeedOutcome(url=url, new_posts=posts,
+                                    burst=sum(1 for _, skipped in plan if skipped == "burst")))
     return new, outcomes

@@ -21,6 +21,20 @@ from typing import Callable, Iterable, Iterator, Sequence
 from bot.models import (
     Attempt, Delivery, FeedState, FetchResult, NetworkState, Post, PostRecord, Published, utcnow,
 )
+from bot.urls import identity, is_web_url, path_identity
+
+# An entry dated further ahead than this is a scheduled post leaking early (or a clock that
+# runs fast): it is queued for its own date, not posted now.
+FUTURE_SLACK = timedelta(minutes=10)
+
+# SQLite's smallest limit on host parameters in one statement is 999.
+_CHUNK = 400
+
+
+class Recorded(list):
+    """The posts one poll queued (a list, oldest first), and how many more were held as a burst."""
+
+    burst: int = 0
 
 # Each migration runs in one transaction together with its version bump.
 MIGRATIONS: tuple[str, ...] = (
@@ -85,6 +99,14 @@ MIGRATIONS: tuple[str, ...] = (
         reason TEXT,
         rate_limited_until TEXT
     );
+    """,
+    # 2: identity across feeds and schemes (bot/urls.py): the link's and the guid's identity,
+    # filled for existing rows by _fill_identities.
+    """
+    ALTER TABLE posts ADD COLUMN ident TEXT;
+    ALTER TABLE posts ADD COLUMN key_ident TEXT;
+    CREATE INDEX posts_by_ident ON posts (ident);
+    CREATE INDEX posts_by_key_ident ON posts (key_ident);
     """,
 )
 
@@ -159,6 +181,8 @@ class Store:
                 with self.transaction() as db:
                     for statement in filter(str.strip, script.split(";")):
                         db.execute(statement)
+                    if number == 2:
+                        _fill_identities(db)
                     db.execute(f"PRAGMA user_version = {number}")
 
     # ------------------------------------------------------------------ feeds
@@ -198,21 +222,28 @@ class Store:
                 (_iso(self.clock()), result.etag, result.last_modified, url))
 
     def record_entries(self, url: str, result: FetchResult, feed_title: str, posts: Sequence[Post], *,
-                       platforms: Iterable[str], backfill: int, max_age: timedelta | None) -> list[Post]:
+                       platforms: Iterable[str], backfill: int, max_age: timedelta | None,
+                       burst_limit: int = 0) -> Recorded:
         """Record a fetched feed and its entries; queue deliveries for the new ones.
 
-        Returns the posts newly queued. Everything happens in one transaction:
-        a crash leaves either all of this poll or none of it.
+        Returns the posts newly queued, with ``burst`` set to how many new entries were held
+        back as a burst. Everything happens in one transaction: a crash leaves either all of
+        this poll or none of it.
         """
         now = self.clock()
-        queued: list[Post] = []
+        queued = Recorded()
+        platforms = tuple(platforms)
         with self.transaction() as db:
             feed_id = self._feed_id(db, url)
-            for post, skipped in self._plan(db, url, posts, backfill, max_age, now):
+            for post, skipped in self._plan(db, url, posts, backfill, max_age, now, burst_limit):
                 post_id = self._insert_post(db, feed_id, post, now, skipped)
+                if skipped == "burst":
+                    queued.burst += 1
                 if skipped is None:
+                    # A post dated ahead waits for its date; one dated now goes out now.
+                    due = post.published if post.published and post.published > now + FUTURE_SLACK else now
                     for platform in platforms:
-                        self._insert_delivery(db, post_id, platform, "auto", now)
+                        self._insert_delivery(db, post_id, platform, "auto", now, due=due)
                     queued.append(_with_id(post, post_id))
             db.execute(
                 "UPDATE feeds SET title = ?, etag = ?, last_modified = ?, body_hash = ?, last_polled_at = ?,"
@@ -221,54 +252,101 @@ class Store:
         return queued
 
     def plan_entries(self, url: str, posts: Sequence[Post], *, backfill: int,
-                     max_age: timedelta | None) -> list[tuple[Post, str | None]]:
+                     max_age: timedelta | None, burst_limit: int = 0) -> list[tuple[Post, str | None]]:
         """What record_entries would do, writing nothing (for dry runs)."""
         with self._lock:
-            return self._plan(self._db, url, posts, backfill, max_age, self.clock())
+            return self._plan(self._db, url, posts, backfill, max_age, self.clock(), burst_limit)
 
     def _plan(self, db: sqlite3.Connection, url: str, posts: Sequence[Post], backfill: int,
-              max_age: timedelta | None, now: datetime) -> list[tuple[Post, str | None]]:
+              max_age: timedelta | None, now: datetime, burst_limit: int = 0) -> list[tuple[Post, str | None]]:
         """The unseen entries, oldest first, each with why it is skipped (None: post it).
 
         On first sight of a feed only its newest ``backfill`` entries are
-        posted: pointing autopost at a blog must not flood its followers.
+        posted: pointing autopost at a blog must not flood its followers. Later,
+        more than ``burst_limit`` new postable entries in one poll is a burst (a
+        re-import, rewritten guids): the newest ``burst_limit`` are posted, the
+        rest recorded as ``burst``. An entry without a link of its own, or whose
+        text did not decode, is recorded and never posted.
         """
+        from bot.feeds import text_problem    # the text side of parsing; feeds never imports the store
+
         row = db.execute("SELECT id, first_polled_at FROM feeds WHERE url = ?", (url,)).fetchone()
         first_sight = row is None or row["first_polled_at"] is None
-        fresh = self._unknown(db, row["id"] if row else None, posts)
-        to_backfill = {p.key for p in _newest(fresh, backfill)}
+        fresh = self._unknown(db, row["id"] if row else None, posts, max_age, now)
+        unfit: dict[str, str] = {}
+        for post in fresh:
+            problem = "no link" if not is_web_url(post.url) else text_problem(post)
+            if problem:
+                unfit[post.key] = problem
+        to_backfill = {p.key for p in _newest([p for p in fresh if p.key not in unfit], backfill)}
         plan = []
         # Oldest first, so ledger ids (and so delivery order) follow publication order.
         for post in reversed(_newest(fresh, len(fresh))):
-            if first_sight and post.key not in to_backfill:
+            if post.key in unfit:
+                skipped = unfit[post.key]
+            elif first_sight and post.key not in to_backfill:
                 skipped = "backfill"
             elif max_age is not None and post.published and post.published < now - max_age:
                 skipped = "too old"
             else:
                 skipped = None
             plan.append((post, skipped))
+        postable = [post for post, skipped in plan if skipped is None]
+        if not first_sight and burst_limit > 0 and len(postable) > burst_limit:
+            keep = {p.key for p in _newest(postable, burst_limit)}
+            plan = [(post, "burst" if skipped is None and post.key not in keep else skipped)
+                    for post, skipped in plan]
         return plan
 
-    def _unknown(self, db: sqlite3.Connection, feed_id: int | None, posts: Sequence[Post]) -> list[Post]:
-        """The entries this feed has never shown before, by key or by canonical URL.
+    def _unknown(self, db: sqlite3.Connection, feed_id: int | None, posts: Sequence[Post],
+                 max_age: timedelta | None = None, now: datetime | None = None) -> list[Post]:
+        """The entries the ledger has never seen before.
 
-        One query per feed, not one per entry. Matching the URL too means an
-        entry whose guid was rewritten (a re-import, a changed permalink
-        scheme) is still the same post and is never auto-posted again.
+        An entry is a post already known when (DESIGN.md, "Identity"):
+        * this feed showed its key (guid) before;
+        * its link, or its guid when that is a URL, has the identity (bot/urls.py: no scheme,
+          no ``www.``, no trailing slash, no trackers or cache-busters) of a post of any feed:
+          a blog that moved to https, or an article in the main and a category feed, is one post;
+        * this feed showed the same title at the same link path within ``max_age``: a link
+          whose query string or a guid that changes at every poll is still one post.
+        A link identifies a post only where it is unique in the document: some feeds give
+        every entry the same link (the blog's home page).
         """
-        known_keys, known_urls = set(), set()
+        known_keys: set[str] = set()
         if feed_id is not None:
-            for row in db.execute("SELECT entry_key, url FROM posts WHERE feed_id = ?", (feed_id,)):
-                known_keys.add(row[0])
-                known_urls.add(row[1])
-        # A URL identifies a post only where it is unique in the feed: some
-        # feeds give every entry the same link (the blog's home page).
-        url_counts = Counter(post.url for post in posts)
+            known_keys = {row[0] for row in db.execute("SELECT entry_key FROM posts WHERE feed_id = ?", (feed_id,))}
+        candidates = [post for post in posts if post.key not in known_keys]
+        if not candidates:
+            return []
+        link_idents = {post.key: identity(post.url) if post.url else "" for post in posts}
+        ident_counts = Counter(link_idents.values())
+        wanted: dict[str, set[str]] = {}
+        for post in candidates:
+            mine = {_key_ident(post.key)}
+            if link_idents[post.key] and ident_counts[link_idents[post.key]] == 1:
+                mine.add(link_idents[post.key])
+            wanted[post.key] = mine - {None, ""}
+        known_idents = _existing(db, "SELECT ident, key_ident FROM posts WHERE ident IN ({0}) OR key_ident IN ({0})",
+                                 sorted(set().union(*wanted.values())), pairs=True)
+        titled: set[tuple[str, str]] = set()
+        titles = sorted({post.title for post in candidates if post.title and post.url})
+        if feed_id is not None and titles:
+            since = _iso(now - max_age) if max_age is not None and now is not None else ""
+            for chunk in _chunks(titles):
+                for row in db.execute(
+                        f"SELECT title, url FROM posts WHERE feed_id = ? AND first_seen_at >= ?"
+                        f" AND title IN ({','.join('?' * len(chunk))})", (feed_id, since, *chunk)):
+                    if row[1]:
+                        titled.add((row[0], path_identity(row[1])))
         fresh = []
-        for post in posts:
-            if post.key in known_keys or (url_counts[post.url] == 1 and post.url in known_urls):
+        for post in candidates:
+            if wanted[post.key] & known_idents:
                 continue
-            known_keys.add(post.key)           # the same entry twice in one feed counts once
+            if post.title and post.url and (post.title, path_identity(post.url)) in titled:
+                continue
+            if post.key in known_keys:
+                continue                       # the same entry twice in one feed counts once
+            known_keys.add(post.key)
             fresh.append(post)
         return fresh
 
@@ -276,10 +354,11 @@ class Store:
                      skipped: str | None) -> int:
         cursor = db.execute(
             "INSERT INTO posts (feed_id, entry_key, url, title, summary, author, categories, image_url,"
-            " feed_title, published_at, first_seen_at, skipped) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " feed_title, published_at, first_seen_at, skipped, ident, key_ident)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (feed_id, post.key, post.url, post.title, post.summary, post.author,
              json.dumps(list(post.categories), ensure_ascii=False), post.image_url, post.feed_title,
-             _iso(post.published), _iso(now), skipped))
+             _iso(post.published), _iso(now), skipped, identity(post.url) or None, _key_ident(post.key)))
         return cursor.lastrowid
 
     def add_post(self, feed_url: str, post: Post) -> Post:
@@ -294,8 +373,14 @@ class Store:
     # ------------------------------------------------------------------ posts
 
     def find_post(self, url: str) -> Post | None:
+        """The post with this URL, else the newest with the same identity (https for http ...)."""
+        if not url:
+            return None
         rows = self._read("SELECT p.*, f.url AS feed_url FROM posts p JOIN feeds f ON f.id = p.feed_id"
                           " WHERE p.url = ? ORDER BY p.id DESC LIMIT 1", (url,))
+        if not rows:
+            rows = self._read("SELECT p.*, f.url AS feed_url FROM posts p JOIN feeds f ON f.id = p.feed_id"
+                              " WHERE p.ident = ? ORDER BY p.id DESC LIMIT 1", (identity(url),))
         return _post(rows[0]) if rows else None
 
     def get_post(self, post_id: int) -> Post:
@@ -305,9 +390,10 @@ class Store:
     def post_records(self, limit: int | None = 20, url: str | None = None) -> list[PostRecord]:
         """Posts newest first, each with its deliveries; ``limit`` None or 0 means all."""
         sql = ("SELECT p.*, f.url AS feed_url FROM posts p JOIN feeds f ON f.id = p.feed_id"
-               + (" WHERE p.url = ?" if url else "")
-               + " ORDER BY COALESCE(p.published_at, p.first_seen_at) DESC, p.id DESC")
-        params: tuple = (url,) if url else ()
+               + (" WHERE p.url = ? OR p.ident = ?" if url else "")
+               # A date ahead of when the post was seen does not pin it at the top.
+               + " ORDER BY MIN(COALESCE(p.published_at, p.first_seen_at), p.first_seen_at) DESC, p.id DESC")
+        params: tuple = (url, identity(url)) if url else ()
         if limit:
             sql += " LIMIT ?"
             params += (limit,)
@@ -320,6 +406,12 @@ class Store:
                 by_post[d["post_id"]].append(_delivery(d))
         return [PostRecord(post=_post(row), first_seen=_dt(row["first_seen_at"]), skipped=row["skipped"],
                            deliveries=tuple(by_post[row["id"]])) for row in rows]
+
+    def bursts(self) -> list[tuple[str, int, datetime]]:
+        """Per feed: how many entries were held back as a burst, and when the last one was seen."""
+        rows = self._read("SELECT f.url, COUNT(*), MAX(p.first_seen_at) FROM posts p JOIN feeds f ON f.id = p.feed_id"
+                          " WHERE p.skipped = 'burst' GROUP BY f.url ORDER BY f.id")
+        return [(r[0], r[1], _dt(r[2])) for r in rows]
 
     def count_problems(self) -> int:
         """Deliveries a person must look at: failed, blocked or uncertain."""
@@ -335,10 +427,10 @@ class Store:
     # ------------------------------------------------------------- deliveries
 
     def _insert_delivery(self, db: sqlite3.Connection, post_id: int, platform: str, kind: str,
-                         now: datetime) -> int:
+                         now: datetime, *, due: datetime | None = None) -> int:
         cursor = db.execute(
             "INSERT INTO deliveries (post_id, platform, kind, state, next_attempt_at, created_at, updated_at)"
-            " VALUES (?, ?, ?, 'pending', ?, ?, ?)", (post_id, platform, kind, _iso(now), _iso(now), _iso(now)))
+            " VALUES (?, ?, ?, 'pending', ?, ?, ?)", (post_id, platform, kind, _iso(due or now), _iso(now), _iso(now)))
         return cursor.lastrowid
 
     def add_manual_delivery(self, post_id: int, platform: str) -> Delivery:
@@ -467,6 +559,34 @@ def _newest(posts: Sequence[Post], count: int) -> list[Post]:
     if all(p.published for p in posts):
         posts = sorted(posts, key=lambda p: p.published, reverse=True)
     return list(posts[:count])
+
+
+def _key_ident(key: str) -> str | None:
+    """The identity of a guid that is itself a web URL (many feeds use the permalink), else None."""
+    return identity(key) if is_web_url(key) else None
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start:start + _CHUNK]
+
+
+def _existing(db: sqlite3.Connection, sql: str, values: Sequence[str], *, pairs: bool = False) -> set[str]:
+    """Which of ``values`` the query finds, a chunk at a time; ``sql`` has ``{0}`` for the marks."""
+    found: set[str] = set()
+    for chunk in _chunks(values):
+        marks = ",".join("?" * len(chunk))
+        for row in db.execute(sql.format(marks), (*chunk, *chunk) if pairs else tuple(chunk)):
+            found.update(value for value in row if value)
+    return found
+
+
+def _fill_identities(db: sqlite3.Connection) -> None:
+    """Migration 2: the identity of every post recorded before identities were stored."""
+    rows = db.execute("SELECT id, url, entry_key FROM posts").fetchall()
+    for row in rows:
+        db.execute("UPDATE posts SET ident = ?, key_ident = ? WHERE id = ?",
+                   (identity(row[1]) or None, _key_ident(row[2]), row[0]))
 
 
 def _with_id(post: Post, post_id: int) -> Post:

@@ -353,11 +353,13 @@ def test_entry_without_title_or_text_still_yields_a_post_with_its_link():
     assert post.url == post.key == "https://blog.example.com/2026/11/photo/"
 
 
-def test_entry_without_any_link_points_at_the_site_and_gets_a_content_key():
+def test_entry_without_any_link_has_no_url_and_a_key_from_its_title():
+    # Never the site's home page in its place: the ledger records it as "skipped: no link".
     post = only_post(rss_item("<title>Note</title><description>Just a note.</description>"))
-    assert post.url == "https://blog.example.com/"
+    assert post.url == ""
     assert post.key.startswith("sha256:") and post.summary == "Just a note."
-    again = only_post(rss_item("<title>Note</title><description>Just a note.</description>"))
+    # Text that changes at every poll is still the same entry.
+    again = only_post(rss_item("<title>Note</title><description>Edited note.</description>"))
     assert again.key == post.key
 
 
@@ -370,9 +372,9 @@ def test_feedburner_orig_link_is_preferred():
     assert post.url == "https://blog.example.com/2026/11/post.html"
 
 
-def test_relative_link_uses_channel_link_then_base_url():
+def test_relative_link_resolves_against_where_the_feed_came_from_never_the_channel_link():
     body = rss_item("<title>T</title><link>2026/11/post/</link>", channel_link="https://blog.example.com/news/")
-    assert only_post(body).url == "https://blog.example.com/news/2026/11/post/"
+    assert only_post(body).url == "https://blog.example.com/feed/2026/11/post/"
     no_channel_link = rss_item("<title>T</title><link>/2026/11/post/</link>", channel_link="")
     posts = parse(no_channel_link, feed_url="https://feeds.example.net/x.xml", base_url="https://blog.example.org/feed").posts
     assert posts[0].url == "https://blog.example.org/2026/11/post/"
@@ -471,9 +473,9 @@ def test_canonical_url_resolves_against_base():
     assert canonical_url("//cdn.example/i.png", "https://b.example/") == "https://cdn.example/i.png"
 
 
-def test_link_a_browser_cannot_open_falls_back_to_the_site():
+def test_link_a_browser_cannot_open_leaves_the_entry_without_a_link():
     post = only_post(rss_item('<title>T</title><link>javascript:alert(1)</link><guid isPermaLink="false">g-9</guid>'))
-    assert post.url == "https://blog.example.com/" and post.key == "g-9"
+    assert post.url == "" and post.key == "g-9"
 
 
 def test_scripts_and_styles_in_html_never_reach_the_text():
@@ -486,3 +488,70 @@ def test_scripts_and_styles_in_html_never_reach_the_text():
     (post,) = parse(body, feed_url="https://b.example/feed").posts
     assert post.summary == "Hello"
     assert (post.url, post.image_url) == ("https://b.example/a/", "https://b.example/i.png")
+
+
+# --------------------------------------------------------------------------- decoding and held-back text
+
+
+def _rss_bytes(title: bytes, *, declaration: bytes = b'<?xml version="1.0" encoding="utf-8"?>') -> bytes:
+    return (declaration + b'<rss version="2.0"><channel><title>T</title><link>https://b.example/</link>'
+            b"<item><title>" + title + b"</title><link>https://b.example/1</link><guid>1</guid></item>"
+            b"<item><title>Caf\xc3\xa9 d\xc3\xa9j\xc3\xa0 vu</title><link>https://b.example/2</link><guid>2</guid></item>"
+            b"</channel></rss>")
+
+
+def test_one_invalid_byte_spoils_only_its_own_entry():
+    posts = parse(_rss_bytes(b"Bad \xff byte"), feed_url=FEED_URL).posts
+    assert [p.title for p in posts] == ["Bad \ufffd byte", "Café déjà vu"]
+
+
+def test_the_declared_charset_wins_over_the_http_one_and_the_http_one_over_the_default():
+    latin = (b'<?xml version="1.0" encoding="ISO-8859-1"?><rss version="2.0"><channel><title>T</title>'
+             b"<item><title>Ol\xe1 S\xe3o Paulo</title><link>https://b.example/1</link></item></channel></rss>")
+    assert parse(latin, feed_url=FEED_URL, content_type="text/xml; charset=utf-8").posts[0].title == "Olá São Paulo"
+    undeclared = latin.replace(b' encoding="ISO-8859-1"', b"")
+    assert parse(undeclared, feed_url=FEED_URL,
+                 content_type="application/rss+xml; charset=iso-8859-1").posts[0].title == "Olá São Paulo"
+    gb = ('<?xml version="1.0" encoding="gb2312"?><rss version="2.0"><channel><title>T</title>'
+          "<item><title>投资</title><link>https://b.example/1</link></item></channel></rss>").encode("gb2312")
+    assert parse(gb, feed_url=FEED_URL).posts[0].title == "投资"
+
+
+@pytest.mark.parametrize("title, held", [
+    ("Café déjà vu", False), ("&lt;b&gt; is bold", False), ("«CAFÉ»", False), ("„Gruß“", False),
+    ("SÃO PAULO", False), ("Naïve façade – 50 €", False),
+    ("CafÃ© dÃ©jÃ vu", True), ("Itâ€™s here", True), ("ÐŸÑ€Ð¸Ð²ÐµÑ‚", True), ("Laugh &lol9;", True),
+    ("Bad \ufffd byte", True),
+])
+def test_text_that_cannot_go_out(title, held):
+    from bot.feeds import text_problem
+    from bot.models import Post
+
+    problem = text_problem(Post(feed_url=FEED_URL, key="k", url="https://b.example/1", title=title))
+    assert (problem is not None) is held
+    if held:
+        assert problem.startswith("undecodable text: the title")
+
+
+def test_a_malformed_document_keeps_only_complete_entries():
+    body = (b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
+            b"<link>https://b.example/</link>"
+            b"<item><title>Whole</title><link>https://b.example/1</link></item>"
+            b"<item><guid isPermaLink=\"false\">g</guid><link>https://b.example/2</link></item>"
+            b"<item><title>Half</title><description><![CDATA[cut here")
+    posts = parse(body, feed_url=FEED_URL).posts
+    assert [(p.title, p.url) for p in posts] == [("Whole", "https://b.example/1"), ("", "https://b.example/2")]
+
+
+def test_xml_base_resolves_an_entry_link():
+    body = (b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0" xml:base="https://b.example/blog/">'
+            b"<channel><title>T</title><link>javascript:void(0)</link>"
+            b"<item><title>A</title><link>posts/a</link></item></channel></rss>")
+    assert parse(body, feed_url=FEED_URL).posts[0].url == "https://b.example/blog/posts/a"
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_feeds_with_or_without_a_byte_order_mark(codec):
+    doc = ('<?xml version="1.0" encoding="utf-16"?><rss version="2.0"><channel><title>T</title>'
+           "<item><title>Olá 投资</title><link>https://b.example/1</link></item></channel></rss>")
+    assert parse(doc.encode(codec), feed_url=FEED_URL).posts[0].title == "Olá 投资"

@@ -122,3 +122,49 @@ def test_schema_version_and_reopen(tmp_path, clock):
     again = Store(path, clock=clock)
     assert again._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert again._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_version_1_ledger_gains_identities_and_still_knows_its_posts(tmp_path, clock):
+    from bot.store import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0])
+    db.execute("INSERT INTO feeds (url, first_polled_at) VALUES (?, ?)", (FEED, "2026-11-01T00:00:00+00:00"))
+    db.execute("INSERT INTO posts (feed_id, entry_key, url, first_seen_at) VALUES (1, ?, ?, ?)",
+               ("http://blog.example.com/?p=1", "http://blog.example.com/1/", "2026-11-01T00:00:00+00:00"))
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    store = Store(path, clock=clock)
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    moved = Post(feed_url=FEED, key="https://www.blog.example.com/?p=1", url="https://www.blog.example.com/1",
+                 title="Article 1", published=clock())
+    assert record(store, [moved]) == []
+    assert store.find_post("https://blog.example.com/1").key == "http://blog.example.com/?p=1"
+    store.close()
+
+
+def test_a_burst_queues_the_newest_and_holds_the_rest(store, clock):
+    record(store, [post(1, clock)])
+    flood = [post(n, clock, days_ago=n / 100) for n in range(10, 30)]
+    queued = store.record_entries(
+        FEED, RESULT, "Example", flood, platforms=("twitter",), backfill=0, max_age=timedelta(days=7), burst_limit=5)
+    assert [p.key for p in queued] == [f"guid-{n}" for n in (14, 13, 12, 11, 10)]
+    assert queued.burst == 15
+    assert sum(1 for r in store.post_records(limit=0) if r.skipped == "burst") == 15
+    assert store.bursts()[0][:2] == (FEED, 15)
+
+
+def test_a_future_entry_is_due_at_its_date_and_sorted_by_when_it_was_seen(store, clock):
+    record(store, [post(1, clock)])
+    ahead = clock() + timedelta(days=2)
+    soon = clock() + timedelta(minutes=9)
+    record(store, [Post(feed_url=FEED, key="f", url="https://blog.example.com/f/", title="F", published=ahead),
+                   Post(feed_url=FEED, key="s", url="https://blog.example.com/s/", title="S", published=soon)])
+    due = {r.post.key: {d.next_attempt_at for d in r.deliveries} for r in store.post_records(limit=0)}
+    assert due["f"] == {ahead} and due["s"] == {clock()}
+    clock.advance(hours=1)
+    record(store, [Post(feed_url=FEED, key="n", url="https://blog.example.com/n/", title="N", published=clock())])
+    # Seen at the same moment, f and s sort by that moment, below a post that came later.
+    assert [r.post.key for r in store.post_records(limit=3)] in (["n", "f", "s"], ["n", "s", "f"])

@@ -53,6 +53,7 @@ import requests
 
 from bot.config import DEFAULT_FACEBOOK_GRAPH_VERSION, ConfigError
 from bot.models import Message, Published, utcnow
+from bot.urls import identity
 from bot.platforms.base import (
     AuthError,
     DuplicateError,
@@ -184,7 +185,7 @@ class FacebookPlatform:
 
     def find_existing(self, post_url: str) -> Published | None:
         """Find a recent Page post whose link card points at ``post_url``."""
-        wanted = _comparable(post_url)
+        wanted = identity(_unshim(post_url), keep_fragment=False)
         body = self._request("GET", f"{self.page_id}/posts",
                              {"fields": _RECENT_POSTS_FIELDS, "limit": str(_RECENT_POSTS_LIMIT)})
         posts = body.get("data")
@@ -193,7 +194,7 @@ class FacebookPlatform:
         for post in posts:
             if not isinstance(post, dict) or not isinstance(post.get("id"), str):
                 continue
-            if any(_comparable(link) == wanted for link in _attachment_links(post)):
+            if any(identity(_unshim(link), keep_fragment=False) == wanted for link in _attachment_links(post)):
                 return Published(remote_id=post["id"], url=_post_url(post["id"]),
                                  note="already on the Page")
         return None

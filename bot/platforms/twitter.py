@@ -50,6 +50,7 @@ import tweepy
 from requests_oauthlib import OAuth1
 
 from bot.models import Message, Published, utcnow
+from bot.urls import identity
 from bot.platforms.base import (
     AuthError,
     DuplicateError,
@@ -181,7 +182,7 @@ class TwitterPlatform:
         posts = body.get("data") or []
         if not isinstance(posts, list):
             raise TransientError(PLATFORM, "X answered GET /2/users/:id/tweets with a malformed list")
-        wanted = _comparable_url(post_url)
+        wanted = identity(post_url, keep_fragment=False)
         for post in posts:
             if not isinstance(post, dict) or not isinstance(post.get("id"), str):
                 continue
@@ -191,7 +192,7 @@ class TwitterPlatform:
                 if not isinstance(entity, dict):
                     continue
                 linked = entity.get("expanded_url") or entity.get("unwound_url")
-                if isinstance(linked, str) and _comparable_url(linked) == wanted:
+                if isinstance(linked, str) and identity(linked, keep_fragment=False) == wanted:
                     return Published(remote_id=post["id"], url=self._post_url(post["id"]),
                                      note="already on X")
         return None
