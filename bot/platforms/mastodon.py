@@ -472,6 +472,11 @@ def _fail(answer: _Answer, *, clock: Callable[[], datetime], secrets: tuple[str,
         return AuthError(NAME, f"the instance refused {doing}: {shown}. Check MASTODON_ACCESS_TOKEN: it "
                                f"must be a token of this instance with the scopes {SCOPES} (run `autopost "
                                f"auth mastodon --instance URL` for a new one).", status=status, code=said or None)
+    if 300 <= status < 400:
+        # Not followed: a redirected POST comes back as a GET, and the token must not travel.
+        where = answer.headers.get("Location") or "another address"
+        return PermanentError(NAME, f"the instance redirected {doing} to {where}; set MASTODON_INSTANCE to "
+                                    f"the instance's own address", status=status)
     if status == 429:
         return RateLimited(NAME, f"rate-limited by the instance: {said or 'Too many requests'}",
                            retry_at=_reset_time(answer.headers, clock), status=status, code=said or None)

@@ -10,6 +10,8 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.config import ConfigError
 from bot.models import Message, Published
@@ -175,6 +177,16 @@ def test_length_counts_as_mastodon_does(text, url_length, expected):
     assert length(text, url_length) == expected
 
 
+@given(st.lists(st.sampled_from([
+    ("word", 4), ("naïve", 5), ("日本", 2), (FAMILY, 1), ("#Tag", 4), ("me@example.com", 14),
+    ("@alice@mastodon.social", 6), ("@bob", 4), ("https://blog.example.com/2026/11/a-long-article-slug/", 23),
+    ("https://t.co/x", 23), ("https://example.org/a?b=1&c=2", 23), ("https://en.wikipedia.org/wiki/A_(b)", 23),
+]), min_size=1, max_size=30), st.sampled_from([" ", "\n", "\n\n"]))
+def test_length_adds_up_over_any_mix_of_words_links_and_mentions(pieces, separator):
+    text = separator.join(piece for piece, _ in pieces)
+    assert length(text) == sum(cost for _, cost in pieces) + len(separator) * (len(pieces) - 1)
+
+
 @pytest.mark.parametrize("text", ["https://example.notatld/some/long/path/for-this", "https://x.zz"])
 def test_a_url_with_an_unknown_domain_is_never_counted_short(text):
     # Mastodon may or may not link it; the count must hold either way.
@@ -293,6 +305,8 @@ NOW = datetime(2026, 11, 30, 5, 0, tzinfo=timezone.utc)
     (lambda f: f.fail_next(403, "Your login is currently disabled"), AuthError, 403),
     (lambda f: f.fail_next(422, "Validation failed: Text can't be blank"), PermanentError, 422),
     (lambda f: f.fail_next(404, "Record not found"), PermanentError, 404),
+    (lambda f: f.fail_next(301, headers={"Location": "https://social.example/api/v1/statuses"}),
+     PermanentError, 301),
     (lambda f: f.rate_limit_next("2026-11-30T05:12:30.019685Z"), RateLimited, 429),
     (lambda f: f.rate_limit_next(None), RateLimited, 429),
     (lambda f: f.fail_next(500, "Internal Server Error"), TransientError, 500),
