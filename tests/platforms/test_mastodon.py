@@ -33,7 +33,7 @@ from bot.platforms.mastodon import (
     parse_settings,
 )
 from tests.conftest import Clock
-from tests.fakes.mastodon import ACCOUNT_ID, TOKEN, USERNAME, FakeMastodon, fake_mastodon  # noqa: F401
+from tests.fakes.mastodon import ACCOUNT_ID, TOKEN, USERNAME, FakeMastodon
 
 POST_URL = "https://blog.example.com/2026/11/hello-world/"
 TEXT = "Hello world\n\nA first post on the blog.\n\n" + POST_URL + "\n\n#Blogging"
