@@ -84,9 +84,19 @@ _EMOJI = re.compile(
     "|\U0001F3F4[\U000E0020-\U000E007E]+\U000E007F"           # subdivision flag (tag sequence)
     f"|{_EMOJI_ELEMENT}(?:\u200D{_EMOJI_ELEMENT})*"           # emoji, modifiers, ZWJ sequences
 )
-# Sequences whose every combination X may not know (e.g. a ZWJ pair twemoji lacks): when
-# fitting, these are counted code point by code point, which can only over-count.
-_OPEN_ENDED_SEQUENCE = re.compile("[\u200D\U0001F1E6-\U0001F1FF\U000E0020-\U000E007F]")
+# Sequences built by joining code points (ZWJ, regional-indicator pairs, tag sequences, skin
+# tones): _EMOJI takes any such combination whole, but twitter-text's emoji set (twemoji's)
+# knows only some, and splits the others into their parts, each counted on its own. When
+# fitting, one that is not in its set is counted code point by code point, which can only
+# over-count; one in its set counts 2, as X counts it.
+_OPEN_ENDED_SEQUENCE = re.compile("[\u200D\U0001F1E6-\U0001F1FF\U000E0020-\U000E007F\U0001F3FB-\U0001F3FF]")
+
+
+@functools.cache
+def known_sequences() -> frozenset[str]:
+    """twitter-text's joined emoji sequences (bot/twitter_emoji.py), read on first need."""
+    from bot.twitter_emoji import SEQUENCES
+    return frozenset(SEQUENCES.split())
 
 # -- URLs (twitter-text's extractUrlsWithIndices) --
 _PUNCT = r"\!'#%&'\(\)*\+,\\\-\.\/:;<=>\?@\[\]\^_{|}~\$/"
@@ -463,7 +473,8 @@ def _weigh(text: str, *, emoji_parsing: bool = True, open_sequences_in_full: boo
             index = urls[index]
         elif index in emoji:
             sequence = text[index:emoji[index]]
-            if open_sequences_in_full and _OPEN_ENDED_SEQUENCE.search(sequence):
+            if open_sequences_in_full and _OPEN_ENDED_SEQUENCE.search(sequence) \
+                    and sequence not in known_sequences():
                 total += sum(_char_weight(c) for c in sequence)
             else:
                 total += _DEFAULT_WEIGHT
@@ -485,8 +496,35 @@ def weighted_length_v2(text: str) -> int:
 
 
 def cautious_weighted_length(text: str) -> int:
-    """An upper bound of X's count that holds even where X lacks a ZWJ/flag/tag sequence we know."""
+    """X's count where twitter-text's emoji set knows every joined sequence (ZWJ, flag, tag,
+    skin tone); an upper bound of it where one is unknown, which is then counted code point
+    by code point."""
     return _weigh(text, open_sequences_in_full=True)
+
+
+def weight_exceeded_at(text: str, budget: int) -> int:
+    """The shortest length at which a prefix of ``text`` weighs more than ``budget``; ``len(text)``
+    if none does.
+
+    Counted on the whole text's URLs and emoji, each at its least (a URL 23, an emoji 2): a
+    cheap bound for cutting a long value before fitting it exactly. Not in code points: a
+    family emoji is 7 of them and weighs 2, a URL up to 4,096 and weighs 23.
+    """
+    # At most 5 code points per unit of weight outside URLs (a kiss with skin tones: 10 for 2).
+    window = text[: 5 * (budget + 1) + MAX_URL_LENGTH + 64]
+    urls = dict(url_spans(window))
+    emoji = {m.start(): m.end() for m in _EMOJI.finditer(window)}
+    total, index = 0, 0
+    while index < len(window):
+        if index in urls:
+            total, index = total + _URL_WEIGHT, urls[index]
+        elif index in emoji:
+            total, index = total + _DEFAULT_WEIGHT, emoji[index]
+        else:
+            total, index = total + _char_weight(window[index]), index + 1
+        if total > budget:
+            return index
+    return len(text) if len(window) == len(text) else len(window)
 
 
 def utf16_length(text: str) -> int:
