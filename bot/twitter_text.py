@@ -280,7 +280,13 @@ def _fold(text: str) -> str:
 def _tld_end(text: str, position: int, end: int) -> int | None:
     """Where the TLD starting at ``position`` (just after a dot) ends, within ``text[:end]``; None if none does."""
     run = _TLD_RUN.match(text, position, min(end, position + _TLD_LONGEST))
-    if run:
+    if run and run.group().isascii():
+        # Inside an ASCII run every character is a letter, after which no TLD ends: only
+        # the whole run can be one. (ASCII folds by lower(): ı and ſ are not ASCII.)
+        stop = run.end()
+        if (stop == end or not _TLD_BLOCKED.match(text, stop)) and run.group().lower() in _TLD_RANK:
+            return stop
+    elif run:
         best_rank, best_end = len(_TLD_RANK), None
         folded = _fold(run.group())
         for stop in range(run.end(), position, -1):
@@ -526,8 +532,22 @@ def weight_exceeded_at(text: str, budget: int) -> int:
     cheap bound for cutting a long value before fitting it exactly. Not in code points: a
     family emoji is 7 of them and weighs 2, a URL up to 4,096 and weighs 23.
     """
+    # Most text weighs at least 1 per character: a window of twice the budget is read first,
+    # and its answer kept if it falls before the window's last space (no URL or emoji
+    # sequence holds a space, so none that the window cuts short can come before it).
+    small = text[: 2 * (budget + 1)]
+    if len(small) < len(text):
+        index = _weight_exceeded_in(small, budget)
+        last_space = max(small.rfind(" "), small.rfind("\n"))
+        if index < len(small) and index <= last_space:
+            return index
     # At most 5 code points per unit of weight outside URLs (a kiss with skin tones: 10 for 2).
     window = text[: 5 * (budget + 1) + MAX_URL_LENGTH + 64]
+    index = _weight_exceeded_in(window, budget)
+    return len(text) if index == len(window) else index
+
+
+def _weight_exceeded_in(window: str, budget: int) -> int:
     urls = dict(url_spans(window))
     emoji = {m.start(): m.end() for m in _EMOJI.finditer(window)}
     total, index = 0, 0
@@ -540,7 +560,7 @@ def weight_exceeded_at(text: str, budget: int) -> int:
             total, index = total + _char_weight(window[index]), index + 1
         if total > budget:
             return index
-    return len(text) if len(window) == len(text) else len(window)
+    return len(window)
 
 
 def utf16_length(text: str) -> int:
