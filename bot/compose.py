@@ -476,14 +476,14 @@ def _shortened_lengths(text: str, points: Sequence[int]) -> list[int]:
 def _pretrimmed(text: str, network: str) -> _Field:
     """A very long value cut once, cheaply, to about what could ever fit, before the exact fitting."""
     budget = LIMITS[network] + 1
+    if len(text) <= budget:
+        return _Field(text)
     if network == "twitter":
         # X weighs a URL 23 and a family emoji 2, however many characters they hold: cut
         # where the weight, not the character count, passes the limit.
         budget = weight_exceeded_at(text, budget)
         if budget >= len(text):
             return _Field(text)
-    elif len(text) <= budget:
-        return _Field(text)
     window = text[: budget + MAX_URL_LENGTH + 64]     # so a URL crossing the budget is seen whole
     words, graphemes = _cut_points(window, upto=budget)
     for points in (words, graphemes):

@@ -484,27 +484,42 @@ def _accept(text: str, start: int, domain_start: int, domain_end: int, end: int,
         spans.append((start, end))
 
 
+# Characters outside the weight-1 ranges, in runs: the text between URLs and emoji is
+# weighed by counting these rather than character by character (a composed tweet is
+# weighed several times while fitting).
+_HEAVY_RUN = re.compile("[^" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _WEIGHT_ONE_RANGES) + "]+")
+
+
+def _plain_weight(text: str, start: int, end: int) -> int:
+    if start >= end:
+        return 0
+    return end - start + sum(map(len, _HEAVY_RUN.findall(text, start, end)))
+
+
 def _weigh(text: str, *, emoji_parsing: bool = True, open_sequences_in_full: bool = False) -> int:
     text = unicodedata.normalize("NFC", text)
-    urls = dict(url_spans(text))
-    emoji = {m.start(): m.end() for m in _EMOJI.finditer(text)} if emoji_parsing else {}
+    # Left to right, a URL before an emoji starting at the same place; anything starting
+    # inside the previous one is skipped, as a walk character by character would.
+    spans = [(start, 0, end) for start, end in url_spans(text)]
+    if emoji_parsing:
+        spans += [(m.start(), 1, m.end()) for m in _EMOJI.finditer(text)]
+    spans.sort()
     total, index = 0, 0
-    while index < len(text):
-        if index in urls:
+    for start, kind, end in spans:
+        if start < index:
+            continue
+        total += _plain_weight(text, index, start)
+        if kind == 0:
             total += _URL_WEIGHT
-            index = urls[index]
-        elif index in emoji:
-            sequence = text[index:emoji[index]]
+        else:
+            sequence = text[start:end]
             if open_sequences_in_full and _OPEN_ENDED_SEQUENCE.search(sequence) \
                     and sequence not in known_sequences():
-                total += sum(_char_weight(c) for c in sequence)
+                total += _plain_weight(text, start, end)
             else:
                 total += _DEFAULT_WEIGHT
-            index = emoji[index]
-        else:
-            total += _char_weight(text[index])
-            index += 1
-    return total
+        index = end
+    return total + _plain_weight(text, index, len(text))
 
 
 def weighted_length(text: str) -> int:

@@ -333,3 +333,43 @@ def test_plain_and_narrow_characters_are_what_compose_assumes():
     chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
     assert [c for c in chars if plain.match(c) and compose_module._break_class(c) != compose_module._OTHER] == []
     assert [c for c in chars if narrow.match(c) and unicodedata.east_asian_width(c) in ("W", "F")] == []
+
+
+# --------------------------------------------------------------------------- weighing
+#
+# _weigh counts the text between URLs and emoji by runs; the walk character by character it
+# replaced is the oracle.
+
+def walked_weight(text, *, emoji_parsing=True, open_sequences_in_full=False):
+    text = unicodedata.normalize("NFC", text)
+    urls = dict(url_spans(text))
+    emoji = {m.start(): m.end() for m in tt._EMOJI.finditer(text)} if emoji_parsing else {}
+    total, index = 0, 0
+    while index < len(text):
+        if index in urls:
+            total, index = total + 23, urls[index]
+        elif index in emoji:
+            sequence = text[index:emoji[index]]
+            if open_sequences_in_full and tt._OPEN_ENDED_SEQUENCE.search(sequence) \
+                    and sequence not in tt.known_sequences():
+                total += sum(tt._char_weight(c) for c in sequence)
+            else:
+                total += 2
+            index = emoji[index]
+        else:
+            total, index = total + tt._char_weight(text[index]), index + 1
+    return total
+
+
+_WEIGH_PIECES = st.one_of(st.sampled_from(PIECES), st.sampled_from(
+    ["1\ufe0f\u20e3", "1\ufe0f\u20e3.com", "\U0001F468\u200d\U0001F996", "\U0001F1EF\U0001F1F5", "\u2615\U0001F3FD",
+     "\U0001F468\u200d\U0001F469\u200d\U0001F467", "\u00a9\ufe0f", "\u2764\ufe0e", "\u2010", "\u2032", "\u2038",
+     "\u10ff", "\u1100", "\u200d", "\u200e"]), st.characters())
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_WEIGH_PIECES, max_size=16).map("".join))
+def test_weighing_by_runs_equals_the_walk(text):
+    assert weighted_length(text) == walked_weight(text)
+    assert weighted_length_v2(text) == walked_weight(text, emoji_parsing=False)
+    assert cautious_weighted_length(text) == walked_weight(text, open_sequences_in_full=True)
