@@ -823,6 +823,137 @@ def bench_delivery(tmp: Path, count: int, label_: str, latency_ms: float, no_nag
     return out
 
 
+# =========================================================================== 7. cold start (issue 18)
+
+FEED2TOOT = "feed2toot==0.17"
+T_FIRST_SIGHT_RATIO = 0.5    # first-sight `poll --dry-run` / feed2toot's `-n -l 200`, same feed
+T_PREVIEW_S = 0.15           # `autopost preview` of the sample feed, whole process
+T_COMPOSE_MS = 20.0          # composing any one message
+
+# What the baseline does when feed2toot cannot be installed: parse the feed, print a line per entry.
+_PARSE_AND_PRINT = """
+import sys, feedparser
+feed = feedparser.parse(sys.argv[1])
+for entry in feed.entries[:200]:
+    print(entry.get("title", ""), entry.get("link", ""))
+"""
+
+_FEED2TOOT_INI = """[mastodon]
+instance_url=http://127.0.0.1:9
+user_credentials={d}/usercred.txt
+client_credentials={d}/clientcred.txt
+toot_visibility=public
+
+[cache]
+cachefile={d}/feed2toot-cache.db
+cache_limit=10000
+
+[lock]
+lock_file={d}/feed2toot.lock
+lock_timeout=3600
+
+[rss]
+uri={feed}
+toot={{title}} {{link}}
+"""
+
+_COMPOSE_PROBE = """
+import json, sys, time
+from pathlib import Path
+t0 = time.perf_counter()
+from bot import feeds
+from bot.compose import ComposeOptions, compose
+imported = time.perf_counter() - t0
+worst, first, total, count = 0.0, None, 0.0, 0
+for path in sys.argv[2:]:
+    posts = feeds.parse(Path(path).read_bytes(), feed_url=Path(path).as_uri()).posts
+    for post in posts:
+        for network in ("twitter", "linkedin", "facebook"):
+            start = time.perf_counter()
+            compose(post, network, None, ComposeOptions(hashtags_max=3))
+            took = time.perf_counter() - start
+            first = took if first is None else first
+            worst, total, count = max(worst, took), total + took, count + 1
+Path(sys.argv[1]).write_text(json.dumps({"import_ms": imported * 1000, "first_ms": first * 1000,
+                                         "max_ms": worst * 1000, "mean_ms": total / count * 1000,
+                                         "messages": count}))
+"""
+
+
+def _install_feed2toot(tmp: Path) -> tuple[Path | None, str]:
+    """feed2toot in a virtual environment of its own under the temp dir (pip, quietly)."""
+    venv = tmp / "feed2toot-venv"
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=120)
+        pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                              "--disable-pip-version-check", FEED2TOOT], capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"could not build its virtual environment: {exc}"
+    exe = venv / "bin" / "feed2toot"
+    if pip.returncode != 0 or not exe.exists():
+        return None, "pip could not install it: " + (pip.stderr.strip().splitlines() or ["no output"])[-1]
+    return exe, ""
+
+
+def bench_cold_start(tmp: Path, runs: int) -> dict:
+    """Issue 18's targets 1 and 2, whole processes side by side (interleaved, medians)."""
+    work = tmp / "cold"
+    work.mkdir()
+    feed = work / "feed200.xml"
+    feed.write_bytes(feed_body(1, 0, BIG_ENTRIES, int(time.time()) - 3 * 86400))
+    env = startup_env(tmp)
+    # Every entry composed for X, as feed2toot -l 200 builds a toot for each: the same work.
+    poll_env = work / "poll.env"
+    poll_env.write_text("\n".join([
+        f"AUTOPOST_FEEDS={feed}", f"AUTOPOST_DB={work / 'poll.db'}", "AUTOPOST_PLATFORMS=twitter",
+        "TWITTER_API_KEY=k", "TWITTER_API_SECRET=s", "TWITTER_ACCESS_TOKEN=t", "TWITTER_ACCESS_TOKEN_SECRET=ts",
+        "TWITTER_API_BASE=http://127.0.0.1:9", f"AUTOPOST_BACKFILL={BIG_ENTRIES}", "AUTOPOST_MAX_AGE=0", ""]))
+    sample = REPO / "examples" / "sample-feed.xml"
+    preview_env = work / "preview.env"
+    preview_env.write_text("\n".join([
+        f"AUTOPOST_FEEDS={sample}", f"AUTOPOST_DB={work / 'preview.db'}", "AUTOPOST_BACKFILL=3",
+        "AUTOPOST_MAX_AGE=0", "AUTOPOST_HASHTAGS_MAX=3", ""]))
+
+    exe, why_not = _install_feed2toot(work)
+    if exe:
+        ini = work / "feed2toot.ini"
+        ini.write_text(_FEED2TOOT_INI.format(d=work, feed=feed))
+        peer = [str(exe), "-c", str(ini), "-n", "-l", str(BIG_ENTRIES)]
+        peer_name = f"{FEED2TOOT} -n -l {BIG_ENTRIES}"
+    else:
+        peer = [sys.executable, "-c", _PARSE_AND_PRINT, str(feed)]
+        peer_name = "parse-and-print baseline (feedparser, a line per entry)"
+    baseline = [sys.executable, "-c", _PARSE_AND_PRINT, str(feed)]
+    ours = [*autopost_exe(), "--env-file", str(poll_env), "poll", "--dry-run"]
+    preview = [*autopost_exe(), "--env-file", str(preview_env), "preview"]
+    bare = [sys.executable, "-c", "pass"]
+
+    def run(cmd: list[str]) -> float:
+        # The peer keeps a cache of what it has seen: removed, so every run is a first sight.
+        for leftover in work.glob("feed2toot-cache.db*"):
+            leftover.unlink()
+        return time_cmd(cmd, env, work, check=cmd is not peer)
+
+    commands = {"ours": ours, "peer": peer, "baseline": baseline, "preview": preview, "bare": bare}
+    for cmd in commands.values():                     # fills the bytecode caches
+        run(cmd)
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):                             # interleaved, so load changes hit all alike
+        for name, cmd in commands.items():
+            times[name].append(run(cmd))
+    out_file = work / "compose.json"
+    subprocess.run([sys.executable, "-c", _COMPOSE_PROBE, str(out_file), str(sample), str(feed)], check=True,
+                   env=env, cwd=str(work), timeout=120)
+    return {"peer": peer_name, "peer_installed": exe is not None, "peer_missing_reason": why_not,
+            "feed_bytes": feed.stat().st_size, "runs": runs,
+            "poll_dry_run_s": median(times["ours"]), "peer_s": median(times["peer"]),
+            "parse_and_print_s": median(times["baseline"]), "preview_s": median(times["preview"]),
+            "python_c_pass_s": median(times["bare"]),
+            "ratio": median(times["ours"]) / median(times["peer"]),
+            "compose": json.loads(out_file.read_text()),
+            "all_s": times}
+
+
 # =========================================================================== report
 
 def machine() -> dict:
@@ -848,6 +979,32 @@ def fmt(value, unit: str = "", digits: int = 2) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}{unit}"
     return f"{value}{unit}"
+
+
+def cold_start_report(cold: dict, lines: list[str], target) -> None:
+    """Issue 18's lines and targets (shared by the full table and --cold-start-only)."""
+    c = cold["compose"]
+    lines.append(f"Cold start (issue 18; whole processes, medians of {cold['runs']}, interleaved; "
+                 f"{BIG_ENTRIES}-entry feed of {cold['feed_bytes'] // 1024} KB)")
+    lines.append(f"  autopost poll --dry-run (first sight, all {BIG_ENTRIES} composed for X) "
+                 f"{cold['poll_dry_run_s']:.3f} s")
+    lines.append(f"  {cold['peer']:<52} {cold['peer_s']:.3f} s"
+                 + ("" if cold["peer_installed"] else f"  (feed2toot: {cold['peer_missing_reason']})"))
+    lines.append(f"  parse-and-print baseline (feedparser only)            {cold['parse_and_print_s']:.3f} s")
+    lines.append(f"  autopost preview (sample feed)                       {cold['preview_s']:.3f} s")
+    lines.append(f"  python -c pass                                       {cold['python_c_pass_s']:.3f} s")
+    lines.append(f"  compose: import {c['import_ms']:.1f} ms, first message {c['first_ms']:.2f} ms, "
+                 f"slowest {c['max_ms']:.2f} ms, mean {c['mean_ms']:.3f} ms over {c['messages']} messages")
+    lines.append("")
+    target(f"first-sight poll --dry-run vs {cold['peer'].split(' -n')[0]}",
+           f"x{cold['ratio']:.2f} ({cold['poll_dry_run_s']:.2f} s vs {cold['peer_s']:.2f} s)",
+           f"<= x{T_FIRST_SIGHT_RATIO:g}", cold["ratio"] <= T_FIRST_SIGHT_RATIO,
+           "" if cold["peer_installed"] else "feed2toot could not be installed: against the parse-and-print baseline")
+    target("`autopost preview` of the sample feed, whole process", fmt(cold["preview_s"], " s", 3),
+           f"<= {T_PREVIEW_S:g} s", cold["preview_s"] <= T_PREVIEW_S,
+           f"python -c pass alone: {cold['python_c_pass_s']:.3f} s")
+    target("composing any one message (slowest)", fmt(c["max_ms"], " ms"), f"<= {T_COMPOSE_MS:g} ms",
+           c["max_ms"] <= T_COMPOSE_MS)
 
 
 def build_table(results: dict) -> tuple[list[str], list[dict]]:
@@ -963,8 +1120,11 @@ def build_table(results: dict) -> tuple[list[str], list[dict]]:
                "" if d["is_target"] else "not a target: nothing waits on the network, so our CPU and the "
                                          "fakes' share 2 cores; shows our own ceiling")
 
+    if results.get("cold_start"):
+        cold_start_report(results["cold_start"], lines, target)
+
     width = max(len(t["target"]) for t in targets)
-    lines.append("Targets (issue 9)")
+    lines.append("Targets (issues 9 and 18)")
     for t in targets:
         lines.append(f"  {t['result']:<4}  {t['target']:<{width}}  {t['value']:>28}  (target {t['limit']})"
                      + (f"  — {t['note']}" if t["note"] else ""))
@@ -973,10 +1133,36 @@ def build_table(results: dict) -> tuple[list[str], list[dict]]:
 
 # =========================================================================== main
 
+def cold_start_only(args, runs: int) -> int:
+    with tempfile.TemporaryDirectory(prefix="autopost-bench-") as tmp_name:
+        cold = bench_cold_start(Path(tmp_name), runs)
+    m = machine()
+    lines = [f"autopost benchmark, cold start only — {m['date']} — {m['nproc']} CPU(s), {m['cpu']}, "
+             f"Python {m['python']}, load average {m['loadavg_at_start']}", ""]
+    targets: list[dict] = []
+
+    def target(name: str, value: str, limit: str, ok: bool | None, note: str = "") -> None:
+        targets.append({"target": name, "value": value, "limit": limit,
+                        "result": "PASS" if ok else ("FAIL" if ok is False else "INFO"), "note": note})
+
+    cold_start_report(cold, lines, target)
+    lines.append("Targets (issue 18)")
+    width = max(len(t["target"]) for t in targets)
+    for t in targets:
+        lines.append(f"  {t['result']:<4}  {t['target']:<{width}}  {t['value']:>28}  (target {t['limit']})"
+                     + (f"  — {t['note']}" if t["note"] else ""))
+    print("\n".join(lines))
+    Path(args.json).write_text(json.dumps({"machine": m, "cold_start": cold, "targets": targets},
+                                          indent=2, default=str) + "\n")
+    return 1 if any(t["result"] == "FAIL" for t in targets) else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="autopost benchmark (issue 9); run from the repository root")
     parser.add_argument("--quick", action="store_true", help="a smaller run (about 30 s)")
     parser.add_argument("--json", default=str(REPO / "bench" / "results.json"), help="where to write results")
+    parser.add_argument("--cold-start-only", action="store_true",
+                        help="only issue 18's cold-start targets (feed2toot side by side, preview, compose)")
     parser.add_argument("--_serve-feeds", dest="serve_feeds", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--_serve-fake", dest="serve_fake", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--_rss-child", dest="rss_child", nargs=3, help=argparse.SUPPRESS)
@@ -993,6 +1179,8 @@ def main() -> int:
 
     quick = args.quick
     started = time.perf_counter()
+    if args.cold_start_only:
+        return cold_start_only(args, runs=3 if quick else 7)
     results: dict = {"quick": quick, "machine": machine()}
     t0 = int(time.time()) - 3 * 86400          # entries are 10 min apart, the newest within the last 3 days
     server = FeedServerProc(t0)
@@ -1018,6 +1206,8 @@ def main() -> int:
             say(f"[{time.perf_counter() - started:5.1f}s] start-up and imports")
             results["startup"] = bench_startup(5 if quick else 10, tmp)
             results["imports"] = bench_imports(server, tmp, 1 if quick else 3)
+            say(f"[{time.perf_counter() - started:5.1f}s] cold start: feed2toot side by side, preview, compose")
+            results["cold_start"] = bench_cold_start(tmp, 3 if quick else 7)
             say(f"[{time.perf_counter() - started:5.1f}s] delivery to the fake networks")
             # (posts, label, simulated latency ms, TCP_NODELAY on the fakes, is it a target)
             # Real networks take 100 ms or more to answer a post, so the target is measured with

@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 from bot.models import Message, Post
 from bot.twitter_text import (
     MAX_URL_LENGTH, cautious_weighted_length, is_pictographic, measure, url_spans, utf16_length,
+    weight_exceeded_at,
 )
 
 FIELDS = ("title", "url", "summary", "hashtags", "author", "feed_title")
@@ -499,6 +500,12 @@ def _pretrimmed(text: str, network: str) -> _Field:
     budget = LIMITS[network] + 1
     if len(text) <= budget:
         return _Field(text)
+    if network == "twitter":
+        # X weighs a URL 23 and a family emoji 2, however many characters they hold: cut
+        # where the weight, not the character count, passes the limit.
+        budget = weight_exceeded_at(text, budget)
+        if budget >= len(text):
+            return _Field(text)
     window = text[: budget + MAX_URL_LENGTH + 64]     # so a URL crossing the budget is seen whole
     words, graphemes = _cut_points(window, upto=budget)
     for points in (words, graphemes):

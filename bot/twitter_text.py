@@ -84,9 +84,19 @@ _EMOJI = re.compile(
     "|\U0001F3F4[\U000E0020-\U000E007E]+\U000E007F"           # subdivision flag (tag sequence)
     f"|{_EMOJI_ELEMENT}(?:\u200D{_EMOJI_ELEMENT})*"           # emoji, modifiers, ZWJ sequences
 )
-# Sequences whose every combination X may not know (e.g. a ZWJ pair twemoji lacks): when
-# fitting, these are counted code point by code point, which can only over-count.
-_OPEN_ENDED_SEQUENCE = re.compile("[\u200D\U0001F1E6-\U0001F1FF\U000E0020-\U000E007F]")
+# Sequences built by joining code points (ZWJ, regional-indicator pairs, tag sequences, skin
+# tones): _EMOJI takes any such combination whole, but twitter-text's emoji set (twemoji's)
+# knows only some, and splits the others into their parts, each counted on its own. When
+# fitting, one that is not in its set is counted code point by code point, which can only
+# over-count; one in its set counts 2, as X counts it.
+_OPEN_ENDED_SEQUENCE = re.compile("[\u200D\U0001F1E6-\U0001F1FF\U000E0020-\U000E007F\U0001F3FB-\U0001F3FF]")
+
+
+@functools.cache
+def known_sequences() -> frozenset[str]:
+    """twitter-text's joined emoji sequences (bot/twitter_emoji.py), read on first need."""
+    from bot.twitter_emoji import SEQUENCES
+    return frozenset(SEQUENCES.split())
 
 # -- URLs (twitter-text's extractUrlsWithIndices) --
 _PUNCT = r"\!'#%&'\(\)*\+,\\\-\.\/:;<=>\?@\[\]\^_{|}~\$/"
@@ -231,53 +241,75 @@ _NO_PROTOCOL_BAD_BEFORE = re.compile(r"[-_./]$")
 # So we walk the same grammar ourselves, dot-separated segment by segment, and use
 # regular expressions only where they cannot backtrack far: a URL never contains a
 # space, so the text is cut into dotted words first; the labels between dots are
-# checked once each; the TLD is tried once per dot, through a prefix tree. The regex's
+# checked once each; the TLD is looked up once per dot, in a set. The regex's
 # choices are kept: the leftmost start, with the most labels before the TLD, the first
 # TLD of the list, and the search resuming where the previous match ended.
 
 
-def _ordered_trie(words: list[str], end: str) -> str:
-    """``w1<end>|w2<end>|...`` with neighbours sharing a first letter merged: ``c(?:om<end>|o<end>)``.
-
-    Merging only neighbours keeps every alternative in its place, so the regex picks the
-    same one, but no longer tries 1,500 TLDs one by one (12 µs) wherever a TLD could start.
-    A lookahead for the possible next letters makes a dead end cost one test, not one per
-    alternative (with IGNORECASE the regex engine tries each).
-    """
-    alternatives, index = [], 0
-    while index < len(words):
-        word, last = words[index], index
-        if not word:
-            alternatives.append(end)
-            index += 1
-            continue
-        while last + 1 < len(words) and words[last + 1][:1] == word[0]:
-            last += 1
-        if last == index:
-            alternatives.append(re.escape(word) + end)
-        else:
-            rests = _ordered_trie([w[1:] for w in words[index:last + 1]], end)
-            alternatives.append(re.escape(word[0]) + rests)
-        index = last + 1
-    if len(alternatives) == 1:
-        return alternatives[0]
-    pattern = "(?:" + "|".join(alternatives) + ")"
-    if all(words):
-        pattern = "(?=[" + re.escape("".join(sorted({word[0] for word in words}))) + "])" + pattern
-    return pattern
+# The TLD after a dot is found by hand rather than by one regular expression of ~1,500
+# alternatives, which took 0.3-0.45 s to compile, paid by the first text with a dot in it
+# (every poll posting to X, every preview). The regex's meaning is kept exactly (the old
+# expression is the oracle in tests/test_twitter_text.py): after a dot, the first TLD of
+# twitter-text's list that matches ignoring case and is followed by a character that is
+# not [0-9a-zA-Z@+-] (or the end); else a punycode label ``xn--[-0-9a-z]+``.
+#
+# "Ignoring case" as Python's re does it: a character matches a letter when their simple
+# lowercase forms are equal or in one of the classes below (re._casefix), e.g. "ſ" is "s",
+# the Kelvin sign "k", Cyrillic "ᲀ" "в". _fold maps each character to one representative.
+_CASE_CLASSES = ("iı", "sſ", "µμ", "\u0345ι\u1fbe", "ΐ\u1fd3", "ΰ\u1fe3", "βϐ", "εϵ", "θϑ", "κϰ", "πϖ", "ρϱ",
+                 "σς", "φϕ", "в\u1c80", "д\u1c81", "о\u1c82", "с\u1c83", "т\u1c84\u1c85", "ъ\u1c86",
+                 "ѣ\u1c87", "ꙋ\u1c88", "ṡẛ", "ﬆﬅ")
+# Before lowercasing: İ's simple lowercase is "i" (str.lower gives "i" and a combining dot).
+_FOLD_BEFORE = str.maketrans({"\u0130": "i"})
+_FOLD_AFTER = str.maketrans({char: group[0] for group in _CASE_CLASSES for char in group[1:]})
+_TLD_RANK: dict[str, int] = {}
+for _rank, _word in enumerate(_GTLDS + _CCTLDS):
+    _TLD_RANK.setdefault(_word, _rank)
+_TLD_LONGEST = max(map(len, _TLD_RANK))
+# Characters that may be in a TLD (matched ignoring case, so the regex engine applies the
+# same rules as the lookup), and those after which a TLD may not end.
+_TLD_RUN = re.compile("[" + re.escape("".join(sorted(set("".join(_TLD_RANK))))) + "]+", re.IGNORECASE)
+_TLD_BLOCKED = re.compile("[0-9a-zA-Z@+-]", re.IGNORECASE)
+_PUNYCODE_LABEL = re.compile(_PUNYCODE, re.IGNORECASE)
 
 
-# Grouped by first letter (a stable sort: within a letter the list's order stands), ASCII
-# first, behind a one-character check. That only reorders TLDs that cannot match at the same
-# place: no character matches two of these first letters, even ignoring case (a test checks).
-_TLD_WORDS = sorted(_GTLDS + _CCTLDS, key=lambda word: (not word[0].isascii(), word[0]))
-_TLD_PATTERN = "(?:" + _ordered_trie(_TLD_WORDS, _TLD_END) + "|" + _PUNYCODE + ")"
+def _fold(text: str) -> str:
+    return text.translate(_FOLD_BEFORE).lower().translate(_FOLD_AFTER)
 
 
-@functools.cache
-def _tld_after_dot() -> re.Pattern[str]:
-    """Compiled on first use: it takes about 0.3 s, which every CLI command would pay at import."""
-    return re.compile(r"(?<=\.)" + _TLD_PATTERN, re.IGNORECASE)
+def _tld_end(text: str, position: int, end: int) -> int | None:
+    """Where the TLD starting at ``position`` (just after a dot) ends, within ``text[:end]``; None if none does."""
+    run = _TLD_RUN.match(text, position, min(end, position + _TLD_LONGEST))
+    if run and run.group().isascii():
+        # Inside an ASCII run every character is a letter, after which no TLD ends: only
+        # the whole run can be one. (ASCII folds by lower(): ı and ſ are not ASCII.)
+        stop = run.end()
+        if (stop == end or not _TLD_BLOCKED.match(text, stop)) and run.group().lower() in _TLD_RANK:
+            return stop
+    elif run:
+        best_rank, best_end = len(_TLD_RANK), None
+        folded = _fold(run.group())
+        for stop in range(run.end(), position, -1):
+            if stop < end and _TLD_BLOCKED.match(text, stop):
+                continue
+            rank = _TLD_RANK.get(folded[: stop - position])
+            if rank is not None and rank < best_rank:
+                best_rank, best_end = rank, stop
+        if best_end is not None:
+            return best_end
+    puny = _PUNYCODE_LABEL.match(text, position, end)
+    return puny.end() if puny else None
+
+
+def _has_tld(text: str, start: int = 0, end: int | None = None) -> bool:
+    """Whether a TLD follows any dot in ``text[start:end]``."""
+    end = len(text) if end is None else end
+    dot = text.find(".", start, end)
+    while dot >= 0:
+        if _tld_end(text, dot + 1, end) is not None:
+            return True
+        dot = text.find(".", dot + 1, end)
+    return False
 
 
 _DOT = re.compile(r"\.")
@@ -332,8 +364,8 @@ class _Dotted:
         index = {s: i for i, s in enumerate(self.starts)}
         count = len(self.starts)
         self.tld: list[int | None] = [None] * (count + 1)
-        for match in _tld_after_dot().finditer(text, start, end):
-            self.tld[index[match.start()]] = match.end()
+        for i in range(1, count):
+            self.tld[i] = _tld_end(text, self.starts[i], end)
         self.label = [False] * (count + 1)
         for match in whole_label.finditer(text, start, end):
             self.label[index[match.start()]] = True
@@ -360,7 +392,7 @@ class _Dotted:
 
 def _ascii_domain_spans(domain: str) -> list[tuple[int, int]]:
     """What ``finditer`` of ``(?:[-a-z0-9À-ỿ]+\\.)+TLD`` finds in ``domain``: its ASCII host names."""
-    if not _tld_after_dot().search(domain):
+    if not _has_tld(domain):
         return []
     dotted = _Dotted(domain, 0, len(domain), _WHOLE_ASCII_LABEL, lambda s, e: True)
     spans, position = [], 0
@@ -377,7 +409,7 @@ def _ascii_domain_spans(domain: str) -> list[tuple[int, int]]:
 
 def _urls_in_word(text: str, word_start: int, word_end: int, spans: list[tuple[int, int]]) -> None:
     """Add to ``spans`` the URLs twitter-text's regex finds in one dotted word of ``text``."""
-    if not _tld_after_dot().search(text, word_start, word_end):
+    if not _has_tld(text, word_start, word_end):
         return          # "ab.ab.ab...": no TLD after any dot, no URL
     dotted = _Dotted(text, word_start, word_end, _WHOLE_SUBLABEL,
                      lambda s, e: _LABEL.fullmatch(text, s, e) is not None)
@@ -452,26 +484,42 @@ def _accept(text: str, start: int, domain_start: int, domain_end: int, end: int,
         spans.append((start, end))
 
 
+# Characters outside the weight-1 ranges, in runs: the text between URLs and emoji is
+# weighed by counting these rather than character by character (a composed tweet is
+# weighed several times while fitting).
+_HEAVY_RUN = re.compile("[^" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _WEIGHT_ONE_RANGES) + "]+")
+
+
+def _plain_weight(text: str, start: int, end: int) -> int:
+    if start >= end:
+        return 0
+    return end - start + sum(map(len, _HEAVY_RUN.findall(text, start, end)))
+
+
 def _weigh(text: str, *, emoji_parsing: bool = True, open_sequences_in_full: bool = False) -> int:
     text = unicodedata.normalize("NFC", text)
-    urls = dict(url_spans(text))
-    emoji = {m.start(): m.end() for m in _EMOJI.finditer(text)} if emoji_parsing else {}
+    # Left to right, a URL before an emoji starting at the same place; anything starting
+    # inside the previous one is skipped, as a walk character by character would.
+    spans = [(start, 0, end) for start, end in url_spans(text)]
+    if emoji_parsing:
+        spans += [(m.start(), 1, m.end()) for m in _EMOJI.finditer(text)]
+    spans.sort()
     total, index = 0, 0
-    while index < len(text):
-        if index in urls:
+    for start, kind, end in spans:
+        if start < index:
+            continue
+        total += _plain_weight(text, index, start)
+        if kind == 0:
             total += _URL_WEIGHT
-            index = urls[index]
-        elif index in emoji:
-            sequence = text[index:emoji[index]]
-            if open_sequences_in_full and _OPEN_ENDED_SEQUENCE.search(sequence):
-                total += sum(_char_weight(c) for c in sequence)
+        else:
+            sequence = text[start:end]
+            if open_sequences_in_full and _OPEN_ENDED_SEQUENCE.search(sequence) \
+                    and sequence not in known_sequences():
+                total += _plain_weight(text, start, end)
             else:
                 total += _DEFAULT_WEIGHT
-            index = emoji[index]
-        else:
-            total += _char_weight(text[index])
-            index += 1
-    return total
+        index = end
+    return total + _plain_weight(text, index, len(text))
 
 
 def weighted_length(text: str) -> int:
@@ -485,8 +533,49 @@ def weighted_length_v2(text: str) -> int:
 
 
 def cautious_weighted_length(text: str) -> int:
-    """An upper bound of X's count that holds even where X lacks a ZWJ/flag/tag sequence we know."""
+    """X's count where twitter-text's emoji set knows every joined sequence (ZWJ, flag, tag,
+    skin tone); an upper bound of it where one is unknown, which is then counted code point
+    by code point."""
     return _weigh(text, open_sequences_in_full=True)
+
+
+def weight_exceeded_at(text: str, budget: int) -> int:
+    """The shortest length at which a prefix of ``text`` weighs more than ``budget``; ``len(text)``
+    if none does.
+
+    Counted on the whole text's URLs and emoji, each at its least (a URL 23, an emoji 2): a
+    cheap bound for cutting a long value before fitting it exactly. Not in code points: a
+    family emoji is 7 of them and weighs 2, a URL up to 4,096 and weighs 23.
+    """
+    # Most text weighs at least 1 per character: a window of twice the budget is read first,
+    # and its answer kept if it falls before the window's last space (no URL or emoji
+    # sequence holds a space, so none that the window cuts short can come before it).
+    small = text[: 2 * (budget + 1)]
+    if len(small) < len(text):
+        index = _weight_exceeded_in(small, budget)
+        last_space = max(small.rfind(" "), small.rfind("\n"))
+        if index < len(small) and index <= last_space:
+            return index
+    # At most 5 code points per unit of weight outside URLs (a kiss with skin tones: 10 for 2).
+    window = text[: 5 * (budget + 1) + MAX_URL_LENGTH + 64]
+    index = _weight_exceeded_in(window, budget)
+    return len(text) if index == len(window) else index
+
+
+def _weight_exceeded_in(window: str, budget: int) -> int:
+    urls = dict(url_spans(window))
+    emoji = {m.start(): m.end() for m in _EMOJI.finditer(window)}
+    total, index = 0, 0
+    while index < len(window):
+        if index in urls:
+            total, index = total + _URL_WEIGHT, urls[index]
+        elif index in emoji:
+            total, index = total + _DEFAULT_WEIGHT, emoji[index]
+        else:
+            total, index = total + _char_weight(window[index]), index + 1
+        if total > budget:
+            return index
+    return len(window)
 
 
 def utf16_length(text: str) -> int:

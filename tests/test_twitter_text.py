@@ -213,11 +213,118 @@ def test_many_urls_in_long_text_are_all_found():
     assert url_spans(text) == [(16 * i, 16 * i + 15) for i in range(600)]
 
 
+# --------------------------------------------------------------------------- the TLD after a dot
+#
+# The TLD was found by one regular expression of all TLDs, as a prefix tree that kept
+# their order (0.3-0.45 s to compile). It is kept here as the oracle: the set lookup that
+# replaced it (twitter_text._tld_end) must find the same TLD after every dot.
+
+
+def _ordered_trie(words, end):
+    """``w1<end>|w2<end>|...`` with neighbours sharing a first letter merged (the old matcher)."""
+    alternatives, index = [], 0
+    while index < len(words):
+        word, last = words[index], index
+        if not word:
+            alternatives.append(end)
+            index += 1
+            continue
+        while last + 1 < len(words) and words[last + 1][:1] == word[0]:
+            last += 1
+        if last == index:
+            alternatives.append(re.escape(word) + end)
+        else:
+            rests = _ordered_trie([w[1:] for w in words[index:last + 1]], end)
+            alternatives.append(re.escape(word[0]) + rests)
+        index = last + 1
+    if len(alternatives) == 1:
+        return alternatives[0]
+    pattern = "(?:" + "|".join(alternatives) + ")"
+    if all(words):
+        pattern = "(?=[" + re.escape("".join(sorted({word[0] for word in words}))) + "])" + pattern
+    return pattern
+
+
+OLD_TLD_WORDS = sorted(tt._GTLDS + tt._CCTLDS, key=lambda word: (not word[0].isascii(), word[0]))
+OLD_TLD_AFTER_DOT = re.compile(
+    r"(?<=\.)(?:" + _ordered_trie(OLD_TLD_WORDS, tt._TLD_END) + "|" + tt._PUNYCODE + ")", re.IGNORECASE)
+
+
+def old_tlds(text, start=0, end=None):
+    end = len(text) if end is None else end
+    return {m.start(): m.end() for m in OLD_TLD_AFTER_DOT.finditer(text, start, end)}
+
+
+def new_tlds(text, start=0, end=None):
+    end = len(text) if end is None else end
+    found = {}
+    for dot in range(max(start - 1, 0), end):
+        if text[dot] == "." and dot + 1 >= start:
+            tld_end = tt._tld_end(text, dot + 1, end)
+            if tld_end is not None:
+                found[dot + 1] = tld_end
+    return found
+
+
 def test_tld_first_letters_never_match_each_other_ignoring_case():
-    # The TLD regex is grouped by first letter; that keeps twitter-text's choice only if
-    # no character can match two of them.
-    firsts = sorted({word[0] for word in tt._TLD_WORDS})
+    # The old matcher grouped TLDs by first letter; that kept twitter-text's choice only if
+    # no character can match two of them. The oracle stands on this.
+    firsts = sorted({word[0] for word in OLD_TLD_WORDS})
     assert [(a, b) for a in firsts for b in firsts if a != b and re.fullmatch(re.escape(a), b, re.IGNORECASE)] == []
+
+
+def test_tld_letters_fold_as_the_regex_engine_ignores_case():
+    """Every character, against every letter of a TLD: _fold says they match exactly when re does."""
+    alphabet = sorted(set("".join(tt._TLD_RANK)))
+    folds = {tt._fold(letter) for letter in alphabet}
+    any_letter = re.compile("[" + re.escape("".join(alphabet)) + "]", re.IGNORECASE)
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    assert [c for c in chars if (tt._fold(c) in folds) != bool(any_letter.fullmatch(c))] == []
+    matching = [c for c in chars if any_letter.fullmatch(c)]
+    assert len(matching) > len(alphabet)          # ſ, K (Kelvin), İ, ᲀ ... match letters too
+    assert [(letter, c) for c in matching for letter in alphabet
+            if bool(re.fullmatch(re.escape(letter), c, re.IGNORECASE)) != (tt._fold(c) == tt._fold(letter))] == []
+
+
+def _conformance_texts():
+    texts = [case["text"] for name in ("weighted-v3", "weighted-v2", "weighted-directional")
+             for case in json.loads((DATA / f"twitter-text-{name}.json").read_text(encoding="utf-8"))["cases"]]
+    validate = (Path(__file__).resolve().parents[2] / "shared" / "corpus" / "twitter-text" / "validate.yml")
+    texts += [m.group(1).encode("latin-1", "backslashreplace").decode("unicode_escape")
+              for m in re.finditer(r'^\s*text: "(.*)"$', validate.read_text(encoding="utf-8"), re.MULTILINE)]
+    return texts
+
+
+def test_tld_lookup_equals_the_old_matcher_on_the_conformance_data():
+    texts = _conformance_texts()
+    assert len(texts) > 130
+    assert [t for t in texts if new_tlds(t) != old_tlds(t)] == []
+    # And on every TLD written after a dot, then followed by each kind of character.
+    for word in tt._GTLDS + tt._CCTLDS:
+        for after in ("", " ", "/", "a", "1", "-", "@", "+", ".", "\u00e9", "\u5927", "\u017f"):
+            for text in (f"x.{word}{after}", f"x.{word.upper()}{after}"):
+                assert new_tlds(text) == old_tlds(text), text
+
+
+_CONFUSABLE = str.maketrans({"s": "\u017f", "k": "\u212a", "i": "\u0130", "\u0432": "\u1c80", "\u0442": "\u1c85",
+                             "\u03b5": "\u03f5", "\u043e": "\u1c82"})
+_TLD_PIECES = st.one_of(
+    st.sampled_from(tt._GTLDS + tt._CCTLDS),
+    st.sampled_from(tt._GTLDS + tt._CCTLDS).map(str.upper),
+    st.sampled_from(tt._GTLDS + tt._CCTLDS).map(lambda w: w.translate(_CONFUSABLE)),
+    st.sampled_from(tt._GTLDS + tt._CCTLDS).map(lambda w: w[:-1]),
+    st.sampled_from([".", ".", ".", "xn--", "XN--p1ai", "-", "@", "+", "1", "a", "Z", "/", " ", "\u00e9", "\u5927",
+                     "\u9152\u5e97", "\u017f", "\u212a", "\u0130", "\u0131", "\n", "_", "\u03c2"]),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_TLD_PIECES, max_size=12).map("".join), st.integers(0, 4), st.integers(0, 4))
+def test_tld_lookup_equals_the_old_matcher_on_generated_text(text, cut_start, cut_end):
+    assert new_tlds(text) == old_tlds(text)
+    start, end = min(cut_start, len(text)), max(len(text) - cut_end, 0)
+    if start <= end:
+        assert new_tlds(text, start, end) == old_tlds(text, start, end)
 
 
 def test_plain_and_narrow_characters_are_what_compose_assumes():
@@ -226,3 +333,43 @@ def test_plain_and_narrow_characters_are_what_compose_assumes():
     chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
     assert [c for c in chars if plain.match(c) and compose_module._break_class(c) != compose_module._OTHER] == []
     assert [c for c in chars if narrow.match(c) and unicodedata.east_asian_width(c) in ("W", "F")] == []
+
+
+# --------------------------------------------------------------------------- weighing
+#
+# _weigh counts the text between URLs and emoji by runs; the walk character by character it
+# replaced is the oracle.
+
+def walked_weight(text, *, emoji_parsing=True, open_sequences_in_full=False):
+    text = unicodedata.normalize("NFC", text)
+    urls = dict(url_spans(text))
+    emoji = {m.start(): m.end() for m in tt._EMOJI.finditer(text)} if emoji_parsing else {}
+    total, index = 0, 0
+    while index < len(text):
+        if index in urls:
+            total, index = total + 23, urls[index]
+        elif index in emoji:
+            sequence = text[index:emoji[index]]
+            if open_sequences_in_full and tt._OPEN_ENDED_SEQUENCE.search(sequence) \
+                    and sequence not in tt.known_sequences():
+                total += sum(tt._char_weight(c) for c in sequence)
+            else:
+                total += 2
+            index = emoji[index]
+        else:
+            total, index = total + tt._char_weight(text[index]), index + 1
+    return total
+
+
+_WEIGH_PIECES = st.one_of(st.sampled_from(PIECES), st.sampled_from(
+    ["1\ufe0f\u20e3", "1\ufe0f\u20e3.com", "\U0001F468\u200d\U0001F996", "\U0001F1EF\U0001F1F5", "\u2615\U0001F3FD",
+     "\U0001F468\u200d\U0001F469\u200d\U0001F467", "\u00a9\ufe0f", "\u2764\ufe0e", "\u2010", "\u2032", "\u2038",
+     "\u10ff", "\u1100", "\u200d", "\u200e"]), st.characters())
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_WEIGH_PIECES, max_size=16).map("".join))
+def test_weighing_by_runs_equals_the_walk(text):
+    assert weighted_length(text) == walked_weight(text)
+    assert weighted_length_v2(text) == walked_weight(text, emoji_parsing=False)
+    assert cautious_weighted_length(text) == walked_weight(text, open_sequences_in_full=True)
