@@ -40,14 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Post every new article of a blog's feed to X, LinkedIn and a Facebook Page, exactly once.",
         epilog="Example: autopost --env-file autopost.env poll --dry-run",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env-file", metavar="PATH", help="env file with the settings (default: "
-                        "$AUTOPOST_ENV_FILE, else ./.env if present)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    _global_options(parser, default_env_file=None, default_verbose=False)
     parser.add_argument("--version", action="version", version=f"autopost {__version__}")
+    # The same options on every command, defaulting to SUPPRESS there, so one given before
+    # the command is kept and one given after it (`autopost poll --env-file x`) wins.
+    anywhere = argparse.ArgumentParser(add_help=False)
+    _global_options(anywhere, default_env_file=argparse.SUPPRESS, default_verbose=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=help_text, description=help_text,
+        return commands.add_parser(name, help=help_text, description=help_text, parents=[anywhere],
                                    epilog=f"Example: {EXAMPLES[name]}",
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
 
@@ -68,9 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     command("check", "validate the config and verify each network's credentials")
     auth = command("auth", "connect an account: get its tokens and store them in the env file")
     networks = auth.add_subparsers(dest="network", metavar="NETWORK", required=True)
-    networks.add_parser("twitter", help="X: print an authorise address, read the PIN (needs TWITTER_API_KEY/SECRET)",
+    networks.add_parser("twitter", parents=[anywhere],
+                        help="X: print an authorise address, read the PIN (needs TWITTER_API_KEY/SECRET)",
                         epilog="Example: autopost auth twitter")
-    linkedin = networks.add_parser("linkedin", help="LinkedIn: browser sign-in, redirect to 127.0.0.1",
+    linkedin = networks.add_parser("linkedin", parents=[anywhere],
+                                   help="LinkedIn: browser sign-in, redirect to 127.0.0.1",
                                    epilog="Example: autopost auth linkedin --client-id 86abcdefghijkl "
                                           "--organization 2414183")
     linkedin.add_argument("--client-id", help="the app's Client ID (default: LINKEDIN_CLIENT_ID); "
@@ -79,11 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
     linkedin.add_argument("--port", type=int, default=8765, help="port of the redirect listener on 127.0.0.1 "
                           "(default 8765; register http://127.0.0.1:PORT/callback in the app)")
     linkedin.add_argument("--no-browser", action="store_true", help="only print the address; open no browser")
-    facebook = networks.add_parser("facebook", help="Facebook: exchange a Graph API Explorer token, pick a Page",
+    facebook = networks.add_parser("facebook", parents=[anywhere],
+                                   help="Facebook: exchange a Graph API Explorer token, pick a Page",
                                    epilog="Example: autopost auth facebook")
     facebook.add_argument("--app-id", help="the Meta app's ID (default: FACEBOOK_APP_ID); the app secret is read "
                                            "from FACEBOOK_APP_SECRET or asked for")
     return parser
+
+
+def _global_options(parser: argparse.ArgumentParser, *, default_env_file: object,
+                    default_verbose: object) -> None:
+    parser.add_argument("--env-file", metavar="PATH", default=default_env_file,
+                        help="env file with the settings (default: $AUTOPOST_ENV_FILE, else ./.env if present)")
+    parser.add_argument("-v", "--verbose", action="store_true", default=default_verbose,
+                        help="log at DEBUG level")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -143,3 +143,31 @@ def test_from_nothing_to_a_verified_check_with_auth_facebook(tmp_path, feed_serv
     check = run_cli("--env-file", str(env_file), "check")
     assert check.code == 0, check.out + check.err
     assert f"facebook: OK, posts as {facebook.PAGE_NAME}" in check.out
+
+
+@pytest.mark.parametrize("argv", [
+    ("--env-file", "{env}", "poll", "--dry-run"),
+    ("poll", "--dry-run", "--env-file", "{env}"),
+    ("poll", "--env-file", "{env}", "--dry-run"),
+])
+def test_global_options_before_or_after_the_command(env_file, argv):
+    result = run_cli(*(a.format(env=env_file) for a in argv))
+    assert result.code == 0, result.err
+    assert "Rust 2.0 & you" in result.out
+
+
+def test_verbose_after_the_command_logs_at_debug(env_file):
+    import logging
+
+    run_cli("--env-file", env_file, "status")
+    assert logging.getLogger().level == logging.INFO
+    result = run_cli("status", "-v", "--env-file", env_file)
+    assert result.code == 0, result.err
+    assert logging.getLogger().level == logging.DEBUG
+
+
+def test_an_option_after_the_command_wins_over_one_before(env_file, tmp_path):
+    result = run_cli("--env-file", str(tmp_path / "missing.env"), "poll", "--dry-run", "--env-file", env_file)
+    assert result.code == 0, result.err
+    after_auth = run_cli("auth", "facebook", "--env-file", str(tmp_path / "missing.env"))
+    assert after_auth.code == 2 and "missing.env" in after_auth.err     # `auth NETWORK` takes them too
