@@ -1,6 +1,8 @@
 """Configuration: every bad value stops the command with exit 2 and names its variable."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.config import ConfigError, load_settings, parse_duration, settings_from
@@ -80,7 +82,7 @@ def test_real_environment_wins_over_the_file(tmp_path, monkeypatch):
     env = write_env(tmp_path / "a.env", AUTOPOST_FEEDS="from-file.xml", AUTOPOST_BACKFILL="1")
     monkeypatch.setenv("AUTOPOST_BACKFILL", "4")
     settings = load_settings(str(env))
-    assert settings.feeds == ("from-file.xml",)
+    assert settings.feeds == (str(tmp_path / "from-file.xml"),)
     assert settings.backfill == 4
 
 
@@ -89,7 +91,7 @@ def test_env_file_from_variable_then_dot_env(tmp_path, monkeypatch):
     assert load_settings().feeds == ("dot.xml",)
     other = write_env(tmp_path / "other.env", AUTOPOST_FEEDS="other.xml")
     monkeypatch.setenv("AUTOPOST_ENV_FILE", str(other))
-    assert load_settings().feeds == ("other.xml",)
+    assert load_settings().feeds == (str(tmp_path / "other.xml"),)
 
 
 def test_networks_default_to_those_with_credentials():
@@ -111,3 +113,41 @@ def test_secrets_stay_out_of_repr_and_errors():
 def test_template_newlines_and_literal_braces():
     settings = settings_from({"AUTOPOST_FEEDS": "f", "FACEBOOK_TEMPLATE": r"{title}\n{{new}}\n{url}"})
     assert settings.templates["facebook"] == "{title}\n{{new}}\n{url}"
+
+
+def test_paths_in_the_env_file_are_relative_to_the_env_file(tmp_path, monkeypatch):
+    """The README's own example, run from another directory."""
+    folder = tmp_path / "examples"
+    folder.mkdir()
+    env = write_env(folder / "autopost.env", AUTOPOST_FEEDS="feed.xml, https://blog.example.com/feed sub/b.xml",
+                    AUTOPOST_DB="ledger.db")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    settings = load_settings(str(env))
+    assert settings.feeds == (str(folder / "feed.xml"), "https://blog.example.com/feed", str(folder / "sub/b.xml"))
+    assert settings.db_path == folder / "ledger.db"
+    monkeypatch.chdir(tmp_path)
+    relative = load_settings("examples/autopost.env")          # still right from the env file's parent
+    assert relative.feeds[0] == "examples/feed.xml" and relative.db_path == Path("examples/ledger.db")
+
+
+def test_absolute_paths_and_environment_values_are_left_as_they_are(tmp_path, monkeypatch):
+    (tmp_path / "conf").mkdir()
+    env = write_env(tmp_path / "conf" / "a.env", AUTOPOST_FEEDS="/srv/blog/feed.xml,file:///srv/x.xml",
+                    AUTOPOST_DB=":memory:")
+    assert load_settings(str(env)).feeds == ("/srv/blog/feed.xml", "file:///srv/x.xml")
+    assert str(load_settings(str(env)).db_path) == ":memory:"
+    monkeypatch.setenv("AUTOPOST_DB", "from-environment.db")       # relative to where the command runs
+    assert load_settings(str(env)).db_path == Path("from-environment.db")
+
+
+def test_the_readme_example_runs_from_another_directory(tmp_path, monkeypatch):
+    """`autopost --env-file examples/autopost.env poll --dry-run`, from the repository and from elsewhere."""
+    from tests.conftest import REPO
+
+    for where in (REPO, tmp_path):
+        monkeypatch.chdir(where)
+        result = run_cli("--env-file", str(REPO / "examples" / "autopost.env"), "poll", "--dry-run")
+        assert result.code == 0, result.err
+        assert "3 post(s) would be posted" in result.out
