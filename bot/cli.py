@@ -106,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # `auth` exists to fill in credentials, so it must load without them.
         settings = load_settings(args.env_file, require_credentials=args.command != "auth")
+        if args.command != "check":                  # `check` lists them as its findings
+            for warning in settings.warnings:
+                print(f"autopost: warning: {warning}", file=sys.stderr)
         from bot.logs import setup_logging
 
         setup_logging("DEBUG" if args.verbose else settings.log_level, settings.log_format, settings.secrets())
@@ -275,8 +278,10 @@ def cmd_check(settings: Settings, args) -> int:
     from bot.service import build_platforms, make_alerter
 
     store = _store(settings)
-    print(f"config: OK ({len(settings.feeds)} feed(s), networks: {', '.join(settings.platforms)}, "
-          f"ledger: {settings.db_path})")
+    print(f"config: {'OK' if not settings.warnings else 'WARNING'} ({len(settings.feeds)} feed(s), "
+          f"networks: {', '.join(settings.platforms)}, ledger: {settings.db_path})")
+    for warning in settings.warnings:
+        print(f"config: warning: {warning}")
     deliverer = Deliverer(store, settings, build_platforms(settings), on_event=make_alerter(settings))
     healthy = True
     for name in settings.platforms:
@@ -286,7 +291,7 @@ def cmd_check(settings: Settings, args) -> int:
         warning = _expiry_warning(deliverer.platforms[name], store.clock())
         if warning:
             print(f"{name}: warning: {warning}")
-    return 0 if healthy else 1
+    return 0 if healthy and not settings.warnings else 1
 
 
 def cmd_auth(settings: Settings, args) -> int:

@@ -151,3 +151,67 @@ def test_the_readme_example_runs_from_another_directory(tmp_path, monkeypatch):
         result = run_cli("--env-file", str(REPO / "examples" / "autopost.env"), "poll", "--dry-run")
         assert result.code == 0, result.err
         assert "3 post(s) would be posted" in result.out
+
+
+class _Recording(dict):
+    """The raw variables, noting every name settings_from looks up."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.read: set[str] = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        self.read.add(key)
+        return super().__contains__(key)
+
+
+@pytest.mark.parametrize("platforms", ["", "twitter,linkedin,facebook"])
+def test_every_variable_autopost_reads_is_a_known_one(platforms):
+    from bot.config import PREFIXES, VARIABLES
+
+    values = _Recording({"AUTOPOST_FEEDS": "f.xml", "AUTOPOST_PLATFORMS": platforms, **TWITTER,
+                         "LINKEDIN_ACCESS_TOKEN": "t", "FACEBOOK_PAGE_ID": "1", "FACEBOOK_PAGE_TOKEN": "t"})
+    settings_from(values)
+    assert values.read - set(VARIABLES) == set()
+    assert all(name.startswith(PREFIXES) for name in VARIABLES)
+    assert len(set(VARIABLES)) == len(VARIABLES)
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("AUTOPOST_POLL_INTREVAL=60", "did you mean AUTOPOST_POLL_INTERVAL?"),
+    ("AUTOPOST_PLATFORM=twitter", "did you mean AUTOPOST_PLATFORMS?"),
+    ("TWITTER_ACCESS_TOKEN_SECERT=x", "did you mean TWITTER_ACCESS_TOKEN_SECRET?"),
+    ("export LINKEDIN_ACESS_TOKEN=x", "did you mean LINKEDIN_ACCESS_TOKEN?"),
+    ("AUTOPOST_SOMETHING_ELSE_ENTIRELY=1", "unknown variable AUTOPOST_SOMETHING_ELSE_ENTIRELY, ignored"),
+])
+def test_a_misspelt_variable_is_a_warning_with_its_line_and_the_closest_name(tmp_path, line, expected):
+    env = tmp_path / "a.env"
+    env.write_text(f"AUTOPOST_FEEDS=f.xml\n# a comment\n{line}\nOTHER_TOOL_SETTING=1\n")
+    (warning,) = load_settings(str(env)).warnings
+    assert warning.startswith(f"{env}, line 3: unknown variable ")
+    assert warning.endswith(expected)
+    assert "=x" not in warning and "twitter" not in warning        # the name, never the value
+
+
+def test_misspelt_variables_are_shown_by_every_command_and_fail_check(tmp_path):
+    env = write_env(tmp_path / "a.env", AUTOPOST_FEEDS="f.xml", AUTOPOST_DB=str(tmp_path / "l.db"),
+                    AUTOPOST_POLL_INTREVAL="60", AUTOPOST_PLATFORM="twitter")
+    status = run_cli("--env-file", str(env), "status")
+    assert status.code == 0
+    assert "line 3: unknown variable AUTOPOST_POLL_INTREVAL, ignored; did you mean AUTOPOST_POLL_INTERVAL?" \
+        in status.err
+    check = run_cli("--env-file", str(env), "check")
+    assert check.code == 1
+    assert "config: WARNING" in check.out
+    assert "line 4: unknown variable AUTOPOST_PLATFORM, ignored; did you mean AUTOPOST_PLATFORMS?" in check.out
+    assert "console: OK" in check.out                                # the rest is still checked
+    clean = write_env(tmp_path / "b.env", AUTOPOST_FEEDS="f.xml", AUTOPOST_DB=str(tmp_path / "l.db"))
+    assert run_cli("--env-file", str(clean), "check").code == 0
