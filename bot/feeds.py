@@ -226,10 +226,11 @@ def _connection_reason(exc: Exception) -> str:
 
 
 def _size(limit: int) -> str:
-    if limit >= 1024 * 1024:
-        return f"{limit / (1024 * 1024):g} MB"
-    if limit >= 1024:
-        return f"{limit / 1024:g} KB"
+    """The limit as AUTOPOST_MAX_FEED_BYTES gives it: in bytes, in MB or KB only when that is exact."""
+    if limit % (1024 * 1024) == 0:
+        return f"{limit // (1024 * 1024)} MB"
+    if limit % 1024 == 0:
+        return f"{limit // 1024} KB"
     return f"{limit} bytes"
 
 

@@ -171,3 +171,16 @@ def test_an_option_after_the_command_wins_over_one_before(env_file, tmp_path):
     assert result.code == 0, result.err
     after_auth = run_cli("auth", "facebook", "--env-file", str(tmp_path / "missing.env"))
     assert after_auth.code == 2 and "missing.env" in after_auth.err     # `auth NETWORK` takes them too
+
+
+@pytest.mark.parametrize("limit, words", [("100000", "larger than 100000 bytes"), ("2097152", "larger than 2 MB")])
+def test_a_feed_over_the_size_limit_is_named_in_the_units_configured(tmp_path, feed_server, limit, words):
+    many = [{"title": f"Post {i}", "link": f"https://blog.example.com/{i}/", "guid": str(i), "pubDate": NOW,
+             "description": "x" * 2000} for i in range(int(limit) // 1500)]
+    feed_server.serve("/feed.xml", rss_feed(many))
+    env = write_env(tmp_path / "a.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(tmp_path / "l.db"),
+                    AUTOPOST_MAX_FEED_BYTES=limit)
+    result = run_cli("--env-file", str(env), "poll")
+    assert result.code == 1
+    assert words in result.out
+    assert "KB" not in result.out and "." not in words

@@ -215,3 +215,20 @@ def test_misspelt_variables_are_shown_by_every_command_and_fail_check(tmp_path):
     assert "console: OK" in check.out                                # the rest is still checked
     clean = write_env(tmp_path / "b.env", AUTOPOST_FEEDS="f.xml", AUTOPOST_DB=str(tmp_path / "l.db"))
     assert run_cli("--env-file", str(clean), "check").code == 0
+
+
+@pytest.mark.parametrize("variable", ["AUTOPOST_MIN_GAP", "AUTOPOST_POLL_INTERVAL", "AUTOPOST_MAX_AGE"])
+def test_a_negative_duration_says_it_must_be_positive(variable):
+    with pytest.raises(ConfigError) as caught:
+        settings_from({"AUTOPOST_FEEDS": "f", variable: "-5m"})
+    assert str(caught.value) == f"{variable}: must be positive, got -5m"
+
+
+@pytest.mark.parametrize("quote", ["'", '"'])
+def test_an_unclosed_quote_in_the_env_file_says_so(tmp_path, quote):
+    env = tmp_path / "a.env"
+    env.write_text(f"AUTOPOST_FEEDS=f.xml\nTWITTER_API_SECRET={quote}sekrit-value\nAUTOPOST_BACKFILL=1\n")
+    result = run_cli("--env-file", str(env), "status")
+    assert result.code == 2
+    assert f"line 2: the value of TWITTER_API_SECRET opens a quote ({quote}) that is never closed" in result.err
+    assert "sekrit-value" not in result.err
