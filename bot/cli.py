@@ -1,14 +1,15 @@
 """The `autopost` command: argument parsing, exit codes, printing; no business logic.
 
-Exit codes: 0 success; 2 usage or configuration error (nothing was done);
-1 the command ran and something failed.
+Exit codes: 0 success; 2 nothing was done (usage or configuration error, the ledger
+held by another process, `auth` without the app keys); 1 the command ran and something
+failed, or a delivery still needs attention.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from bot import __version__
 from bot.errors import AutopostError
@@ -121,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except AutopostError as exc:
         print(f"autopost: {exc}", file=sys.stderr)
-        return 1
+        return 2 if _refused(exc) else 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:                           # output piped into `head`: stop quietly
@@ -130,6 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EOFError:                                  # input closed at a prompt (e.g. no terminal)
         print("autopost: no answer to the prompt; nothing was changed", file=sys.stderr)
         return 1
+
+
+def _refused(exc: AutopostError) -> bool:
+    """Another service holds the ledger: nothing was done, like a usage error."""
+    service = sys.modules.get("bot.service")       # only a command that imported it can be refused
+    return service is not None and isinstance(exc, service.AlreadyRunning)
 
 
 # --------------------------------------------------------------------- commands
@@ -173,7 +180,13 @@ def cmd_poll(settings: Settings, args) -> int:
     for delivery in uncertain:
         print(f"{delivery.platform:9} {'uncertain':12} {store.get_post(delivery.post_id).url}  "
               "interrupted by a crash; check the network, then `autopost repost URL` if it is missing")
-    return 1 if any(o.error for o in outcomes) or report.problems or uncertain else 0
+    # Every poll while a delivery stays failed, blocked or uncertain exits 1, not only the first:
+    # cron mails on each run until the owner looks (`autopost status`) and reposts or skips.
+    waiting = store.count_problems()
+    if waiting:
+        print(f"{waiting} deliver{'y needs' if waiting == 1 else 'ies need'} attention "
+              "(failed, blocked or uncertain): see `autopost status`")
+    return 1 if any(o.error for o in outcomes) or report.problems or uncertain or waiting else 0
 
 
 def cmd_preview(settings: Settings, args) -> int:
@@ -304,21 +317,44 @@ def cmd_auth(settings: Settings, args) -> int:
 
     env_path = settings.env_file or Path(".env")
     if args.network == "twitter":
+        # X's PIN flow cannot start without the app's keys, and they are not asked for.
+        missing = [name for name, value in (("TWITTER_API_KEY", settings.twitter_api_key),
+                                            ("TWITTER_API_SECRET", settings.twitter_api_secret)) if not value]
+        if missing:
+            raise UsageError(f"auth twitter needs {' and '.join(missing)} (the app's \"API Key and Secret\" "
+                             f"from the X developer portal) in {env_path} or the environment; nothing was changed")
         auth.auth_twitter(settings, env_path, input_fn=input, print_fn=print)
     elif args.network == "linkedin":
-        client_id = args.client_id or settings.linkedin_client_id or input("LinkedIn app Client ID: ").strip()
-        client_secret = (settings.linkedin_client_secret
-                         or getpass.getpass("LinkedIn app Client Secret (not shown): ").strip())
+        client_id = _app_key("linkedin", "LINKEDIN_CLIENT_ID (or --client-id)",
+                             args.client_id or settings.linkedin_client_id, "LinkedIn app Client ID: ", input)
+        client_secret = _app_key("linkedin", "LINKEDIN_CLIENT_SECRET", settings.linkedin_client_secret,
+                                 "LinkedIn app Client Secret (not shown): ", getpass.getpass)
         auth.auth_linkedin(settings, env_path, client_id=client_id, client_secret=client_secret,
                            organization=args.organization, port=args.port, print_fn=print,
                            open_browser=None if args.no_browser else webbrowser.open)
     else:
-        app_id = args.app_id or settings.facebook_app_id or input("Meta app ID: ").strip()
-        app_secret = settings.facebook_app_secret or getpass.getpass("Meta app secret (not shown): ").strip()
+        app_id = _app_key("facebook", "FACEBOOK_APP_ID (or --app-id)", args.app_id or settings.facebook_app_id,
+                          "Meta app ID: ", input)
+        app_secret = _app_key("facebook", "FACEBOOK_APP_SECRET", settings.facebook_app_secret,
+                              "Meta app secret (not shown): ", getpass.getpass)
         user_token = getpass.getpass("User access token from the Graph API Explorer (not shown): ")
         auth.auth_facebook(settings, env_path, user_token=user_token, app_id=app_id,
                            app_secret=app_secret, input_fn=input, print_fn=print)
     return 0
+
+
+def _app_key(network: str, variable: str, value: str | None, prompt: str, ask: Callable[[str], str]) -> str:
+    """An app key from the settings, else typed at a prompt; without it `auth` cannot start (exit 2)."""
+    if value:
+        return value
+    try:
+        value = ask(prompt).strip()
+    except EOFError:                                   # no terminal, nothing on standard input
+        value = ""
+    if not value:
+        raise UsageError(f"auth {network} needs {variable}: set it in the env file or type it when asked; "
+                         "nothing was changed")
+    return value
 
 
 COMMANDS = {"run": cmd_run, "poll": cmd_poll, "preview": cmd_preview, "repost": cmd_repost,

@@ -184,3 +184,55 @@ def test_a_feed_over_the_size_limit_is_named_in_the_units_configured(tmp_path, f
     assert result.code == 1
     assert words in result.out
     assert "KB" not in result.out and "." not in words
+
+
+@pytest.mark.parametrize("command", [("poll",), ("run",)])
+def test_a_command_refused_because_another_service_holds_the_ledger_exits_2(env_file, tmp_path, command):
+    from bot.service import ledger_lock
+
+    with ledger_lock(tmp_path / "ledger.db"):
+        result = run_cli("--env-file", env_file, *command)
+    assert result.code == 2
+    assert "another autopost process is already using the ledger" in result.err
+
+
+def test_poll_exits_1_for_as_long_as_a_delivery_stays_blocked(tmp_path, feed_server, fake_x):
+    from tests.conftest import network_env
+
+    feed_server.serve("/feed.xml", rss_feed(ITEMS))
+    env = str(write_env(tmp_path / "a.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(tmp_path / "l.db"),
+                        AUTOPOST_BACKFILL="1", AUTOPOST_PLATFORMS="twitter", **network_env(fake_x=fake_x)))
+    fake_x.revoke()
+    first = run_cli("--env-file", env, "poll")
+    assert first.code == 1
+    for _ in range(2):                          # nothing new happens, the delivery is still held
+        again = run_cli("--env-file", env, "poll")
+        assert again.code == 1, again.out
+        assert "1 delivery needs attention" in again.out
+    fake_x.restore()
+    healed = run_cli("--env-file", env, "poll")
+    assert healed.code == 0, healed.out
+    assert "attention" not in healed.out
+
+
+def test_auth_twitter_without_the_app_keys_exits_2_naming_them(tmp_path):
+    env = write_env(tmp_path / "a.env", AUTOPOST_FEEDS="f.xml")
+    result = run_cli("--env-file", str(env), "auth", "twitter")
+    assert result.code == 2
+    assert "auth twitter needs TWITTER_API_KEY and TWITTER_API_SECRET" in result.err
+    write_env(env, AUTOPOST_FEEDS="f.xml", TWITTER_API_KEY="k")
+    only_secret = run_cli("--env-file", str(env), "auth", "twitter")
+    assert only_secret.code == 2
+    assert "needs TWITTER_API_SECRET (" in only_secret.err
+
+
+@pytest.mark.parametrize("network, variable", [("linkedin", "LINKEDIN_CLIENT_ID"), ("facebook", "FACEBOOK_APP_ID")])
+def test_auth_without_an_app_key_and_no_answer_exits_2_naming_it(tmp_path, monkeypatch, network, variable):
+    import io
+
+    env = write_env(tmp_path / "a.env", AUTOPOST_FEEDS="f.xml")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))       # no terminal, nothing typed
+    result = run_cli("--env-file", str(env), "auth", network)
+    assert result.code == 2
+    assert f"auth {network} needs {variable}" in result.err
+    assert env.read_text() == "AUTOPOST_FEEDS=f.xml\n"
