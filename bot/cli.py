@@ -25,7 +25,9 @@ EXAMPLES = {
     "poll": "autopost poll --dry-run",
     "preview": "autopost preview https://blog.example.com/2026/11/hello-world/",
     "repost": "autopost repost https://blog.example.com/2026/11/hello-world/ --platform twitter",
-    "status": "autopost status --limit 5   |   autopost status https://blog.example.com/2026/11/hello-world/",
+    "status": "autopost status --limit 5   |   autopost status https://blog.example.com/2026/11/hello-world/"
+              "   |   autopost status --pending",
+    "skip": "autopost skip https://blog.example.com/2026/11/hello-world/ --platform linkedin",
     "check": "autopost check",
     "auth": "autopost --env-file /etc/autopost/autopost.env auth linkedin --client-id 86abcdefghijkl",
 }
@@ -68,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("url", nargs="?", help="show this post's whole story: when seen, why skipped, every attempt")
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.add_argument("--limit", type=int, default=20, metavar="N", help="posts to show (default 20; 0 = all)")
+    status.add_argument("--pending", action="store_true",
+                        help="show only the queue: deliveries pending, blocked or uncertain, with when each is due")
+    skip = command("skip", "cancel a post's queued deliveries on purpose (recorded as `skipped: by owner`)")
+    skip.add_argument("url", help="the post's URL, canonical or as in the feed")
+    skip.add_argument("--platform", action="append", metavar="NAME",
+                      help="only the delivery to this network; repeat for several (default: every network)")
     command("check", "validate the config and verify each network's credentials")
     auth = command("auth", "connect an account: get its tokens and store them in the env file")
     networks = auth.add_subparsers(dest="network", metavar="NETWORK", required=True)
@@ -253,17 +261,24 @@ def cmd_status(settings: Settings, args) -> int:
     records = store.post_records(limit=None if url else args.limit, url=url)
     if url and not records:
         raise UsageError(f"no post with URL {args.url} in the ledger")
+    if url and args.pending:
+        raise UsageError("--pending shows the whole queue; give it no URL")
     networks = [store.network_state(n) for n in settings.platforms]
     problems = store.count_problems()
+    if args.pending:
+        _print_queue(store, as_json=args.json)
+        return 1 if problems else 0
+    feed_states = _feeds_in_order(settings, store)
     if args.json:
         import json
 
-        print(json.dumps(_status_json(store, records, networks, with_attempts=bool(url)), indent=2,
-                         ensure_ascii=False))
+        print(json.dumps(_status_json(store, records, networks, with_attempts=bool(url), feeds=feed_states),
+                         indent=2, ensure_ascii=False))
         return 1 if problems else 0
     now = store.clock()
-    for state in store.feed_states():
-        print(f"feed {state.url}: last polled {_when(state.last_polled_at)}"
+    for state, configured in feed_states:
+        print(f"feed {state.url}{'' if configured else ' (no longer configured)'}: "
+              f"last polled {_when(state.last_polled_at)}"
               + (f" — ERROR: {state.last_error}" if state.last_error else ""))
     for network in networks:
         line = f"network {network.platform}: {network.state}"
@@ -278,12 +293,40 @@ def cmd_status(settings: Settings, args) -> int:
         if url:
             for attempt in store.attempts(record.post.id):
                 print(f"    {_when(attempt.at)}  {attempt.platform:9} {attempt.outcome:12} {attempt.detail}")
+            _print_texts(record)
     if not records:
         print("no posts recorded yet")
+    elif not url and args.limit and len(records) == args.limit:
+        total = store.count_posts()
+        if total > len(records):
+            print(f"\n{len(records)} of {total} posts; `autopost status --limit 0` shows all")
     if problems:
         print(f"\n{problems} deliver{'y needs' if problems == 1 else 'ies need'} attention "
               "(failed, blocked or uncertain): see the errors above; `autopost repost URL` posts again.")
     return 1 if problems else 0
+
+
+def cmd_skip(settings: Settings, args) -> int:
+    from bot import feeds
+    from bot.platforms.base import PLATFORM_NAMES
+
+    names = tuple(dict.fromkeys(args.platform)) if args.platform else None
+    for name in names or ():
+        if name not in PLATFORM_NAMES:
+            raise UsageError(f"--platform {name}: no such network; choose from {', '.join(PLATFORM_NAMES)}")
+    store = _store(settings, read_only=True)
+    post = store.find_post(feeds.canonical_url(args.url))
+    if post is None:
+        raise UsageError(f"no post with URL {args.url} in the ledger")
+    # No ledger lock, as for repost: each row changes only if it is still waiting.
+    skipped = store.skip_deliveries(post.id, names)
+    for delivery in skipped:
+        print(f"{delivery.platform:9} {'skipped':12} {post.url}  by owner")
+    if not skipped:
+        print(f"autopost: nothing to skip: {post.url} has no pending, blocked, uncertain or failed delivery"
+              + (f" to {', '.join(names)}" if names else ""), file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_check(settings: Settings, args) -> int:
@@ -358,7 +401,7 @@ def _app_key(network: str, variable: str, value: str | None, prompt: str, ask: C
 
 
 COMMANDS = {"run": cmd_run, "poll": cmd_poll, "preview": cmd_preview, "repost": cmd_repost,
-            "status": cmd_status, "check": cmd_check, "auth": cmd_auth}
+            "status": cmd_status, "skip": cmd_skip, "check": cmd_check, "auth": cmd_auth}
 
 
 # ---------------------------------------------------------------------- helpers
@@ -449,19 +492,68 @@ def _print_record(record: PostRecord) -> None:
             line += f"  {d.remote_url or d.remote_id}"
         if d.state == "pending" and d.next_attempt_at:
             line += f"  next attempt {_when(d.next_attempt_at)}"
-        if d.error and d.state != "sent":
+        if d.state == "skipped":
+            line += f"  skipped: {d.error or 'by owner'}"
+        elif d.error and d.state != "sent":
             line += f"  — {d.error}"
         print(line)
+
+
+def _feeds_in_order(settings: Settings, store) -> list:
+    """(feed state, configured?) in configuration order, then the ledger's feeds no longer configured."""
+    configured = [(store.feed_state(url), True) for url in dict.fromkeys(settings.feeds)]
+    gone = [(state, False) for state in store.feed_states() if state.url not in settings.feeds]
+    return configured + gone
+
+
+def _due(delivery, now: datetime) -> str:
+    if delivery.state == "blocked":
+        return "when the network verifies again"
+    if delivery.state == "uncertain":
+        return "when you decide: `autopost repost URL` or `autopost skip URL`"
+    if delivery.next_attempt_at is None or delivery.next_attempt_at <= now:
+        return "now"
+    return _when(delivery.next_attempt_at)
+
+
+def _print_queue(store, *, as_json: bool) -> None:
+    """What is still to go out, soonest first within publication order, and when."""
+    now = store.clock()
+    queued = store.deliveries(states=("pending", "blocked", "uncertain"))
+    posts = {d.post_id: store.get_post(d.post_id) for d in queued}
+    if as_json:
+        import json
+
+        print(json.dumps({"pending": [
+            {"url": posts[d.post_id].url, "title": posts[d.post_id].title, "platform": d.platform,
+             "kind": d.kind, "state": d.state, "due": _due(d, now), "next_attempt": _iso(d.next_attempt_at),
+             "attempts": d.attempts, "error": d.error} for d in queued]}, indent=2, ensure_ascii=False))
+        return
+    for d in queued:
+        post = posts[d.post_id]
+        print(f"{d.platform:9} {d.state:10} due {_due(d, now)}  {post.title or '(untitled)'}")
+        print(f"    {post.url}" + (f"  — {d.error}" if d.error else ""))
+    print(f"{len(queued)} deliver{'y' if len(queued) == 1 else 'ies'} queued" if queued else "nothing queued")
+
+
+def _print_texts(record: PostRecord) -> None:
+    """The text each network received (or was to receive), as composed for it."""
+    for d in record.deliveries:
+        if d.text:
+            print(f"    ── text {'sent to' if d.state == 'sent' else 'composed for'} {d.platform}:")
+            for line in d.text.splitlines():
+                print(f"       {line}".rstrip())
 
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _status_json(store, records, networks, *, with_attempts: bool) -> dict:
+def _status_json(store, records, networks, *, with_attempts: bool, feeds: list | None = None) -> dict:
     data = {
-        "feeds": [{"url": f.url, "last_polled": _iso(f.last_polled_at), "error": f.last_error}
-                  for f in store.feed_states()],
+        "feeds": [{"url": f.url, "last_polled": _iso(f.last_polled_at), "error": f.last_error,
+                   "configured": configured}
+                  for f, configured in (feeds if feeds is not None else [(f, True) for f in store.feed_states()])],
         "networks": [{"platform": n.platform, "state": n.state, "since": _iso(n.since), "reason": n.reason,
                       "rate_limited_until": _iso(n.rate_limited_until)} for n in networks],
         "posts": [],
@@ -477,6 +569,8 @@ def _status_json(store, records, networks, *, with_attempts: bool) -> dict:
                            for d in record.deliveries],
         }
         if with_attempts:
+            for delivery, entry in zip(record.deliveries, item["deliveries"]):
+                entry["text"] = delivery.text
             item["attempts"] = [{"platform": a.platform, "at": _iso(a.at), "outcome": a.outcome,
                                  "detail": a.detail} for a in store.attempts(post.id)]
         data["posts"].append(item)

@@ -455,6 +455,41 @@ class Store:
             db.execute("INSERT OR IGNORE INTO networks (platform) VALUES (?)", (platform,))
             db.execute("UPDATE networks SET rate_limited_until = ? WHERE platform = ?", (_iso(until), platform))
 
+    # ------------------------------------------------------------ the queue
+
+    SKIPPABLE = ("pending", "blocked", "uncertain", "failed")
+
+    def skip_deliveries(self, post_id: int, platforms: Iterable[str] | None = None, *,
+                        reason: str = "by owner") -> list[Delivery]:
+        """Cancel a post's unfinished deliveries on purpose (all, or those to ``platforms``).
+
+        One atomic update per row, guarded by its state, so a delivery the service has just
+        claimed (``sending``) is left alone. Returns the deliveries skipped, as they are now.
+        """
+        now = _iso(self.clock())
+        marks = ",".join("?" * len(self.SKIPPABLE))
+        sql = f"SELECT id FROM deliveries WHERE post_id = ? AND state IN ({marks})"
+        params: list = [post_id, *self.SKIPPABLE]
+        if platforms is not None:
+            names = tuple(platforms)
+            sql += f" AND platform IN ({','.join('?' * len(names))})"
+            params += names
+        skipped = []
+        with self.transaction() as db:
+            for (delivery_id,) in db.execute(sql, params).fetchall():
+                changed = db.execute(
+                    f"UPDATE deliveries SET state = 'skipped', next_attempt_at = NULL, last_error = ?,"
+                    f" updated_at = ? WHERE id = ? AND state IN ({marks})",
+                    (reason, now, delivery_id, *self.SKIPPABLE)).rowcount
+                if changed:
+                    db.execute("INSERT INTO attempts (delivery_id, at, outcome, detail) VALUES (?, ?, 'skipped', ?)",
+                               (delivery_id, now, reason))
+                    skipped.append(delivery_id)
+        return [self.get_delivery(delivery_id) for delivery_id in skipped]
+
+    def count_posts(self) -> int:
+        return self._read("SELECT COUNT(*) FROM posts")[0][0]
+
 
 def _newest(posts: Sequence[Post], count: int) -> list[Post]:
     """The ``count`` newest posts, newest first.

@@ -69,7 +69,10 @@ def test_status_tells_a_posts_whole_story(env_file):
     result = run_cli("--env-file", env_file, "status", "https://blog.example.com/rust/")
     assert result.code == 0
     assert "console   sent" in result.out
-    assert "sent" in result.out.splitlines()[-1]              # the attempt line
+    lines = result.out.splitlines()
+    assert lines.index("    ── text sent to console:") > 0
+    assert "sent" in lines[lines.index("    ── text sent to console:") - 1]          # the attempt line
+    assert "       Rust 2.0 & you" in lines                                          # the text as sent
     older = run_cli("--env-file", env_file, "status", "--json", "https://blog.example.com/older/")
     story = json.loads(older.out)["posts"][0]
     assert story["skipped"] == "backfill" and story["attempts"] == []
@@ -79,7 +82,7 @@ def test_status_json_shape_and_limit(env_file):
     run_cli("--env-file", env_file, "poll")
     data = json.loads(run_cli("--env-file", env_file, "status", "--json", "--limit", "1").out)
     assert set(data) >= {"feeds", "posts"}
-    assert set(data["feeds"][0]) >= {"url", "last_polled", "error"}
+    assert set(data["feeds"][0]) >= {"url", "last_polled", "error", "configured"}
     (post,) = data["posts"]
     assert set(post) == {"url", "title", "feed", "published", "first_seen", "skipped", "deliveries"}
     assert set(post["deliveries"][0]) == {"platform", "kind", "state", "attempts", "remote_id", "remote_url",
@@ -236,3 +239,91 @@ def test_auth_without_an_app_key_and_no_answer_exits_2_naming_it(tmp_path, monke
     assert result.code == 2
     assert f"auth {network} needs {variable}" in result.err
     assert env.read_text() == "AUTOPOST_FEEDS=f.xml\n"
+
+
+def _ledger(path, clock, feed_url, count, platforms=("console",)):
+    """A ledger with ``count`` queued posts of ``feed_url``, as a poll at ``clock()`` leaves it."""
+    from bot.models import FetchResult, Post
+    from bot.store import Store
+
+    store = Store(path, clock=clock)
+    posts = [Post(feed_url=feed_url, key=f"k{i}", url=f"https://blog.example.com/{i}/", title=f"Post {i}",
+                  published=clock() - timedelta(hours=count - i)) for i in range(count)]
+    store.record_entries(feed_url, FetchResult(url=feed_url, status=200, body=b"x"), "Blog", posts,
+                         platforms=platforms, backfill=count, max_age=None)
+    return store
+
+
+def test_status_pending_shows_only_the_queue_with_when_each_is_due(tmp_path, clock):
+    env = write_env(tmp_path / "a.env", AUTOPOST_FEEDS="https://blog.example.com/feed",
+                    AUTOPOST_DB=str(tmp_path / "l.db"), AUTOPOST_PLATFORMS="console")
+    store = _ledger(tmp_path / "l.db", clock, "https://blog.example.com/feed", 4)
+    first, second, third, fourth = store.deliveries(states=("pending",))
+    clock.advance(hours=1)
+    store.finish(first.id, "sent", outcome="sent")
+    store.release([second.id], next_attempt_at=datetime(2099, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    store.release([third.id], state="blocked", detail="token revoked")
+    store.release([fourth.id], state="uncertain")
+    result = run_cli("--env-file", str(env), "status", "--pending")
+    assert result.code == 1, result.err                         # blocked and uncertain need attention
+    assert "Post 0" not in result.out                           # sent: not in the queue
+    lines = result.out.splitlines()
+    assert lines[0] == "console   pending    due 2099-01-02 03:04:05 UTC  Post 1"
+    assert lines[2] == "console   blocked    due when the network verifies again  Post 2"
+    assert lines[3] == "    https://blog.example.com/2/  — token revoked"
+    assert lines[4].startswith("console   uncertain  due when you decide")
+    assert lines[-1] == "3 deliveries queued"
+    store.release([second.id], next_attempt_at=clock() - timedelta(minutes=5))
+    queue = json.loads(run_cli("--env-file", str(env), "status", "--pending", "--json").out)["pending"]
+    assert [(q["url"], q["state"], q["due"]) for q in queue][0] == ("https://blog.example.com/1/", "pending", "now")
+    store.skip_deliveries(store.find_post("https://blog.example.com/2/").id)
+    store.skip_deliveries(store.find_post("https://blog.example.com/3/").id)
+    store.skip_deliveries(store.find_post("https://blog.example.com/1/").id)
+    empty = run_cli("--env-file", str(env), "status", "--pending")
+    assert empty.code == 0 and empty.out == "nothing queued\n"
+
+
+def test_skip_cancels_queued_deliveries_on_purpose(tmp_path, feed_server, fake_x):
+    from tests.conftest import network_env
+
+    feed_server.serve("/feed.xml", rss_feed(ITEMS))
+    env = str(write_env(tmp_path / "a.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(tmp_path / "l.db"),
+                        AUTOPOST_BACKFILL="1", AUTOPOST_PLATFORMS="twitter,console", **network_env(fake_x=fake_x)))
+    fake_x.revoke()
+    assert run_cli("--env-file", env, "poll").code == 1           # X blocked, console sent
+    skipped = run_cli("--env-file", env, "skip", "https://blog.example.com/rust/?utm_source=rss",
+                      "--platform", "twitter")
+    assert skipped.code == 0, skipped.err
+    assert skipped.out == "twitter   skipped      https://blog.example.com/rust/  by owner\n"
+    story = run_cli("--env-file", env, "status", "https://blog.example.com/rust/")
+    assert story.code == 0                                        # nothing needs attention any more
+    assert "twitter   skipped    attempts 1  skipped: by owner" in story.out
+    assert "console   sent" in story.out                          # the sent one is untouched
+    fake_x.restore()
+    assert run_cli("--env-file", env, "poll").code == 0
+    assert fake_x.posts == []                                     # never posted after the skip
+    again = run_cli("--env-file", env, "skip", "https://blog.example.com/rust/")
+    assert again.code == 1 and "nothing to skip" in again.err
+    assert run_cli("--env-file", env, "skip", "https://blog.example.com/nope/").code == 2
+    assert run_cli("--env-file", env, "skip", "https://blog.example.com/rust/", "--platform", "myspace").code == 2
+
+
+def test_status_says_how_many_posts_it_cut_and_orders_feeds_as_configured(tmp_path, clock):
+    feeds = ["https://b.example.com/feed", "https://a.example.com/feed"]
+    store = _ledger(tmp_path / "l.db", clock, feeds[1], 3)
+    _ledger(tmp_path / "l.db", clock, "https://gone.example.com/feed", 2)
+    store.record_fetch_error(feeds[0], "HTTP 500")
+    env = write_env(tmp_path / "a.env", AUTOPOST_FEEDS=" ".join(feeds), AUTOPOST_DB=str(tmp_path / "l.db"))
+    result = run_cli("--env-file", str(env), "status", "--limit", "2")
+    lines = result.out.splitlines()
+    assert [line.split(":")[0] + ":" + line.split(":")[1] for line in lines[:3]] == [
+        "feed https://b.example.com/feed", "feed https://a.example.com/feed",
+        "feed https://gone.example.com/feed (no longer configured)"]
+    assert lines[-1] == "2 of 5 posts; `autopost status --limit 0` shows all"
+    everything = run_cli("--env-file", str(env), "status", "--limit", "0")
+    assert " of 5 posts" not in everything.out
+    exact = run_cli("--env-file", str(env), "status", "--limit", "5")
+    assert " of 5 posts" not in exact.out
+    data = json.loads(run_cli("--env-file", str(env), "status", "--json").out)
+    assert [(f["url"], f["configured"]) for f in data["feeds"]] == [
+        (feeds[0], True), (feeds[1], True), ("https://gone.example.com/feed", False)]
