@@ -23,12 +23,12 @@ if TYPE_CHECKING:                       # imported for real only by the commands
 EXAMPLES = {
     "run": "autopost --env-file /etc/autopost/autopost.env run",
     "poll": "autopost poll --dry-run",
-    "preview": "autopost preview https://blog.example.com/2026/11/hello-world/",
+    "preview": "autopost preview https://blog.example.com/2026/11/hello-world/ --platform twitter",
     "repost": "autopost repost https://blog.example.com/2026/11/hello-world/ --platform twitter",
     "status": "autopost status --limit 5   |   autopost status https://blog.example.com/2026/11/hello-world/"
               "   |   autopost status --pending",
     "skip": "autopost skip https://blog.example.com/2026/11/hello-world/ --platform linkedin",
-    "check": "autopost check",
+    "check": "autopost check   |   autopost check --platform linkedin",
     "auth": "autopost --env-file /etc/autopost/autopost.env auth linkedin --client-id 86abcdefghijkl",
 }
 
@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("--dry-run", action="store_true", help="show what would be posted; write and post nothing")
     preview = command("preview", "show the message each network would get for a post; posts nothing")
     preview.add_argument("url", nargs="?", help="the post's URL (default: the newest post of the feeds)")
+    preview.add_argument("--platform", action="append", metavar="NAME",
+                         help="only this network, enabled or not; repeat for several (default: every enabled network)")
     repost = command("repost", "post one post again now, as a new manual delivery")
     repost.add_argument("url", help="the post's URL, canonical or as in the feed")
     repost.add_argument("--platform", action="append", metavar="NAME",
@@ -76,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     skip.add_argument("url", help="the post's URL, canonical or as in the feed")
     skip.add_argument("--platform", action="append", metavar="NAME",
                       help="only the delivery to this network; repeat for several (default: every network)")
-    command("check", "validate the config and verify each network's credentials")
+    check = command("check", "validate the config, fetch and parse each feed once, verify each network's credentials")
+    check.add_argument("--platform", action="append", metavar="NAME",
+                       help="verify only this network; repeat for several (default: every enabled network)")
     auth = command("auth", "connect an account: get its tokens and store them in the env file")
     networks = auth.add_subparsers(dest="network", metavar="NETWORK", required=True)
     networks.add_parser("twitter", parents=[anywhere],
@@ -198,6 +202,8 @@ def cmd_poll(settings: Settings, args) -> int:
 
 
 def cmd_preview(settings: Settings, args) -> int:
+    from dataclasses import replace
+
     from bot import feeds
 
     store = _store(settings, read_only=True)
@@ -213,6 +219,14 @@ def cmd_preview(settings: Settings, args) -> int:
         if post is None:
             print("no posts found in the configured feeds", file=sys.stderr)
             return 1
+    if args.platform:
+        names = tuple(dict.fromkeys(args.platform))
+        _known_networks(names)
+        for name in names:
+            if name not in settings.platforms:
+                print(f"{name} is not enabled: shown only, autopost posts nothing there "
+                      f"(enabled: {', '.join(settings.platforms)})")
+        settings = replace(settings, platforms=names)
     _show_messages(settings, [post])
     return 0
 
@@ -308,12 +322,9 @@ def cmd_status(settings: Settings, args) -> int:
 
 def cmd_skip(settings: Settings, args) -> int:
     from bot import feeds
-    from bot.platforms.base import PLATFORM_NAMES
 
     names = tuple(dict.fromkeys(args.platform)) if args.platform else None
-    for name in names or ():
-        if name not in PLATFORM_NAMES:
-            raise UsageError(f"--platform {name}: no such network; choose from {', '.join(PLATFORM_NAMES)}")
+    _known_networks(names or ())
     store = _store(settings, read_only=True)
     post = store.find_post(feeds.canonical_url(args.url))
     if post is None:
@@ -330,16 +341,24 @@ def cmd_skip(settings: Settings, args) -> int:
 
 
 def cmd_check(settings: Settings, args) -> int:
+    from dataclasses import replace
+
     from bot.delivery import Deliverer
     from bot.service import build_platforms, make_alerter
 
+    names = tuple(dict.fromkeys(args.platform or settings.platforms))
+    _known_networks(names)
+    unknown = [n for n in names if n not in settings.platforms]
+    if unknown:
+        raise UsageError(f"--platform {unknown[0]} is not enabled; enabled: {', '.join(settings.platforms)}")
     store = _store(settings)
     print(f"config: {'OK' if not settings.warnings else 'WARNING'} ({len(settings.feeds)} feed(s), "
           f"networks: {', '.join(settings.platforms)}, ledger: {settings.db_path})")
     for warning in settings.warnings:
         print(f"config: warning: {warning}")
+    healthy = _check_feeds(settings, store)
+    settings = replace(settings, platforms=names)
     deliverer = Deliverer(store, settings, build_platforms(settings), on_event=make_alerter(settings))
-    healthy = True
     for name in settings.platforms:
         ok, text = _try_verify(deliverer, name)
         healthy &= ok
@@ -422,6 +441,53 @@ def _try_verify(deliverer, name: str) -> tuple[bool, str]:
         return True, f"OK, posts as {deliverer.verify(name)}"
     except PlatformError as exc:
         return False, f"FAILED: {exc.message}"
+
+
+def _known_networks(names: Sequence[str]) -> None:
+    from bot.platforms.base import PLATFORM_NAMES
+
+    for name in names:
+        if name not in PLATFORM_NAMES:
+            raise UsageError(f"--platform {name}: no such network; choose from {', '.join(PLATFORM_NAMES)}")
+
+
+def _check_feeds(settings: Settings, store) -> bool:
+    """Fetch each feed once and parse it; True when every one can be read.
+
+    The request is conditional on the ledger's validators (a polite client, and a 304 proves
+    the feed answers), but never on its body hash: an unchanged body is parsed and counted.
+    Nothing is written to the ledger.
+    """
+    from bot import feeds
+    from bot.models import FeedState
+
+    healthy = True
+    for url in settings.feeds:
+        known = store.feed_state(url)
+        try:
+            result = feeds.fetch(url, FeedState(url=url, etag=known.etag, last_modified=known.last_modified),
+                                 timeout=settings.request_timeout, max_bytes=settings.max_feed_bytes)
+            if result.body is None:
+                print(f"feed {url}: OK, not modified since the last poll ({_when(known.last_polled_at)})")
+                continue
+            parsed = feeds.parse(result.body, feed_url=url, base_url=result.final_url or url,
+                                 content_type=result.content_type)
+        except AutopostError as exc:
+            healthy = False
+            print(f"feed {url}: FAILED: {exc}")
+            continue
+        count = len(parsed.posts)
+        line = f"feed {url}: OK, {count} entr{'y' if count == 1 else 'ies'}"
+        if parsed.posts:
+            dated = [p for p in parsed.posts if p.published]
+            newest = max(dated, key=lambda p: p.published) if dated else parsed.posts[0]
+            line += f", newest: {newest.title or newest.url}"
+            if newest.published:
+                line += f" ({_when(newest.published)})"
+        print(line)
+        if parsed.warning:
+            print(f"feed {url}: warning: malformed but usable: {parsed.warning}")
+    return healthy
 
 
 def _expiry_warning(adapter, now: datetime) -> str | None:

@@ -327,3 +327,53 @@ def test_status_says_how_many_posts_it_cut_and_orders_feeds_as_configured(tmp_pa
     data = json.loads(run_cli("--env-file", str(env), "status", "--json").out)
     assert [(f["url"], f["configured"]) for f in data["feeds"]] == [
         (feeds[0], True), (feeds[1], True), ("https://gone.example.com/feed", False)]
+
+
+def test_check_fetches_each_feed_once_and_reports_it(tmp_path, feed_server):
+    feed_server.serve("/feed.xml", rss_feed(ITEMS))
+    feed_server.respond("/broken.xml", 500)
+    env = str(write_env(tmp_path / "a.env", AUTOPOST_FEEDS=f"{feed_server.url()} {feed_server.url('/broken.xml')}",
+                        AUTOPOST_DB=str(tmp_path / "l.db")))
+    result = run_cli("--env-file", env, "check")
+    assert result.code == 1
+    assert f"feed {feed_server.url()}: OK, 2 entries, newest: Rust 2.0 & you (" in result.out
+    assert f"feed {feed_server.url('/broken.xml')}: FAILED: " in result.out and "500" in result.out
+    assert "console: OK" in result.out                                # the networks are still checked
+    assert len(feed_server.requests_to("/feed.xml")) == 1
+    assert len(feed_server.requests_to("/broken.xml")) == 1
+    assert json.loads(run_cli("--env-file", env, "status", "--json").out)["posts"] == []   # nothing recorded
+
+
+def test_check_asks_conditionally_and_a_304_is_ok(env_file, feed_server):
+    assert run_cli("--env-file", env_file, "poll").code == 0
+    result = run_cli("--env-file", env_file, "check")
+    assert result.code == 0, result.out
+    assert f"feed {feed_server.url()}: OK, not modified since the last poll" in result.out
+    last = feed_server.requests_to("/feed.xml")[-1]
+    assert last.headers.get("If-None-Match")
+
+
+def test_check_and_preview_limited_to_one_network(tmp_path, feed_server, fake_x, fake_graph):
+    from tests.conftest import network_env
+
+    feed_server.serve("/feed.xml", rss_feed(ITEMS))
+    env = str(write_env(tmp_path / "a.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(tmp_path / "l.db"),
+                        AUTOPOST_PLATFORMS="twitter,facebook", **network_env(fake_x=fake_x, fake_graph=fake_graph)))
+    fake_x.revoke()
+    both = run_cli("--env-file", env, "check")
+    assert both.code == 1 and "twitter: FAILED" in both.out and "facebook: OK" in both.out
+    only = run_cli("--env-file", env, "check", "--platform", "facebook")
+    assert only.code == 0, only.out
+    assert "facebook: OK" in only.out and "twitter" not in only.out.split("\n", 1)[1]
+    assert run_cli("--env-file", env, "check", "--platform", "linkedin").code == 2     # not enabled
+    preview = run_cli("--env-file", env, "preview", "--platform", "facebook")
+    assert preview.code == 0
+    assert "── facebook (" in preview.out and "── twitter (" not in preview.out
+
+
+def test_preview_shows_a_network_that_is_not_enabled(env_file):
+    result = run_cli("--env-file", env_file, "preview", "--platform", "twitter")
+    assert result.code == 0, result.err
+    assert "twitter is not enabled: shown only, autopost posts nothing there" in result.out
+    assert "── twitter (" in result.out and "── linkedin (" not in result.out
+    assert run_cli("--env-file", env_file, "preview", "--platform", "myspace").code == 2

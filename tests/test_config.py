@@ -202,6 +202,11 @@ def test_a_misspelt_variable_is_a_warning_with_its_line_and_the_closest_name(tmp
 
 
 def test_misspelt_variables_are_shown_by_every_command_and_fail_check(tmp_path):
+    import shutil
+
+    from tests.conftest import REPO
+
+    shutil.copy(REPO / "tests" / "data" / "feed-rss2.xml", tmp_path / "f.xml")     # a feed `check` can read
     env = write_env(tmp_path / "a.env", AUTOPOST_FEEDS="f.xml", AUTOPOST_DB=str(tmp_path / "l.db"),
                     AUTOPOST_POLL_INTREVAL="60", AUTOPOST_PLATFORM="twitter")
     status = run_cli("--env-file", str(env), "status")
