@@ -439,7 +439,8 @@ def _platforms(values: Mapping[str, str], raw: str, require_credentials: bool = 
     names = tuple(dict.fromkeys(n.lower() for n in split_list(raw)))
     for name in names:
         if name not in PLATFORM_NAMES:
-            raise ConfigError("AUTOPOST_PLATFORMS", f"unknown network {name!r}; choose from {', '.join(PLATFORM_NAMES)}")
+            raise ConfigError("AUTOPOST_PLATFORMS",
+                              f"unknown network {name!r}; choose from {', '.join(PLATFORM_NAMES)}")
         if name in CREDENTIALS and require_credentials:
             missing = [v for v in CREDENTIALS[name] if not values.get(v, "").strip()]
             if missing:

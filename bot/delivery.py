@@ -220,7 +220,8 @@ class Deliverer:
         retry_at = self.clock() + timedelta(seconds=delay)
         self.store.finish(delivery.id, "pending", outcome="retry", detail=error, next_attempt_at=retry_at)
         log.warning("%s to %s failed (%s); retrying at %s", post.url, delivery.platform, error,
-                    retry_at.isoformat(timespec="seconds"), extra=_fields("retry", delivery.platform, post.url, "pending"))
+                    retry_at.isoformat(timespec="seconds"),
+                    extra=_fields("retry", delivery.platform, post.url, "pending"))
         return "retry"
 
     def _fail(self, delivery: Delivery, error: str, post: Post) -> str:

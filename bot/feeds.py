@@ -172,7 +172,7 @@ def _read_response(url: str, state: FeedState | None, response: Any, max_bytes: 
     if response.status_code == 304:
         # Reading the (empty) body lets requests return the connection to its pool; a
         # response closed unread drops it, and every unchanged poll would reconnect.
-        response.content
+        response.content  # noqa: B018
         # RFC 9110 §15.4.5: a 304 may repeat the validators; keep the stored ones otherwise.
         return FetchResult(
             url=url, status=304, body=None,

@@ -285,7 +285,7 @@ class TwitterPlatform:
             self._account_lookup_tried = True
             try:
                 self.verify()
-            except Exception as exc:  # the post is already out: never fail because of its link
+            except Exception as exc:  # noqa: BLE001  the post is already out: never fail because of its link
                 log.info("could not learn the X username for post links (%s); using /i/web/status links",
                          getattr(exc, "message", exc.__class__.__name__))
         return self._username
@@ -313,7 +313,7 @@ class TwitterPlatform:
             reason = str(exc)
         except PlatformError as exc:
             reason = f"upload refused: {exc.message}"
-        except Exception as exc:  # an odd URL or a broken server must not stop the post
+        except Exception as exc:  # noqa: BLE001  an odd URL or a broken server must not stop the post
             reason = f"{exc.__class__.__name__}"
         log.warning("posting to X without the image %s: %s", image_url, reason)
         return None
