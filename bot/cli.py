@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from bot import __version__
 from bot.errors import AutopostError
@@ -18,7 +18,11 @@ if TYPE_CHECKING:                       # imported for real only by the commands
     from datetime import datetime
 
     from bot.config import Settings
-    from bot.models import PostRecord
+    from bot.delivery import Deliverer
+    from bot.models import Delivery, FeedState, NetworkState, Post, PostRecord
+    from bot.platforms.base import Platform
+    from bot.poller import FeedOutcome
+    from bot.store import Store
 
 EXAMPLES = {
     "run": "autopost --env-file /etc/autopost/autopost.env run",
@@ -153,14 +157,14 @@ def _refused(exc: AutopostError) -> bool:
 
 # --------------------------------------------------------------------- commands
 
-def cmd_run(settings: Settings, args) -> int:
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.service import Service
 
     Service(settings).run()
     return 0
 
 
-def cmd_poll(settings: Settings, args) -> int:
+def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
     from bot import poller
 
     if args.dry_run or settings.dry_run:
@@ -201,7 +205,7 @@ def cmd_poll(settings: Settings, args) -> int:
     return 1 if any(o.error for o in outcomes) or report.problems or uncertain or waiting else 0
 
 
-def cmd_preview(settings: Settings, args) -> int:
+def cmd_preview(settings: Settings, args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from bot import feeds
@@ -214,8 +218,7 @@ def cmd_preview(settings: Settings, args) -> int:
         if post is None:
             raise UsageError(f"no post with URL {args.url} in the feeds or the ledger")
     else:
-        dated = [p for p in candidates if p.published]
-        post = max(dated, key=lambda p: p.published) if dated else (candidates[0] if candidates else None)
+        post = _newest(candidates)
         if post is None:
             print("no posts found in the configured feeds", file=sys.stderr)
             return 1
@@ -231,7 +234,7 @@ def cmd_preview(settings: Settings, args) -> int:
     return 0
 
 
-def cmd_repost(settings: Settings, args) -> int:
+def cmd_repost(settings: Settings, args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from bot import feeds
@@ -259,7 +262,7 @@ def cmd_repost(settings: Settings, args) -> int:
     deliverer = Deliverer(store, chosen, build_platforms(chosen))
     failed = False
     for name in names:
-        delivery = store.add_manual_delivery(post.id, name)
+        delivery = store.add_manual_delivery(_ledger_id(post), name)
         state = deliverer.deliver(delivery)
         done = store.get_delivery(delivery.id)
         print(f"{name:9} {state:12} {done.remote_url or done.remote_id or done.error or ''}".rstrip())
@@ -267,7 +270,7 @@ def cmd_repost(settings: Settings, args) -> int:
     return 1 if failed else 0
 
 
-def cmd_status(settings: Settings, args) -> int:
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     from bot import feeds
 
     store = _store(settings, read_only=True)
@@ -305,7 +308,7 @@ def cmd_status(settings: Settings, args) -> int:
     for record in records:
         _print_record(record)
         if url:
-            for attempt in store.attempts(record.post.id):
+            for attempt in store.attempts(_ledger_id(record.post)):
                 print(f"    {_when(attempt.at)}  {attempt.platform:9} {attempt.outcome:12} {attempt.detail}")
             _print_texts(record)
     if not records:
@@ -320,7 +323,7 @@ def cmd_status(settings: Settings, args) -> int:
     return 1 if problems else 0
 
 
-def cmd_skip(settings: Settings, args) -> int:
+def cmd_skip(settings: Settings, args: argparse.Namespace) -> int:
     from bot import feeds
 
     names = tuple(dict.fromkeys(args.platform)) if args.platform else None
@@ -330,7 +333,7 @@ def cmd_skip(settings: Settings, args) -> int:
     if post is None:
         raise UsageError(f"no post with URL {args.url} in the ledger")
     # No ledger lock, as for repost: each row changes only if it is still waiting.
-    skipped = store.skip_deliveries(post.id, names)
+    skipped = store.skip_deliveries(_ledger_id(post), names)
     for delivery in skipped:
         print(f"{delivery.platform:9} {'skipped':12} {post.url}  by owner")
     if not skipped:
@@ -340,7 +343,7 @@ def cmd_skip(settings: Settings, args) -> int:
     return 0
 
 
-def cmd_check(settings: Settings, args) -> int:
+def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from bot.delivery import Deliverer
@@ -354,8 +357,8 @@ def cmd_check(settings: Settings, args) -> int:
     store = _store(settings)
     print(f"config: {'OK' if not settings.warnings else 'WARNING'} ({len(settings.feeds)} feed(s), "
           f"networks: {', '.join(settings.platforms)}, ledger: {settings.db_path})")
-    for warning in settings.warnings:
-        print(f"config: warning: {warning}")
+    for finding in settings.warnings:
+        print(f"config: warning: {finding}")
     healthy = _check_feeds(settings, store)
     settings = replace(settings, platforms=names)
     deliverer = Deliverer(store, settings, build_platforms(settings), on_event=make_alerter(settings))
@@ -369,7 +372,7 @@ def cmd_check(settings: Settings, args) -> int:
     return 0 if healthy and not settings.warnings else 1
 
 
-def cmd_auth(settings: Settings, args) -> int:
+def cmd_auth(settings: Settings, args: argparse.Namespace) -> int:
     """Run one network's auth flow; secrets are typed at hidden prompts, never taken from argv."""
     import getpass
     import webbrowser
@@ -425,7 +428,7 @@ COMMANDS = {"run": cmd_run, "poll": cmd_poll, "preview": cmd_preview, "repost": 
 
 # ---------------------------------------------------------------------- helpers
 
-def _store(settings: Settings, *, read_only: bool = False):
+def _store(settings: Settings, *, read_only: bool = False) -> Store:
     """Open the ledger; a command that only reads never creates one."""
     from bot.store import Store
 
@@ -434,13 +437,18 @@ def _store(settings: Settings, *, read_only: bool = False):
     return Store(settings.db_path)
 
 
-def _try_verify(deliverer, name: str) -> tuple[bool, str]:
+def _try_verify(deliverer: Deliverer, name: str) -> tuple[bool, str]:
     from bot.platforms.base import PlatformError
 
     try:
         return True, f"OK, posts as {deliverer.verify(name)}"
     except PlatformError as exc:
         return False, f"FAILED: {exc.message}"
+
+
+def _ledger_id(post: Post) -> int:
+    assert post.id is not None, "a post read from or added to the ledger has its row id"
+    return post.id
 
 
 def _known_networks(names: Sequence[str]) -> None:
@@ -451,7 +459,7 @@ def _known_networks(names: Sequence[str]) -> None:
             raise UsageError(f"--platform {name}: no such network; choose from {', '.join(PLATFORM_NAMES)}")
 
 
-def _check_feeds(settings: Settings, store) -> bool:
+def _check_feeds(settings: Settings, store: Store) -> bool:
     """Fetch each feed once and parse it; True when every one can be read.
 
     The request is conditional on the ledger's validators (a polite client, and a 304 proves
@@ -478,9 +486,8 @@ def _check_feeds(settings: Settings, store) -> bool:
             continue
         count = len(parsed.posts)
         line = f"feed {url}: OK, {count} entr{'y' if count == 1 else 'ies'}"
-        if parsed.posts:
-            dated = [p for p in parsed.posts if p.published]
-            newest = max(dated, key=lambda p: p.published) if dated else parsed.posts[0]
+        newest = _newest(parsed.posts)
+        if newest:
             line += f", newest: {newest.title or newest.url}"
             if newest.published:
                 line += f" ({_when(newest.published)})"
@@ -490,19 +497,28 @@ def _check_feeds(settings: Settings, store) -> bool:
     return healthy
 
 
-def _expiry_warning(adapter, now: datetime) -> str | None:
+def _newest(posts: Sequence[Post]) -> Post | None:
+    """The newest by date when any has one, else the feed's first (almost always its newest)."""
+    dated = [(p.published, p) for p in posts if p.published]
+    if dated:
+        return max(dated, key=lambda pair: pair[0])[1]
+    return posts[0] if posts else None
+
+
+def _expiry_warning(adapter: Platform, now: datetime) -> str | None:
     warn = getattr(adapter, "token_expiry_warning", None)
     return warn(now.date()) if warn else None
 
 
-def _current_posts(settings: Settings) -> list:
+def _current_posts(settings: Settings) -> list[Post]:
     """Every entry the feeds show now, fetched whole (no validators); a feed that fails is reported."""
     from bot import feeds
 
-    posts = []
+    posts: list[Post] = []
     for url in settings.feeds:
         try:
             result = feeds.fetch(url, None, timeout=settings.request_timeout, max_bytes=settings.max_feed_bytes)
+            assert result.body is not None                # no validators given: always a body
             posts.extend(feeds.parse(result.body, feed_url=url, base_url=result.final_url or url,
                                      content_type=result.content_type).posts)
         except AutopostError as exc:
@@ -510,7 +526,7 @@ def _current_posts(settings: Settings) -> list:
     return posts
 
 
-def _find_in_feeds(settings: Settings, store, url: str):
+def _find_in_feeds(settings: Settings, store: Store | None, url: str) -> Post | None:
     """Look an unknown URL up in the current feeds and record it (unless store is None) for a repost."""
     post = next((p for p in _current_posts(settings) if p.url == url), None)
     if post is None or store is None:
@@ -518,7 +534,7 @@ def _find_in_feeds(settings: Settings, store, url: str):
     return store.add_post(post.feed_url, post)
 
 
-def _show_messages(settings: Settings, posts) -> None:
+def _show_messages(settings: Settings, posts: Sequence[Post]) -> None:
     from bot.delivery import messages_for
     from bot.platforms.console import ConsolePlatform
 
@@ -530,7 +546,7 @@ def _show_messages(settings: Settings, posts) -> None:
                 console.publish(message)
 
 
-def _print_feed_outcomes(outcomes) -> None:
+def _print_feed_outcomes(outcomes: Sequence[FeedOutcome]) -> None:
     for outcome in outcomes:
         if outcome.error:
             print(f"feed {outcome.url}: ERROR: {outcome.error}")
@@ -565,14 +581,14 @@ def _print_record(record: PostRecord) -> None:
         print(line)
 
 
-def _feeds_in_order(settings: Settings, store) -> list:
+def _feeds_in_order(settings: Settings, store: Store) -> list[tuple[FeedState, bool]]:
     """(feed state, configured?) in configuration order, then the ledger's feeds no longer configured."""
     configured = [(store.feed_state(url), True) for url in dict.fromkeys(settings.feeds)]
     gone = [(state, False) for state in store.feed_states() if state.url not in settings.feeds]
     return configured + gone
 
 
-def _due(delivery, now: datetime) -> str:
+def _due(delivery: Delivery, now: datetime) -> str:
     if delivery.state == "blocked":
         return "when the network verifies again"
     if delivery.state == "uncertain":
@@ -582,7 +598,7 @@ def _due(delivery, now: datetime) -> str:
     return _when(delivery.next_attempt_at)
 
 
-def _print_queue(store, *, as_json: bool) -> None:
+def _print_queue(store: Store, *, as_json: bool) -> None:
     """What is still to go out, soonest first within publication order, and when."""
     now = store.clock()
     queued = store.deliveries(states=("pending", "blocked", "uncertain"))
@@ -615,8 +631,9 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _status_json(store, records, networks, *, with_attempts: bool, feeds: list | None = None) -> dict:
-    data = {
+def _status_json(store: Store, records: Sequence[PostRecord], networks: Sequence[NetworkState], *,
+                 with_attempts: bool, feeds: Sequence[tuple[FeedState, bool]] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
         "feeds": [{"url": f.url, "last_polled": _iso(f.last_polled_at), "error": f.last_error,
                    "configured": configured}
                   for f, configured in (feeds if feeds is not None else [(f, True) for f in store.feed_states()])],
@@ -626,7 +643,7 @@ def _status_json(store, records, networks, *, with_attempts: bool, feeds: list |
     }
     for record in records:
         post = record.post
-        item = {
+        item: dict[str, Any] = {
             "url": post.url, "title": post.title, "feed": post.feed_url, "published": _iso(post.published),
             "first_seen": _iso(record.first_seen), "skipped": record.skipped,
             "deliveries": [{"platform": d.platform, "kind": d.kind, "state": d.state, "attempts": d.attempts,
@@ -638,6 +655,6 @@ def _status_json(store, records, networks, *, with_attempts: bool, feeds: list |
             for delivery, entry in zip(record.deliveries, item["deliveries"]):
                 entry["text"] = delivery.text
             item["attempts"] = [{"platform": a.platform, "at": _iso(a.at), "outcome": a.outcome,
-                                 "detail": a.detail} for a in store.attempts(post.id)]
+                                 "detail": a.detail} for a in store.attempts(_ledger_id(post))]
         data["posts"].append(item)
     return data

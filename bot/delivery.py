@@ -91,7 +91,7 @@ def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float] = ra
 class Deliverer:
     def __init__(self, store: Store, settings: Settings, platforms: Mapping[str, Platform], *,
                  clock: Callable[[], datetime] = utcnow, rng: Callable[[], float] = random.random,
-                 on_event: Callable[[str, str, str, str], None] | None = None,
+                 on_event: Callable[[str, str, str, str], object] | None = None,
                  stopping: threading.Event | None = None):
         self.store = store
         self.settings = settings
