@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence, cast
 
 from bot.models import (
     Attempt, Delivery, FeedState, FetchResult, NetworkState, Post, PostRecord, Published, utcnow,
@@ -97,6 +97,16 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _dt(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
+
+
+def _moment(text: str) -> datetime:
+    """A timestamp from a NOT NULL column."""
+    return datetime.fromisoformat(text)
+
+
+def _rowid(cursor: sqlite3.Cursor) -> int:
+    assert cursor.lastrowid is not None, "an INSERT sets the row id"
+    return cursor.lastrowid
 
 
 class Store:
@@ -280,7 +290,7 @@ class Store:
             (feed_id, post.key, post.url, post.title, post.summary, post.author,
              json.dumps(list(post.categories), ensure_ascii=False), post.image_url, post.feed_title,
              _iso(post.published), _iso(now), skipped))
-        return cursor.lastrowid
+        return _rowid(cursor)
 
     def add_post(self, feed_url: str, post: Post) -> Post:
         """Record one post without queuing anything (a manual repost of an unseen entry)."""
@@ -318,7 +328,7 @@ class Store:
             for d in self._read(f"SELECT * FROM deliveries WHERE post_id IN ({marks}) ORDER BY id",
                                       tuple(by_post)):
                 by_post[d["post_id"]].append(_delivery(d))
-        return [PostRecord(post=_post(row), first_seen=_dt(row["first_seen_at"]), skipped=row["skipped"],
+        return [PostRecord(post=_post(row), first_seen=_moment(row["first_seen_at"]), skipped=row["skipped"],
                            deliveries=tuple(by_post[row["id"]])) for row in rows]
 
     def count_problems(self) -> int:
@@ -329,7 +339,7 @@ class Store:
         rows = self._read(
             "SELECT a.*, d.platform FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
             " WHERE d.post_id = ? ORDER BY a.id", (post_id,))
-        return [Attempt(delivery_id=r["delivery_id"], platform=r["platform"], at=_dt(r["at"]),
+        return [Attempt(delivery_id=r["delivery_id"], platform=r["platform"], at=_moment(r["at"]),
                         outcome=r["outcome"], detail=r["detail"]) for r in rows]
 
     # ------------------------------------------------------------- deliveries
@@ -339,7 +349,7 @@ class Store:
         cursor = db.execute(
             "INSERT INTO deliveries (post_id, platform, kind, state, next_attempt_at, created_at, updated_at)"
             " VALUES (?, ?, ?, 'pending', ?, ?, ?)", (post_id, platform, kind, _iso(now), _iso(now), _iso(now)))
-        return cursor.lastrowid
+        return _rowid(cursor)
 
     def add_manual_delivery(self, post_id: int, platform: str) -> Delivery:
         with self.transaction() as db:
@@ -427,7 +437,7 @@ class Store:
             "SELECT a.at FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
             " WHERE d.platform = ? AND a.outcome = 'sent' AND a.at >= ? ORDER BY a.at",
             (platform, _iso(since)))
-        return [_dt(r[0]) for r in rows]
+        return [_moment(r[0]) for r in rows]
 
     # --------------------------------------------------------------- networks
 
@@ -500,7 +510,7 @@ def _newest(posts: Sequence[Post], count: int) -> list[Post]:
     if count <= 0:
         return []
     if all(p.published for p in posts):
-        posts = sorted(posts, key=lambda p: p.published, reverse=True)
+        posts = sorted(posts, key=lambda p: cast(datetime, p.published), reverse=True)
     return list(posts[:count])
 
 
