@@ -39,7 +39,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -59,6 +59,9 @@ from bot.platforms.base import (
     mask,
     new_session,
 )
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +249,7 @@ class TwitterPlatform:
                                  status=status, code=problem.code)
         return PermanentError(PLATFORM, words, status=status, code=problem.code)
 
-    def _retry_at(self, headers) -> datetime:
+    def _retry_at(self, headers: Mapping[str, str]) -> datetime:
         """When the exhausted window reopens; the latest one if several are exhausted."""
         now = self._clock()
         windows = (("x-rate-limit-remaining", "x-rate-limit-reset"),
@@ -327,11 +330,12 @@ class _RoutedClient(tweepy.Client):
     the base URL, timeout, signing and error mapping are ours.
     """
 
-    def __init__(self, adapter: TwitterPlatform, **kwargs):
+    def __init__(self, adapter: TwitterPlatform, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._adapter = adapter
 
-    def request(self, method, route, params=None, json=None, user_auth=False):
+    def request(self, method: str, route: str, params: dict[str, Any] | None = None,
+                json: dict[str, Any] | None = None, user_auth: bool = False) -> Any:
         return self._adapter._request(method, route, params=params, json=json)
 
 
@@ -357,9 +361,9 @@ def _problem(response: requests.Response) -> _Problem:
         return _Problem(snippet)
     if not isinstance(body, dict):
         return _Problem(str(body)[:200])
-    type_ = body.get("type") if isinstance(body.get("type"), str) else ""
-    detail = body.get("detail") if isinstance(body.get("detail"), str) else ""
-    title = body.get("title") if isinstance(body.get("title"), str) else ""
+    type_: str = body["type"] if isinstance(body.get("type"), str) else ""
+    detail: str = body["detail"] if isinstance(body.get("detail"), str) else ""
+    title: str = body["title"] if isinstance(body.get("title"), str) else ""
     code: str | int | None = type_.rsplit("/", 1)[-1] if type_ and type_ != "about:blank" else None
     messages = []
     for error in body.get("errors") or []:
@@ -437,7 +441,7 @@ def _quiet_signing_loggers() -> None:
                 logger.addFilter(_BELOW_WARNING)
 
 
-def from_settings(settings, *, clock: Callable[[], datetime] | None = None) -> TwitterPlatform:
+def from_settings(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> TwitterPlatform:
     return TwitterPlatform(
         api_key=settings.twitter_api_key,
         api_secret=settings.twitter_api_secret,
