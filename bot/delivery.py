@@ -117,7 +117,7 @@ class Deliverer:
         return report
 
     def _run_network(self, platform: str) -> list[tuple[Delivery, str]]:
-        outcomes = []
+        outcomes: list[tuple[Delivery, str]] = []
         now = self.clock()
         state = self.store.network_state(platform)
         due = self.store.deliveries(states=("pending",), platform=platform, due_by=now)
@@ -263,7 +263,8 @@ class Deliverer:
             return 0
         now = self.clock()
         max_age = self.settings.max_age
-        stale, fresh = [], []
+        stale: list[Delivery] = []
+        fresh: list[Delivery] = []
         for delivery in held:
             post = self.store.get_post(delivery.post_id)
             published = post.published or (delivery.created_at or now)

@@ -368,7 +368,7 @@ def _author(entry: Any) -> str:
 
 
 def _entry_image(entry: Any, content_html: str, site: str) -> str | None:
-    candidates: list[str] = []
+    candidates: list[str | None] = []
     media = [m for m in entry.get("media_content") or () if _is_image(m.get("url"), m.get("type"), m.get("medium"))]
     # Several sizes of one picture (the Guardian sends 140 and 460 px): take the widest.
     media.sort(key=lambda m: -_int(m.get("width")))
@@ -407,7 +407,8 @@ def _struct_time_utc(value: Any) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime(*value[:6], tzinfo=timezone.utc)
+        year, month, day, hour, minute, second = value[:6]
+        return datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
     except (TypeError, ValueError):
         return None
 
@@ -464,7 +465,7 @@ def _post_from_json_item(item: dict, *, feed_url: str, feed_title: str, site: st
     images.append(first_image_src(content_html))
     image_url = next((u for u in (_image_url(_str(c), site) for c in images) if u), None)
 
-    tags = item.get("tags") if isinstance(item.get("tags"), list) else []
+    tags = item["tags"] if isinstance(item.get("tags"), list) else []
     title = _plain_or_guess(_str(item.get("title")))
     return Post(
         feed_url=feed_url,

@@ -10,12 +10,16 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from datetime import timedelta
 
 from bot import feeds
 from bot.config import Settings
-from bot.models import AutopostError, Post
+from bot.models import AutopostError, FetchResult, ParsedFeed, Post
 from bot.store import Store
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +79,12 @@ class Poller:
                                                                    "post_url": post.url})
         return FeedOutcome(url=url, new_posts=tuple(queued))
 
-    def fetch_and_parse(self, url: str):
+    def fetch_and_parse(self, url: str) -> tuple[FetchResult, ParsedFeed | None]:
         """Fetch one feed with the ledger's validators; returns (result, parsed feed or None if unchanged)."""
         settings = self.settings
         result = feeds.fetch(url, self.store.feed_state(url), timeout=settings.request_timeout,
                              max_bytes=settings.max_feed_bytes, session=self._session())
-        if result.unchanged:
+        if result.body is None:                    # unchanged: a 304, or the same bytes as last time
             return result, None
         parsed = feeds.parse(result.body, feed_url=url, base_url=result.final_url or url,
                              content_type=result.content_type)
@@ -88,7 +92,7 @@ class Poller:
             log.warning("feed %s is malformed but usable: %s", url, parsed.warning)
         return result, parsed
 
-    def _session(self):
+    def _session(self) -> requests.Session:
         if not hasattr(self._local, "session"):
             from bot.platforms.base import new_session
 
@@ -113,7 +117,8 @@ def poll_feeds(settings: Settings, store: Store) -> list[FeedOutcome]:
 def peek_new(settings: Settings, store: Store) -> tuple[list[Post], list[FeedOutcome]]:
     """What a poll would queue now, writing nothing to the ledger (dry run)."""
     poller = Poller(settings, store)
-    new, outcomes = [], []
+    new: list[Post] = []
+    outcomes: list[FeedOutcome] = []
     for url in settings.feeds:
         try:
             _, parsed = poller.fetch_and_parse(url)
