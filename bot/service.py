@@ -11,7 +11,7 @@ import os
 import signal
 import threading
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -71,7 +71,7 @@ def make_alerter(settings: Settings) -> Alerter | None:
     return Alerter(settings.alert_webhook, timeout=min(settings.request_timeout, 10.0))
 
 
-def check_expiry(settings: Settings, reminder: ExpiryReminder, alert: Alerter | None, today) -> None:
+def check_expiry(settings: Settings, reminder: ExpiryReminder, alert: Alerter | None, today: date) -> None:
     """Warn (and alert) 7, 3 and 1 days before a known token expiry; once per day and token."""
     expires = settings.linkedin_token_expires
     if "linkedin" not in settings.platforms or expires is None:
@@ -161,7 +161,7 @@ class Service:
             scheduler.add_job(self._guarded(reverify), "interval",
                               seconds=settings.reverify_interval, id="reverify")
 
-            def stop(signum, _frame):
+            def stop(signum: int, _frame: object) -> None:
                 log.info("received %s: finishing the call in flight, taking no new work",
                          signal.Signals(signum).name)
                 self.stopping.set()
