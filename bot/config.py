@@ -230,8 +230,11 @@ def unknown_variables(bindings: list[tuple[str, str, int]], path: Path) -> tuple
     return tuple(warnings)
 
 
-# Values that name files: relative ones are relative to the env file that holds them.
-_PATH_VARIABLES = ("AUTOPOST_FEEDS", "AUTOPOST_DB")
+# Values that name files to read: relative ones are relative to the env file that holds them,
+# like the env file's other inputs. AUTOPOST_DB is not among them: the ledger is state, and a
+# relative one stays in the working directory (the systemd unit's StateDirectory), where
+# existing installations keep it.
+_PATH_VARIABLES = ("AUTOPOST_FEEDS",)
 
 
 def _relative_to(env_file: Path, variable: str, value: str) -> str:
@@ -245,13 +248,11 @@ def _relative_to(env_file: Path, variable: str, value: str) -> str:
         return value
 
     def moved(item: str) -> str:
-        if "://" in item or item == ":memory:" or os.path.isabs(os.path.expanduser(item)):
+        if "://" in item or os.path.isabs(os.path.expanduser(item)):
             return item
         return os.path.join(folder, item)
 
-    if variable == "AUTOPOST_FEEDS":
-        return ",".join(moved(item) for item in split_list(value))
-    return moved(value.strip()) if value.strip() else value
+    return ",".join(moved(item) for item in split_list(value))
 
 
 def find_env_file(explicit: str | None, environ: Mapping[str, str]) -> Path | None:

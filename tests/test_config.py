@@ -126,20 +126,20 @@ def test_paths_in_the_env_file_are_relative_to_the_env_file(tmp_path, monkeypatc
     monkeypatch.chdir(elsewhere)
     settings = load_settings(str(env))
     assert settings.feeds == (str(folder / "feed.xml"), "https://blog.example.com/feed", str(folder / "sub/b.xml"))
-    assert settings.db_path == folder / "ledger.db"
+    # The ledger is state: a relative AUTOPOST_DB stays in the working directory (the systemd
+    # unit's StateDirectory), where an existing installation keeps it.
+    assert settings.db_path == Path("ledger.db")
     monkeypatch.chdir(tmp_path)
     relative = load_settings("examples/autopost.env")          # still right from the env file's parent
-    assert relative.feeds[0] == "examples/feed.xml" and relative.db_path == Path("examples/ledger.db")
+    assert relative.feeds[0] == "examples/feed.xml"
 
 
 def test_absolute_paths_and_environment_values_are_left_as_they_are(tmp_path, monkeypatch):
     (tmp_path / "conf").mkdir()
-    env = write_env(tmp_path / "conf" / "a.env", AUTOPOST_FEEDS="/srv/blog/feed.xml,file:///srv/x.xml",
-                    AUTOPOST_DB=":memory:")
+    env = write_env(tmp_path / "conf" / "a.env", AUTOPOST_FEEDS="/srv/blog/feed.xml,file:///srv/x.xml")
     assert load_settings(str(env)).feeds == ("/srv/blog/feed.xml", "file:///srv/x.xml")
-    assert str(load_settings(str(env)).db_path) == ":memory:"
-    monkeypatch.setenv("AUTOPOST_DB", "from-environment.db")       # relative to where the command runs
-    assert load_settings(str(env)).db_path == Path("from-environment.db")
+    monkeypatch.setenv("AUTOPOST_FEEDS", "from-environment.xml")    # relative to where the command runs
+    assert load_settings(str(env)).feeds == ("from-environment.xml",)
 
 
 def test_the_readme_example_runs_from_another_directory(tmp_path, monkeypatch):
