@@ -59,7 +59,7 @@ VARIABLES: tuple[str, ...] = (
     "AUTOPOST_MAX_FEED_BYTES", "AUTOPOST_FETCH_CONCURRENCY", "AUTOPOST_LOG_LEVEL", "AUTOPOST_LOG_FORMAT",
     "AUTOPOST_HASHTAGS_MAX", "AUTOPOST_HASHTAGS_EXTRA", "AUTOPOST_UTM", "AUTOPOST_RETRY_BASE",
     "AUTOPOST_RETRY_MAX", "AUTOPOST_MAX_ATTEMPTS", "AUTOPOST_MIN_GAP", "AUTOPOST_REVERIFY_INTERVAL",
-    "AUTOPOST_ALERT_WEBHOOK",
+    "AUTOPOST_ALERT_WEBHOOK", "AUTOPOST_HTTP",
     "TWITTER_ATTACH_IMAGE", "TWITTER_ALLOW_MENTIONS",
     "LINKEDIN_AUTHOR", "LINKEDIN_VERSION", "LINKEDIN_TOKEN_EXPIRES", "LINKEDIN_OAUTH_BASE",
     "LINKEDIN_CLIENT_ID", "LINKEDIN_CLIENT_SECRET",
@@ -108,6 +108,7 @@ class Settings:
     reverify_interval: float = 3600.0
     daily_caps: Mapping[str, int] = field(default_factory=dict)  # network -> cap, only those set
     alert_webhook: str | None = None
+    http_listen: tuple[str, int] | None = None   # AUTOPOST_HTTP: /healthz and /metrics; None: off
 
     # X
     twitter_api_key: str = field(default="", repr=False)
@@ -353,6 +354,13 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
     if webhook and not webhook.lower().startswith(("http://", "https://")):
         raise ConfigError("AUTOPOST_ALERT_WEBHOOK", "must be an http(s) URL")
 
+    http_listen = None
+    if get("AUTOPOST_HTTP"):
+        match = re.fullmatch(r"([A-Za-z0-9.\-]+):(\d{1,5})", get("AUTOPOST_HTTP"))
+        if not match or int(match.group(2)) > 65535:
+            raise ConfigError("AUTOPOST_HTTP", f"{get('AUTOPOST_HTTP')!r} is not HOST:PORT, e.g. 127.0.0.1:9464")
+        http_listen = (match.group(1), int(match.group(2)))
+
     author = get("LINKEDIN_AUTHOR")
     if author and not re.fullmatch(r"urn:li:(person|organization):[A-Za-z0-9_-]+", author):
         raise ConfigError("LINKEDIN_AUTHOR", "must be urn:li:person:ID or urn:li:organization:ID")
@@ -406,6 +414,7 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
         reverify_interval=parse_duration(get("AUTOPOST_REVERIFY_INTERVAL", "1h"), "AUTOPOST_REVERIFY_INTERVAL"),
         daily_caps=caps,
         alert_webhook=webhook,
+        http_listen=http_listen,
         twitter_api_key=get("TWITTER_API_KEY"),
         twitter_api_secret=get("TWITTER_API_SECRET"),
         twitter_access_token=get("TWITTER_ACCESS_TOKEN"),

@@ -500,6 +500,17 @@ class Store:
     def count_posts(self) -> int:
         return self._read("SELECT COUNT(*) FROM posts")[0][0]
 
+    def delivery_counts(self) -> dict[tuple[str, str], int]:
+        """How many deliveries each (network, state) has (for /metrics)."""
+        rows = self._read("SELECT platform, state, COUNT(*) FROM deliveries GROUP BY platform, state")
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    def last_sent_at(self) -> dict[str, datetime]:
+        """When each network last received a post (for /metrics)."""
+        rows = self._read("SELECT d.platform, MAX(a.at) FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+                          " WHERE a.outcome = 'sent' GROUP BY d.platform")
+        return {r[0]: _moment(r[1]) for r in rows}
+
 
 def _newest(posts: Sequence[Post], count: int) -> list[Post]:
     """The ``count`` newest posts, newest first.
