@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
 
 from bot import __version__
 from bot.errors import AutopostError
@@ -185,9 +185,9 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
         for name in settings.platforms:
             if store.network_state(name).state == "blocked":
                 _try_verify(deliverer, name)         # cron mode has no periodic re-verify
-        outcomes = poller.poll_feeds(settings, store)
+        # Each feed's line as it finishes, not all at the end: a slow feed shows as the one waited for.
+        outcomes = poller.poll_feeds(settings, store, on_done=_FeedProgress(settings.feeds).done)
         report = deliverer.run_due()
-    _print_feed_outcomes(outcomes)
     for delivery, state in report.outcomes:
         post = store.get_post(delivery.post_id)
         detail = delivery.remote_url or delivery.error or ""
@@ -554,6 +554,42 @@ def _print_feed_outcomes(outcomes: Sequence[FeedOutcome]) -> None:
             print(f"feed {outcome.url}: unchanged")
         else:
             print(f"feed {outcome.url}: {len(outcome.new_posts)} new post(s)")
+
+
+class _FeedProgress:
+    """Prints each feed's outcome as it finishes; on a terminal, also a live line on standard
+    error saying which feeds are still pending (erased before each outcome line)."""
+
+    def __init__(self, urls: Sequence[str], stream: TextIO | None = None):
+        self.stream = stream or sys.stderr
+        self.pending = list(urls)
+        self.total = len(self.pending)
+        self.live = self.stream.isatty()
+        self._draw()
+
+    def done(self, outcome: FeedOutcome) -> None:
+        self._erase()
+        _print_feed_outcomes([outcome])
+        sys.stdout.flush()
+        if outcome.url in self.pending:
+            self.pending.remove(outcome.url)
+        self._draw()
+
+    def _draw(self) -> None:
+        if not self.live or not self.pending:
+            return
+        import shutil
+
+        more = f" and {len(self.pending) - 1} more" if len(self.pending) > 1 else ""
+        text = (f"polling: {self.total - len(self.pending)} of {self.total} feeds done; "
+                f"waiting for {self.pending[0]}{more}")
+        self.stream.write("\r" + text[:shutil.get_terminal_size().columns - 1])
+        self.stream.flush()
+
+    def _erase(self) -> None:
+        if self.live:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
 
 
 def _when(moment: datetime | None) -> str:

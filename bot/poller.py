@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 from datetime import timedelta
 
 from bot import feeds
@@ -49,15 +49,28 @@ class Poller:
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
 
-    def poll_all(self) -> list[FeedOutcome]:
-        """Poll every feed, a bounded number at once, so one slow feed never delays the others."""
+    def poll_all(self, on_done: Callable[[FeedOutcome], None] | None = None) -> list[FeedOutcome]:
+        """Poll every feed, a bounded number at once, so one slow feed never delays the others.
+
+        Returns the outcomes in configuration order; ``on_done`` hears of each as it finishes
+        (in the calling thread), so `autopost poll` can tell what it does as it goes.
+        """
         feeds_ = self.settings.feeds
         if len(feeds_) == 1 or self.settings.fetch_concurrency == 1:
-            return [self.poll(url) for url in feeds_]
+            outcomes = []
+            for url in feeds_:
+                outcomes.append(self.poll(url))
+                if on_done:
+                    on_done(outcomes[-1])
+            return outcomes
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=min(self.settings.fetch_concurrency, len(feeds_)),
                                             thread_name_prefix="poll")
-        return list(self._pool.map(self.poll, feeds_))
+        futures = [self._pool.submit(self.poll, url) for url in feeds_]
+        if on_done:
+            for future in as_completed(futures):
+                on_done(future.result())
+        return [future.result() for future in futures]
 
     def poll(self, url: str) -> FeedOutcome:
         """Fetch, parse and record one feed; a failure is recorded on the feed, never raised."""
@@ -105,11 +118,12 @@ class Poller:
             self._pool = None
 
 
-def poll_feeds(settings: Settings, store: Store) -> list[FeedOutcome]:
+def poll_feeds(settings: Settings, store: Store,
+               on_done: Callable[[FeedOutcome], None] | None = None) -> list[FeedOutcome]:
     """One poll of every feed (for `autopost poll`); the service keeps a Poller instead."""
     poller = Poller(settings, store)
     try:
-        return poller.poll_all()
+        return poller.poll_all(on_done)
     finally:
         poller.close()
 

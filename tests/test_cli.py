@@ -377,3 +377,39 @@ def test_preview_shows_a_network_that_is_not_enabled(env_file):
     assert "twitter is not enabled: shown only, autopost posts nothing there" in result.out
     assert "── twitter (" in result.out and "── linkedin (" not in result.out
     assert run_cli("--env-file", env_file, "preview", "--platform", "myspace").code == 2
+
+
+def test_poll_prints_each_feed_as_it_finishes(tmp_path, feed_server):
+    feed_server.hang("/slow.xml")                          # configured first, finishes last (timeout)
+    feed_server.serve("/feed.xml", rss_feed(ITEMS))
+    env = write_env(tmp_path / "a.env", AUTOPOST_FEEDS=f"{feed_server.url('/slow.xml')} {feed_server.url()}",
+                    AUTOPOST_DB=str(tmp_path / "l.db"), AUTOPOST_REQUEST_TIMEOUT="1")
+    result = run_cli("--env-file", str(env), "poll")
+    assert result.code == 1
+    lines = [line for line in result.out.splitlines() if line.startswith("feed ")]
+    assert lines[0] == f"feed {feed_server.url()}: 0 new post(s)"
+    assert lines[1].startswith(f"feed {feed_server.url('/slow.xml')}: ERROR: ")
+    assert "\r" not in result.err                          # not a terminal: no live line
+
+
+def test_the_live_progress_line_shows_what_is_pending_on_a_terminal(capsys):
+    import io
+
+    from bot.cli import _FeedProgress
+    from bot.poller import FeedOutcome
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    progress = _FeedProgress(["https://a.example/feed", "https://b.example/feed", "https://c.example/feed"],
+                             stream=terminal)
+    assert terminal.getvalue().endswith("polling: 0 of 3 feeds done; waiting for https://a.example/feed and 2 more")
+    progress.done(FeedOutcome(url="https://b.example/feed", unchanged=True))
+    assert capsys.readouterr().out == "feed https://b.example/feed: unchanged\n"
+    assert terminal.getvalue().endswith("\r\033[K\rpolling: 1 of 3 feeds done; waiting for https://a.example/feed "
+                                        "and 1 more")
+    progress.done(FeedOutcome(url="https://a.example/feed", unchanged=True))
+    progress.done(FeedOutcome(url="https://c.example/feed", error="HTTP 500"))
+    assert terminal.getvalue().endswith("\r\033[K")        # nothing pending: the live line is gone
