@@ -298,7 +298,10 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
               f"last polled {_when(state.last_polled_at)}"
               + (f" — ERROR: {state.last_error}" if state.last_error else ""))
     for network in networks:
-        line = f"network {network.platform}: {network.state}"
+        failing = _failing(store, network)
+        line = f"network {network.platform}: {'failing' if failing else network.state}"
+        if failing:
+            line += f" — {failing}"
         if network.state == "blocked":
             line += f" since {_when(network.since)}: {network.reason}"
         if network.rate_limited_until and network.rate_limited_until > now:
@@ -617,6 +620,21 @@ def _print_record(record: PostRecord) -> None:
         print(line)
 
 
+FAILING_AFTER = 3    # consecutive calls that failed on connection errors (or 5xx, timeouts) make a network "failing"
+
+
+def _failing(store: Store, network: NetworkState) -> str | None:
+    """Why a network that is not blocked fails now: its latest calls all failed transiently."""
+    if network.state != "healthy":
+        return None
+    recent = store.recent_attempts(network.platform, FAILING_AFTER)
+    transient = [a for a in recent if a.outcome == "retry" or
+                 (a.outcome == "failed" and a.detail.startswith("gave up after"))]
+    if len(recent) < FAILING_AFTER or len(transient) < len(recent):
+        return None
+    return f"its last {FAILING_AFTER} calls failed, the latest at {_when(recent[0].at)}: {recent[0].detail}"
+
+
 def _feeds_in_order(settings: Settings, store: Store) -> list[tuple[FeedState, bool]]:
     """(feed state, configured?) in configuration order, then the ledger's feeds no longer configured."""
     configured = [(store.feed_state(url), True) for url in dict.fromkeys(settings.feeds)]
@@ -674,7 +692,8 @@ def _status_json(store: Store, records: Sequence[PostRecord], networks: Sequence
                    "configured": configured}
                   for f, configured in (feeds if feeds is not None else [(f, True) for f in store.feed_states()])],
         "networks": [{"platform": n.platform, "state": n.state, "since": _iso(n.since), "reason": n.reason,
-                      "rate_limited_until": _iso(n.rate_limited_until)} for n in networks],
+                      "rate_limited_until": _iso(n.rate_limited_until), "failing": _failing(store, n)}
+                     for n in networks],
         "posts": [],
     }
     for record in records:

@@ -500,6 +500,14 @@ class Store:
     def count_posts(self) -> int:
         return self._read("SELECT COUNT(*) FROM posts")[0][0]
 
+    def recent_attempts(self, platform: str, limit: int) -> list[Attempt]:
+        """This network's latest attempts, newest first (does it fail now?)."""
+        rows = self._read(
+            "SELECT a.*, d.platform FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+            " WHERE d.platform = ? ORDER BY a.id DESC LIMIT ?", (platform, limit))
+        return [Attempt(delivery_id=r["delivery_id"], platform=r["platform"], at=_moment(r["at"]),
+                        outcome=r["outcome"], detail=r["detail"]) for r in rows]
+
     def delivery_counts(self) -> dict[tuple[str, str], int]:
         """How many deliveries each (network, state) has (for /metrics)."""
         rows = self._read("SELECT platform, state, COUNT(*) FROM deliveries GROUP BY platform, state")

@@ -413,3 +413,27 @@ def test_the_live_progress_line_shows_what_is_pending_on_a_terminal(capsys):
     progress.done(FeedOutcome(url="https://a.example/feed", unchanged=True))
     progress.done(FeedOutcome(url="https://c.example/feed", error="HTTP 500"))
     assert terminal.getvalue().endswith("\r\033[K")        # nothing pending: the live line is gone
+
+
+def test_status_shows_a_network_failing_on_connection_errors(tmp_path, feed_server, fake_x):
+    import socket
+
+    from tests.conftest import network_env
+
+    with socket.socket() as probe:                          # a port nothing listens on: connection refused
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    feed_server.serve("/feed.xml", rss_feed(ITEMS))
+    values = {**network_env(fake_x=fake_x), "TWITTER_API_BASE": f"http://127.0.0.1:{closed}"}
+    env = str(write_env(tmp_path / "a.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(tmp_path / "l.db"),
+                        AUTOPOST_BACKFILL="1", AUTOPOST_PLATFORMS="twitter", AUTOPOST_RETRY_BASE="0", **values))
+    for calls in range(1, 4):
+        run_cli("--env-file", env, "poll")
+        status = run_cli("--env-file", env, "status")
+        network = next(line for line in status.out.splitlines() if line.startswith("network twitter"))
+        if calls < 3:
+            assert network == "network twitter: healthy"       # one or two failures are weather
+    assert network.startswith("network twitter: failing — its last 3 calls failed, the latest at ")
+    assert "cannot reach X" in network
+    data = json.loads(run_cli("--env-file", env, "status", "--json").out)
+    assert "cannot reach X" in data["networks"][0]["failing"]
