@@ -101,8 +101,7 @@ class Poller:
             return result, None
         parsed = feeds.parse(result.body, feed_url=url, base_url=result.final_url or url,
                              content_type=result.content_type)
-        if parsed.warning:
-            log.warning("feed %s is malformed but usable: %s", url, parsed.warning)
+        # A malformed but usable feed is logged once, by feeds.parse, which knows why.
         return result, parsed
 
     def _session(self) -> requests.Session:

@@ -437,3 +437,12 @@ def test_status_shows_a_network_failing_on_connection_errors(tmp_path, feed_serv
     assert "cannot reach X" in network
     data = json.loads(run_cli("--env-file", env, "status", "--json").out)
     assert "cannot reach X" in data["networks"][0]["failing"]
+
+
+@pytest.mark.parametrize("command", [("poll",), ("check",)])
+def test_a_malformed_feed_is_reported_once(tmp_path, feed_server, command):
+    feed_server.serve("/feed.xml", rss_feed(ITEMS).replace(b"Older news", b"Older & news"))
+    env = write_env(tmp_path / "a.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(tmp_path / "l.db"))
+    result = run_cli("--env-file", str(env), *command)
+    assert result.code == 0, result.out + result.err
+    assert (result.out + result.err).count("is malformed") == 1, result.out + result.err
