@@ -170,7 +170,9 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
     if args.dry_run or settings.dry_run:
         store = _store(settings, read_only=True)
         posts, outcomes = poller.peek_new(settings, store)
-        _print_feed_outcomes(outcomes)
+        for outcome in outcomes:
+            _print_feed_outcomes([outcome])
+            _print_entries(outcome)
         _show_messages(settings, posts)
         print(f"dry run: {len(posts)} post(s) would be posted; nothing was posted or recorded.")
         return 1 if any(o.error for o in outcomes) else 0
@@ -557,6 +559,14 @@ def _print_feed_outcomes(outcomes: Sequence[FeedOutcome]) -> None:
             print(f"feed {outcome.url}: {len(outcome.new_posts)} new post(s)")
 
 
+def _print_entries(outcome: FeedOutcome) -> None:
+    """What happened to each entry the feed showed for the first time; deliveries follow."""
+    for post in outcome.new_posts:
+        print(f"    queued: {post.title or '(untitled)'} — {post.url}")
+    for post, reason in outcome.skipped:
+        print(f"    skipped ({reason}): {post.title or '(untitled)'} — {post.url}")
+
+
 class _FeedProgress:
     """Prints each feed's outcome as it finishes; on a terminal, also a live line on standard
     error saying which feeds are still pending (erased before each outcome line)."""
@@ -571,6 +581,7 @@ class _FeedProgress:
     def done(self, outcome: FeedOutcome) -> None:
         self._erase()
         _print_feed_outcomes([outcome])
+        _print_entries(outcome)
         sys.stdout.flush()
         if outcome.url in self.pending:
             self.pending.remove(outcome.url)

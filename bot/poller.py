@@ -30,6 +30,9 @@ class FeedOutcome:
     new_posts: tuple[Post, ...] = ()
     unchanged: bool = False
     error: str | None = None
+    # Entries seen for the first time and not queued, with why (backfill, too old, ...);
+    # filled only for a poller asked to explain (`autopost poll` and its dry run).
+    skipped: tuple[tuple[Post, str], ...] = ()
 
 
 def _max_age(settings: Settings) -> timedelta | None:
@@ -43,9 +46,10 @@ class Poller:
     thread-safe), so a long-running service reuses its connections.
     """
 
-    def __init__(self, settings: Settings, store: Store):
+    def __init__(self, settings: Settings, store: Store, *, explain: bool = False):
         self.settings = settings
         self.store = store
+        self.explain = explain       # also say which new entries are skipped and why (one more query)
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
 
@@ -85,12 +89,16 @@ class Poller:
             store.record_unchanged(url, result)
             log.debug("feed %s unchanged", url)
             return FeedOutcome(url=url, unchanged=True)
+        skipped: tuple[tuple[Post, str], ...] = ()
+        if self.explain:           # the same plan record_entries follows (the ledger lock is held)
+            plan = store.plan_entries(url, parsed.posts, backfill=settings.backfill, max_age=_max_age(settings))
+            skipped = tuple((post, reason) for post, reason in plan if reason is not None)
         queued = store.record_entries(url, result, parsed.title, parsed.posts, platforms=settings.platforms,
                                       backfill=settings.backfill, max_age=_max_age(settings))
         for post in queued:
             log.info("new post %s from %s", post.url, url, extra={"event": "new-post", "feed": url,
                                                                    "post_url": post.url})
-        return FeedOutcome(url=url, new_posts=tuple(queued))
+        return FeedOutcome(url=url, new_posts=tuple(queued), skipped=skipped)
 
     def fetch_and_parse(self, url: str) -> tuple[FetchResult, ParsedFeed | None]:
         """Fetch one feed with the ledger's validators; returns (result, parsed feed or None if unchanged)."""
@@ -120,7 +128,7 @@ class Poller:
 def poll_feeds(settings: Settings, store: Store,
                on_done: Callable[[FeedOutcome], None] | None = None) -> list[FeedOutcome]:
     """One poll of every feed (for `autopost poll`); the service keeps a Poller instead."""
-    poller = Poller(settings, store)
+    poller = Poller(settings, store, explain=on_done is not None)
     try:
         return poller.poll_all(on_done)
     finally:
@@ -144,5 +152,6 @@ def peek_new(settings: Settings, store: Store) -> tuple[list[Post], list[FeedOut
         plan = store.plan_entries(url, parsed.posts, backfill=settings.backfill, max_age=_max_age(settings))
         posts = tuple(post for post, skipped in plan if skipped is None)
         new.extend(posts)
-        outcomes.append(FeedOutcome(url=url, new_posts=posts))
+        outcomes.append(FeedOutcome(url=url, new_posts=posts,
+                                    skipped=tuple((post, reason) for post, reason in plan if reason is not None)))
     return new, outcomes

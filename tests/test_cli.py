@@ -446,3 +446,29 @@ def test_a_malformed_feed_is_reported_once(tmp_path, feed_server, command):
     result = run_cli("--env-file", str(env), *command)
     assert result.code == 0, result.out + result.err
     assert (result.out + result.err).count("is malformed") == 1, result.out + result.err
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_poll_says_what_happened_to_each_new_entry(tmp_path, feed_server, dry_run):
+    feed_server.serve("/feed.xml", rss_feed(ITEMS + [
+        {"title": "Ancient", "link": "https://blog.example.com/ancient/", "guid": "ancient",
+         "pubDate": NOW - timedelta(days=30)}]))
+    env = write_env(tmp_path / "a.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(tmp_path / "l.db"),
+                    AUTOPOST_BACKFILL="3")
+    result = run_cli("--env-file", str(env), "poll", *(["--dry-run"] if dry_run else []))
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0] == f"feed {feed_server.url()}: 2 new post(s)"
+    assert lines[1:4] == ["    queued: Older news — https://blog.example.com/older/",
+                          "    queued: Rust 2.0 & you — https://blog.example.com/rust/",
+                          "    skipped (too old): Ancient — https://blog.example.com/ancient/"]
+    if not dry_run:
+        assert "console   sent         https://blog.example.com/rust/" in result.out
+    feed_server.serve("/feed.xml", rss_feed(ITEMS + [
+        {"title": "Ancient", "link": "https://blog.example.com/ancient/", "guid": "ancient",
+         "pubDate": NOW - timedelta(days=30)},
+        {"title": "Backlog", "link": "https://blog.example.com/backlog/", "guid": "backlog",
+         "pubDate": NOW - timedelta(days=2)}]))
+    env = write_env(tmp_path / "b.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(tmp_path / "m.db"))
+    first_sight = run_cli("--env-file", str(env), "poll", *(["--dry-run"] if dry_run else []))
+    assert "    skipped (backfill): Backlog — https://blog.example.com/backlog/" in first_sight.out.splitlines()
