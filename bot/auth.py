@@ -65,13 +65,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from bot.config import Settings, read_env_file
 from bot.envfile import update_env_file
 from bot.models import AutopostError, utcnow
 from bot.platforms.base import PlatformError, check_api_base, is_loopback, new_session
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +109,13 @@ class Connected:
 
 # ───────────────────────────────────────────────────────────────────── X
 
-def _x_handler_class():
+def _x_handler_class() -> Any:
     import tweepy
 
     class XOAuthHandler(tweepy.OAuth1UserHandler):
         """tweepy's handler with its OAuth endpoints under our base URL, and a timeout."""
 
-        def __init__(self, *args, base_url: str, timeout: float, **kwargs):
+        def __init__(self, *args: Any, base_url: str, timeout: float, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.base_url = base_url.rstrip("/")
             self.timeout = timeout
@@ -121,13 +124,13 @@ def _x_handler_class():
         def _get_oauth_url(self, endpoint: str) -> str:
             return f"{self.base_url}/oauth/{endpoint}"
 
-        def _get_request_token(self, access_type=None):
+        def _get_request_token(self, access_type: str | None = None) -> Any:
             url = self._get_oauth_url("request_token")
             if access_type:
                 url += f"?x_auth_access_type={access_type}"
             return self.oauth.fetch_request_token(url, timeout=self.timeout)
 
-        def get_access_token(self, verifier=None):
+        def get_access_token(self, verifier: str | None = None) -> tuple[str, str]:
             # tweepy's own, plus the timeout and the screen name X sends beside the token.
             from requests_oauthlib import OAuth1Session
 
@@ -392,7 +395,7 @@ class _RedirectListener:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._server.shutdown()
         self._server.server_close()
 
@@ -485,7 +488,8 @@ def _existing_keys(env_path: str | Path) -> set[str]:
     return set(read_env_file(path)) if path.is_file() else set()
 
 
-def _graph_call(session, url: str, timeout: float, form: dict[str, str], *, step: str) -> dict[str, Any]:
+def _graph_call(session: requests.Session, url: str, timeout: float, form: dict[str, str], *,
+                step: str) -> dict[str, Any]:
     """One Graph POST with the parameters in the body; a Graph error becomes an AuthFlowError."""
     import requests
 
@@ -497,7 +501,7 @@ def _graph_call(session, url: str, timeout: float, form: dict[str, str], *, step
     body = _json_object(response)
     error = body.get("error")
     if isinstance(error, dict):
-        code = error.get("code")
+        code: Any = error.get("code")             # Graph's number, or anything a broken answer holds
         hint = {1: " Check FACEBOOK_APP_SECRET.", 101: " Check FACEBOOK_APP_ID.",
                 190: " The user token is invalid or expired (Explorer tokens last about an hour): make a new one."
                 }.get(code, "")
@@ -510,7 +514,7 @@ def _graph_call(session, url: str, timeout: float, form: dict[str, str], *, step
 
 # ───────────────────────────────────────────────────────────────── helpers
 
-def _json_object(response) -> dict[str, Any]:
+def _json_object(response: requests.Response) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:

@@ -1,14 +1,15 @@
 """The `autopost` command: argument parsing, exit codes, printing; no business logic.
 
-Exit codes: 0 success; 2 usage or configuration error (nothing was done);
-1 the command ran and something failed.
+Exit codes: 0 success; 2 nothing was done (usage or configuration error, the ledger
+held by another process, `auth` without the app keys); 1 the command ran and something
+failed, or a delivery still needs attention.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
 
 from bot import __version__
 from bot.errors import AutopostError
@@ -17,15 +18,21 @@ if TYPE_CHECKING:                       # imported for real only by the commands
     from datetime import datetime
 
     from bot.config import Settings
-    from bot.models import PostRecord
+    from bot.delivery import Deliverer
+    from bot.models import Delivery, FeedState, NetworkState, Post, PostRecord
+    from bot.platforms.base import Platform
+    from bot.poller import FeedOutcome
+    from bot.store import Store
 
 EXAMPLES = {
     "run": "autopost --env-file /etc/autopost/autopost.env run",
     "poll": "autopost poll --dry-run",
-    "preview": "autopost preview https://blog.example.com/2026/11/hello-world/",
+    "preview": "autopost preview https://blog.example.com/2026/11/hello-world/ --platform twitter",
     "repost": "autopost repost https://blog.example.com/2026/11/hello-world/ --platform twitter",
-    "status": "autopost status --limit 5   |   autopost status https://blog.example.com/2026/11/hello-world/",
-    "check": "autopost check",
+    "status": "autopost status --limit 5   |   autopost status https://blog.example.com/2026/11/hello-world/"
+              "   |   autopost status --pending",
+    "skip": "autopost skip https://blog.example.com/2026/11/hello-world/ --platform linkedin",
+    "check": "autopost check   |   autopost check --platform linkedin",
     "auth": "autopost --env-file /etc/autopost/autopost.env auth linkedin --client-id 86abcdefghijkl",
 }
 
@@ -40,14 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Post every new article of a blog's feed to X, LinkedIn and a Facebook Page, exactly once.",
         epilog="Example: autopost --env-file autopost.env poll --dry-run",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env-file", metavar="PATH", help="env file with the settings (default: "
-                        "$AUTOPOST_ENV_FILE, else ./.env if present)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    _global_options(parser, default_env_file=None, default_verbose=False)
     parser.add_argument("--version", action="version", version=f"autopost {__version__}")
+    # The same options on every command, defaulting to SUPPRESS there, so one given before
+    # the command is kept and one given after it (`autopost poll --env-file x`) wins.
+    anywhere = argparse.ArgumentParser(add_help=False)
+    _global_options(anywhere, default_env_file=argparse.SUPPRESS, default_verbose=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=help_text, description=help_text,
+        return commands.add_parser(name, help=help_text, description=help_text, parents=[anywhere],
                                    epilog=f"Example: {EXAMPLES[name]}",
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
 
@@ -56,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("--dry-run", action="store_true", help="show what would be posted; write and post nothing")
     preview = command("preview", "show the message each network would get for a post; posts nothing")
     preview.add_argument("url", nargs="?", help="the post's URL (default: the newest post of the feeds)")
+    preview.add_argument("--platform", action="append", metavar="NAME",
+                         help="only this network, enabled or not; repeat for several (default: every enabled network)")
     repost = command("repost", "post one post again now, as a new manual delivery")
     repost.add_argument("url", help="the post's URL, canonical or as in the feed")
     repost.add_argument("--platform", action="append", metavar="NAME",
@@ -65,12 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("url", nargs="?", help="show this post's whole story: when seen, why skipped, every attempt")
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.add_argument("--limit", type=int, default=20, metavar="N", help="posts to show (default 20; 0 = all)")
-    command("check", "validate the config and verify each network's credentials")
+    status.add_argument("--pending", action="store_true",
+                        help="show only the queue: deliveries pending, blocked or uncertain, with when each is due")
+    skip = command("skip", "cancel a post's queued deliveries on purpose (recorded as `skipped: by owner`)")
+    skip.add_argument("url", help="the post's URL, canonical or as in the feed")
+    skip.add_argument("--platform", action="append", metavar="NAME",
+                      help="only the delivery to this network; repeat for several (default: every network)")
+    check = command("check", "validate the config, fetch and parse each feed once, verify each network's credentials")
+    check.add_argument("--platform", action="append", metavar="NAME",
+                       help="verify only this network; repeat for several (default: every enabled network)")
     auth = command("auth", "connect an account: get its tokens and store them in the env file")
     networks = auth.add_subparsers(dest="network", metavar="NETWORK", required=True)
-    networks.add_parser("twitter", help="X: print an authorise address, read the PIN (needs TWITTER_API_KEY/SECRET)",
+    networks.add_parser("twitter", parents=[anywhere],
+                        help="X: print an authorise address, read the PIN (needs TWITTER_API_KEY/SECRET)",
                         epilog="Example: autopost auth twitter")
-    linkedin = networks.add_parser("linkedin", help="LinkedIn: browser sign-in, redirect to 127.0.0.1",
+    linkedin = networks.add_parser("linkedin", parents=[anywhere],
+                                   help="LinkedIn: browser sign-in, redirect to 127.0.0.1",
                                    epilog="Example: autopost auth linkedin --client-id 86abcdefghijkl "
                                           "--organization 2414183")
     linkedin.add_argument("--client-id", help="the app's Client ID (default: LINKEDIN_CLIENT_ID); "
@@ -79,11 +100,20 @@ def build_parser() -> argparse.ArgumentParser:
     linkedin.add_argument("--port", type=int, default=8765, help="port of the redirect listener on 127.0.0.1 "
                           "(default 8765; register http://127.0.0.1:PORT/callback in the app)")
     linkedin.add_argument("--no-browser", action="store_true", help="only print the address; open no browser")
-    facebook = networks.add_parser("facebook", help="Facebook: exchange a Graph API Explorer token, pick a Page",
+    facebook = networks.add_parser("facebook", parents=[anywhere],
+                                   help="Facebook: exchange a Graph API Explorer token, pick a Page",
                                    epilog="Example: autopost auth facebook")
     facebook.add_argument("--app-id", help="the Meta app's ID (default: FACEBOOK_APP_ID); the app secret is read "
                                            "from FACEBOOK_APP_SECRET or asked for")
     return parser
+
+
+def _global_options(parser: argparse.ArgumentParser, *, default_env_file: object,
+                    default_verbose: object) -> None:
+    parser.add_argument("--env-file", metavar="PATH", default=default_env_file,
+                        help="env file with the settings (default: $AUTOPOST_ENV_FILE, else ./.env if present)")
+    parser.add_argument("-v", "--verbose", action="store_true", default=default_verbose,
+                        help="log at DEBUG level")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,6 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # `auth` exists to fill in credentials, so it must load without them.
         settings = load_settings(args.env_file, require_credentials=args.command != "auth")
+        if args.command != "check":                  # `check` lists them as its findings
+            for warning in settings.warnings:
+                print(f"autopost: warning: {warning}", file=sys.stderr)
         from bot.logs import setup_logging
 
         setup_logging("DEBUG" if args.verbose else settings.log_level, settings.log_format, settings.secrets())
@@ -105,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except AutopostError as exc:
         print(f"autopost: {exc}", file=sys.stderr)
-        return 1
+        return 2 if _refused(exc) else 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:                           # output piped into `head`: stop quietly
@@ -116,22 +149,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _refused(exc: AutopostError) -> bool:
+    """Another service holds the ledger: nothing was done, like a usage error."""
+    service = sys.modules.get("bot.service")       # only a command that imported it can be refused
+    return service is not None and isinstance(exc, service.AlreadyRunning)
+
+
 # --------------------------------------------------------------------- commands
 
-def cmd_run(settings: Settings, args) -> int:
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.service import Service
 
     Service(settings).run()
     return 0
 
 
-def cmd_poll(settings: Settings, args) -> int:
+def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
     from bot import poller
 
     if args.dry_run or settings.dry_run:
         store = _store(settings, read_only=True)
         posts, outcomes = poller.peek_new(settings, store)
-        _print_feed_outcomes(outcomes)
+        for outcome in outcomes:
+            _print_feed_outcomes([outcome])
+            _print_entries(outcome)
         _show_messages(settings, posts)
         print(f"dry run: {len(posts)} post(s) would be posted; nothing was posted or recorded.")
         return 1 if any(o.error for o in outcomes) else 0
@@ -146,9 +187,9 @@ def cmd_poll(settings: Settings, args) -> int:
         for name in settings.platforms:
             if store.network_state(name).state == "blocked":
                 _try_verify(deliverer, name)         # cron mode has no periodic re-verify
-        outcomes = poller.poll_feeds(settings, store)
+        # Each feed's line as it finishes, not all at the end: a slow feed shows as the one waited for.
+        outcomes = poller.poll_feeds(settings, store, on_done=_FeedProgress(settings.feeds).done)
         report = deliverer.run_due()
-    _print_feed_outcomes(outcomes)
     for delivery, state in report.outcomes:
         post = store.get_post(delivery.post_id)
         detail = delivery.remote_url or delivery.error or ""
@@ -157,10 +198,18 @@ def cmd_poll(settings: Settings, args) -> int:
     for delivery in uncertain:
         print(f"{delivery.platform:9} {'uncertain':12} {store.get_post(delivery.post_id).url}  "
               "interrupted by a crash; check the network, then `autopost repost URL` if it is missing")
-    return 1 if any(o.error for o in outcomes) or report.problems or uncertain else 0
+    # Every poll while a delivery stays failed, blocked or uncertain exits 1, not only the first:
+    # cron mails on each run until the owner looks (`autopost status`) and reposts or skips.
+    waiting = store.count_problems()
+    if waiting:
+        print(f"{waiting} deliver{'y needs' if waiting == 1 else 'ies need'} attention "
+              "(failed, blocked or uncertain): see `autopost status`")
+    return 1 if any(o.error for o in outcomes) or report.problems or uncertain or waiting else 0
 
 
-def cmd_preview(settings: Settings, args) -> int:
+def cmd_preview(settings: Settings, args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from bot import feeds
 
     store = _store(settings, read_only=True)
@@ -171,17 +220,24 @@ def cmd_preview(settings: Settings, args) -> int:
         if post is None:
             raise UsageError(f"no post with URL {args.url} in the feeds or the ledger")
     else:
-        dated = [p for p in candidates if p.published]
-        post = max(dated, key=lambda p: p.published) if dated else (candidates[0] if candidates else None)
+        post = _newest(candidates)
         if post is None:
             print("no posts found in the configured feeds", file=sys.stderr)
             return 1
+    if args.platform:
+        names = tuple(dict.fromkeys(args.platform))
+        _known_networks(names)
+        for name in names:
+            if name not in settings.platforms:
+                print(f"{name} is not enabled: shown only, autopost posts nothing there "
+                      f"(enabled: {', '.join(settings.platforms)})")
+        settings = replace(settings, platforms=names)
     _show_messages(settings, [post])
     _print_x_costs(settings, post, candidates)
     return 0
 
 
-def _print_x_costs(settings: Settings, post, candidates) -> None:
+def _print_x_costs(settings: Settings, post: Post, candidates: Sequence[Post]) -> None:
     """What this post, and a month of the feed, would cost on X (pay-per-use)."""
     if not {"twitter", "console"} & set(settings.platforms):
         return
@@ -200,7 +256,7 @@ def _print_x_costs(settings: Settings, post, candidates) -> None:
         print(f"  {line}")
 
 
-def cmd_repost(settings: Settings, args) -> int:
+def cmd_repost(settings: Settings, args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from bot import feeds
@@ -228,7 +284,7 @@ def cmd_repost(settings: Settings, args) -> int:
     deliverer = Deliverer(store, chosen, build_platforms(chosen))
     failed = False
     for name in names:
-        delivery = store.add_manual_delivery(post.id, name)
+        delivery = store.add_manual_delivery(_ledger_id(post), name)
         state = deliverer.deliver(delivery)
         done = store.get_delivery(delivery.id)
         print(f"{name:9} {state:12} {done.remote_url or done.remote_id or done.error or ''}".rstrip())
@@ -236,7 +292,7 @@ def cmd_repost(settings: Settings, args) -> int:
     return 1 if failed else 0
 
 
-def cmd_status(settings: Settings, args) -> int:
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     from bot import feeds
 
     store = _store(settings, read_only=True)
@@ -244,23 +300,33 @@ def cmd_status(settings: Settings, args) -> int:
     records = store.post_records(limit=None if url else args.limit, url=url)
     if url and not records:
         raise UsageError(f"no post with URL {args.url} in the ledger")
+    if url and args.pending:
+        raise UsageError("--pending shows the whole queue; give it no URL")
     networks = [store.network_state(n) for n in settings.platforms]
     problems = store.count_problems()
+    if args.pending:
+        _print_queue(store, as_json=args.json)
+        return 1 if problems else 0
+    feed_states = _feeds_in_order(settings, store)
     if args.json:
         import json
 
-        print(json.dumps(_status_json(store, records, networks, with_attempts=bool(url)), indent=2,
-                         ensure_ascii=False))
+        print(json.dumps(_status_json(store, records, networks, with_attempts=bool(url), feeds=feed_states),
+                         indent=2, ensure_ascii=False))
         return 1 if problems else 0
     now = store.clock()
-    for state in store.feed_states():
-        print(f"feed {state.url}: last polled {_when(state.last_polled_at)}"
+    for state, configured in feed_states:
+        print(f"feed {state.url}{'' if configured else ' (no longer configured)'}: "
+              f"last polled {_when(state.last_polled_at)}"
               + (f" — ERROR: {state.last_error}" if state.last_error else ""))
     for feed_url, held, last in store.bursts():
         print(f"feed {feed_url}: BURST: {held} entr{'y' if held == 1 else 'ies'} held back (skipped: burst),"
               f" last on {_when(last)}; `autopost repost URL` posts one on purpose")
     for network in networks:
-        line = f"network {network.platform}: {network.state}"
+        failing = _failing(store, network)
+        line = f"network {network.platform}: {'failing' if failing else network.state}"
+        if failing:
+            line += f" — {failing}"
         if network.state == "blocked":
             line += f" since {_when(network.since)}: {network.reason}"
         if network.rate_limited_until and network.rate_limited_until > now:
@@ -270,25 +336,60 @@ def cmd_status(settings: Settings, args) -> int:
     for record in records:
         _print_record(record)
         if url:
-            for attempt in store.attempts(record.post.id):
+            for attempt in store.attempts(_ledger_id(record.post)):
                 print(f"    {_when(attempt.at)}  {attempt.platform:9} {attempt.outcome:12} {attempt.detail}")
+            _print_texts(record)
     if not records:
         print("no posts recorded yet")
+    elif not url and args.limit and len(records) == args.limit:
+        total = store.count_posts()
+        if total > len(records):
+            print(f"\n{len(records)} of {total} posts; `autopost status --limit 0` shows all")
     if problems:
         print(f"\n{problems} deliver{'y needs' if problems == 1 else 'ies need'} attention "
               "(failed, blocked or uncertain): see the errors above; `autopost repost URL` posts again.")
     return 1 if problems else 0
 
 
-def cmd_check(settings: Settings, args) -> int:
+def cmd_skip(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import feeds
+
+    names = tuple(dict.fromkeys(args.platform)) if args.platform else None
+    _known_networks(names or ())
+    store = _store(settings, read_only=True)
+    post = store.find_post(feeds.canonical_url(args.url))
+    if post is None:
+        raise UsageError(f"no post with URL {args.url} in the ledger")
+    # No ledger lock, as for repost: each row changes only if it is still waiting.
+    skipped = store.skip_deliveries(_ledger_id(post), names)
+    for delivery in skipped:
+        print(f"{delivery.platform:9} {'skipped':12} {post.url}  by owner")
+    if not skipped:
+        print(f"autopost: nothing to skip: {post.url} has no pending, blocked, uncertain or failed delivery"
+              + (f" to {', '.join(names)}" if names else ""), file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from bot.delivery import Deliverer
     from bot.service import build_platforms, make_alerter
 
+    names = tuple(dict.fromkeys(args.platform or settings.platforms))
+    _known_networks(names)
+    unknown = [n for n in names if n not in settings.platforms]
+    if unknown:
+        raise UsageError(f"--platform {unknown[0]} is not enabled; enabled: {', '.join(settings.platforms)}")
     store = _store(settings)
-    print(f"config: OK ({len(settings.feeds)} feed(s), networks: {', '.join(settings.platforms)}, "
-          f"ledger: {settings.db_path})")
+    print(f"config: {'OK' if not settings.warnings else 'WARNING'} ({len(settings.feeds)} feed(s), "
+          f"networks: {', '.join(settings.platforms)}, ledger: {settings.db_path})")
+    for finding in settings.warnings:
+        print(f"config: warning: {finding}")
+    healthy = _check_feeds(settings, store)
+    settings = replace(settings, platforms=names)
     deliverer = Deliverer(store, settings, build_platforms(settings), on_event=make_alerter(settings))
-    healthy = True
     for name in settings.platforms:
         ok, text = _try_verify(deliverer, name)
         healthy &= ok
@@ -300,10 +401,10 @@ def cmd_check(settings: Settings, args) -> int:
         warning = _expiry_warning(deliverer.platforms[name], store.clock())
         if warning:
             print(f"{name}: warning: {warning}")
-    return 0 if healthy else 1
+    return 0 if healthy and not settings.warnings else 1
 
 
-def cmd_auth(settings: Settings, args) -> int:
+def cmd_auth(settings: Settings, args: argparse.Namespace) -> int:
     """Run one network's auth flow; secrets are typed at hidden prompts, never taken from argv."""
     import getpass
     import webbrowser
@@ -313,30 +414,53 @@ def cmd_auth(settings: Settings, args) -> int:
 
     env_path = settings.env_file or Path(".env")
     if args.network == "twitter":
+        # X's PIN flow cannot start without the app's keys, and they are not asked for.
+        missing = [name for name, value in (("TWITTER_API_KEY", settings.twitter_api_key),
+                                            ("TWITTER_API_SECRET", settings.twitter_api_secret)) if not value]
+        if missing:
+            raise UsageError(f"auth twitter needs {' and '.join(missing)} (the app's \"API Key and Secret\" "
+                             f"from the X developer portal) in {env_path} or the environment; nothing was changed")
         auth.auth_twitter(settings, env_path, input_fn=input, print_fn=print)
     elif args.network == "linkedin":
-        client_id = args.client_id or settings.linkedin_client_id or input("LinkedIn app Client ID: ").strip()
-        client_secret = (settings.linkedin_client_secret
-                         or getpass.getpass("LinkedIn app Client Secret (not shown): ").strip())
+        client_id = _app_key("linkedin", "LINKEDIN_CLIENT_ID (or --client-id)",
+                             args.client_id or settings.linkedin_client_id, "LinkedIn app Client ID: ", input)
+        client_secret = _app_key("linkedin", "LINKEDIN_CLIENT_SECRET", settings.linkedin_client_secret,
+                                 "LinkedIn app Client Secret (not shown): ", getpass.getpass)
         auth.auth_linkedin(settings, env_path, client_id=client_id, client_secret=client_secret,
                            organization=args.organization, port=args.port, print_fn=print,
                            open_browser=None if args.no_browser else webbrowser.open)
     else:
-        app_id = args.app_id or settings.facebook_app_id or input("Meta app ID: ").strip()
-        app_secret = settings.facebook_app_secret or getpass.getpass("Meta app secret (not shown): ").strip()
+        app_id = _app_key("facebook", "FACEBOOK_APP_ID (or --app-id)", args.app_id or settings.facebook_app_id,
+                          "Meta app ID: ", input)
+        app_secret = _app_key("facebook", "FACEBOOK_APP_SECRET", settings.facebook_app_secret,
+                              "Meta app secret (not shown): ", getpass.getpass)
         user_token = getpass.getpass("User access token from the Graph API Explorer (not shown): ")
         auth.auth_facebook(settings, env_path, user_token=user_token, app_id=app_id,
                            app_secret=app_secret, input_fn=input, print_fn=print)
     return 0
 
 
+def _app_key(network: str, variable: str, value: str | None, prompt: str, ask: Callable[[str], str]) -> str:
+    """An app key from the settings, else typed at a prompt; without it `auth` cannot start (exit 2)."""
+    if value:
+        return value
+    try:
+        value = ask(prompt).strip()
+    except EOFError:                                   # no terminal, nothing on standard input
+        value = ""
+    if not value:
+        raise UsageError(f"auth {network} needs {variable}: set it in the env file or type it when asked; "
+                         "nothing was changed")
+    return value
+
+
 COMMANDS = {"run": cmd_run, "poll": cmd_poll, "preview": cmd_preview, "repost": cmd_repost,
-            "status": cmd_status, "check": cmd_check, "auth": cmd_auth}
+            "status": cmd_status, "skip": cmd_skip, "check": cmd_check, "auth": cmd_auth}
 
 
 # ---------------------------------------------------------------------- helpers
 
-def _store(settings: Settings, *, read_only: bool = False):
+def _store(settings: Settings, *, read_only: bool = False) -> Store:
     """Open the ledger; a command that only reads never creates one."""
     from bot.store import Store
 
@@ -345,7 +469,7 @@ def _store(settings: Settings, *, read_only: bool = False):
     return Store(settings.db_path)
 
 
-def _try_verify(deliverer, name: str) -> tuple[bool, str]:
+def _try_verify(deliverer: Deliverer, name: str) -> tuple[bool, str]:
     from bot.platforms.base import PlatformError
 
     try:
@@ -354,19 +478,77 @@ def _try_verify(deliverer, name: str) -> tuple[bool, str]:
         return False, f"FAILED: {exc.message}"
 
 
-def _expiry_warning(adapter, now: datetime) -> str | None:
+def _ledger_id(post: Post) -> int:
+    assert post.id is not None, "a post read from or added to the ledger has its row id"
+    return post.id
+
+
+def _known_networks(names: Sequence[str]) -> None:
+    from bot.platforms.base import PLATFORM_NAMES
+
+    for name in names:
+        if name not in PLATFORM_NAMES:
+            raise UsageError(f"--platform {name}: no such network; choose from {', '.join(PLATFORM_NAMES)}")
+
+
+def _check_feeds(settings: Settings, store: Store) -> bool:
+    """Fetch each feed once and parse it; True when every one can be read.
+
+    The request is conditional on the ledger's validators (a polite client, and a 304 proves
+    the feed answers), but never on its body hash: an unchanged body is parsed and counted.
+    Nothing is written to the ledger.
+    """
+    from bot import feeds
+    from bot.models import FeedState
+
+    healthy = True
+    for url in settings.feeds:
+        known = store.feed_state(url)
+        try:
+            result = feeds.fetch(url, FeedState(url=url, etag=known.etag, last_modified=known.last_modified),
+                                 timeout=settings.request_timeout, max_bytes=settings.max_feed_bytes)
+            if result.body is None:
+                print(f"feed {url}: OK, not modified since the last poll ({_when(known.last_polled_at)})")
+                continue
+            parsed = feeds.parse(result.body, feed_url=url, base_url=result.final_url or url,
+                                 content_type=result.content_type)
+        except AutopostError as exc:
+            healthy = False
+            print(f"feed {url}: FAILED: {exc}")
+            continue
+        count = len(parsed.posts)
+        line = f"feed {url}: OK, {count} entr{'y' if count == 1 else 'ies'}"
+        newest = _newest(parsed.posts)
+        if newest:
+            line += f", newest: {newest.title or newest.url}"
+            if newest.published:
+                line += f" ({_when(newest.published)})"
+        print(line)                          # a malformed but usable feed: feeds.parse has logged why
+    return healthy
+
+
+def _newest(posts: Sequence[Post]) -> Post | None:
+    """The newest by date when any has one, else the feed's first (almost always its newest)."""
+    dated = [(p.published, p) for p in posts if p.published]
+    if dated:
+        return max(dated, key=lambda pair: pair[0])[1]
+    return posts[0] if posts else None
+
+
+def _expiry_warning(adapter: Platform, now: datetime) -> str | None:
     warn = getattr(adapter, "token_expiry_warning", None)
     return warn(now.date()) if warn else None
 
 
-def _current_posts(settings: Settings) -> list:
+def _current_posts(settings: Settings) -> list[Post]:
     """Every entry the feeds show now, fetched whole (no validators); a feed that fails is reported."""
     from bot import feeds
 
-    posts = []
+    posts: list[Post] = []
     for url in settings.feeds:
         try:
             result = feeds.fetch(url, None, timeout=settings.request_timeout, max_bytes=settings.max_feed_bytes)
+            assert result.body is not None                # no validators given: always a body
             posts.extend(feeds.parse(result.body, feed_url=url, base_url=result.final_url or url,
                                      content_type=result.content_type).posts)
         except AutopostError as exc:
@@ -374,7 +556,7 @@ def _current_posts(settings: Settings) -> list:
     return posts
 
 
-def _find_in_feeds(settings: Settings, store, url: str):
+def _find_in_feeds(settings: Settings, store: Store | None, url: str) -> Post | None:
     """Look an unknown URL up in the current feeds and record it (unless store is None) for a repost."""
     post = next((p for p in _current_posts(settings) if p.url == url), None)
     if post is None or store is None:
@@ -382,7 +564,7 @@ def _find_in_feeds(settings: Settings, store, url: str):
     return store.add_post(post.feed_url, post)
 
 
-def _show_messages(settings: Settings, posts) -> None:
+def _show_messages(settings: Settings, posts: Sequence[Post]) -> None:
     from bot.delivery import messages_for
     from bot.platforms.console import ConsolePlatform
 
@@ -394,7 +576,7 @@ def _show_messages(settings: Settings, posts) -> None:
                 console.publish(message)
 
 
-def _print_feed_outcomes(outcomes) -> None:
+def _print_feed_outcomes(outcomes: Sequence[FeedOutcome]) -> None:
     for outcome in outcomes:
         if outcome.error:
             print(f"feed {outcome.url}: ERROR: {outcome.error}")
@@ -405,6 +587,51 @@ def _print_feed_outcomes(outcomes) -> None:
         if outcome.burst:
             print(f"feed {outcome.url}: BURST: {outcome.burst} more new entries held back (skipped: burst); "
                   "`autopost repost URL` posts one on purpose")
+
+
+def _print_entries(outcome: FeedOutcome) -> None:
+    """What happened to each entry the feed showed for the first time; deliveries follow."""
+    for post in outcome.new_posts:
+        print(f"    queued: {post.title or '(untitled)'} — {post.url}")
+    for post, reason in outcome.skipped:
+        print(f"    skipped ({reason}): {post.title or '(untitled)'} — {post.url}")
+
+
+class _FeedProgress:
+    """Prints each feed's outcome as it finishes; on a terminal, also a live line on standard
+    error saying which feeds are still pending (erased before each outcome line)."""
+
+    def __init__(self, urls: Sequence[str], stream: TextIO | None = None):
+        self.stream = stream or sys.stderr
+        self.pending = list(urls)
+        self.total = len(self.pending)
+        self.live = self.stream.isatty()
+        self._draw()
+
+    def done(self, outcome: FeedOutcome) -> None:
+        self._erase()
+        _print_feed_outcomes([outcome])
+        _print_entries(outcome)
+        sys.stdout.flush()
+        if outcome.url in self.pending:
+            self.pending.remove(outcome.url)
+        self._draw()
+
+    def _draw(self) -> None:
+        if not self.live or not self.pending:
+            return
+        import shutil
+
+        more = f" and {len(self.pending) - 1} more" if len(self.pending) > 1 else ""
+        text = (f"polling: {self.total - len(self.pending)} of {self.total} feeds done; "
+                f"waiting for {self.pending[0]}{more}")
+        self.stream.write("\r" + text[:shutil.get_terminal_size().columns - 1])
+        self.stream.flush()
+
+    def _erase(self) -> None:
+        if self.live:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
 
 
 def _when(moment: datetime | None) -> str:
@@ -425,26 +652,92 @@ def _print_record(record: PostRecord) -> None:
             line += f"  {d.remote_url or d.remote_id}"
         if d.state == "pending" and d.next_attempt_at:
             line += f"  next attempt {_when(d.next_attempt_at)}"
-        if d.error and d.state != "sent":
+        if d.state == "skipped":
+            line += f"  skipped: {d.error or 'by owner'}"
+        elif d.error and d.state != "sent":
             line += f"  — {d.error}"
         print(line)
+
+
+FAILING_AFTER = 3    # consecutive calls that failed on connection errors (or 5xx, timeouts) make a network "failing"
+
+
+def _failing(store: Store, network: NetworkState) -> str | None:
+    """Why a network that is not blocked fails now: its latest calls all failed transiently."""
+    if network.state != "healthy":
+        return None
+    recent = store.recent_attempts(network.platform, FAILING_AFTER)
+    transient = [a for a in recent if a.outcome == "retry" or
+                 (a.outcome == "failed" and a.detail.startswith("gave up after"))]
+    if len(recent) < FAILING_AFTER or len(transient) < len(recent):
+        return None
+    return f"its last {FAILING_AFTER} calls failed, the latest at {_when(recent[0].at)}: {recent[0].detail}"
+
+
+def _feeds_in_order(settings: Settings, store: Store) -> list[tuple[FeedState, bool]]:
+    """(feed state, configured?) in configuration order, then the ledger's feeds no longer configured."""
+    configured = [(store.feed_state(url), True) for url in dict.fromkeys(settings.feeds)]
+    gone = [(state, False) for state in store.feed_states() if state.url not in settings.feeds]
+    return configured + gone
+
+
+def _due(delivery: Delivery, now: datetime) -> str:
+    if delivery.state == "blocked":
+        return "when the network verifies again"
+    if delivery.state == "uncertain":
+        return "when you decide: `autopost repost URL` or `autopost skip URL`"
+    if delivery.next_attempt_at is None or delivery.next_attempt_at <= now:
+        return "now"
+    return _when(delivery.next_attempt_at)
+
+
+def _print_queue(store: Store, *, as_json: bool) -> None:
+    """What is still to go out, soonest first within publication order, and when."""
+    now = store.clock()
+    queued = store.deliveries(states=("pending", "blocked", "uncertain"))
+    posts = {d.post_id: store.get_post(d.post_id) for d in queued}
+    if as_json:
+        import json
+
+        print(json.dumps({"pending": [
+            {"url": posts[d.post_id].url, "title": posts[d.post_id].title, "platform": d.platform,
+             "kind": d.kind, "state": d.state, "due": _due(d, now), "next_attempt": _iso(d.next_attempt_at),
+             "attempts": d.attempts, "error": d.error} for d in queued]}, indent=2, ensure_ascii=False))
+        return
+    for d in queued:
+        post = posts[d.post_id]
+        print(f"{d.platform:9} {d.state:10} due {_due(d, now)}  {post.title or '(untitled)'}")
+        print(f"    {post.url}" + (f"  — {d.error}" if d.error else ""))
+    print(f"{len(queued)} deliver{'y' if len(queued) == 1 else 'ies'} queued" if queued else "nothing queued")
+
+
+def _print_texts(record: PostRecord) -> None:
+    """The text each network received (or was to receive), as composed for it."""
+    for d in record.deliveries:
+        if d.text:
+            print(f"    ── text {'sent to' if d.state == 'sent' else 'composed for'} {d.platform}:")
+            for line in d.text.splitlines():
+                print(f"       {line}".rstrip())
 
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _status_json(store, records, networks, *, with_attempts: bool) -> dict:
-    data = {
-        "feeds": [{"url": f.url, "last_polled": _iso(f.last_polled_at), "error": f.last_error}
-                  for f in store.feed_states()],
+def _status_json(store: Store, records: Sequence[PostRecord], networks: Sequence[NetworkState], *,
+                 with_attempts: bool, feeds: Sequence[tuple[FeedState, bool]] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "feeds": [{"url": f.url, "last_polled": _iso(f.last_polled_at), "error": f.last_error,
+                   "configured": configured}
+                  for f, configured in (feeds if feeds is not None else [(f, True) for f in store.feed_states()])],
         "networks": [{"platform": n.platform, "state": n.state, "since": _iso(n.since), "reason": n.reason,
-                      "rate_limited_until": _iso(n.rate_limited_until)} for n in networks],
+                      "rate_limited_until": _iso(n.rate_limited_until), "failing": _failing(store, n)}
+                     for n in networks],
         "posts": [],
     }
     for record in records:
         post = record.post
-        item = {
+        item: dict[str, Any] = {
             "url": post.url, "title": post.title, "feed": post.feed_url, "published": _iso(post.published),
             "first_seen": _iso(record.first_seen), "skipped": record.skipped,
             "deliveries": [{"platform": d.platform, "kind": d.kind, "state": d.state, "attempts": d.attempts,
@@ -453,7 +746,9 @@ def _status_json(store, records, networks, *, with_attempts: bool) -> dict:
                            for d in record.deliveries],
         }
         if with_attempts:
+            for delivery, entry in zip(record.deliveries, item["deliveries"]):
+                entry["text"] = delivery.text
             item["attempts"] = [{"platform": a.platform, "at": _iso(a.at), "outcome": a.outcome,
-                                 "detail": a.detail} for a in store.attempts(post.id)]
+                                 "detail": a.detail} for a in store.attempts(_ledger_id(post))]
         data["posts"].append(item)
     return data

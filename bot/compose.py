@@ -239,14 +239,14 @@ def _shortened(text: str, position: int) -> str:
 
 _INVALID_TEXT = re.compile("[\uFEFF\uFFFE\uFFFF\u2028\u2029]")   # twitter-text rejects the first three
 _SURROGATE = re.compile(r"[\ud800-\udfff]")                           # general category Cs
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")                         # general category Cc
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")                      # general category Cc
 _WHITESPACE_RUN = re.compile(r"\s+")
 
 
 def clean_text(text: str) -> str:
     """Feed text as one NFC line: control characters and lone surrogates gone, whitespace runs one space."""
     text = unicodedata.normalize("NFC", text or "")
-    text = _CONTROL.sub(" ", _SURROGATE.sub("", text))
+    text = _CONTROL_CHARS.sub(" ", _SURROGATE.sub("", text))
     text = _INVALID_TEXT.sub(" ", text)
     return _WHITESPACE_RUN.sub(" ", text).strip()
 
@@ -414,7 +414,7 @@ def _tidy(text: str) -> str:
     return text.strip()
 
 
-def _render(segments, fields: Mapping[str, _Field], tags: Sequence[str], link: str,
+def _render(segments: Sequence[tuple[str, str | None]], fields: Mapping[str, _Field], tags: Sequence[str], link: str,
             network: str, options: ComposeOptions, *, escape: bool = True) -> str:
     out = []
     for literal, name in segments:
@@ -517,8 +517,8 @@ def _pretrimmed(text: str, network: str) -> _Field:
     return _Field("")
 
 
-def _fit(segments, fields: dict[str, _Field], tags: list[str], link: str, network: str,
-         options: ComposeOptions) -> str | None:
+def _fit(segments: Sequence[tuple[str, str | None]], fields: dict[str, _Field], tags: list[str], link: str,
+         network: str, options: ComposeOptions) -> str | None:
     """The rendered text after shortening summary, then title, then dropping hashtags, then
     shortening author and feed title; None if even that is over the limit."""
     limit, length = LIMITS[network], _fit_length(network)

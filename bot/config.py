@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Mapping
@@ -49,7 +49,29 @@ DEFAULT_API_BASES = {
 DEFAULT_LINKEDIN_VERSION = "202607"   # newest listed in LinkedIn's version changelog; sunsets about July 2027
 DEFAULT_FACEBOOK_GRAPH_VERSION = "v25.0"   # released 2026-02-18, served until 2028-07-29
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
+# Every variable autopost reads, and so every name the env file may hold: a name with one
+# of PREFIXES that is not here is a typo, reported with the closest of these. A new variable
+# (a new network's too) is added here; tests/test_config.py fails while one read by
+# settings_from is missing.
+VARIABLES: tuple[str, ...] = (
+    "AUTOPOST_FEEDS", "AUTOPOST_DB", "AUTOPOST_ENV_FILE", "AUTOPOST_POLL_INTERVAL", "AUTOPOST_PLATFORMS",
+    "AUTOPOST_DRY_RUN", "AUTOPOST_BACKFILL", "AUTOPOST_MAX_AGE", "AUTOPOST_REQUEST_TIMEOUT",
+    "AUTOPOST_MAX_FEED_BYTES", "AUTOPOST_FETCH_CONCURRENCY", "AUTOPOST_LOG_LEVEL", "AUTOPOST_LOG_FORMAT",
+    "AUTOPOST_HASHTAGS_MAX", "AUTOPOST_HASHTAGS_EXTRA", "AUTOPOST_UTM", "AUTOPOST_RETRY_BASE",
+    "AUTOPOST_RETRY_MAX", "AUTOPOST_MAX_ATTEMPTS", "AUTOPOST_MIN_GAP", "AUTOPOST_REVERIFY_INTERVAL",
+    "AUTOPOST_ALERT_WEBHOOK", "AUTOPOST_HTTP", "AUTOPOST_BURST_LIMIT", "AUTOPOST_SUMMARY_MAX",
+    "TWITTER_ATTACH_IMAGE", "TWITTER_ALLOW_MENTIONS",
+    "LINKEDIN_AUTHOR", "LINKEDIN_VERSION", "LINKEDIN_TOKEN_EXPIRES", "LINKEDIN_OAUTH_BASE",
+    "LINKEDIN_CLIENT_ID", "LINKEDIN_CLIENT_SECRET",
+    "FACEBOOK_APP_ID", "FACEBOOK_APP_SECRET", "FACEBOOK_GRAPH_VERSION",
+    *(name for names in CREDENTIALS.values() for name in names),
+    *DEFAULT_API_BASES,
+    *(f"{network.upper()}_TEMPLATE" for network in NETWORKS),
+    *(f"{network.upper()}_DAILY_CAP" for network in NETWORKS),
+)
+PREFIXES: tuple[str, ...] = ("AUTOPOST_", *(f"{network.upper()}_" for network in NETWORKS))
+
+_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -88,6 +110,7 @@ class Settings:
     reverify_interval: float = 3600.0
     daily_caps: Mapping[str, int] = field(default_factory=dict)  # network -> cap, only those set
     alert_webhook: str | None = None
+    http_listen: tuple[str, int] | None = None   # AUTOPOST_HTTP: /healthz and /metrics; None: off
 
     # X
     twitter_api_key: str = field(default="", repr=False)
@@ -115,6 +138,9 @@ class Settings:
     facebook_graph_base: str = DEFAULT_API_BASES["FACEBOOK_GRAPH_BASE"]
     facebook_graph_version: str = DEFAULT_FACEBOOK_GRAPH_VERSION
 
+    # What the env file holds that autopost does not read (a misspelt name), one line each.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
     def secrets(self) -> tuple[str, ...]:
         """Every configured secret value, for the log filter that masks them."""
         values = (self.twitter_api_key, self.twitter_api_secret, self.twitter_access_token,
@@ -129,6 +155,8 @@ def parse_duration(value: str, variable: str) -> float:
     match = _DURATION.match(value)
     if not match:
         raise ConfigError(variable, f"{value!r} is not a duration; use seconds (90) or 90s, 5m, 1h, 7d")
+    if match.group(1).startswith("-"):
+        raise ConfigError(variable, f"must be positive, got {value.strip()}")
     return float(match.group(1)) * _UNITS[match.group(2).lower()]
 
 
@@ -157,6 +185,14 @@ def split_list(value: str) -> tuple[str, ...]:
 
 def read_env_file(path: Path) -> dict[str, str]:
     """Parse an env file, refusing lines python-dotenv cannot read (it would skip them silently)."""
+    return {key: value for key, value, _ in read_env_bindings(path)}
+
+
+_OPENING_QUOTE = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(['\"])")
+
+
+def read_env_bindings(path: Path) -> list[tuple[str, str, int]]:
+    """Each ``KEY=value`` of an env file as (key, value, line number), in file order."""
     import io
 
     from dotenv.parser import parse_stream
@@ -168,14 +204,58 @@ def read_env_file(path: Path) -> dict[str, str]:
         raise ConfigError(variable, f"env file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(variable, f"cannot read env file {path}: {exc.__class__.__name__}") from None
-    values: dict[str, str] = {}
+    bindings: list[tuple[str, str, int]] = []
     for binding in parse_stream(io.StringIO(text)):
         if binding.error:
-            # The line may hold a secret: say where, not what.
-            raise ConfigError(variable, f"{path}, line {binding.original.line}: not a KEY=value line")
+            # The line may hold a secret: say where and which variable, never the value.
+            where = f"{path}, line {binding.original.line}"
+            quoted = _OPENING_QUOTE.match(binding.original.string)
+            if quoted:
+                raise ConfigError(variable, f"{where}: the value of {quoted.group(1)} opens a quote "
+                                            f"({quoted.group(2)}) that is never closed")
+            raise ConfigError(variable, f"{where}: not a KEY=value line")
         if binding.key is not None:
-            values[binding.key] = binding.value or ""
-    return values
+            bindings.append((binding.key, binding.value or "", binding.original.line))
+    return bindings
+
+
+def unknown_variables(bindings: list[tuple[str, str, int]], path: Path) -> tuple[str, ...]:
+    """A warning for each name with autopost's prefixes that autopost does not read, naming the
+    line and the closest known name: a misspelt variable must not be silently ignored."""
+    import difflib
+
+    warnings = []
+    for key, _, line in bindings:
+        if key.startswith(PREFIXES) and key not in VARIABLES:
+            close = difflib.get_close_matches(key, VARIABLES, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            warnings.append(f"{path}, line {line}: unknown variable {key}, ignored{hint}")
+    return tuple(warnings)
+
+
+# Values that name files to read: relative ones are relative to the env file that holds them,
+# like the env file's other inputs. AUTOPOST_DB is not among them: the ledger is state, and a
+# relative one stays in the working directory (the systemd unit's StateDirectory), where
+# existing installations keep it.
+_PATH_VARIABLES = ("AUTOPOST_FEEDS",)
+
+
+def _relative_to(env_file: Path, variable: str, value: str) -> str:
+    """``value`` with each relative file path in it made relative to the env file's directory.
+
+    Joined, not resolved: an env file in the current directory leaves its paths as written,
+    so a ledger that recorded a feed by its path still recognises it.
+    """
+    folder = os.path.dirname(env_file)
+    if not folder:
+        return value
+
+    def moved(item: str) -> str:
+        if "://" in item or os.path.isabs(os.path.expanduser(item)):
+            return item
+        return os.path.join(folder, item)
+
+    return ",".join(moved(item) for item in split_list(value))
 
 
 def find_env_file(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
@@ -195,13 +275,20 @@ def load_settings(env_file: str | None = None, environ: Mapping[str, str] | None
     """
     environ = os.environ if environ is None else environ
     path = find_env_file(env_file, environ)
-    values: dict[str, str] = read_env_file(path) if path else {}
+    bindings = read_env_bindings(path) if path else []
+    values: dict[str, str] = {key: value for key, value, _ in bindings}
+    if path:
+        for variable in _PATH_VARIABLES:
+            if variable in values:
+                values[variable] = _relative_to(path, variable, values[variable])
     values.update({k: v for k, v in environ.items() if _is_ours(k)})
-    return settings_from(values, env_file=path, require_credentials=require_credentials)
+    settings = settings_from(values, env_file=path, require_credentials=require_credentials)
+    warnings = unknown_variables(bindings, path) if path else ()
+    return replace(settings, warnings=warnings) if warnings else settings
 
 
 def _is_ours(key: str) -> bool:
-    return key.startswith(("AUTOPOST_", "TWITTER_", "LINKEDIN_", "FACEBOOK_"))
+    return key.startswith(PREFIXES)
 
 
 def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
@@ -269,6 +356,13 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
     if webhook and not webhook.lower().startswith(("http://", "https://")):
         raise ConfigError("AUTOPOST_ALERT_WEBHOOK", "must be an http(s) URL")
 
+    http_listen = None
+    if get("AUTOPOST_HTTP"):
+        match = re.fullmatch(r"([A-Za-z0-9.\-]+):(\d{1,5})", get("AUTOPOST_HTTP"))
+        if not match or int(match.group(2)) > 65535:
+            raise ConfigError("AUTOPOST_HTTP", f"{get('AUTOPOST_HTTP')!r} is not HOST:PORT, e.g. 127.0.0.1:9464")
+        http_listen = (match.group(1), int(match.group(2)))
+
     author = get("LINKEDIN_AUTHOR")
     if author and not re.fullmatch(r"urn:li:(person|organization):[A-Za-z0-9_-]+", author):
         raise ConfigError("LINKEDIN_AUTHOR", "must be urn:li:person:ID or urn:li:organization:ID")
@@ -324,6 +418,7 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
         reverify_interval=parse_duration(get("AUTOPOST_REVERIFY_INTERVAL", "1h"), "AUTOPOST_REVERIFY_INTERVAL"),
         daily_caps=caps,
         alert_webhook=webhook,
+        http_listen=http_listen,
         twitter_api_key=get("TWITTER_API_KEY"),
         twitter_api_secret=get("TWITTER_API_SECRET"),
         twitter_access_token=get("TWITTER_ACCESS_TOKEN"),
@@ -358,7 +453,8 @@ def _platforms(values: Mapping[str, str], raw: str, require_credentials: bool = 
     names = tuple(dict.fromkeys(n.lower() for n in split_list(raw)))
     for name in names:
         if name not in PLATFORM_NAMES:
-            raise ConfigError("AUTOPOST_PLATFORMS", f"unknown network {name!r}; choose from {', '.join(PLATFORM_NAMES)}")
+            raise ConfigError("AUTOPOST_PLATFORMS",
+                              f"unknown network {name!r}; choose from {', '.join(PLATFORM_NAMES)}")
         if name in CREDENTIALS and require_credentials:
             missing = [v for v in CREDENTIALS[name] if not values.get(v, "").strip()]
             if missing:

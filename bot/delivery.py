@@ -92,7 +92,7 @@ def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float] = ra
 class Deliverer:
     def __init__(self, store: Store, settings: Settings, platforms: Mapping[str, Platform], *,
                  clock: Callable[[], datetime] = utcnow, rng: Callable[[], float] = random.random,
-                 on_event: Callable[[str, str, str, str], None] | None = None,
+                 on_event: Callable[[str, str, str, str], object] | None = None,
                  stopping: threading.Event | None = None):
         self.store = store
         self.settings = settings
@@ -118,7 +118,7 @@ class Deliverer:
         return report
 
     def _run_network(self, platform: str) -> list[tuple[Delivery, str]]:
-        outcomes = []
+        outcomes: list[tuple[Delivery, str]] = []
         now = self.clock()
         state = self.store.network_state(platform)
         due = self.store.deliveries(states=("pending",), platform=platform, due_by=now)
@@ -221,7 +221,8 @@ class Deliverer:
         retry_at = self.clock() + timedelta(seconds=delay)
         self.store.finish(delivery.id, "pending", outcome="retry", detail=error, next_attempt_at=retry_at)
         log.warning("%s to %s failed (%s); retrying at %s", post.url, delivery.platform, error,
-                    retry_at.isoformat(timespec="seconds"), extra=_fields("retry", delivery.platform, post.url, "pending"))
+                    retry_at.isoformat(timespec="seconds"),
+                    extra=_fields("retry", delivery.platform, post.url, "pending"))
         return "retry"
 
     def _fail(self, delivery: Delivery, error: str, post: Post) -> str:
@@ -263,7 +264,8 @@ class Deliverer:
             return 0
         now = self.clock()
         max_age = self.settings.max_age
-        stale, fresh = [], []
+        stale: list[Delivery] = []
+        fresh: list[Delivery] = []
         for delivery in held:
             post = self.store.get_post(delivery.post_id)
             published = post.published or (delivery.created_at or now)

@@ -93,6 +93,7 @@ def _updated(text: str, updates: dict[str, str]) -> str:
         chunk = binding.original.string
         if binding.key in updates and not binding.error:
             lead = _LEAD.match(chunk)
+            assert lead is not None                  # every part of _LEAD is optional: it always matches
             ending = _LINE_END.search(chunk)
             chunk = (lead.group(1) + (lead.group(2) or "") + f"{binding.key}={quote(updates[binding.key])}"
                      + (ending.group(1) if ending else ""))

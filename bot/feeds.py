@@ -162,7 +162,7 @@ def _read_response(url: str, state: FeedState | None, response: Any, max_bytes: 
     if response.status_code == 304:
         # Reading the (empty) body lets requests return the connection to its pool; a
         # response closed unread drops it, and every unchanged poll would reconnect.
-        response.content
+        response.content  # noqa: B018
         # RFC 9110 §15.4.5: a 304 may repeat the validators; keep the stored ones otherwise.
         return FetchResult(
             url=url, status=304, body=None,
@@ -216,10 +216,11 @@ def _connection_reason(exc: Exception) -> str:
 
 
 def _size(limit: int) -> str:
-    if limit >= 1024 * 1024:
-        return f"{limit / (1024 * 1024):g} MB"
-    if limit >= 1024:
-        return f"{limit / 1024:g} KB"
+    """The limit as AUTOPOST_MAX_FEED_BYTES gives it: in bytes, in MB or KB only when that is exact."""
+    if limit % (1024 * 1024) == 0:
+        return f"{limit // (1024 * 1024)} MB"
+    if limit % 1024 == 0:
+        return f"{limit // 1024} KB"
     return f"{limit} bytes"
 
 
@@ -421,7 +422,7 @@ def _author(entry: Any) -> str:
 
 
 def _entry_image(entry: Any, content_html: str, site: str) -> str | None:
-    candidates: list[str] = []
+    candidates: list[str | None] = []
     media = [m for m in entry.get("media_content") or () if _is_image(m.get("url"), m.get("type"), m.get("medium"))]
     # Several sizes of one picture (the Guardian sends 140 and 460 px): take the widest.
     media.sort(key=lambda m: -_int(m.get("width")))
@@ -460,7 +461,8 @@ def _struct_time_utc(value: Any) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime(*value[:6], tzinfo=timezone.utc)
+        year, month, day, hour, minute, second = value[:6]
+        return datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
     except (TypeError, ValueError):
         return None
 
@@ -516,7 +518,7 @@ def _post_from_json_item(item: dict, *, feed_url: str, feed_title: str, site: st
     images.append(first_image_src(content_html))
     image_url = next((u for u in (_image_url(_str(c), site) for c in images) if u), None)
 
-    tags = item.get("tags") if isinstance(item.get("tags"), list) else []
+    tags = item["tags"] if isinstance(item.get("tags"), list) else []
     title = _plain_or_guess(_str(item.get("title")))
     return Post(
         feed_url=feed_url,

@@ -5,7 +5,7 @@ import json
 import logging
 import sys
 from datetime import datetime, timezone
-from typing import Iterable
+from typing import IO, Iterable
 
 # These libraries log credentials at DEBUG (tweepy: request headers; oauthlib and
 # requests-oauthlib: keys, tokens, signatures; urllib3: URLs). They stay at WARNING
@@ -52,17 +52,17 @@ class JsonFormatter(logging.Formatter):
             if hasattr(record, name):
                 data[name] = getattr(record, name)
         if record.exc_text or record.exc_info:
-            data["traceback"] = record.exc_text or self.formatException(record.exc_info)
+            data["traceback"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
         return json.dumps(data, ensure_ascii=False)
 
 
 def setup_logging(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (),
-                  stream=None) -> None:
+                  stream: IO[str] | None = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(SecretMask(secrets))
     handler.setFormatter(JsonFormatter() if fmt == "json"
                          else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.autopost = True
+    handler.autopost = True  # type: ignore[attr-defined]  # marks the handlers this function owns
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "autopost", False)]:
         root.removeHandler(old)   # calling twice (tests, `run` after `check`) must not double every line

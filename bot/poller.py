@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from bot import feeds
 from bot.alerts import burst_message
 from bot.config import Settings
-from bot.models import AutopostError, Post
+from bot.models import AutopostError, FetchResult, ParsedFeed, Post
 from bot.store import Store
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,9 @@ class FeedOutcome:
     unchanged: bool = False
     error: str | None = None
     burst: int = 0                # new entries held back as a burst (recorded as skipped)
+    # Entries seen for the first time and not queued, with why (backfill, too old, burst ...);
+    # filled only for a poller asked to explain (`autopost poll` and its dry run).
+    skipped: tuple[tuple[Post, str], ...] = ()
 
 
 def _max_age(settings: Settings) -> timedelta | None:
@@ -42,24 +48,38 @@ class Poller:
     thread-safe), so a long-running service reuses its connections.
     """
 
-    def __init__(self, settings: Settings, store: Store, *,
+    def __init__(self, settings: Settings, store: Store, *, explain: bool = False,
                  alert: Callable[[str, str, str, str], object] | None = None):
         self.settings = settings
         self.store = store
+        self.explain = explain       # also say which new entries are skipped and why (one more query)
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
         self._alert = alert
         self._alert_lock = threading.Lock()
 
-    def poll_all(self) -> list[FeedOutcome]:
-        """Poll every feed, a bounded number at once, so one slow feed never delays the others."""
+    def poll_all(self, on_done: Callable[[FeedOutcome], None] | None = None) -> list[FeedOutcome]:
+        """Poll every feed, a bounded number at once, so one slow feed never delays the others.
+
+        Returns the outcomes in configuration order; ``on_done`` hears of each as it finishes
+        (in the calling thread), so `autopost poll` can tell what it does as it goes.
+        """
         feeds_ = self.settings.feeds
         if len(feeds_) == 1 or self.settings.fetch_concurrency == 1:
-            return [self.poll(url) for url in feeds_]
+            outcomes = []
+            for url in feeds_:
+                outcomes.append(self.poll(url))
+                if on_done:
+                    on_done(outcomes[-1])
+            return outcomes
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=min(self.settings.fetch_concurrency, len(feeds_)),
                                             thread_name_prefix="poll")
-        return list(self._pool.map(self.poll, feeds_))
+        futures = [self._pool.submit(self.poll, url) for url in feeds_]
+        if on_done:
+            for future in as_completed(futures):
+                on_done(future.result())
+        return [future.result() for future in futures]
 
     def poll(self, url: str) -> FeedOutcome:
         """Fetch, parse and record one feed; a failure is recorded on the feed, never raised."""
@@ -74,6 +94,11 @@ class Poller:
             store.record_unchanged(url, result)
             log.debug("feed %s unchanged", url)
             return FeedOutcome(url=url, unchanged=True)
+        skipped: tuple[tuple[Post, str], ...] = ()
+        if self.explain:           # the same plan record_entries follows
+            plan = store.plan_entries(url, parsed.posts, backfill=settings.backfill, max_age=_max_age(settings),
+                                      burst_limit=settings.burst_limit)
+            skipped = tuple((post, reason) for post, reason in plan if reason is not None)
         queued = store.record_entries(url, result, parsed.title, parsed.posts, platforms=settings.platforms,
                                       backfill=settings.backfill, max_age=_max_age(settings),
                                       burst_limit=settings.burst_limit)
@@ -82,7 +107,7 @@ class Poller:
                                                                    "post_url": post.url})
         if queued.burst:
             self._report_burst(url, len(queued), queued.burst)
-        return FeedOutcome(url=url, new_posts=tuple(queued), burst=queued.burst)
+        return FeedOutcome(url=url, new_posts=tuple(queued), burst=queued.burst, skipped=skipped)
 
     def _report_burst(self, url: str, posted: int, held: int) -> None:
         """A WARNING and an alert: a flood of "new" entries is news the owner needs today."""
@@ -97,20 +122,19 @@ class Poller:
         if alert is not None:
             alert("burst", "feed", url, message)
 
-    def fetch_and_parse(self, url: str):
+    def fetch_and_parse(self, url: str) -> tuple[FetchResult, ParsedFeed | None]:
         """Fetch one feed with the ledger's validators; returns (result, parsed feed or None if unchanged)."""
         settings = self.settings
         result = feeds.fetch(url, self.store.feed_state(url), timeout=settings.request_timeout,
                              max_bytes=settings.max_feed_bytes, session=self._session())
-        if result.unchanged:
+        if result.body is None:                    # unchanged: a 304, or the same bytes as last time
             return result, None
         parsed = feeds.parse(result.body, feed_url=url, base_url=result.final_url or url,
                              content_type=result.content_type)
-        if parsed.warning:
-            log.warning("feed %s is malformed but usable: %s", url, parsed.warning)
+        # A malformed but usable feed is logged once, by feeds.parse, which knows why.
         return result, parsed
 
-    def _session(self):
+    def _session(self) -> requests.Session:
         if not hasattr(self._local, "session"):
             from bot.platforms.base import new_session
 
@@ -123,11 +147,12 @@ class Poller:
             self._pool = None
 
 
-def poll_feeds(settings: Settings, store: Store) -> list[FeedOutcome]:
+def poll_feeds(settings: Settings, store: Store,
+               on_done: Callable[[FeedOutcome], None] | None = None) -> list[FeedOutcome]:
     """One poll of every feed (for `autopost poll`); the service keeps a Poller instead."""
-    poller = Poller(settings, store)
+    poller = Poller(settings, store, explain=on_done is not None)
     try:
-        return poller.poll_all()
+        return poller.poll_all(on_done)
     finally:
         poller.close()
 
@@ -135,7 +160,8 @@ def poll_feeds(settings: Settings, store: Store) -> list[FeedOutcome]:
 def peek_new(settings: Settings, store: Store) -> tuple[list[Post], list[FeedOutcome]]:
     """What a poll would queue now, writing nothing to the ledger (dry run)."""
     poller = Poller(settings, store)
-    new, outcomes = [], []
+    new: list[Post] = []
+    outcomes: list[FeedOutcome] = []
     for url in settings.feeds:
         try:
             _, parsed = poller.fetch_and_parse(url)
@@ -150,5 +176,6 @@ def peek_new(settings: Settings, store: Store) -> tuple[list[Post], list[FeedOut
         posts = tuple(post for post, skipped in plan if skipped is None)
         new.extend(posts)
         outcomes.append(FeedOutcome(url=url, new_posts=posts,
-                                    burst=sum(1 for _, skipped in plan if skipped == "burst")))
+                                    burst=sum(1 for _, skipped in plan if skipped == "burst"),
+                                    skipped=tuple((post, reason) for post, reason in plan if reason is not None)))
     return new, outcomes

@@ -11,9 +11,9 @@ import os
 import signal
 import threading
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from bot.alerts import Alerter, ExpiryReminder, expiry_message
 from bot.config import Settings
@@ -22,6 +22,11 @@ from bot.models import AutopostError, utcnow
 from bot.platforms.base import PlatformError, create_platform
 from bot.poller import Poller
 from bot.store import Store
+
+if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
+
+    from bot.health import Health
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +76,7 @@ def make_alerter(settings: Settings) -> Alerter | None:
     return Alerter(settings.alert_webhook, timeout=min(settings.request_timeout, 10.0))
 
 
-def check_expiry(settings: Settings, reminder: ExpiryReminder, alert: Alerter | None, today) -> None:
+def check_expiry(settings: Settings, reminder: ExpiryReminder, alert: Alerter | None, today: date) -> None:
     """Warn (and alert) 7, 3 and 1 days before a known token expiry; once per day and token."""
     expires = settings.linkedin_token_expires
     if "linkedin" not in settings.platforms or expires is None:
@@ -148,9 +153,13 @@ class Service:
             scheduler = BlockingScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
             now = self.clock()
             poller = Poller(settings, store)
+            health, http = self._serve_health(store, scheduler)
 
             def poll() -> None:
-                if any(outcome.new_posts for outcome in poller.poll_all()):
+                outcomes = poller.poll_all()
+                if health:
+                    health.record_polls(outcomes)
+                if any(outcome.new_posts for outcome in outcomes):
                     scheduler.modify_job("deliver", next_run_time=self.clock())   # post now, not in 15 s
 
             scheduler.add_job(self._guarded(poll), "interval",
@@ -161,7 +170,7 @@ class Service:
             scheduler.add_job(self._guarded(reverify), "interval",
                               seconds=settings.reverify_interval, id="reverify")
 
-            def stop(signum, _frame):
+            def stop(signum: int, _frame: object) -> None:
                 log.info("received %s: finishing the call in flight, taking no new work",
                          signal.Signals(signum).name)
                 self.stopping.set()
@@ -171,9 +180,21 @@ class Service:
             signal.signal(signal.SIGINT, stop)
             scheduler.start()
             self._wait_for_jobs(SHUTDOWN_GRACE)
+            if http:
+                http.shutdown()
             poller.close()
             store.close()
             log.info("autopost stopped")
+
+    def _serve_health(self, store: Store, scheduler: Any) -> tuple[Health | None, ThreadingHTTPServer | None]:
+        """/healthz and /metrics when AUTOPOST_HTTP is set (prometheus-client loads only then)."""
+        if not self.settings.http_listen:
+            return None, None
+        from bot import health as health_module
+
+        health = health_module.Health(self.settings, store, clock=self.clock,
+                                      running=lambda: scheduler.running and not self.stopping.is_set())
+        return health, health_module.serve(health, *self.settings.http_listen)
 
     def _guarded(self, job: Callable[[], object]) -> Callable[[], None]:
         """Wrap a job: skip it once stopping, count it while it runs, never let it kill the scheduler."""

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence, cast
 
 from bot.models import (
     Attempt, Delivery, FeedState, FetchResult, NetworkState, Post, PostRecord, Published, utcnow,
@@ -119,6 +119,16 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _dt(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
+
+
+def _moment(text: str) -> datetime:
+    """A timestamp from a NOT NULL column."""
+    return datetime.fromisoformat(text)
+
+
+def _rowid(cursor: sqlite3.Cursor) -> int:
+    assert cursor.lastrowid is not None, "an INSERT sets the row id"
+    return cursor.lastrowid
 
 
 class Store:
@@ -325,7 +335,7 @@ class Store:
             mine = {_key_ident(post.key)}
             if link_idents[post.key] and ident_counts[link_idents[post.key]] == 1:
                 mine.add(link_idents[post.key])
-            wanted[post.key] = mine - {None, ""}
+            wanted[post.key] = {ident for ident in mine if ident}
         known_idents = _existing(db, "SELECT ident, key_ident FROM posts WHERE ident IN ({0}) OR key_ident IN ({0})",
                                  sorted(set().union(*wanted.values())), pairs=True)
         titled: set[tuple[str, str]] = set()
@@ -359,7 +369,7 @@ class Store:
             (feed_id, post.key, post.url, post.title, post.summary, post.author,
              json.dumps(list(post.categories), ensure_ascii=False), post.image_url, post.feed_title,
              _iso(post.published), _iso(now), skipped, identity(post.url) or None, _key_ident(post.key)))
-        return cursor.lastrowid
+        return _rowid(cursor)
 
     def add_post(self, feed_url: str, post: Post) -> Post:
         """Record one post without queuing anything (a manual repost of an unseen entry)."""
@@ -404,14 +414,14 @@ class Store:
             for d in self._read(f"SELECT * FROM deliveries WHERE post_id IN ({marks}) ORDER BY id",
                                       tuple(by_post)):
                 by_post[d["post_id"]].append(_delivery(d))
-        return [PostRecord(post=_post(row), first_seen=_dt(row["first_seen_at"]), skipped=row["skipped"],
+        return [PostRecord(post=_post(row), first_seen=_moment(row["first_seen_at"]), skipped=row["skipped"],
                            deliveries=tuple(by_post[row["id"]])) for row in rows]
 
     def bursts(self) -> list[tuple[str, int, datetime]]:
         """Per feed: how many entries were held back as a burst, and when the last one was seen."""
         rows = self._read("SELECT f.url, COUNT(*), MAX(p.first_seen_at) FROM posts p JOIN feeds f ON f.id = p.feed_id"
                           " WHERE p.skipped = 'burst' GROUP BY f.url ORDER BY f.id")
-        return [(r[0], r[1], _dt(r[2])) for r in rows]
+        return [(r[0], r[1], _moment(r[2])) for r in rows]
 
     def count_problems(self) -> int:
         """Deliveries a person must look at: failed, blocked or uncertain."""
@@ -421,7 +431,7 @@ class Store:
         rows = self._read(
             "SELECT a.*, d.platform FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
             " WHERE d.post_id = ? ORDER BY a.id", (post_id,))
-        return [Attempt(delivery_id=r["delivery_id"], platform=r["platform"], at=_dt(r["at"]),
+        return [Attempt(delivery_id=r["delivery_id"], platform=r["platform"], at=_moment(r["at"]),
                         outcome=r["outcome"], detail=r["detail"]) for r in rows]
 
     # ------------------------------------------------------------- deliveries
@@ -431,7 +441,7 @@ class Store:
         cursor = db.execute(
             "INSERT INTO deliveries (post_id, platform, kind, state, next_attempt_at, created_at, updated_at)"
             " VALUES (?, ?, ?, 'pending', ?, ?, ?)", (post_id, platform, kind, _iso(due or now), _iso(now), _iso(now)))
-        return cursor.lastrowid
+        return _rowid(cursor)
 
     def add_manual_delivery(self, post_id: int, platform: str) -> Delivery:
         with self.transaction() as db:
@@ -519,7 +529,7 @@ class Store:
             "SELECT a.at FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
             " WHERE d.platform = ? AND a.outcome = 'sent' AND a.at >= ? ORDER BY a.at",
             (platform, _iso(since)))
-        return [_dt(r[0]) for r in rows]
+        return [_moment(r[0]) for r in rows]
 
     # --------------------------------------------------------------- networks
 
@@ -547,6 +557,60 @@ class Store:
             db.execute("INSERT OR IGNORE INTO networks (platform) VALUES (?)", (platform,))
             db.execute("UPDATE networks SET rate_limited_until = ? WHERE platform = ?", (_iso(until), platform))
 
+    # ------------------------------------------------------------ the queue
+
+    SKIPPABLE = ("pending", "blocked", "uncertain", "failed")
+
+    def skip_deliveries(self, post_id: int, platforms: Iterable[str] | None = None, *,
+                        reason: str = "by owner") -> list[Delivery]:
+        """Cancel a post's unfinished deliveries on purpose (all, or those to ``platforms``).
+
+        One atomic update per row, guarded by its state, so a delivery the service has just
+        claimed (``sending``) is left alone. Returns the deliveries skipped, as they are now.
+        """
+        now = _iso(self.clock())
+        marks = ",".join("?" * len(self.SKIPPABLE))
+        sql = f"SELECT id FROM deliveries WHERE post_id = ? AND state IN ({marks})"
+        params: list = [post_id, *self.SKIPPABLE]
+        if platforms is not None:
+            names = tuple(platforms)
+            sql += f" AND platform IN ({','.join('?' * len(names))})"
+            params += names
+        skipped = []
+        with self.transaction() as db:
+            for (delivery_id,) in db.execute(sql, params).fetchall():
+                changed = db.execute(
+                    f"UPDATE deliveries SET state = 'skipped', next_attempt_at = NULL, last_error = ?,"
+                    f" updated_at = ? WHERE id = ? AND state IN ({marks})",
+                    (reason, now, delivery_id, *self.SKIPPABLE)).rowcount
+                if changed:
+                    db.execute("INSERT INTO attempts (delivery_id, at, outcome, detail) VALUES (?, ?, 'skipped', ?)",
+                               (delivery_id, now, reason))
+                    skipped.append(delivery_id)
+        return [self.get_delivery(delivery_id) for delivery_id in skipped]
+
+    def count_posts(self) -> int:
+        return self._read("SELECT COUNT(*) FROM posts")[0][0]
+
+    def recent_attempts(self, platform: str, limit: int) -> list[Attempt]:
+        """This network's latest attempts, newest first (does it fail now?)."""
+        rows = self._read(
+            "SELECT a.*, d.platform FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+            " WHERE d.platform = ? ORDER BY a.id DESC LIMIT ?", (platform, limit))
+        return [Attempt(delivery_id=r["delivery_id"], platform=r["platform"], at=_moment(r["at"]),
+                        outcome=r["outcome"], detail=r["detail"]) for r in rows]
+
+    def delivery_counts(self) -> dict[tuple[str, str], int]:
+        """How many deliveries each (network, state) has (for /metrics)."""
+        rows = self._read("SELECT platform, state, COUNT(*) FROM deliveries GROUP BY platform, state")
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    def last_sent_at(self) -> dict[str, datetime]:
+        """When each network last received a post (for /metrics)."""
+        rows = self._read("SELECT d.platform, MAX(a.at) FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+                          " WHERE a.outcome = 'sent' GROUP BY d.platform")
+        return {r[0]: _moment(r[1]) for r in rows}
+
 
 def _newest(posts: Sequence[Post], count: int) -> list[Post]:
     """The ``count`` newest posts, newest first.
@@ -557,7 +621,7 @@ def _newest(posts: Sequence[Post], count: int) -> list[Post]:
     if count <= 0:
         return []
     if all(p.published for p in posts):
-        posts = sorted(posts, key=lambda p: p.published, reverse=True)
+        posts = sorted(posts, key=lambda p: cast(datetime, p.published), reverse=True)
     return list(posts[:count])
 
 

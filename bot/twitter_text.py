@@ -400,7 +400,7 @@ def _ascii_domain_spans(domain: str) -> list[tuple[int, int]]:
         domain_end, _ = dotted.domain_end(k)
         if domain_end is None or end <= position:
             continue
-        first = max(_ASCII_LABEL_BREAK.match(domain, start, end).end(), position)
+        first = max(_always(_ASCII_LABEL_BREAK.match(domain, start, end)).end(), position)
         if first < end:
             spans.append((first, domain_end))
             position = domain_end
@@ -421,8 +421,9 @@ def _urls_in_word(text: str, word_start: int, word_end: int, spans: list[tuple[i
         if domain_end is None or start == end or end <= searched + 1 \
                 or not _IS_DOMAIN_CHAR.match(text, end - 1):
             continue
-        first = (_SUBLABEL_BREAK if more_labels else _LABEL_BREAK).match(text, start, end).end()
-        url_start = domain_start = None
+        first = _always((_SUBLABEL_BREAK if more_labels else _LABEL_BREAK).match(text, start, end)).end()
+        url_start: int | None = None
+        domain_start: int | None = None
         if first < end and _IS_DOMAIN_CHAR.match(text, first):
             # A protocol must end where the label starts: its ':' and '/' cannot be in a label.
             for length in (8, 7):
@@ -441,8 +442,8 @@ def _urls_in_word(text: str, word_start: int, word_end: int, spans: list[tuple[i
                 match = _LABEL_START.search(text, max(lowest, 1), end)
                 url_start = match.start() if match else None
             domain_start = url_start
-        if url_start is not None:
-            rest = _AFTER_DOMAIN.match(text, domain_end)
+        if url_start is not None and domain_start is not None:     # domain_start is set with url_start
+            rest = _always(_AFTER_DOMAIN.match(text, domain_end))
             _accept(text, url_start, domain_start, domain_end, rest.end(), rest.group(1), spans)
             searched = rest.end()
 
@@ -455,6 +456,12 @@ def url_spans(text: str) -> list[tuple[int, int]]:
     for word in _DOTTED_WORD.finditer(text):
         _urls_in_word(text, word.start(), word.end(), spans)
     return spans
+
+
+def _always(match: re.Match[str] | None) -> re.Match[str]:
+    """The match of a pattern whose every part is optional: it cannot fail."""
+    assert match is not None
+    return match
 
 
 def _accept(text: str, start: int, domain_start: int, domain_end: int, end: int, path: str | None,

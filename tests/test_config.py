@@ -1,6 +1,8 @@
 """Configuration: every bad value stops the command with exit 2 and names its variable."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.config import ConfigError, load_settings, parse_duration, settings_from
@@ -80,7 +82,7 @@ def test_real_environment_wins_over_the_file(tmp_path, monkeypatch):
     env = write_env(tmp_path / "a.env", AUTOPOST_FEEDS="from-file.xml", AUTOPOST_BACKFILL="1")
     monkeypatch.setenv("AUTOPOST_BACKFILL", "4")
     settings = load_settings(str(env))
-    assert settings.feeds == ("from-file.xml",)
+    assert settings.feeds == (str(tmp_path / "from-file.xml"),)
     assert settings.backfill == 4
 
 
@@ -89,7 +91,7 @@ def test_env_file_from_variable_then_dot_env(tmp_path, monkeypatch):
     assert load_settings().feeds == ("dot.xml",)
     other = write_env(tmp_path / "other.env", AUTOPOST_FEEDS="other.xml")
     monkeypatch.setenv("AUTOPOST_ENV_FILE", str(other))
-    assert load_settings().feeds == ("other.xml",)
+    assert load_settings().feeds == (str(tmp_path / "other.xml"),)
 
 
 def test_networks_default_to_those_with_credentials():
@@ -111,3 +113,127 @@ def test_secrets_stay_out_of_repr_and_errors():
 def test_template_newlines_and_literal_braces():
     settings = settings_from({"AUTOPOST_FEEDS": "f", "FACEBOOK_TEMPLATE": r"{title}\n{{new}}\n{url}"})
     assert settings.templates["facebook"] == "{title}\n{{new}}\n{url}"
+
+
+def test_paths_in_the_env_file_are_relative_to_the_env_file(tmp_path, monkeypatch):
+    """The README's own example, run from another directory."""
+    folder = tmp_path / "examples"
+    folder.mkdir()
+    env = write_env(folder / "autopost.env", AUTOPOST_FEEDS="feed.xml, https://blog.example.com/feed sub/b.xml",
+                    AUTOPOST_DB="ledger.db")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    settings = load_settings(str(env))
+    assert settings.feeds == (str(folder / "feed.xml"), "https://blog.example.com/feed", str(folder / "sub/b.xml"))
+    # The ledger is state: a relative AUTOPOST_DB stays in the working directory (the systemd
+    # unit's StateDirectory), where an existing installation keeps it.
+    assert settings.db_path == Path("ledger.db")
+    monkeypatch.chdir(tmp_path)
+    relative = load_settings("examples/autopost.env")          # still right from the env file's parent
+    assert relative.feeds[0] == "examples/feed.xml"
+
+
+def test_absolute_paths_and_environment_values_are_left_as_they_are(tmp_path, monkeypatch):
+    (tmp_path / "conf").mkdir()
+    env = write_env(tmp_path / "conf" / "a.env", AUTOPOST_FEEDS="/srv/blog/feed.xml,file:///srv/x.xml")
+    assert load_settings(str(env)).feeds == ("/srv/blog/feed.xml", "file:///srv/x.xml")
+    monkeypatch.setenv("AUTOPOST_FEEDS", "from-environment.xml")    # relative to where the command runs
+    assert load_settings(str(env)).feeds == ("from-environment.xml",)
+
+
+def test_the_readme_example_runs_from_another_directory(tmp_path, monkeypatch):
+    """`autopost --env-file examples/autopost.env poll --dry-run`, from the repository and from elsewhere."""
+    from tests.conftest import REPO
+
+    for where in (REPO, tmp_path):
+        monkeypatch.chdir(where)
+        result = run_cli("--env-file", str(REPO / "examples" / "autopost.env"), "poll", "--dry-run")
+        assert result.code == 0, result.err
+        assert "3 post(s) would be posted" in result.out
+
+
+class _Recording(dict):
+    """The raw variables, noting every name settings_from looks up."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.read: set[str] = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        self.read.add(key)
+        return super().__contains__(key)
+
+
+@pytest.mark.parametrize("platforms", ["", "twitter,linkedin,facebook"])
+def test_every_variable_autopost_reads_is_a_known_one(platforms):
+    from bot.config import PREFIXES, VARIABLES
+
+    values = _Recording({"AUTOPOST_FEEDS": "f.xml", "AUTOPOST_PLATFORMS": platforms, **TWITTER,
+                         "LINKEDIN_ACCESS_TOKEN": "t", "FACEBOOK_PAGE_ID": "1", "FACEBOOK_PAGE_TOKEN": "t"})
+    settings_from(values)
+    assert values.read - set(VARIABLES) == set()
+    assert all(name.startswith(PREFIXES) for name in VARIABLES)
+    assert len(set(VARIABLES)) == len(VARIABLES)
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("AUTOPOST_POLL_INTREVAL=60", "did you mean AUTOPOST_POLL_INTERVAL?"),
+    ("AUTOPOST_PLATFORM=twitter", "did you mean AUTOPOST_PLATFORMS?"),
+    ("TWITTER_ACCESS_TOKEN_SECERT=x", "did you mean TWITTER_ACCESS_TOKEN_SECRET?"),
+    ("export LINKEDIN_ACESS_TOKEN=x", "did you mean LINKEDIN_ACCESS_TOKEN?"),
+    ("AUTOPOST_SOMETHING_ELSE_ENTIRELY=1", "unknown variable AUTOPOST_SOMETHING_ELSE_ENTIRELY, ignored"),
+])
+def test_a_misspelt_variable_is_a_warning_with_its_line_and_the_closest_name(tmp_path, line, expected):
+    env = tmp_path / "a.env"
+    env.write_text(f"AUTOPOST_FEEDS=f.xml\n# a comment\n{line}\nOTHER_TOOL_SETTING=1\n")
+    (warning,) = load_settings(str(env)).warnings
+    assert warning.startswith(f"{env}, line 3: unknown variable ")
+    assert warning.endswith(expected)
+    assert "=x" not in warning and "twitter" not in warning        # the name, never the value
+
+
+def test_misspelt_variables_are_shown_by_every_command_and_fail_check(tmp_path):
+    import shutil
+
+    from tests.conftest import REPO
+
+    shutil.copy(REPO / "tests" / "data" / "feed-rss2.xml", tmp_path / "f.xml")     # a feed `check` can read
+    env = write_env(tmp_path / "a.env", AUTOPOST_FEEDS="f.xml", AUTOPOST_DB=str(tmp_path / "l.db"),
+                    AUTOPOST_POLL_INTREVAL="60", AUTOPOST_PLATFORM="twitter")
+    status = run_cli("--env-file", str(env), "status")
+    assert status.code == 0
+    assert "line 3: unknown variable AUTOPOST_POLL_INTREVAL, ignored; did you mean AUTOPOST_POLL_INTERVAL?" \
+        in status.err
+    check = run_cli("--env-file", str(env), "check")
+    assert check.code == 1
+    assert "config: WARNING" in check.out
+    assert "line 4: unknown variable AUTOPOST_PLATFORM, ignored; did you mean AUTOPOST_PLATFORMS?" in check.out
+    assert "console: OK" in check.out                                # the rest is still checked
+    clean = write_env(tmp_path / "b.env", AUTOPOST_FEEDS="f.xml", AUTOPOST_DB=str(tmp_path / "l.db"))
+    assert run_cli("--env-file", str(clean), "check").code == 0
+
+
+@pytest.mark.parametrize("variable", ["AUTOPOST_MIN_GAP", "AUTOPOST_POLL_INTERVAL", "AUTOPOST_MAX_AGE"])
+def test_a_negative_duration_says_it_must_be_positive(variable):
+    with pytest.raises(ConfigError) as caught:
+        settings_from({"AUTOPOST_FEEDS": "f", variable: "-5m"})
+    assert str(caught.value) == f"{variable}: must be positive, got -5m"
+
+
+@pytest.mark.parametrize("quote", ["'", '"'])
+def test_an_unclosed_quote_in_the_env_file_says_so(tmp_path, quote):
+    env = tmp_path / "a.env"
+    env.write_text(f"AUTOPOST_FEEDS=f.xml\nTWITTER_API_SECRET={quote}sekrit-value\nAUTOPOST_BACKFILL=1\n")
+    result = run_cli("--env-file", str(env), "status")
+    assert result.code == 2
+    assert f"line 2: the value of TWITTER_API_SECRET opens a quote ({quote}) that is never closed" in result.err
+    assert "sekrit-value" not in result.err

@@ -40,7 +40,8 @@ def test_new_entry_is_posted_once_per_network(env, feed_server, tmp_path):
     env_file = env()
     first = run_cli("--env-file", env_file, "poll")
     assert first.code == 0
-    assert "Article" not in first.out                        # first sight posts nothing
+    assert "console" not in first.out                        # first sight posts nothing
+    assert "    skipped (backfill): Article 1 — https://blog.example.com/1/" in first.out
     feed_server.serve("/feed.xml", rss_feed([item(3, hours_ago=1), item(1), item(2)]))
     second = run_cli("--env-file", env_file, "poll")
     assert second.code == 0, second.err

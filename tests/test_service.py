@@ -64,7 +64,7 @@ def test_a_second_run_on_the_same_ledger_refuses(env_file, feed_server):
         wait_for(lambda: feed_server.requests)
         second = start(env_file, "run")
         _, err = second.communicate(timeout=10)
-        assert second.returncode == 1
+        assert second.returncode == 2         # refused: nothing was done
         assert "already using the ledger" in err
     finally:
         first.send_signal(signal.SIGTERM)

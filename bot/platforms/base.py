@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import ipaddress
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 from urllib.parse import urlsplit
 
 from bot import __version__
@@ -57,7 +57,7 @@ class PlatformError(AutopostError):
 
 
 class RateLimited(PlatformError):
-    def __init__(self, platform: str, message: str, *, retry_at: datetime, **kw):
+    def __init__(self, platform: str, message: str, *, retry_at: datetime, **kw: Any) -> None:
         super().__init__(platform, message, **kw)
         self.retry_at = retry_at
 
@@ -72,7 +72,7 @@ class AuthError(PlatformError):
 
 class DuplicateError(PlatformError):
     def __init__(self, platform: str, message: str, *, remote_id: str | None = None,
-                 remote_url: str | None = None, **kw):
+                 remote_url: str | None = None, **kw: Any) -> None:
         super().__init__(platform, message, **kw)
         self.remote_id = remote_id
         self.remote_url = remote_url

@@ -63,7 +63,7 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from bot.config import ConfigError
 from bot.models import Message, Published, utcnow
@@ -80,6 +80,9 @@ from bot.platforms.base import (
     mask,
     new_session,
 )
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -327,7 +330,7 @@ class BlueskyPlatform:
     name = NAME
 
     def __init__(self, *, pds: str = DEFAULT_PDS, handle: str, app_password: str, timeout: float = 30.0,
-                 clock: Callable[[], datetime] | None = None, session=None):
+                 clock: Callable[[], datetime] | None = None, session: requests.Session | None = None):
         if not handle or not handle.strip():
             raise ConfigError("BLUESKY_HANDLE", "is required: the account's handle, such as yourblog.bsky.social")
         if not app_password or not app_password.strip():
@@ -520,8 +523,8 @@ class BlueskyPlatform:
             raise AuthError(self.name, "Bluesky says the access token has expired even after a refresh",
                             code="ExpiredToken") from None
 
-    def _xrpc(self, method: str, nsid: str, *, bearer: str | None, params, json, data,
-              content_type) -> dict[str, Any]:
+    def _xrpc(self, method: str, nsid: str, *, bearer: str | None, params: Mapping[str, str] | None,
+              json: dict[str, Any] | None, data: bytes | None, content_type: str | None) -> dict[str, Any]:
         import requests
 
         url = f"{self.pds}/xrpc/{nsid}"
@@ -559,7 +562,7 @@ class BlueskyPlatform:
                                  status=status)
         return body
 
-    def _read(self, response, deadline: float) -> bytes:
+    def _read(self, response: requests.Response, deadline: float) -> bytes:
         """The whole answer, given up on at the deadline however slowly the bytes come."""
         raw = response.raw
         reader = getattr(raw, "read1", None)
@@ -586,17 +589,19 @@ class BlueskyPlatform:
             return TransientError(self.name, f"Bluesky answered {nsid} with HTTP {status} without an "
                                              f"XRPC error", status=status)
         words = f"{name}: {said}" if said else name
-        kw = {"status": status, "code": name}
         if name in _AUTH_ERRORS or status in (401, 403):
             advice = {
                 "AccountTakedown": "the account has been taken down by its host; it cannot post",
                 "AccountDeactivated": "the account is deactivated; reactivate it to post",
-                "AuthFactorTokenRequired": f"that is the account password, which asks for a code: {APP_PASSWORD_ADVICE}",
+                "AuthFactorTokenRequired":
+                    f"that is the account password, which asks for a code: {APP_PASSWORD_ADVICE}",
             }.get(name, f"check BLUESKY_HANDLE and BLUESKY_APP_PASSWORD; {APP_PASSWORD_ADVICE}")
-            return AuthError(self.name, f"Bluesky refused our credentials ({words}); {advice}", **kw)
+            return AuthError(self.name, f"Bluesky refused our credentials ({words}); {advice}",
+                             status=status, code=name)
         if status >= 500:
-            return TransientError(self.name, f"temporary Bluesky error on {nsid}: {words}", **kw)
-        return PermanentError(self.name, f"Bluesky refused {nsid}: {words}", **kw)
+            return TransientError(self.name, f"temporary Bluesky error on {nsid}: {words}",
+                                  status=status, code=name)
+        return PermanentError(self.name, f"Bluesky refused {nsid}: {words}", status=status, code=name)
 
     def _retry_at(self, headers: Mapping[str, str]) -> datetime:
         now = self._clock()

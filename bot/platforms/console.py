@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from typing import TextIO
+from datetime import datetime
+from typing import TYPE_CHECKING, Callable, TextIO
 
 from bot.models import Message, Published
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 
 class ConsolePlatform:
@@ -40,5 +44,5 @@ class ConsolePlatform:
         return None
 
 
-def from_settings(settings, *, clock=None) -> ConsolePlatform:
+def from_settings(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> ConsolePlatform:
     return ConsolePlatform()

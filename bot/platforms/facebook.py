@@ -51,7 +51,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
-from bot.config import DEFAULT_FACEBOOK_GRAPH_VERSION, ConfigError
+from bot.config import DEFAULT_FACEBOOK_GRAPH_VERSION, ConfigError, Settings
 from bot.models import Message, Published, utcnow
 from bot.urls import identity
 from bot.platforms.base import (
@@ -254,7 +254,7 @@ class FacebookPlatform:
         user_text = self._scrub(str(error.get("error_user_msg") or "").strip())
         trace = str(error.get("fbtrace_id") or "").strip()
         said = user_text or developer_text or f"error code {code}"
-        kw = {"status": status, "code": code}
+        kw: dict[str, Any] = {"status": status, "code": code}
 
         if code in _THROTTLE_CODES or (code is not None and code in _BUC_THROTTLE_RANGE) or (
                 code is None and status == 429):
@@ -385,7 +385,7 @@ def _comparable(url: str) -> str:
     return urlunsplit(("", host, path, urlencode(query), ""))
 
 
-def from_settings(settings, *, clock: Callable[[], datetime] | None = None) -> FacebookPlatform:
+def from_settings(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> FacebookPlatform:
     return FacebookPlatform(
         page_id=settings.facebook_page_id,
         page_token=settings.facebook_page_token,

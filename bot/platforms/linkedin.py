@@ -63,7 +63,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bot.config import DEFAULT_LINKEDIN_VERSION
+from bot.config import DEFAULT_LINKEDIN_VERSION, Settings
 from bot.models import Message, Published, utcnow
 from bot.platforms.base import (
     AuthError,
@@ -192,7 +192,9 @@ class LinkedInPlatform:
         """(organization URN, role) for every APPROVED role of the token's member."""
         data = self._json(self._request("GET", "/rest/organizationAcls", permission=ACL_PERMISSION,
                                         params={"q": "roleAssignee", "state": "APPROVED", "count": "100"}))
-        elements = data.get("elements") if isinstance(data.get("elements"), list) else []
+        elements = data.get("elements")
+        if not isinstance(elements, list):
+            elements = []
         roles = []
         for element in elements:
             if not isinstance(element, dict):
@@ -285,7 +287,7 @@ class LinkedInPlatform:
                 "POST", "/rest/images", params={"action": "initializeUpload"},
                 json={"initializeUploadRequest": {"owner": owner}},
                 permission=self._write_permission(owner)))
-            value = data.get("value") if isinstance(data.get("value"), dict) else {}
+            value = data["value"] if isinstance(data.get("value"), dict) else {}
             upload_url, image_urn = value.get("uploadUrl"), value.get("image")
             if not isinstance(upload_url, str) or not isinstance(image_urn, str):
                 raise _SkipThumbnail("LinkedIn's initializeUpload answer has no uploadUrl or image")
@@ -416,7 +418,7 @@ def _without_query(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
-def from_settings(settings, *, clock=None) -> LinkedInPlatform:
+def from_settings(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> LinkedInPlatform:
     return LinkedInPlatform(
         access_token=settings.linkedin_access_token,
         author=settings.linkedin_author,

@@ -194,6 +194,7 @@ _LATIN_ACCENTS = ("\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0100-\u024f\u0253\u0
 _END_MENTION = re.compile("(?:[@\uff20" + _LATIN_ACCENTS + "]|://)")
 
 # A URL's start: a scheme Mastodon links, not right after a letter, digit, @, $ or #.
+_NON_SPACE_RUN = re.compile(r"\S*")
 _SCHEME = re.compile(r"(?<![A-Za-z0-9@\uff20$#\uff03\ufffe\ufeff\uffff])"
                      r"(?:https?|dat|dweb|ipfs|ipns|ssb|gopher|gemini)://", re.IGNORECASE)
 # Domain characters: anything but ASCII punctuation, spaces, invalid and directional characters.
@@ -303,7 +304,7 @@ def _url_entities(text: str) -> list[tuple[int, int, bool]]:
     """(start, end, certain) of each URL. ``certain`` is False when the text looks like a
     URL whose domain we cannot confirm (unknown TLD): Mastodon may or may not count it
     as a URL, so the count takes the larger reading."""
-    found = []
+    found: list[tuple[int, int, bool]] = []
     position = 0
     while True:
         scheme = _SCHEME.search(text, position)
@@ -312,7 +313,7 @@ def _url_entities(text: str) -> list[tuple[int, int, bool]]:
         start, host = scheme.start(), scheme.end()
         end = _domain_end(text, host)
         if end is None:
-            word_end = re.compile(r"\S*").match(text, host).end()
+            word_end = _NON_SPACE_RUN.match(text, host).end()  # type: ignore[union-attr]  # \S* always matches
             if word_end > host:
                 found.append((start, word_end, False))
             position = max(word_end, host)

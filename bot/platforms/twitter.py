@@ -42,7 +42,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -63,6 +63,9 @@ from bot.platforms.base import (
     mask,
     new_session,
 )
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +254,7 @@ class TwitterPlatform:
                                  status=status, code=problem.code)
         return PermanentError(PLATFORM, words, status=status, code=problem.code)
 
-    def _retry_at(self, headers) -> datetime:
+    def _retry_at(self, headers: Mapping[str, str]) -> datetime:
         """When the exhausted window reopens; the latest one if several are exhausted."""
         now = self._clock()
         windows = (("x-rate-limit-remaining", "x-rate-limit-reset"),
@@ -290,7 +293,7 @@ class TwitterPlatform:
             self._account_lookup_tried = True
             try:
                 self.verify()
-            except Exception as exc:  # the post is already out: never fail because of its link
+            except Exception as exc:  # noqa: BLE001  the post is already out: never fail because of its link
                 log.info("could not learn the X username for post links (%s); using /i/web/status links",
                          getattr(exc, "message", exc.__class__.__name__))
         return self._username
@@ -318,7 +321,7 @@ class TwitterPlatform:
             reason = str(exc)
         except PlatformError as exc:
             reason = f"upload refused: {exc.message}"
-        except Exception as exc:  # an odd URL or a broken server must not stop the post
+        except Exception as exc:  # noqa: BLE001  an odd URL or a broken server must not stop the post
             reason = f"{exc.__class__.__name__}"
         log.warning("posting to X without the image %s: %s", image_url, reason)
         return None
@@ -332,11 +335,12 @@ class _RoutedClient(tweepy.Client):
     the base URL, timeout, signing and error mapping are ours.
     """
 
-    def __init__(self, adapter: TwitterPlatform, **kwargs):
+    def __init__(self, adapter: TwitterPlatform, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._adapter = adapter
 
-    def request(self, method, route, params=None, json=None, user_auth=False):
+    def request(self, method: str, route: str, params: dict[str, Any] | None = None,
+                json: dict[str, Any] | None = None, user_auth: bool = False) -> Any:
         return self._adapter._request(method, route, params=params, json=json)
 
 
@@ -362,9 +366,9 @@ def _problem(response: requests.Response) -> _Problem:
         return _Problem(snippet)
     if not isinstance(body, dict):
         return _Problem(str(body)[:200])
-    type_ = body.get("type") if isinstance(body.get("type"), str) else ""
-    detail = body.get("detail") if isinstance(body.get("detail"), str) else ""
-    title = body.get("title") if isinstance(body.get("title"), str) else ""
+    type_: str = body["type"] if isinstance(body.get("type"), str) else ""
+    detail: str = body["detail"] if isinstance(body.get("detail"), str) else ""
+    title: str = body["title"] if isinstance(body.get("title"), str) else ""
     code: str | int | None = type_.rsplit("/", 1)[-1] if type_ and type_ != "about:blank" else None
     messages = []
     for error in body.get("errors") or []:
@@ -442,7 +446,7 @@ def _quiet_signing_loggers() -> None:
                 logger.addFilter(_BELOW_WARNING)
 
 
-def from_settings(settings, *, clock: Callable[[], datetime] | None = None) -> TwitterPlatform:
+def from_settings(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> TwitterPlatform:
     return TwitterPlatform(
         api_key=settings.twitter_api_key,
         api_secret=settings.twitter_api_secret,
