@@ -7,7 +7,6 @@ from datetime import date, timedelta
 import pytest
 
 from bot.config import ConfigError
-from bot.envfile import update_env_file  # noqa: F401  (the writer write_token must go through)
 from bot.models import Message, Published
 from bot.platforms import instagram
 from bot.platforms.base import AuthError, ImageProblem, PermanentError, RateLimited, TransientError
@@ -544,3 +543,27 @@ def test_no_token_in_logs_or_repr(fake_instagram, ig, cover, caplog):
         ig.refresh_token()
     assert TOKEN not in caplog.text and TOKEN not in repr(ig) and "****" in repr(ig)
     assert ig.access_token not in caplog.text
+
+
+def test_the_container_is_handed_over_before_anything_is_published(fake_instagram, ig, cover):
+    """A crash while delivery records the container id (here: the callback dies) posts nothing."""
+    class Killed(Exception):
+        pass
+
+    def crash(container_id):
+        assert fake_instagram.containers[container_id]["state"] == "IN_PROGRESS"
+        raise Killed
+
+    with pytest.raises(Killed):
+        ig.publish(message(cover), on_container=crash)
+    assert fake_instagram.media == [] and len(fake_instagram.containers) == 1
+    assert not any(r.path.endswith("/media_publish") for r in fake_instagram.requests)
+
+
+def test_a_container_that_fails_at_once_is_a_permanent_failure(fake_instagram, ig, cover):
+    def broken(container_id):
+        fake_instagram.break_container(container_id, "ERROR: 2207001 Instagram server error")
+
+    with pytest.raises(PermanentError) as caught:
+        ig.publish(message(cover), on_container=broken)
+    assert "2207001" in caught.value.message and fake_instagram.media == []
