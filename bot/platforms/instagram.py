@@ -604,11 +604,13 @@ class InstagramPlatform:
             return Published(remote_id=container_id, url=None,
                              note=f"container {container_id} is published; its post was not found by URL")
         detail_words = f" ({detail})" if detail else ""
-        if status == "ERROR" and (created_now or _permanent_container_error(detail)):
+        if status == "ERROR" and _permanent_container_error(detail):
             raise PermanentError(self.name, f"Instagram could not prepare the post from {message.image_url or 'the image'}"
                                             f"{detail_words}", code="ERROR")
         if created_now:
-            raise TransientError(self.name, f"container {container_id} expired at once{detail_words}",
+            # A fresh container that failed on Instagram's side: the next attempt makes a new one
+            # (delivery's attempt limit bounds how often).
+            raise TransientError(self.name, f"container {container_id} is {status} at once{detail_words}",
                                  code=status)
         log.info("instagram: container %s is %s%s; creating a new one", container_id, status, detail_words)
         return self.publish(message)

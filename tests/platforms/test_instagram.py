@@ -560,10 +560,15 @@ def test_the_container_is_handed_over_before_anything_is_published(fake_instagra
     assert not any(r.path.endswith("/media_publish") for r in fake_instagram.requests)
 
 
-def test_a_container_that_fails_at_once_is_a_permanent_failure(fake_instagram, ig, cover):
+@pytest.mark.parametrize("status, expected", [
+    ("ERROR: 2207001 Instagram server error", TransientError),
+    ("ERROR: 2207052 The media could not be fetched from this URI", PermanentError),
+])
+def test_a_container_that_fails_at_once(fake_instagram, ig, cover, status, expected):
     def broken(container_id):
-        fake_instagram.break_container(container_id, "ERROR: 2207001 Instagram server error")
+        fake_instagram.break_container(container_id, status)
 
-    with pytest.raises(PermanentError) as caught:
+    with pytest.raises(expected) as caught:
         ig.publish(message(cover), on_container=broken)
-    assert "2207001" in caught.value.message and fake_instagram.media == []
+    assert type(caught.value) is expected
+    assert status.split()[1] in caught.value.message and fake_instagram.media == []
