@@ -258,6 +258,8 @@ MAX_RATIO = (191, 100)                 # 1.91:1, the widest accepted
 _DOWNLOAD_TYPES = ("image/jpeg", "image/jpg", "image/pjpeg", "image/png", "image/webp", "image/gif",
                    "image/avif", "image/heic", "image/bmp", "application/octet-stream", "binary/octet-stream")
 NO_IMAGE = "no image for Instagram"
+# download_image's words (bot/platforms/base.py) for an image host that is down or slow.
+_IMAGE_HOST_DOWN = ("download answered 5", "no answer within", "download failed", "download took longer")
 _TEMPLATE_HINT = ("; set INSTAGRAM_IMAGE_URL_TEMPLATE to an image service that serves it as a JPEG "
                   "(e.g. https://img.example.com/{url}?format=jpg&w=1080&h=1080&fit=cover)")
 # SOF markers that carry dimensions: C0-C3, C5-C7, C9-CB, CD-CF (C4 is DHT, C8 JPG, CC DAC).
@@ -512,6 +514,9 @@ class InstagramPlatform:
                                                 max_bytes=MAX_IMAGE_BYTES)
             check_image(data, content_type)
         except ImageProblem as exc:
+            if str(exc).startswith(_IMAGE_HOST_DOWN):
+                # The blog's image server is down or slow: the post is not without an image, yet.
+                raise TransientError(self.name, f"could not check the image for Instagram: {url}: {exc}") from None
             raise PermanentError(self.name, f"{NO_IMAGE}: {url}: {exc}", code="no-image") from None
         return url
 

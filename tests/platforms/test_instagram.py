@@ -333,6 +333,14 @@ def test_unusable_images_are_not_retried(fake_instagram, ig, feed_server, path, 
     assert fake_instagram.containers == {}
 
 
+def test_an_image_host_that_is_down_is_retried_not_skipped(fake_instagram, ig, feed_server):
+    feed_server.respond("/cover.jpg", 503, b"busy")
+    with pytest.raises(TransientError) as caught:
+        ig.publish(message(feed_server.url("/cover.jpg")))
+    assert type(caught.value) is TransientError and "503" in caught.value.message
+    assert fake_instagram.requests == []
+
+
 @pytest.mark.parametrize("body, code, subcode", [
     (PNG, 36001, 2207005),
     (jpeg(1000, 2000), 36003, 2207009),
