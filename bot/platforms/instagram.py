@@ -590,8 +590,23 @@ class InstagramPlatform:
         return int(used), int(total)
 
     def resume(self, container_id: str, message: Message) -> Published:
-        """Finish a delivery whose container id the ledger holds, by asking the container what happened."""
-        return self._finish(container_id, message, created_now=False)
+        """Finish a delivery whose container id the ledger holds, by asking the container what happened.
+
+        A container Instagram no longer knows (code 100 or 24: long gone) says
+        nothing; then the account's recent media decide, and only when the post
+        is not there is a new container made.
+        """
+        try:
+            return self._finish(container_id, message, created_now=False)
+        except PermanentError as exc:
+            if exc.code not in (24, 100) or exc.message.startswith(NO_IMAGE):
+                raise
+        earlier = self.find_existing(message.post_url or message.link)
+        if earlier is not None:
+            return earlier
+        log.info("instagram: container %s is unknown to Instagram and the post is not on the account; "
+                 "creating a new container", container_id)
+        return self.publish(message)
 
     def _finish(self, container_id: str, message: Message, *, created_now: bool) -> Published:
         status, detail = self._container(container_id)

@@ -580,3 +580,13 @@ def test_a_container_that_fails_at_once(fake_instagram, ig, cover, status, expec
         ig.publish(message(cover), on_container=broken)
     assert type(caught.value) is expected
     assert status.split()[1] in caught.value.message and fake_instagram.media == []
+
+
+def test_a_container_instagram_forgot_is_settled_by_the_accounts_media(fake_instagram, ig, cover):
+    earlier = fake_instagram.add_media(f"Hello\n\n{POST_URL}")
+    assert ig.resume("18999999999999999", message(cover)).remote_id == earlier
+    assert len(fake_instagram.media) == 1
+
+    other = message(cover, post_url="https://blog.example.com/other/")
+    published = ig.resume("18999999999999998", other)
+    assert len(fake_instagram.media) == 2 and published.remote_id == fake_instagram.media[-1]["id"]
