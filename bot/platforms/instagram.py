@@ -76,7 +76,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeGuard
 from urllib.parse import quote
 
 from bot.config import ConfigError
@@ -93,6 +93,9 @@ from bot.platforms.base import (
     mask,
     new_session,
 )
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -414,7 +417,8 @@ class InstagramPlatform:
 
     def __init__(self, *, account_id: str, access_token: str, base_url: str = DEFAULT_GRAPH_BASE,
                  version: str = DEFAULT_GRAPH_VERSION, image_url_template: str | None = None,
-                 timeout: float = 30.0, clock: Callable[[], datetime] | None = None, session=None):
+                 timeout: float = 30.0, clock: Callable[[], datetime] | None = None,
+                 session: requests.Session | None = None):
         if not account_id or not account_id.strip():
             raise ConfigError("INSTAGRAM_ACCOUNT_ID", "is required: the professional account's numeric id")
         if not access_token or not access_token.strip():
@@ -625,8 +629,9 @@ class InstagramPlatform:
                              note=f"container {container_id} is published; its post was not found by URL")
         detail_words = f" ({detail})" if detail else ""
         if status == "ERROR" and _permanent_container_error(detail):
-            raise PermanentError(self.name, f"Instagram could not prepare the post from {message.image_url or 'the image'}"
-                                            f"{detail_words}", code="ERROR")
+            source = message.image_url or "the image"
+            raise PermanentError(self.name, f"Instagram could not prepare the post from {source}{detail_words}",
+                                 code="ERROR")
         if created_now:
             # A fresh container that failed on Instagram's side: the next attempt makes a new one
             # (delivery's attempt limit bounds how often).
@@ -720,7 +725,7 @@ class InstagramPlatform:
                                  status=status)
         return body
 
-    def _read(self, response, deadline: float) -> bytes:
+    def _read(self, response: requests.Response, deadline: float) -> bytes:
         """The whole answer, given up on at the deadline however slowly the bytes come."""
         raw = response.raw
         reader = getattr(raw, "read1", None)
@@ -793,7 +798,8 @@ class InstagramPlatform:
 
 
 def exchange_token(short_token: str, app_secret: str, *, base_url: str = DEFAULT_GRAPH_BASE, timeout: float = 30.0,
-                   clock: Callable[[], datetime] | None = None, session=None) -> NewToken:
+                   clock: Callable[[], datetime] | None = None,
+                   session: requests.Session | None = None) -> NewToken:
     """A one-hour Instagram token → a 60-day one (for `autopost auth instagram`). Secrets never in errors."""
     if not short_token or not short_token.strip():
         raise ConfigError("INSTAGRAM_ACCESS_TOKEN", f"no short-lived token given: {TOKEN_ADVICE}")
@@ -850,7 +856,7 @@ def _permanent_container_error(detail: str) -> bool:
     return bool(numbers & (_MEDIA_SUBCODES | _MEDIA_CODES))
 
 
-def _is_count(value: Any) -> bool:
+def _is_count(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 

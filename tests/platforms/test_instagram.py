@@ -395,7 +395,7 @@ def test_the_daily_limit_waits_instead_of_failing(clock, feed_server, cover):
 def test_verify_names_the_account(ig, fake_instagram):
     assert ig.verify() == f"@{USERNAME}"
     (call,) = fake_instagram.requests
-    assert call.path == f"/v25.0/me?fields=user_id%2Cusername"
+    assert call.path == "/v25.0/me?fields=user_id%2Cusername"
     assert call.headers["authorization"] == f"Bearer {TOKEN}"
 
 
