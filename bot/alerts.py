@@ -73,7 +73,7 @@ class Alerter:
         if not webhook_url.lower().startswith(("http://", "https://")):
             raise ValueError("AUTOPOST_ALERT_WEBHOOK must be an http(s) URL")
         if session is None:
-            from bot.platforms.base import new_session
+            from bot.http import new_session
 
             session = new_session()
         self._url = webhook_url

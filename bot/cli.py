@@ -339,7 +339,8 @@ def _current_posts(settings: Settings) -> list:
     posts = []
     for url in settings.feeds:
         try:
-            result = feeds.fetch(url, None, timeout=settings.request_timeout, max_bytes=settings.max_feed_bytes)
+            result = feeds.fetch(url, None, timeout=settings.request_timeout, max_bytes=settings.max_feed_bytes,
+                                 allow_private_networks=settings.allow_private_networks)
             posts.extend(feeds.parse(result.body, feed_url=url, base_url=result.final_url or url,
                                      content_type=result.content_type).posts)
         except AutopostError as exc:

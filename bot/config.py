@@ -68,6 +68,8 @@ class Settings:
     request_timeout: float = 30.0
     max_feed_bytes: int = 10 * 1024 * 1024
     fetch_concurrency: int = 8
+    shutdown_grace: float = 10.0                 # seconds `run` and `poll` take to stop after SIGTERM / Ctrl-C
+    allow_private_networks: bool = False         # feeds and images may reach private addresses
     log_level: str = "INFO"
     log_format: str = "text"
 
@@ -259,6 +261,10 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
     if timeout <= 0:
         raise ConfigError("AUTOPOST_REQUEST_TIMEOUT", "must be more than 0 seconds")
 
+    grace = parse_duration(get("AUTOPOST_SHUTDOWN_GRACE", "10"), "AUTOPOST_SHUTDOWN_GRACE")
+    if grace <= 0:
+        raise ConfigError("AUTOPOST_SHUTDOWN_GRACE", "must be more than 0 seconds")
+
     utm = get("AUTOPOST_UTM") or None
     if utm and ("=" not in utm or any(c.isspace() for c in utm)):
         raise ConfigError("AUTOPOST_UTM", "must be a query string such as utm_source={platform}&utm_medium=social")
@@ -306,6 +312,9 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
                                  "AUTOPOST_MAX_FEED_BYTES", minimum=1024),
         fetch_concurrency=parse_int(get("AUTOPOST_FETCH_CONCURRENCY", "8"), "AUTOPOST_FETCH_CONCURRENCY",
                                     minimum=1),
+        shutdown_grace=grace,
+        allow_private_networks=parse_bool(get("AUTOPOST_ALLOW_PRIVATE_NETWORKS", "false"),
+                                          "AUTOPOST_ALLOW_PRIVATE_NETWORKS"),
         log_level=log_level,
         log_format=log_format,
         templates=templates,
