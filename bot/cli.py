@@ -107,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"autopost: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        print("autopost: interrupted; stopping (a delivery cut short is checked at the next start)",
+              file=sys.stderr)
+        _stop_within(getattr(locals().get("settings"), "shutdown_grace", 10.0))
         return 130
     except BrokenPipeError:                           # output piped into `head`: stop quietly
         sys.stdout = open(os.devnull, "w")            # so the interpreter's final flush cannot fail too
@@ -114,6 +117,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EOFError:                                  # input closed at a prompt (e.g. no terminal)
         print("autopost: no answer to the prompt; nothing was changed", file=sys.stderr)
         return 1
+
+
+def _stop_within(grace: float) -> None:
+    """After Ctrl-C: cut the calls in flight, give worker threads the grace, then leave regardless."""
+    import threading
+    import time
+
+    from bot import http
+
+    http.abort_all()
+    end = time.monotonic() + grace
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, end - time.monotonic()))
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.current_thread()):
+        sys.stderr.flush()
+        os._exit(130)          # a worker still busy would hold the interpreter's exit
 
 
 # --------------------------------------------------------------------- commands

@@ -37,11 +37,11 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Mapping
 
+from bot import http
 from bot.compose import ComposeOptions, compose
 from bot.config import Settings
 from bot.models import Delivery, Message, Post, Published, utcnow
@@ -88,6 +88,48 @@ def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float] = ra
     return rng() * min(cap, base * 2 ** max(attempt - 1, 0))
 
 
+class Lanes:
+    """One delivery worker per network for the service: a slow network holds only its own lane.
+
+    Each lane runs its network's due deliveries every ``interval`` seconds, or at once
+    when ``nudge()`` says new posts are queued; ``stop()`` lets the call in flight finish
+    and starts no other. ``guard`` wraps each pass (the service's error handling).
+    """
+
+    def __init__(self, deliverer: Deliverer, interval: float,
+                 guard: Callable[[Callable[[], object]], Callable[[], None]] = lambda job: job):
+        self.deliverer = deliverer
+        self.interval = interval
+        self._guard = guard
+        self._wake = {name: threading.Event() for name in deliverer.platforms}
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for name in self._wake:
+            thread = threading.Thread(target=self._lane, args=(name,), name=f"lane-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def nudge(self) -> None:
+        for wake in self._wake.values():
+            wake.set()
+
+    def stop(self) -> None:
+        self.deliverer.stopping.set()
+        self.nudge()
+
+    def alive(self) -> bool:
+        return any(thread.is_alive() for thread in self._threads)
+
+    def _lane(self, name: str) -> None:
+        stopping, wake = self.deliverer.stopping, self._wake[name]
+        run = self._guard(lambda: self.deliverer.run_network(name))
+        while not stopping.is_set():
+            run()
+            wake.wait(self.interval)
+            wake.clear()
+
+
 class Deliverer:
     def __init__(self, store: Store, settings: Settings, platforms: Mapping[str, Platform], *,
                  clock: Callable[[], datetime] = utcnow, rng: Callable[[], float] = random.random,
@@ -111,10 +153,31 @@ class Deliverer:
             for name in names:
                 report.outcomes += self._run_network(name)
             return report
-        with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="deliver") as pool:
-            for outcomes in pool.map(self._run_network, names):
-                report.outcomes += outcomes
+        # Daemon threads, not a pool: Ctrl-C must be able to leave one stuck in a call behind.
+        results: dict[str, list[tuple[Delivery, str]]] = {}
+        errors: list[BaseException] = []
+
+        def lane(name: str) -> None:
+            try:
+                results[name] = self._run_network(name)
+            except BaseException as exc:  # noqa: BLE001  re-raised in the calling thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=lane, args=(name,), name=f"deliver-{name}", daemon=True)
+                   for name in names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        for name in names:
+            report.outcomes += results.get(name, [])
         return report
+
+    def run_network(self, platform: str) -> list[tuple[Delivery, str]]:
+        """Deliver what is due on one network now (one lane of the service)."""
+        return self._run_network(platform)
 
     def _run_network(self, platform: str) -> list[tuple[Delivery, str]]:
         outcomes = []
@@ -174,7 +237,9 @@ class Deliverer:
             # reject duplicates itself, look before posting again.
             earlier = (adapter.find_existing(post.url)
                        if claimed.attempts > 1 and platform not in REJECTS_DUPLICATES else None)
-            published = earlier or [adapter.publish(message) for message in messages][-1]
+            # Images named by the post may reach only where its feed may (bot/http.py's guard).
+            with http.images_for(post.feed_url, allow_private_networks=self.settings.allow_private_networks):
+                published = earlier or [adapter.publish(message) for message in messages][-1]
         except RateLimited as exc:
             self.store.set_rate_limited(platform, exc.retry_at)
             self.store.finish(claimed.id, "pending", outcome="rate-limited", detail=exc.message,

@@ -161,7 +161,9 @@ def _fetch_http(url: str, state: FeedState | None, *, timeout: float, max_bytes:
         raise FeedError(url, str(exc)) from None
     except requests.exceptions.TooManyRedirects:
         raise FeedError(url, f"more than {MAX_REDIRECTS} redirects") from None
-    except requests.exceptions.Timeout:
+    except requests.exceptions.Timeout as exc:
+        if getattr(exc, "aborted", False):
+            raise FeedError(url, "interrupted: autopost was stopping") from None
         raise FeedError(url, f"timed out after {timeout:g} s") from None
     except requests.exceptions.ConnectionError as exc:
         # A read timeout in the middle of the body surfaces as ConnectionError(ReadTimeoutError).

@@ -155,6 +155,7 @@ class _Exchange:
         self.due = time.monotonic() + seconds
         self.guard = guard
         self.expired = False
+        self.aborted = False         # cut because autopost is stopping, not because the deadline passed
         self.refused: AddressRefused | None = None
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -169,11 +170,12 @@ class _Exchange:
             elif sock not in self._sockets:
                 self._sockets.append(sock)
 
-    def expire(self) -> None:
+    def expire(self, *, abort: bool = False) -> None:
         with self._lock:
             if self._done:
                 return
             self.expired = True
+            self.aborted = self.aborted or abort
             for sock in self._sockets:
                 _shutdown(sock)
 
@@ -208,6 +210,13 @@ class _Watchdog:
                 self._thread.start()
             self._cond.notify()
 
+    def abort_all(self) -> int:
+        with self._cond:
+            exchanges = [entry[2] for entry in self._heap]
+        for exchange in exchanges:
+            exchange.expire(abort=True)
+        return len(exchanges)
+
     def _run(self) -> None:
         while True:
             with self._cond:
@@ -224,6 +233,11 @@ class _Watchdog:
 
 _WATCHDOG = _Watchdog()
 _local = threading.local()
+
+
+def abort_all() -> int:
+    """Cut every exchange in flight now (shutdown): each raises "interrupted" in its own thread."""
+    return _WATCHDOG.abort_all()
 
 
 def _current() -> _Exchange | None:
@@ -253,7 +267,7 @@ def deadline(seconds: float, *, guard: Guard | None = None) -> Iterator[None]:
         if exchange.refused is not None:
             raise exchange.refused from None
         if exchange.expired and not isinstance(exc, (AddressRefused,)):
-            raise deadline_error(seconds) from None
+            raise deadline_error(seconds, aborted=exchange.aborted) from None
         raise
     finally:
         exchange.finish()
@@ -262,7 +276,7 @@ def deadline(seconds: float, *, guard: Guard | None = None) -> Iterator[None]:
         raise exchange.refused
     if exchange.expired:
         # A body without a declared length ends at the cut as if complete: it is not.
-        raise deadline_error(seconds)
+        raise deadline_error(seconds, aborted=exchange.aborted)
 
 
 @contextmanager
@@ -275,7 +289,7 @@ def guarded(guard: Guard, seconds: float) -> Iterator[None]:
 _deadline_class: type | None = None
 
 
-def deadline_error(seconds: float) -> Exception:
+def deadline_error(seconds: float, *, aborted: bool = False) -> Exception:
     """A ``requests.Timeout`` saying which deadline passed."""
     global _deadline_class
     if _deadline_class is None:
@@ -285,7 +299,10 @@ def deadline_error(seconds: float) -> Exception:
             """The whole exchange took longer than its deadline."""
 
         _deadline_class = DeadlineExceeded
-    return _deadline_class(f"no complete answer within {seconds:g} s (whole-exchange deadline)")
+    error = _deadline_class("interrupted: autopost is stopping" if aborted
+                            else f"no complete answer within {seconds:g} s (whole-exchange deadline)")
+    error.aborted = aborted
+    return error
 
 
 def is_deadline(exc: BaseException) -> bool:

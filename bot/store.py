@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 from bot.models import (
-    Attempt, Delivery, FeedState, FetchResult, NetworkState, Post, PostRecord, Published, utcnow,
+    Attempt, AutopostError, Delivery, FeedState, FetchResult, NetworkState, Post, PostRecord, Published, utcnow,
 )
 
 # Each migration runs in one transaction together with its version bump.
@@ -97,6 +97,10 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _dt(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
+
+
+class StorageError(AutopostError):
+    """The ledger cannot be used: the message names the file, what is wrong and what to do."""
 
 
 class Store:
