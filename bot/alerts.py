@@ -90,6 +90,9 @@ class Alerter:
         """Send one alert; True if the webhook accepted it. Never raises."""
         import requests
 
+        from bot.logs import scrub
+
+        message = scrub(message)           # the last door before text leaves the machine
         summary = f"autopost: {platform} {event}: {message}" + (f" ({post_url})" if post_url else "")
         body = {"event": event, "platform": platform, "post_url": post_url, "message": message,
                 "text": summary, "content": summary[:2000]}    # Discord caps content at 2000 characters

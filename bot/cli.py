@@ -104,7 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"autopost: {exc}", file=sys.stderr)
         return 2
     except AutopostError as exc:
-        print(f"autopost: {exc}", file=sys.stderr)
+        from bot.logs import scrub
+
+        print(f"autopost: {scrub(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("autopost: interrupted; stopping (a delivery cut short is checked at the next start)",

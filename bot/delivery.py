@@ -44,6 +44,7 @@ from typing import Callable, Mapping
 from bot import http
 from bot.compose import ComposeOptions, compose
 from bot.config import Settings
+from bot.logs import scrub
 from bot.models import Delivery, Message, Post, Published, utcnow
 from bot.platforms.base import (
     NETWORKS, AuthError, DuplicateError, PermanentError, Platform, PlatformError, RateLimited, TransientError,
@@ -267,7 +268,7 @@ class Deliverer:
             return self._fail(claimed, exc.message, post)
         except Exception as exc:                     # a bug must not leave the row in `sending`
             log.exception("unexpected error delivering %s to %s", post.url, platform)
-            return self._fail(claimed, f"internal error: {exc.__class__.__name__}: {exc}", post)
+            return self._fail(claimed, scrub(f"internal error: {exc.__class__.__name__}: {exc}"), post)
         self.store.finish(claimed.id, "sent", outcome="sent", detail=published.url or published.remote_id,
                           published=published, text=messages[-1].text)
         if claimed.kind == "manual":

@@ -70,6 +70,9 @@ class FeedError(AutopostError):
     """A feed could not be fetched or read. ``str()`` is the plain explanation for ``status``."""
 
     def __init__(self, url: str, problem: str):
+        from bot.logs import scrub
+
+        problem = scrub(problem)          # a server's words may echo a credential
         self.url = url
         self.problem = problem
         super().__init__(problem)

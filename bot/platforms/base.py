@@ -49,6 +49,10 @@ class PlatformError(AutopostError):
 
     def __init__(self, platform: str, message: str, *, status: int | None = None,
                  code: str | int | None = None):
+        from bot.logs import scrub
+
+        # The network's own words may echo our credentials (proxies and gateways do): never keep them.
+        message = scrub(message)
         self.platform = platform
         self.status = status
         self.code = code
@@ -102,6 +106,9 @@ class Platform(Protocol):
 
 def create_platform(name: str, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Platform:
     """Build the adapter for ``name`` from settings, importing its module only now."""
+    from bot.logs import register_secrets
+
+    register_secrets(settings.secrets())        # whatever the network echoes back is scrubbed of them
     module = importlib.import_module(_MODULES[name])
     return module.from_settings(settings, clock=clock)
 
