@@ -337,7 +337,7 @@ def _store(settings: Settings, *, read_only: bool = False):
 
     if read_only and not settings.db_path.exists():
         return Store(":memory:")
-    return Store(settings.db_path)
+    return Store(settings.db_path, read_only=read_only)
 
 
 def _try_verify(deliverer, name: str) -> tuple[bool, str]:

@@ -36,26 +36,48 @@ class AlreadyRunning(AutopostError):
     pass
 
 
+# One descriptor per ledger file (device, inode) for the life of the process; see ledger_lock.
+_LOCK_FDS: dict[tuple[int, int], int] = {}
+_LOCK_FDS_GUARD = threading.Lock()
+
+
 @contextmanager
 def ledger_lock(db_path: Path) -> Iterator[None]:
-    """Hold an OS lock beside the ledger; the kernel drops it if the process dies."""
-    lock_path = Path(f"{db_path}.lock")
-    handle = open(lock_path, "a+")
+    """Hold an OS lock on the ledger file itself; the kernel drops it if the process dies.
+
+    The lock is an flock(2) on the file, so it follows the file, not its name: a
+    symlink, a hard link, a relative path or a bind mount of its directory all reach
+    the same inode and the same lock. SQLite's own locks are fcntl(2) locks, which
+    flock does not touch; but closing *any* descriptor of the file drops the
+    process's fcntl locks, so the descriptor stays open until the process ends
+    (and is reused by the next lock of the same ledger).
+    """
+    from bot.store import storage_error
+
+    with _LOCK_FDS_GUARD:
+        try:
+            stat = os.stat(db_path)
+            fd = _LOCK_FDS.get((stat.st_dev, stat.st_ino))
+        except OSError:
+            fd = None
+        if fd is None:
+            try:
+                fd = os.open(db_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise storage_error(str(db_path), exc) from None
+            stat = os.fstat(fd)
+            _LOCK_FDS[(stat.st_dev, stat.st_ino)] = fd
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        handle.close()
-        raise AlreadyRunning(f"another autopost process is already using the ledger {db_path} "
-                             f"(lock file {lock_path}); stop it first") from None
+        real = os.path.realpath(db_path)
+        also = f" (the file {real})" if real != os.path.abspath(db_path) else ""
+        raise AlreadyRunning(f"another autopost process is already using the ledger {db_path}{also}; "
+                             "stop it first") from None
     try:
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
         yield
     finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def build_platforms(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> dict:

@@ -103,20 +103,96 @@ class StorageError(AutopostError):
     """The ledger cannot be used: the message names the file, what is wrong and what to do."""
 
 
+def storage_error(path: str, exc: BaseException, *, read_only: bool = False) -> StorageError:
+    """One sentence for a failing ledger: which file, what is wrong, what to do."""
+    text = str(exc)
+    low = text.lower()
+    where = Path(path).parent.resolve()
+    if "full" in low or getattr(exc, "errno", None) == 28:
+        problem = (f"cannot be written: the disk is full ({text}); free some space on it, then run autopost "
+                   "again (a post a network already accepted is recorded then)")
+    elif "readonly" in low or "read-only" in low or getattr(exc, "errno", None) in (13, 30) \
+            or "unable to open" in low:
+        problem = (f"cannot be {'read' if read_only else 'written'}: the file or its directory {where} is "
+                   f"read-only or not accessible to this user ({text}); make both writable by the user "
+                   "running autopost, or point AUTOPOST_DB at a writable place")
+    elif "not a database" in low or "malformed" in low or "corrupt" in low:
+        problem = (f"is damaged ({text}); restore it from a backup, or move it aside to start a new ledger "
+                   "(every entry the feeds show now is then recorded as seen, not posted)")
+    elif "locked" in low or "busy" in low:
+        problem = f"is busy ({text}); another program holds it: stop it and run autopost again"
+    elif "disk i/o" in low:
+        problem = (f"cannot be read or written: disk I/O error; check that the disk is not full and is "
+                   f"healthy (dmesg), then run autopost again")
+    else:
+        problem = f"failed: {text}"
+    return StorageError(f"the ledger {path} {problem}")
+
+
+class _Connection:
+    """The sqlite3 connection, with every storage fault turned into a StorageError naming the file."""
+
+    def __init__(self, raw: sqlite3.Connection, path: str, read_only: bool):
+        self.raw = raw
+        self._path = path
+        self._read_only = read_only
+
+    def execute(self, sql: str, params: tuple | list | dict = ()) -> sqlite3.Cursor:
+        try:
+            return self.raw.execute(sql, params)
+        except sqlite3.IntegrityError:
+            raise                            # the ledger's own rules, not a fault of the file
+        except sqlite3.DatabaseError as exc:
+            raise storage_error(self._path, exc, read_only=self._read_only) from None
+
+    def __getattr__(self, name: str):
+        return getattr(self.raw, name)
+
+
 class Store:
     """The ledger. One connection shared by the service's threads behind a lock."""
 
-    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] = utcnow, read_only: bool = False):
+        """Open (and migrate) the ledger; ``read_only`` never writes, so `status` works on a read-only file.
+
+        Raises StorageError naming the file when it cannot be opened, read or written.
+        """
         self.path = str(path)
         self.clock = clock
+        self.read_only = read_only and self.path != ":memory:"
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
-        self._db.row_factory = sqlite3.Row
+        try:
+            self._db = _Connection(self._connect(), self.path, self.read_only)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise storage_error(self.path, exc, read_only=self.read_only) from None
+        self._db.raw.row_factory = sqlite3.Row
         self._db.execute("PRAGMA foreign_keys = ON")
+        if self.read_only:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION:
+                raise StorageError(f"the ledger {self.path} is from an older autopost and cannot be upgraded "
+                                   "while it is read-only; run a command that writes (`autopost poll`) with "
+                                   "write access once")
+            return
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")  # a sent post must survive a power cut
         self._migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self.read_only:
+            return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+        uri = Path(self.path).resolve().as_uri()
+        try:
+            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, check_same_thread=False,
+                                 timeout=10)
+            db.execute("PRAGMA user_version").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            # A WAL ledger in a read-only directory cannot get its shared-memory file: read the
+            # file as it stands (what a stopped service left; a live one could not write there).
+            return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
+                                   check_same_thread=False)
 
     @classmethod
     def scratch_copy(cls, path: str | Path, *, clock: Callable[[], datetime] = utcnow) -> Store:
@@ -126,7 +202,7 @@ class Store:
         if Path(path).exists():
             source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             with store._lock:
-                source.backup(store._db)
+                source.backup(store._db.raw)
             source.close()
             store._migrate()
         return store
@@ -146,14 +222,29 @@ class Store:
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:          # SQLite may have rolled back itself (disk full)
+                    try:
+                        self._db.raw.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
                 raise
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except StorageError:
+                if self._db.in_transaction:
+                    try:
+                        self._db.raw.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise
 
     def _read(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
         """Run a query under the lock, so no thread reads inside another thread's transaction."""
         with self._lock:
-            return self._db.execute(sql, params).fetchall()
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise storage_error(self.path, exc, read_only=self.read_only) from None
 
     def _migrate(self) -> None:
         with self._lock:
