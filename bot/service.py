@@ -169,10 +169,15 @@ class Service:
 
         settings = self.settings
         with ledger_lock(settings.db_path):
-            # A dry run works on a copy: it must never mark a post as seen or sent.
-            store = (Store.scratch_copy(settings.db_path, clock=self.clock) if settings.dry_run
-                     else Store(settings.db_path, clock=self.clock))
             alert = self._alert = make_alerter(settings)
+            try:
+                # A dry run works on a copy: it must never mark a post as seen or sent.
+                store = (Store.scratch_copy(settings.db_path, clock=self.clock) if settings.dry_run
+                         else Store(settings.db_path, clock=self.clock))
+            except StorageError as exc:
+                if alert:                              # a supervisor restarting us in a loop is not enough
+                    alert("ledger-failed", "autopost", "", str(exc))
+                raise
             reminder = ExpiryReminder()
             deliverer = Deliverer(store, settings, build_platforms(settings, clock=self.clock), clock=self.clock,
                                   stopping=self.stopping, on_event=alert)
