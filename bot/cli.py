@@ -260,7 +260,7 @@ def cmd_status(settings: Settings, args) -> int:
               + (f" — ERROR: {state.last_error}" if state.last_error else ""))
     for network in networks:
         line = f"network {network.platform}: {network.state}"
-        if network.state == "blocked":
+        if network.state != "healthy":             # blocked, or failing: its recent calls did not get through
             line += f" since {_when(network.since)}: {network.reason}"
         if network.rate_limited_until and network.rate_limited_until > now:
             line += f" (rate-limited until {_when(network.rate_limited_until)})"

@@ -27,6 +27,10 @@ reached the network". At start-up each one is reconciled:
 The same lookup runs before a retry after a transient error on such a
 network, since a timeout can hide a post the network did make.
 
+A network's own state (``networks`` table) is ``healthy``, ``failing`` (its
+last call timed out, was reset or answered 5xx: it still gets its retries, but
+`status` does not call it healthy) or ``blocked`` (it refused our credentials).
+
 Networks are independent: each has its own worker, so a slow or failing
 network never delays another; within a network deliveries go out one at a
 time, oldest post first, spaced by ``AUTOPOST_MIN_GAP`` and bounded by the
@@ -254,6 +258,7 @@ class Deliverer:
                               detail=f"already on the network: {exc.message}", published=note)
             return "sent"
         except TransientError as exc:
+            self._failing(platform, exc.message)
             return self._retry_or_fail(claimed, exc.message, post)
         except AuthError as exc:
             self.store.finish(claimed.id, "blocked", outcome="blocked", detail=exc.message)
@@ -273,8 +278,11 @@ class Deliverer:
                           published=published, text=messages[-1].text)
         if claimed.kind == "manual":
             self.store.resolve_siblings(claimed)     # never post it again when a held copy is released
-        if self.store.network_state(platform).state == "blocked":
+        network = self.store.network_state(platform).state
+        if network == "blocked":
             self._unblock(platform, "a post went through")  # e.g. a manual repost after a new token
+        elif network == "failing":
+            self.store.set_network_state(platform, "healthy")
         log.info("sent %s to %s: %s", post.url, platform, published.url or published.remote_id,
                  extra=_fields("sent", platform, post.url, "sent"))
         return "sent"
@@ -310,11 +318,22 @@ class Deliverer:
             if self.store.set_network_state(platform, "blocked", exc.message):
                 self.on_event("blocked", platform, "", exc.message)
             raise
-        if self.store.network_state(platform).state == "blocked":
+        except PlatformError as exc:
+            self._failing(platform, exc.message)
+            raise
+        state = self.store.network_state(platform).state
+        if state == "blocked":
             self._unblock(platform, f"credentials verify again as {account}")
         else:
+            if state == "failing":
+                self.store.set_network_state(platform, "healthy")
             self.release_held(platform)
         return account
+
+    def _failing(self, platform: str, reason: str) -> None:
+        """A network that does not answer (timeouts, resets, 5xx) is not healthy; blocked stays blocked."""
+        if self.store.network_state(platform).state != "blocked":
+            self.store.set_network_state(platform, "failing", reason)
 
     def _unblock(self, platform: str, why: str) -> None:
         self.store.set_network_state(platform, "healthy")

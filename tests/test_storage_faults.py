@@ -168,3 +168,23 @@ def test_status_works_on_a_read_only_ledger_and_poll_says_why_it_cannot(feed_ser
     finally:
         os.chmod(base / "data", 0o755)
         subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+def test_a_network_failing_every_call_is_not_called_healthy(tmp_path, feed_server, fake_linkedin):
+    """Done-when of the issue: `status` tells the truth about a network that cannot be reached."""
+    from tests.conftest import network_env
+
+    feed_server.serve("/feed.xml", rss_feed([item(100)]))
+    closed = feed_server.url("/").rsplit(":", 1)[0] + ":9"          # discard port: nothing listens
+    values = network_env(fake_linkedin=fake_linkedin)
+    env = write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(tmp_path / "l.db"),
+                    AUTOPOST_BACKFILL="1", AUTOPOST_REQUEST_TIMEOUT="1", **{**values, "LINKEDIN_API_BASE": closed})
+    assert run_cli("--env-file", str(env), "poll").code == 0                # a retry is queued, not a problem
+    status = run_cli("--env-file", str(env), "status")
+    assert "network linkedin: failing since" in status.out, status.out
+    assert "network linkedin: healthy" not in status.out
+
+    with open(env, "a") as handle:
+        handle.write(f"LINKEDIN_API_BASE={fake_linkedin.base_url}\n")
+    assert run_cli("--env-file", str(env), "check").code == 0
+    assert "network linkedin: healthy" in run_cli("--env-file", str(env), "status").out
