@@ -149,6 +149,9 @@ def cmd_run(settings: Settings, args) -> int:
 
 def cmd_poll(settings: Settings, args) -> int:
     from bot import poller
+    from bot.service import warn_if_env_file_is_readable
+
+    warn_if_env_file_is_readable(settings.env_file)
 
     if args.dry_run or settings.dry_run:
         store = _store(settings, read_only=True)
@@ -281,7 +284,9 @@ def cmd_status(settings: Settings, args) -> int:
 
 def cmd_check(settings: Settings, args) -> int:
     from bot.delivery import Deliverer
-    from bot.service import build_platforms, make_alerter
+    from bot.service import build_platforms, make_alerter, warn_if_env_file_is_readable
+
+    warn_if_env_file_is_readable(settings.env_file)
 
     store = _store(settings)
     print(f"config: OK ({len(settings.feeds)} feed(s), networks: {', '.join(settings.platforms)}, "
@@ -322,7 +327,19 @@ def cmd_auth(settings: Settings, args) -> int:
         user_token = getpass.getpass("User access token from the Graph API Explorer (not shown): ")
         auth.auth_facebook(settings, env_path, user_token=user_token, app_id=app_id,
                            app_secret=app_secret, input_fn=input, print_fn=print)
+    print(_keep_private(env_path))
     return 0
+
+
+def _keep_private(env_path) -> str:
+    """The env file now holds tokens: make it readable by its owner only, and say so."""
+    real = os.path.realpath(env_path)
+    mode = os.stat(real).st_mode & 0o777
+    if mode & 0o077:
+        os.chmod(real, mode & 0o700 | 0o600)
+        return (f"{env_path} holds your tokens: its mode is now 0600 (it was {mode:04o}), "
+                "so only its owner can read it.")
+    return f"{env_path} holds your tokens and is readable only by its owner (mode {mode:04o})."
 
 
 COMMANDS = {"run": cmd_run, "poll": cmd_poll, "preview": cmd_preview, "repost": cmd_repost,
