@@ -19,7 +19,7 @@ from bot.feeds import FeedError, fetch
 from bot.models import Message
 from bot.platforms.base import PlatformError, TransientError, create_platform
 from tests.fakes import facebook, linkedin, twitter
-from tests.fakes.trickle import trickle  # noqa: F401  (fixture)
+from tests.fakes.trickle import TrickleServer, trickle  # noqa: F401  (fixture)
 
 TIMEOUT = 0.5
 BOUND = TIMEOUT + 1.0
@@ -41,6 +41,18 @@ def test_a_trickling_feed_is_cut_off_at_its_deadline(trickle):
         fetch(trickle.url("/feed.xml"), None, timeout=TIMEOUT)
     assert elapsed.seconds < BOUND
     assert trickle.requests, "the server was reached"
+
+
+def test_a_trickling_tls_handshake_is_cut_off_at_its_deadline():
+    # CPython bounds a whole TLS handshake by the socket timeout; this guards that the
+    # handshake stays bounded (the watchdog cannot reach the socket while it is being wrapped).
+    server = TrickleServer(mode="tls")
+    try:
+        with Elapsed() as elapsed, pytest.raises(FeedError, match="timed out after 0.5 s"):
+            fetch(f"https://127.0.0.1:{server.port}/feed.xml", None, timeout=TIMEOUT)
+        assert elapsed.seconds < BOUND
+    finally:
+        server.close()
 
 
 def test_a_trickling_image_is_cut_off_at_its_deadline(trickle):

@@ -2,8 +2,9 @@
 
 Each byte comes well within any per-read timeout, so only a wall-clock deadline
 ends the exchange. ``mode`` says where the trickle starts: ``"headers"`` (the
-status line and headers themselves, line by line) or ``"body"`` (headers at once,
-announcing a large body that then trickles). Any path answers, so it stands in
+status line and headers themselves, line by line), ``"body"`` (headers at once,
+announcing a large body that then trickles) or ``"tls"`` (for an https:// client:
+a TLS handshake record whose 16 KB trickle in, so the handshake never completes). Any path answers, so it stands in
 for a feed, an image, a network's API base, a webhook or an OAuth endpoint.
 """
 from __future__ import annotations
@@ -48,6 +49,13 @@ class TrickleServer:
         with conn:
             conn.settimeout(2)
             try:
+                if self.mode == "tls":
+                    stream = b"\x16\x03\x03\x40\x00" + b"\x00" * 16384
+                    for i in range(len(stream)):
+                        if self._stop.wait(self.interval):
+                            return
+                        conn.sendall(stream[i:i + 1])
+                    return
                 request = b""
                 while b"\r\n\r\n" not in request:
                     data = conn.recv(65536)
