@@ -11,6 +11,7 @@ Faults are real, each made the most honest way available on a test machine:
 """
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -188,3 +189,39 @@ def test_a_network_failing_every_call_is_not_called_healthy(tmp_path, feed_serve
         handle.write(f"LINKEDIN_API_BASE={fake_linkedin.base_url}\n")
     assert run_cli("--env-file", str(env), "check").code == 0
     assert "network linkedin: healthy" in run_cli("--env-file", str(env), "status").out
+
+
+def test_a_post_the_network_accepted_while_the_disk_was_full_is_recorded_once_space_returns(
+        tmp_path, feed_server, fake_graph, monkeypatch):
+    from tests.conftest import network_env
+
+    long = {"title": "Long", "link": "https://blog.example.com/long/", "guid": "long",
+            "pubDate": NOW - timedelta(minutes=3), "description": " ".join(f"word{n}" for n in range(8000))}
+    feed_server.serve("/feed.xml", rss_feed([item(100)]))
+    env = str(write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(tmp_path / "l.db"),
+                        AUTOPOST_RETRY_BASE="0", **network_env(fake_graph=fake_graph)))
+    assert run_cli("--env-file", env, "poll").code == 0
+    feed_server.serve("/feed.xml", rss_feed([long, item(100)]))
+    fake_graph.fail_next(2, http_status=500)                   # queued and retried: recorded while there is room
+    run_cli("--env-file", env, "poll")
+    assert fake_graph.posts == []
+
+    real_connect = sqlite3.connect
+
+    def connect_to_a_full_disk(*args, **kwargs):
+        con = real_connect(*args, **kwargs)
+        con.execute(f"PRAGMA max_page_count = {con.execute('PRAGMA page_count').fetchone()[0]}")
+        return con
+
+    with monkeypatch.context() as disk:
+        disk.setattr(sqlite3, "connect", connect_to_a_full_disk)
+        full = run_cli("--env-file", env, "poll")
+    assert full.code == 1 and "disk is full" in one_line(full)
+    assert len(fake_graph.posts) == 1                           # Facebook took it; the ledger could not say so
+
+    again = run_cli("--env-file", env, "poll")                  # space is back: recovered, not posted again
+    assert again.code == 0, again
+    assert len(fake_graph.posts) == 1
+    status = run_cli("--env-file", env, "status", "--json")
+    [post] = [p for p in json.loads(status.out)["posts"] if p["url"] == long["link"]]
+    assert [d["state"] for d in post["deliveries"]] == ["sent"]
