@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING, Sequence
 
@@ -90,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from bot.config import ConfigError, load_settings   # after parsing: `--help` stays instant
 
+    previous = _cut_calls_on_ctrl_c()
     try:
         # `auth` exists to fill in credentials, so it must load without them.
         settings = load_settings(args.env_file, require_credentials=args.command != "auth")
@@ -119,6 +121,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EOFError:                                  # input closed at a prompt (e.g. no terminal)
         print("autopost: no answer to the prompt; nothing was changed", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _cut_calls_on_ctrl_c():
+    """Ctrl-C cuts every HTTP call at once (worker threads included) before KeyboardInterrupt
+    unwinds, so no thread pool waits on a slow server. Returns the handler it replaced."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum, frame):
+        from bot import http
+
+        http.stop_all()
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGINT, interrupt)
 
 
 def _stop_within(grace: float) -> None:

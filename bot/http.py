@@ -240,6 +240,15 @@ def abort_all() -> int:
     return _WATCHDOG.abort_all()
 
 
+_refusing = threading.Event()
+
+
+def stop_all() -> None:
+    """The process is leaving (Ctrl-C): cut every exchange in flight and start no other."""
+    _refusing.set()
+    abort_all()
+
+
 def _current() -> _Exchange | None:
     return getattr(_local, "exchange", None)
 
@@ -252,6 +261,8 @@ def deadline(seconds: float, *, guard: Guard | None = None) -> Iterator[None]:
     Raises ``DeadlineExceeded`` when the deadline cut the exchange, ``AddressRefused``
     when the guard refused an address.
     """
+    if _refusing.is_set():
+        raise deadline_error(seconds, aborted=True)
     outer = _current()
     if outer is not None and guard is None:
         yield

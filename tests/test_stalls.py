@@ -134,14 +134,17 @@ def test_a_trickling_network_delays_no_other_network(tmp_path, feed_server, tric
     assert "Traceback" not in err
 
 
-def test_ctrl_c_stops_poll_within_the_grace_with_one_line(tmp_path, trickling):
+@pytest.mark.parametrize("feeds", [1, 3])
+def test_ctrl_c_stops_poll_within_the_grace_with_one_line(tmp_path, trickling, feeds):
     trickling.content_type = "application/rss+xml"
-    env = write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=trickling.url("/feed.xml"),
+    # Three feeds, two fetch workers: a pool with fetches in flight and one still queued.
+    env = write_env(tmp_path / "autopost.env", AUTOPOST_FETCH_CONCURRENCY="2",
+                    AUTOPOST_FEEDS=" ".join(trickling.url(f"/feed{n}.xml") for n in range(feeds)),
                     AUTOPOST_DB=str(tmp_path / "ledger.db"), AUTOPOST_REQUEST_TIMEOUT="60",
                     AUTOPOST_SHUTDOWN_GRACE=str(GRACE), AUTOPOST_PLATFORMS="console")
     poll = start(env, "poll")
     try:
-        wait_for(lambda: trickling.requests)
+        wait_for(lambda: len(trickling.requests) >= min(feeds, 2))
     finally:
         took, err = stop(poll, signal.SIGINT)
     assert poll.returncode == 130

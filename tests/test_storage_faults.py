@@ -17,7 +17,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import pytest
 
 from bot.config import settings_from
 from bot.service import Service
-from bot.store import StorageError, Store
+from bot.store import StorageError
 from tests.conftest import run_cli, write_env
 from tests.fakes.feed import rss_feed
 from tests.test_alerts import receiver  # noqa: F401  (fixture)

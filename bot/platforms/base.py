@@ -26,8 +26,6 @@ from bot.http import (  # noqa: F401
 from bot.models import AutopostError, Message, Published
 
 if TYPE_CHECKING:
-    import requests
-
     from bot.config import Settings
 
 NETWORKS = ("twitter", "linkedin", "facebook")
