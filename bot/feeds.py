@@ -3,7 +3,8 @@
 Two halves, both used by the service and the CLI:
 
 * ``fetch(url, state)`` gets the bytes: a conditional GET with the stored ``ETag`` and
-  ``Last-Modified``, connect/read timeouts, at most 5 redirects and a body limit read in a
+  ``Last-Modified``, one wall-clock deadline for the whole exchange, at most 5 redirects, every
+  address checked by the private-network guard (``bot/http.py``) and a body limit read in a
   stream. A 304, or a body whose sha256 equals the last one, comes back with ``body=None``
   so callers skip parsing. Local paths and ``file://`` URLs work the same way.
 * ``parse(body, feed_url=...)`` turns the bytes into a ``ParsedFeed``: RSS 0.9x/1.0/2.0 and
