@@ -367,13 +367,17 @@ def _transport() -> dict[str, Any]:
             except AddressRefused as exc:
                 exchange.refused = exc
                 raise NewConnectionError(self, str(exc)) from exc
-            try:
-                return NETWORK.dial(addresses[0], self.port, self.timeout, self.source_address,
-                                    self.socket_options)
-            except socket.timeout as exc:
-                raise ConnectTimeoutError(self, f"Connection to {self.host} timed out") from exc
-            except OSError as exc:
-                raise NewConnectionError(self, f"Failed to establish a new connection: {exc}") from exc
+            # Every checked address in turn, as urllib3 does (an AAAA first on a host without IPv6).
+            error: OSError = OSError(f"{host} has no address")
+            for address in addresses:
+                try:
+                    return NETWORK.dial(address, self.port, self.timeout, self.source_address,
+                                        self.socket_options)
+                except OSError as exc:
+                    error = exc
+            if isinstance(error, socket.timeout):
+                raise ConnectTimeoutError(self, f"Connection to {self.host} timed out") from error
+            raise NewConnectionError(self, f"Failed to establish a new connection: {error}") from error
 
         def connect(self):
             super().connect()

@@ -118,3 +118,21 @@ def test_end_to_end_a_public_feeds_loopback_image_is_never_uploaded(tmp_path, fe
     assert "thumbnail" not in post["content"]["article"]
     assert feed_server.requests_to("/img.png") == []
     assert "127.0.0.1" in result.err and "loopback" in result.err
+
+
+def test_every_checked_address_is_tried_in_turn(feed_server, monkeypatch):
+    # A name whose first address does not answer (IPv6 without a route, a dead mirror) still works.
+    feed_server.serve("/feed.xml", b"<rss version='2.0'><channel><title>t</title></channel></rss>")
+    tried = []
+    real_dial = http.NETWORK.dial
+
+    def dial(address, port, *args):
+        tried.append(address)
+        if address == "127.0.0.2":
+            raise ConnectionRefusedError(111, "Connection refused")
+        return real_dial(address, port, *args)
+
+    monkeypatch.setattr(http.NETWORK, "resolve", lambda host, port: ["127.0.0.2", "127.0.0.1"])
+    monkeypatch.setattr(http.NETWORK, "dial", dial)
+    assert fetch(feed_server.url(), None, timeout=2).status == 200
+    assert tried == ["127.0.0.2", "127.0.0.1"]
