@@ -81,7 +81,7 @@ class Alerter:
         if not webhook_url.lower().startswith(("http://", "https://")):
             raise ValueError("AUTOPOST_ALERT_WEBHOOK must be an http(s) URL")
         if session is None:
-            from bot.platforms.base import new_session
+            from bot.http import new_session
 
             session = new_session()
         self._url = webhook_url
@@ -98,6 +98,9 @@ class Alerter:
         """Send one alert; True if the webhook accepted it. Never raises."""
         import requests
 
+        from bot.logs import scrub
+
+        message = scrub(message)           # the last door before text leaves the machine
         summary = f"autopost: {platform} {event}: {message}" + (f" ({post_url})" if post_url else "")
         body = {"event": event, "platform": platform, "post_url": post_url, "message": message,
                 "text": summary, "content": summary[:2000]}    # Discord caps content at 2000 characters

@@ -70,8 +70,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from bot.config import Settings, read_env_file
 from bot.envfile import update_env_file
+from bot.http import check_api_base, is_loopback, new_session
 from bot.models import AutopostError, utcnow
-from bot.platforms.base import PlatformError, check_api_base, is_loopback, new_session
+from bot.platforms.base import PlatformError
 
 if TYPE_CHECKING:
     import requests
@@ -128,7 +129,13 @@ def _x_handler_class() -> Any:
             url = self._get_oauth_url("request_token")
             if access_type:
                 url += f"?x_auth_access_type={access_type}"
-            return self.oauth.fetch_request_token(url, timeout=self.timeout)
+            from bot import http
+
+            # tweepy's OAuth1Session is a plain requests session: route it through our
+            # transport so the whole exchange, not each read, is bounded.
+            http.install(self.oauth)
+            with http.deadline(self.timeout):
+                return self.oauth.fetch_request_token(url, timeout=self.timeout)
 
         def get_access_token(self, verifier: str | None = None) -> tuple[str, str]:
             # tweepy's own, plus the timeout and the screen name X sends beside the token.
@@ -138,7 +145,11 @@ def _x_handler_class() -> Any:
                                        resource_owner_key=self.request_token["oauth_token"],
                                        resource_owner_secret=self.request_token["oauth_token_secret"],
                                        verifier=verifier, callback_uri=self.callback)
-            answer = self.oauth.fetch_access_token(self._get_oauth_url("access_token"), timeout=self.timeout)
+            from bot import http
+
+            http.install(self.oauth)
+            with http.deadline(self.timeout):
+                answer = self.oauth.fetch_access_token(self._get_oauth_url("access_token"), timeout=self.timeout)
             self.access_token = answer["oauth_token"]
             self.access_token_secret = answer["oauth_token_secret"]
             self.screen_name = answer.get("screen_name", "")

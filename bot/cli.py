@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
 
@@ -120,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from bot.config import ConfigError, load_settings   # after parsing: `--help` stays instant
 
+    previous = _cut_calls_on_ctrl_c()
     try:
         # `auth` exists to fill in credentials, so it must load without them.
         settings = load_settings(args.env_file, require_credentials=args.command != "auth")
@@ -137,9 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"autopost: {exc}", file=sys.stderr)
         return 2
     except AutopostError as exc:
-        print(f"autopost: {exc}", file=sys.stderr)
+        from bot.logs import scrub
+
+        print(f"autopost: {scrub(str(exc))}", file=sys.stderr)
         return 2 if _refused(exc) else 1
     except KeyboardInterrupt:
+        print("autopost: interrupted; stopping (a delivery cut short is checked at the next start)",
+              file=sys.stderr)
+        _stop_within(getattr(locals().get("settings"), "shutdown_grace", 10.0))
         return 130
     except BrokenPipeError:                           # output piped into `head`: stop quietly
         sys.stdout = open(os.devnull, "w")            # so the interpreter's final flush cannot fail too
@@ -147,6 +154,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EOFError:                                  # input closed at a prompt (e.g. no terminal)
         print("autopost: no answer to the prompt; nothing was changed", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _cut_calls_on_ctrl_c() -> Any:
+    """Ctrl-C cuts every HTTP call at once (worker threads included) before KeyboardInterrupt
+    unwinds, so no thread pool waits on a slow server. Returns the handler it replaced."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: object) -> None:
+        from bot import http
+
+        http.stop_all()
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGINT, interrupt)
+
+
+def _stop_within(grace: float) -> None:
+    """After Ctrl-C: cut the calls in flight, give worker threads the grace, then leave regardless."""
+    import threading
+    import time
+
+    from bot import http
+
+    http.abort_all()
+    end = time.monotonic() + grace
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, end - time.monotonic()))
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.current_thread()):
+        sys.stderr.flush()
+        os._exit(130)          # a worker still busy would hold the interpreter's exit
 
 
 def _refused(exc: AutopostError) -> bool:
@@ -166,6 +210,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
     from bot import poller
+    from bot.service import warn_if_env_file_is_readable
+
+    warn_if_env_file_is_readable(settings.env_file)
 
     if args.dry_run or settings.dry_run:
         store = _store(settings, read_only=True)
@@ -323,11 +370,8 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
         print(f"feed {feed_url}: BURST: {held} entr{'y' if held == 1 else 'ies'} held back (skipped: burst),"
               f" last on {_when(last)}; `autopost repost URL` posts one on purpose")
     for network in networks:
-        failing = _failing(store, network)
-        line = f"network {network.platform}: {'failing' if failing else network.state}"
-        if failing:
-            line += f" — {failing}"
-        if network.state == "blocked":
+        line = f"network {network.platform}: {network.state}"
+        if network.state != "healthy":             # blocked, or failing: its recent calls did not get through
             line += f" since {_when(network.since)}: {network.reason}"
         if network.rate_limited_until and network.rate_limited_until > now:
             line += f" (rate-limited until {_when(network.rate_limited_until)})"
@@ -356,8 +400,10 @@ def cmd_skip(settings: Settings, args: argparse.Namespace) -> int:
 
     names = tuple(dict.fromkeys(args.platform)) if args.platform else None
     _known_networks(names or ())
-    store = _store(settings, read_only=True)
-    post = store.find_post(feeds.canonical_url(args.url))
+    post = None
+    if settings.db_path.exists():                   # never create a ledger only to find it empty
+        store = _store(settings)
+        post = store.find_post(feeds.canonical_url(args.url))
     if post is None:
         raise UsageError(f"no post with URL {args.url} in the ledger")
     # No ledger lock, as for repost: each row changes only if it is still waiting.
@@ -375,7 +421,9 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from bot.delivery import Deliverer
-    from bot.service import build_platforms, make_alerter
+    from bot.service import build_platforms, make_alerter, warn_if_env_file_is_readable
+
+    warn_if_env_file_is_readable(settings.env_file)
 
     names = tuple(dict.fromkeys(args.platform or settings.platforms))
     _known_networks(names)
@@ -437,6 +485,7 @@ def cmd_auth(settings: Settings, args: argparse.Namespace) -> int:
         user_token = getpass.getpass("User access token from the Graph API Explorer (not shown): ")
         auth.auth_facebook(settings, env_path, user_token=user_token, app_id=app_id,
                            app_secret=app_secret, input_fn=input, print_fn=print)
+    print(_keep_private(env_path))
     return 0
 
 
@@ -454,6 +503,17 @@ def _app_key(network: str, variable: str, value: str | None, prompt: str, ask: C
     return value
 
 
+def _keep_private(env_path: str | os.PathLike[str]) -> str:
+    """The env file now holds tokens: make it readable by its owner only, and say so."""
+    real = os.path.realpath(env_path)
+    mode = os.stat(real).st_mode & 0o777
+    if mode & 0o077:
+        os.chmod(real, mode & 0o700 | 0o600)
+        return (f"{env_path} holds your tokens: its mode is now 0600 (it was {mode:04o}), "
+                "so only its owner can read it.")
+    return f"{env_path} holds your tokens and is readable only by its owner (mode {mode:04o})."
+
+
 COMMANDS = {"run": cmd_run, "poll": cmd_poll, "preview": cmd_preview, "repost": cmd_repost,
             "status": cmd_status, "skip": cmd_skip, "check": cmd_check, "auth": cmd_auth}
 
@@ -466,7 +526,7 @@ def _store(settings: Settings, *, read_only: bool = False) -> Store:
 
     if read_only and not settings.db_path.exists():
         return Store(":memory:")
-    return Store(settings.db_path)
+    return Store(settings.db_path, read_only=read_only)
 
 
 def _try_verify(deliverer: Deliverer, name: str) -> tuple[bool, str]:
@@ -547,7 +607,8 @@ def _current_posts(settings: Settings) -> list[Post]:
     posts: list[Post] = []
     for url in settings.feeds:
         try:
-            result = feeds.fetch(url, None, timeout=settings.request_timeout, max_bytes=settings.max_feed_bytes)
+            result = feeds.fetch(url, None, timeout=settings.request_timeout, max_bytes=settings.max_feed_bytes,
+                                 allow_private_networks=settings.allow_private_networks)
             assert result.body is not None                # no validators given: always a body
             posts.extend(feeds.parse(result.body, feed_url=url, base_url=result.final_url or url,
                                      content_type=result.content_type).posts)
@@ -659,21 +720,6 @@ def _print_record(record: PostRecord) -> None:
         print(line)
 
 
-FAILING_AFTER = 3    # consecutive calls that failed on connection errors (or 5xx, timeouts) make a network "failing"
-
-
-def _failing(store: Store, network: NetworkState) -> str | None:
-    """Why a network that is not blocked fails now: its latest calls all failed transiently."""
-    if network.state != "healthy":
-        return None
-    recent = store.recent_attempts(network.platform, FAILING_AFTER)
-    transient = [a for a in recent if a.outcome == "retry" or
-                 (a.outcome == "failed" and a.detail.startswith("gave up after"))]
-    if len(recent) < FAILING_AFTER or len(transient) < len(recent):
-        return None
-    return f"its last {FAILING_AFTER} calls failed, the latest at {_when(recent[0].at)}: {recent[0].detail}"
-
-
 def _feeds_in_order(settings: Settings, store: Store) -> list[tuple[FeedState, bool]]:
     """(feed state, configured?) in configuration order, then the ledger's feeds no longer configured."""
     configured = [(store.feed_state(url), True) for url in dict.fromkeys(settings.feeds)]
@@ -731,7 +777,7 @@ def _status_json(store: Store, records: Sequence[PostRecord], networks: Sequence
                    "configured": configured}
                   for f, configured in (feeds if feeds is not None else [(f, True) for f in store.feed_states()])],
         "networks": [{"platform": n.platform, "state": n.state, "since": _iso(n.since), "reason": n.reason,
-                      "rate_limited_until": _iso(n.rate_limited_until), "failing": _failing(store, n)}
+                      "rate_limited_until": _iso(n.rate_limited_until)}
                      for n in networks],
         "posts": [],
     }

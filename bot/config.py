@@ -60,6 +60,7 @@ VARIABLES: tuple[str, ...] = (
     "AUTOPOST_HASHTAGS_MAX", "AUTOPOST_HASHTAGS_EXTRA", "AUTOPOST_UTM", "AUTOPOST_RETRY_BASE",
     "AUTOPOST_RETRY_MAX", "AUTOPOST_MAX_ATTEMPTS", "AUTOPOST_MIN_GAP", "AUTOPOST_REVERIFY_INTERVAL",
     "AUTOPOST_ALERT_WEBHOOK", "AUTOPOST_HTTP", "AUTOPOST_BURST_LIMIT", "AUTOPOST_SUMMARY_MAX",
+    "AUTOPOST_SHUTDOWN_GRACE", "AUTOPOST_ALLOW_PRIVATE_NETWORKS",
     "TWITTER_ATTACH_IMAGE", "TWITTER_ALLOW_MENTIONS",
     "LINKEDIN_AUTHOR", "LINKEDIN_VERSION", "LINKEDIN_TOKEN_EXPIRES", "LINKEDIN_OAUTH_BASE",
     "LINKEDIN_CLIENT_ID", "LINKEDIN_CLIENT_SECRET",
@@ -91,6 +92,8 @@ class Settings:
     request_timeout: float = 30.0
     max_feed_bytes: int = 10 * 1024 * 1024
     fetch_concurrency: int = 8
+    shutdown_grace: float = 10.0                 # seconds `run` and `poll` take to stop after SIGTERM / Ctrl-C
+    allow_private_networks: bool = False         # feeds and images may reach private addresses
     log_level: str = "INFO"
     log_format: str = "text"
 
@@ -348,6 +351,10 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
     if timeout <= 0:
         raise ConfigError("AUTOPOST_REQUEST_TIMEOUT", "must be more than 0 seconds")
 
+    grace = parse_duration(get("AUTOPOST_SHUTDOWN_GRACE", "10"), "AUTOPOST_SHUTDOWN_GRACE")
+    if grace <= 0:
+        raise ConfigError("AUTOPOST_SHUTDOWN_GRACE", "must be more than 0 seconds")
+
     utm = get("AUTOPOST_UTM") or None
     if utm and ("=" not in utm or any(c.isspace() for c in utm)):
         raise ConfigError("AUTOPOST_UTM", "must be a query string such as utm_source={platform}&utm_medium=social")
@@ -403,6 +410,9 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
                                  "AUTOPOST_MAX_FEED_BYTES", minimum=1024),
         fetch_concurrency=parse_int(get("AUTOPOST_FETCH_CONCURRENCY", "8"), "AUTOPOST_FETCH_CONCURRENCY",
                                     minimum=1),
+        shutdown_grace=grace,
+        allow_private_networks=parse_bool(get("AUTOPOST_ALLOW_PRIVATE_NETWORKS", "false"),
+                                          "AUTOPOST_ALLOW_PRIVATE_NETWORKS"),
         log_level=log_level,
         log_format=log_format,
         templates=templates,

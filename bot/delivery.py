@@ -27,6 +27,10 @@ reached the network". At start-up each one is reconciled:
 The same lookup runs before a retry after a transient error on such a
 network, since a timeout can hide a post the network did make.
 
+A network's own state (``networks`` table) is ``healthy``, ``failing`` (its
+last call timed out, was reset or answered 5xx: it still gets its retries, but
+`status` does not call it healthy) or ``blocked`` (it refused our credentials).
+
 Networks are independent: each has its own worker, so a slow or failing
 network never delays another; within a network deliveries go out one at a
 time, oldest post first, spaced by ``AUTOPOST_MIN_GAP`` and bounded by the
@@ -37,13 +41,14 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Mapping
 
+from bot import http
 from bot.compose import ComposeOptions, compose
 from bot.config import Settings
+from bot.logs import scrub
 from bot.models import Delivery, Message, Post, Published, utcnow
 from bot.platforms.base import (
     NETWORKS, AuthError, DuplicateError, PermanentError, Platform, PlatformError, RateLimited, TransientError,
@@ -89,6 +94,48 @@ def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float] = ra
     return rng() * min(cap, base * 2 ** max(attempt - 1, 0))
 
 
+class Lanes:
+    """One delivery worker per network for the service: a slow network holds only its own lane.
+
+    Each lane runs its network's due deliveries every ``interval`` seconds, or at once
+    when ``nudge()`` says new posts are queued; ``stop()`` lets the call in flight finish
+    and starts no other. ``guard`` wraps each pass (the service's error handling).
+    """
+
+    def __init__(self, deliverer: Deliverer, interval: float,
+                 guard: Callable[[Callable[[], object]], Callable[[], object]] = lambda job: job):
+        self.deliverer = deliverer
+        self.interval = interval
+        self._guard = guard
+        self._wake = {name: threading.Event() for name in deliverer.platforms}
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for name in self._wake:
+            thread = threading.Thread(target=self._lane, args=(name,), name=f"lane-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def nudge(self) -> None:
+        for wake in self._wake.values():
+            wake.set()
+
+    def stop(self) -> None:
+        self.deliverer.stopping.set()
+        self.nudge()
+
+    def alive(self) -> bool:
+        return any(thread.is_alive() for thread in self._threads)
+
+    def _lane(self, name: str) -> None:
+        stopping, wake = self.deliverer.stopping, self._wake[name]
+        run = self._guard(lambda: self.deliverer.run_network(name))
+        while not stopping.is_set():
+            run()
+            wake.wait(self.interval)
+            wake.clear()
+
+
 class Deliverer:
     def __init__(self, store: Store, settings: Settings, platforms: Mapping[str, Platform], *,
                  clock: Callable[[], datetime] = utcnow, rng: Callable[[], float] = random.random,
@@ -112,10 +159,31 @@ class Deliverer:
             for name in names:
                 report.outcomes += self._run_network(name)
             return report
-        with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="deliver") as pool:
-            for outcomes in pool.map(self._run_network, names):
-                report.outcomes += outcomes
+        # Daemon threads, not a pool: Ctrl-C must be able to leave one stuck in a call behind.
+        results: dict[str, list[tuple[Delivery, str]]] = {}
+        errors: list[BaseException] = []
+
+        def lane(name: str) -> None:
+            try:
+                results[name] = self._run_network(name)
+            except BaseException as exc:  # noqa: BLE001  re-raised in the calling thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=lane, args=(name,), name=f"deliver-{name}", daemon=True)
+                   for name in names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        for name in names:
+            report.outcomes += results.get(name, [])
         return report
+
+    def run_network(self, platform: str) -> list[tuple[Delivery, str]]:
+        """Deliver what is due on one network now (one lane of the service)."""
+        return self._run_network(platform)
 
     def _run_network(self, platform: str) -> list[tuple[Delivery, str]]:
         outcomes: list[tuple[Delivery, str]] = []
@@ -175,7 +243,9 @@ class Deliverer:
             # reject duplicates itself, look before posting again.
             earlier = (adapter.find_existing(post.url)
                        if claimed.attempts > 1 and platform not in REJECTS_DUPLICATES else None)
-            published = earlier or [adapter.publish(message) for message in messages][-1]
+            # Images named by the post may reach only where its feed may (bot/http.py's guard).
+            with http.images_for(post.feed_url, allow_private_networks=self.settings.allow_private_networks):
+                published = earlier or [adapter.publish(message) for message in messages][-1]
         except RateLimited as exc:
             self.store.set_rate_limited(platform, exc.retry_at)
             self.store.finish(claimed.id, "pending", outcome="rate-limited", detail=exc.message,
@@ -189,6 +259,7 @@ class Deliverer:
                               detail=f"already on the network: {exc.message}", published=note)
             return "sent"
         except TransientError as exc:
+            self._failing(platform, exc.message)
             return self._retry_or_fail(claimed, exc.message, post)
         except AuthError as exc:
             self.store.finish(claimed.id, "blocked", outcome="blocked", detail=exc.message)
@@ -203,13 +274,16 @@ class Deliverer:
             return self._fail(claimed, exc.message, post)
         except Exception as exc:                     # a bug must not leave the row in `sending`
             log.exception("unexpected error delivering %s to %s", post.url, platform)
-            return self._fail(claimed, f"internal error: {exc.__class__.__name__}: {exc}", post)
+            return self._fail(claimed, scrub(f"internal error: {exc.__class__.__name__}: {exc}"), post)
         self.store.finish(claimed.id, "sent", outcome="sent", detail=published.url or published.remote_id,
                           published=published, text=messages[-1].text)
         if claimed.kind == "manual":
             self.store.resolve_siblings(claimed)     # never post it again when a held copy is released
-        if self.store.network_state(platform).state == "blocked":
+        network = self.store.network_state(platform).state
+        if network == "blocked":
             self._unblock(platform, "a post went through")  # e.g. a manual repost after a new token
+        elif network == "failing":
+            self.store.set_network_state(platform, "healthy")
         log.info("sent %s to %s: %s", post.url, platform, published.url or published.remote_id,
                  extra=_fields("sent", platform, post.url, "sent"))
         return "sent"
@@ -246,11 +320,22 @@ class Deliverer:
             if self.store.set_network_state(platform, "blocked", exc.message):
                 self.on_event("blocked", platform, "", exc.message)
             raise
-        if self.store.network_state(platform).state == "blocked":
+        except PlatformError as exc:
+            self._failing(platform, exc.message)
+            raise
+        state = self.store.network_state(platform).state
+        if state == "blocked":
             self._unblock(platform, f"credentials verify again as {account}")
         else:
+            if state == "failing":
+                self.store.set_network_state(platform, "healthy")
             self.release_held(platform)
         return account
+
+    def _failing(self, platform: str, reason: str) -> None:
+        """A network that does not answer (timeouts, resets, 5xx) is not healthy; blocked stays blocked."""
+        if self.store.network_state(platform).state != "blocked":
+            self.store.set_network_state(platform, "failing", reason)
 
     def _unblock(self, platform: str, why: str) -> None:
         self.store.set_network_state(platform, "healthy")

@@ -3,7 +3,8 @@
 Two halves, both used by the service and the CLI:
 
 * ``fetch(url, state)`` gets the bytes: a conditional GET with the stored ``ETag`` and
-  ``Last-Modified``, connect/read timeouts, at most 5 redirects and a body limit read in a
+  ``Last-Modified``, one wall-clock deadline for the whole exchange, at most 5 redirects, every
+  address checked by the private-network guard (``bot/http.py``) and a body limit read in a
   stream. A 304, or a body whose sha256 equals the last one, comes back with ``body=None``
   so callers skip parsing. Local paths and ``file://`` URLs work the same way.
 * ``parse(body, feed_url=...)`` turns the bytes into a ``ParsedFeed``: RSS 0.9x/1.0/2.0 and
@@ -60,6 +61,9 @@ class FeedError(AutopostError):
     """A feed could not be fetched or read. ``str()`` is the plain explanation for ``status``."""
 
     def __init__(self, url: str, problem: str):
+        from bot.logs import scrub
+
+        problem = scrub(problem)          # a server's words may echo a credential
         self.url = url
         self.problem = problem
         super().__init__(problem)
@@ -69,12 +73,14 @@ class FeedError(AutopostError):
 
 
 def fetch(url: str, state: FeedState | None, *, timeout: float = DEFAULT_TIMEOUT,
-          max_bytes: int = DEFAULT_MAX_BYTES, session: requests.Session | None = None) -> FetchResult:
+          max_bytes: int = DEFAULT_MAX_BYTES, session: requests.Session | None = None,
+          allow_private_networks: bool = False) -> FetchResult:
     """Fetch ``url`` (http(s) URL, ``file://`` URL or local path), conditionally when ``state`` allows.
 
     Returns ``body=None`` when the feed is unchanged (304, or the same bytes as last time).
     Raises ``FeedError`` for every failure: timeout, refused connection, HTTP 4xx/5xx, too many
-    redirects, a body over ``max_bytes``, a missing file.
+    redirects, a body over ``max_bytes``, a missing file, an exchange longer than ``timeout`` as a
+    whole, a fetch led to a private address by a feed that is not itself on one.
     """
     path = local_path(url)
     if path is not None:
@@ -82,7 +88,8 @@ def fetch(url: str, state: FeedState | None, *, timeout: float = DEFAULT_TIMEOUT
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         raise FeedError(url, f"unsupported URL scheme {scheme!r}; use http(s)://, file:// or a file path")
-    return _fetch_http(url, state, timeout=timeout, max_bytes=max_bytes, session=session)
+    return _fetch_http(url, state, timeout=timeout, max_bytes=max_bytes, session=session,
+                       allow_private_networks=allow_private_networks)
 
 
 def local_path(url: str) -> Path | None:
@@ -116,17 +123,17 @@ def _fetch_file(url: str, path: Path, state: FeedState | None, max_bytes: int) -
 
 
 def _fetch_http(url: str, state: FeedState | None, *, timeout: float, max_bytes: int,
-                session: requests.Session | None) -> FetchResult:
+                session: requests.Session | None, allow_private_networks: bool = False) -> FetchResult:
     import requests
 
-    from bot.platforms.base import USER_AGENT, new_session
+    from bot import http
 
     own_session = session is None
-    session = session if session is not None else new_session()
+    session = session if session is not None else http.new_session()
     # requests reads the redirect limit from the session, not from the call.
     # https://requests.readthedocs.io (Session.max_redirects; TooManyRedirects when exceeded)
     session.max_redirects = MAX_REDIRECTS
-    headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
+    headers = {"User-Agent": http.USER_AGENT, "Accept": ACCEPT}
     if state is not None and state.etag:
         headers["If-None-Match"] = state.etag
     if state is not None and state.last_modified:
@@ -135,13 +142,22 @@ def _fetch_http(url: str, state: FeedState | None, *, timeout: float, max_bytes:
     try:
         # stream=True: the body is read below in chunks so a huge one is cut off at max_bytes;
         # iter_content() undoes gzip/deflate, so the limit applies to the decoded bytes.
-        with session.get(url, headers=headers, timeout=(timeout, timeout), stream=True) as response:
-            return _read_response(url, state, response, max_bytes)
+        # The deadline bounds connect, headers and body together; the guard checks every
+        # address the fetch connects to, redirects included.
+        guard = http.guard_for(url, allow_private_networks=allow_private_networks)
+        with http.guarded(guard, timeout), \
+                session.get(url, headers=headers, timeout=(timeout, timeout), stream=True) as response:
+            result = _read_response(url, state, response, max_bytes)
+        return result
     except FeedError:
         raise
+    except http.AddressRefused as exc:
+        raise FeedError(url, str(exc)) from None
     except requests.exceptions.TooManyRedirects:
         raise FeedError(url, f"more than {MAX_REDIRECTS} redirects") from None
-    except requests.exceptions.Timeout:
+    except requests.exceptions.Timeout as exc:
+        if getattr(exc, "aborted", False):
+            raise FeedError(url, "interrupted: autopost was stopping") from None
         raise FeedError(url, f"timed out after {timeout:g} s") from None
     except requests.exceptions.ConnectionError as exc:
         # A read timeout in the middle of the body surfaces as ConnectionError(ReadTimeoutError).

@@ -126,7 +126,8 @@ class Poller:
         """Fetch one feed with the ledger's validators; returns (result, parsed feed or None if unchanged)."""
         settings = self.settings
         result = feeds.fetch(url, self.store.feed_state(url), timeout=settings.request_timeout,
-                             max_bytes=settings.max_feed_bytes, session=self._session())
+                             max_bytes=settings.max_feed_bytes, session=self._session(),
+                             allow_private_networks=settings.allow_private_networks)
         if result.body is None:                    # unchanged: a 304, or the same bytes as last time
             return result, None
         parsed = feeds.parse(result.body, feed_url=url, base_url=result.final_url or url,
@@ -136,7 +137,7 @@ class Poller:
 
     def _session(self) -> requests.Session:
         if not hasattr(self._local, "session"):
-            from bot.platforms.base import new_session
+            from bot.http import new_session
 
             self._local.session = new_session()
         return self._local.session

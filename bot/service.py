@@ -6,22 +6,26 @@ work itself lives in those modules.
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
 import signal
+import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from bot import http
 from bot.alerts import Alerter, ExpiryReminder, expiry_message
 from bot.config import Settings
-from bot.delivery import Deliverer
+from bot.delivery import Deliverer, Lanes
 from bot.models import AutopostError, utcnow
 from bot.platforms.base import PlatformError, create_platform
 from bot.poller import Poller
-from bot.store import Store
+from bot.store import StorageError, Store
 
 if TYPE_CHECKING:
     from http.server import ThreadingHTTPServer
@@ -30,34 +34,55 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DELIVERY_INTERVAL = 15          # seconds between passes over due deliveries
-SHUTDOWN_GRACE = 8              # seconds the call in flight may take after SIGTERM
+DELIVERY_INTERVAL = 15          # seconds between a lane's passes over its due deliveries
 
 
 class AlreadyRunning(AutopostError):
     pass
 
 
+# One descriptor per ledger file (device, inode) for the life of the process; see ledger_lock.
+_LOCK_FDS: dict[tuple[int, int], int] = {}
+_LOCK_FDS_GUARD = threading.Lock()
+
+
 @contextmanager
 def ledger_lock(db_path: Path) -> Iterator[None]:
-    """Hold an OS lock beside the ledger; the kernel drops it if the process dies."""
-    lock_path = Path(f"{db_path}.lock")
-    handle = open(lock_path, "a+")
+    """Hold an OS lock on the ledger file itself; the kernel drops it if the process dies.
+
+    The lock is an flock(2) on the file, so it follows the file, not its name: a
+    symlink, a hard link, a relative path or a bind mount of its directory all reach
+    the same inode and the same lock. SQLite's own locks are fcntl(2) locks, which
+    flock does not touch; but closing *any* descriptor of the file drops the
+    process's fcntl locks, so the descriptor stays open until the process ends
+    (and is reused by the next lock of the same ledger).
+    """
+    from bot.store import storage_error
+
+    with _LOCK_FDS_GUARD:
+        try:
+            stat = os.stat(db_path)
+            fd = _LOCK_FDS.get((stat.st_dev, stat.st_ino))
+        except OSError:
+            fd = None
+        if fd is None:
+            try:
+                fd = os.open(db_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise storage_error(str(db_path), exc) from None
+            stat = os.fstat(fd)
+            _LOCK_FDS[(stat.st_dev, stat.st_ino)] = fd
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        handle.close()
-        raise AlreadyRunning(f"another autopost process is already using the ledger {db_path} "
-                             f"(lock file {lock_path}); stop it first") from None
+        real = os.path.realpath(db_path)
+        also = f" (the file {real})" if real != os.path.abspath(db_path) else ""
+        raise AlreadyRunning(f"another autopost process is already using the ledger {db_path}{also}; "
+                             "stop it first") from None
     try:
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
         yield
     finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def build_platforms(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> dict:
@@ -108,32 +133,56 @@ def warn_if_env_file_is_readable(path: Path | None) -> None:
 def verify_all(deliverer: Deliverer) -> None:
     """Verify every network and log the outcome; a network that verifies again is released."""
     for name in deliverer.platforms:
-        try:
-            account = deliverer.verify(name)
-        except PlatformError as exc:
-            log.error("%s: cannot verify credentials: %s", name, exc.message,
-                      extra={"event": "verify-failed", "platform": name})
-        else:
-            log.info("%s: posting as %s", name, account, extra={"event": "verified", "platform": name})
+        verify_one(deliverer, name)
+
+
+def verify_one(deliverer: Deliverer, name: str) -> None:
+    try:
+        account = deliverer.verify(name)
+    except PlatformError as exc:
+        log.error("%s: cannot verify credentials: %s", name, exc.message,
+                  extra={"event": "verify-failed", "platform": name})
+    else:
+        log.info("%s: posting as %s", name, account, extra={"event": "verified", "platform": name})
 
 
 class Service:
+    """The long-running process.
+
+    Jobs: one interval job per feed (a slow feed holds only its own schedule), an
+    hourly re-verify, and one delivery lane per network (``delivery.Lanes``), nudged
+    when a poll queues new posts. SIGTERM/SIGINT stop it within
+    ``AUTOPOST_SHUTDOWN_GRACE``: no new work starts, the calls in flight get most
+    of the grace, then they are cut (``http.abort_all``); anything still running at
+    the end is left to start-up recovery. A ledger that cannot be read or written
+    stops the service with an alert and a non-zero exit, so a supervisor sees it.
+    """
+
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow):
         self.settings = settings
         self.clock = clock
         self.stopping = threading.Event()
+        self.fatal: str | None = None
+        self._alert: Alerter | None = None
+        self._wake = threading.Event()
         self._running = 0
         self._running_lock = threading.Condition()
 
     def run(self) -> None:
-        from apscheduler.schedulers.blocking import BlockingScheduler
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
 
         settings = self.settings
         with ledger_lock(settings.db_path):
-            # A dry run works on a copy: it must never mark a post as seen or sent.
-            store = (Store.scratch_copy(settings.db_path, clock=self.clock) if settings.dry_run
-                     else Store(settings.db_path, clock=self.clock))
-            alert = make_alerter(settings)
+            alert = self._alert = make_alerter(settings)
+            try:
+                # A dry run works on a copy: it must never mark a post as seen or sent.
+                store = (Store.scratch_copy(settings.db_path, clock=self.clock) if settings.dry_run
+                         else Store(settings.db_path, clock=self.clock))
+            except StorageError as exc:
+                if alert:                              # a supervisor restarting us in a loop is not enough
+                    alert("ledger-failed", "autopost", "", str(exc))
+                raise
             reminder = ExpiryReminder()
             deliverer = Deliverer(store, settings, build_platforms(settings, clock=self.clock), clock=self.clock,
                                   stopping=self.stopping, on_event=alert)
@@ -143,48 +192,62 @@ class Service:
             warn_if_env_file_is_readable(settings.env_file)
             deliverer.recover()
 
-            def reverify() -> None:
-                verify_all(deliverer)
-                check_expiry(settings, reminder, alert, self.clock().date())
-
-            reverify()
             log_token_expiry(deliverer)
 
-            scheduler = BlockingScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
-            now = self.clock()
             poller = Poller(settings, store)
-            health, http = self._serve_health(store, scheduler)
+            lanes = Lanes(deliverer, DELIVERY_INTERVAL, self._guarded)
 
-            def poll() -> None:
-                outcomes = poller.poll_all()
+            def poll(url: str) -> None:
+                outcome = poller.poll(url)
                 if health:
-                    health.record_polls(outcomes)
-                if any(outcome.new_posts for outcome in outcomes):
-                    scheduler.modify_job("deliver", next_run_time=self.clock())   # post now, not in 15 s
+                    health.record_polls([outcome])
+                if outcome.new_posts:
+                    lanes.nudge()                        # post now, not at the lane's next pass
 
-            scheduler.add_job(self._guarded(poll), "interval",
-                              seconds=settings.poll_interval, jitter=min(30, settings.poll_interval / 10),
-                              next_run_time=now, id="poll")
-            scheduler.add_job(self._guarded(deliverer.run_due), "interval", seconds=DELIVERY_INTERVAL,
-                              next_run_time=now, id="deliver")
-            scheduler.add_job(self._guarded(reverify), "interval",
-                              seconds=settings.reverify_interval, id="reverify")
+            # A worker for every job, so a job still running never keeps another one waiting.
+            workers = len(settings.feeds) + len(settings.platforms) + 2
+            scheduler = BackgroundScheduler(
+                timezone="UTC", executors={"default": ThreadPoolExecutor(workers)},
+                job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+            health, http = self._serve_health(store, scheduler)
+            now = self.clock()
+            for number, url in enumerate(settings.feeds):
+                scheduler.add_job(self._guarded(functools.partial(poll, url)), "interval",
+                                  seconds=settings.poll_interval, jitter=min(30, settings.poll_interval / 10),
+                                  next_run_time=now, id=f"feed-{number}", name=f"poll {url}")
+            # Each network verifies on its own: one that does not answer delays no other.
+            for name in deliverer.platforms:
+                scheduler.add_job(self._guarded(functools.partial(verify_one, deliverer, name)), "interval",
+                                  seconds=settings.reverify_interval, next_run_time=now, id=f"verify-{name}")
+            scheduler.add_job(self._guarded(lambda: check_expiry(settings, reminder, alert, self.clock().date())),
+                              "interval", seconds=settings.reverify_interval, next_run_time=now, id="expiry")
 
             def stop(signum: int, _frame: object) -> None:
-                log.info("received %s: finishing the call in flight, taking no new work",
-                         signal.Signals(signum).name)
+                log.info("received %s: finishing the calls in flight (at most %g s), taking no new work",
+                         signal.Signals(signum).name, settings.shutdown_grace)
                 self.stopping.set()
-                scheduler.shutdown(wait=False)
+                self._wake.set()
 
             signal.signal(signal.SIGTERM, stop)
             signal.signal(signal.SIGINT, stop)
             scheduler.start()
-            self._wait_for_jobs(SHUTDOWN_GRACE)
+            lanes.start()
+            while not self._wake.wait(1.0):
+                pass
+            self.stopping.set()
             if http:
                 http.shutdown()
+            scheduler.shutdown(wait=False)
+            lanes.stop()
+            if not self._wait_for_jobs(settings.shutdown_grace):
+                log.warning("a call was still running at shutdown; its delivery is recovered at next start")
+                logging.shutdown()
+                os._exit(1 if self.fatal else 0)       # a thread stuck in a call must not hold the process
             poller.close()
             store.close()
             log.info("autopost stopped")
+        if self.fatal:
+            raise ServiceFailed(self.fatal)
 
     def _serve_health(self, store: Store, scheduler: Any) -> tuple[Health | None, ThreadingHTTPServer | None]:
         """/healthz and /metrics when AUTOPOST_HTTP is set (prometheus-client loads only then)."""
@@ -197,7 +260,10 @@ class Service:
         return health, health_module.serve(health, *self.settings.http_listen)
 
     def _guarded(self, job: Callable[[], object]) -> Callable[[], None]:
-        """Wrap a job: skip it once stopping, count it while it runs, never let it kill the scheduler."""
+        """Wrap a job: skip it once stopping, count it while it runs, never let it kill the scheduler.
+
+        A storage fault is not a job failure that the next run may fix: it stops the service.
+        """
         def run() -> None:
             if self.stopping.is_set():
                 return
@@ -205,6 +271,10 @@ class Service:
                 self._running += 1
             try:
                 job()
+            except StorageError as exc:
+                self._fail(str(exc))
+            except sqlite3.Error as exc:
+                self._fail(f"the ledger {self.settings.db_path} failed: {exc}")
             except Exception:
                 log.exception("scheduled job failed; it runs again at its next time")
             finally:
@@ -213,7 +283,27 @@ class Service:
                     self._running_lock.notify_all()
         return run
 
-    def _wait_for_jobs(self, seconds: float) -> None:
+    def _fail(self, message: str) -> None:
+        if self.fatal is None:
+            self.fatal = message
+            log.error("stopping: %s", message, extra={"event": "ledger-failed"})
+            if self._alert:
+                self._alert("ledger-failed", "autopost", "", message)
+        self.stopping.set()
+        self._wake.set()
+
+    def _wait_for_jobs(self, grace: float) -> bool:
+        """Wait for the jobs in flight: most of the grace as they are, the rest after cutting their calls."""
+        end = time.monotonic() + grace
+        soft = end - min(1.0, grace / 2)
         with self._running_lock:
-            if not self._running_lock.wait_for(lambda: self._running == 0, timeout=seconds):
-                log.warning("a job was still running at shutdown; its delivery is recovered at next start")
+            if self._running_lock.wait_for(lambda: self._running == 0, timeout=max(0.0, soft - time.monotonic())):
+                return True
+        http.abort_all()
+        with self._running_lock:
+            return self._running_lock.wait_for(lambda: self._running == 0,
+                                               timeout=max(0.0, end - time.monotonic()))
+
+
+class ServiceFailed(AutopostError):
+    """The service stopped because it could not go on (its ledger failed)."""

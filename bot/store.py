@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence, cast
+from typing import Any, Callable, Iterable, Iterator, Sequence, cast
 
 from bot.models import (
-    Attempt, Delivery, FeedState, FetchResult, NetworkState, Post, PostRecord, Published, utcnow,
+    Attempt, AutopostError, Delivery, FeedState, FetchResult, NetworkState, Post, PostRecord, Published, utcnow,
 )
 from bot.urls import identity, is_web_url, path_identity
 
@@ -129,22 +129,100 @@ def _moment(text: str) -> datetime:
 def _rowid(cursor: sqlite3.Cursor) -> int:
     assert cursor.lastrowid is not None, "an INSERT sets the row id"
     return cursor.lastrowid
+class StorageError(AutopostError):
+    """The ledger cannot be used: the message names the file, what is wrong and what to do."""
+
+
+def storage_error(path: str, exc: BaseException, *, read_only: bool = False) -> StorageError:
+    """One sentence for a failing ledger: which file, what is wrong, what to do."""
+    text = str(exc)
+    low = text.lower()
+    where = Path(path).parent.resolve()
+    if "full" in low or getattr(exc, "errno", None) == 28:
+        problem = (f"cannot be written: the disk is full ({text}); free some space on it, then run autopost "
+                   "again (a post a network already accepted is recorded then)")
+    elif "readonly" in low or "read-only" in low or getattr(exc, "errno", None) in (13, 30) \
+            or "unable to open" in low:
+        problem = (f"cannot be {'read' if read_only else 'written'}: the file or its directory {where} is "
+                   f"read-only or not accessible to this user ({text}); make both writable by the user "
+                   "running autopost, or point AUTOPOST_DB at a writable place")
+    elif "not a database" in low or "malformed" in low or "corrupt" in low:
+        problem = (f"is damaged ({text}); restore it from a backup, or move it aside to start a new ledger "
+                   "(every entry the feeds show now is then recorded as seen, not posted)")
+    elif "locked" in low or "busy" in low:
+        problem = f"is busy ({text}); another program holds it: stop it and run autopost again"
+    elif "disk i/o" in low:
+        problem = ("cannot be read or written: disk I/O error; check that the disk is not full and is "
+                   "healthy (dmesg), then run autopost again")
+    else:
+        problem = f"failed: {text}"
+    return StorageError(f"the ledger {path} {problem}")
+
+
+class _Connection:
+    """The sqlite3 connection, with every storage fault turned into a StorageError naming the file."""
+
+    def __init__(self, raw: sqlite3.Connection, path: str, read_only: bool):
+        self.raw = raw
+        self._path = path
+        self._read_only = read_only
+
+    def execute(self, sql: str, params: tuple | list | dict = ()) -> sqlite3.Cursor:
+        try:
+            return self.raw.execute(sql, params)
+        except sqlite3.IntegrityError:
+            raise                            # the ledger's own rules, not a fault of the file
+        except sqlite3.DatabaseError as exc:
+            raise storage_error(self._path, exc, read_only=self._read_only) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
 
 
 class Store:
     """The ledger. One connection shared by the service's threads behind a lock."""
 
-    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] = utcnow, read_only: bool = False):
+        """Open (and migrate) the ledger; ``read_only`` never writes, so `status` works on a read-only file.
+
+        Raises StorageError naming the file when it cannot be opened, read or written.
+        """
         self.path = str(path)
         self.clock = clock
+        self.read_only = read_only and self.path != ":memory:"
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
-        self._db.row_factory = sqlite3.Row
+        try:
+            self._db = _Connection(self._connect(), self.path, self.read_only)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise storage_error(self.path, exc, read_only=self.read_only) from None
+        self._db.raw.row_factory = sqlite3.Row
         self._db.execute("PRAGMA foreign_keys = ON")
+        if self.read_only:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION:
+                raise StorageError(f"the ledger {self.path} is from an older autopost and cannot be upgraded "
+                                   "while it is read-only; run a command that writes (`autopost poll`) with "
+                                   "write access once")
+            return
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")  # a sent post must survive a power cut
         self._migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self.read_only:
+            return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+        uri = Path(self.path).resolve().as_uri()
+        try:
+            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, check_same_thread=False,
+                                 timeout=10)
+            db.execute("PRAGMA user_version").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            # A WAL ledger in a read-only directory cannot get its shared-memory file: read the
+            # file as it stands (what a stopped service left; a live one could not write there).
+            return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
+                                   check_same_thread=False)
 
     @classmethod
     def scratch_copy(cls, path: str | Path, *, clock: Callable[[], datetime] = utcnow) -> Store:
@@ -154,7 +232,7 @@ class Store:
         if Path(path).exists():
             source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             with store._lock:
-                source.backup(store._db)
+                source.backup(store._db.raw)
             source.close()
             store._migrate()
         return store
@@ -164,7 +242,7 @@ class Store:
             self._db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[_Connection]:
         """One atomic unit of work; nested calls join the outer transaction."""
         with self._lock:
             if self._db.in_transaction:
@@ -174,14 +252,29 @@ class Store:
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:          # SQLite may have rolled back itself (disk full)
+                    try:
+                        self._db.raw.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
                 raise
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except StorageError:
+                if self._db.in_transaction:
+                    try:
+                        self._db.raw.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise
 
     def _read(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
         """Run a query under the lock, so no thread reads inside another thread's transaction."""
         with self._lock:
-            return self._db.execute(sql, params).fetchall()
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise storage_error(self.path, exc, read_only=self.read_only) from None
 
     def _migrate(self) -> None:
         with self._lock:
@@ -210,7 +303,7 @@ class Store:
         urls = [r["url"] for r in self._read("SELECT url FROM feeds ORDER BY id")]
         return [self.feed_state(url) for url in urls]
 
-    def _feed_id(self, db: sqlite3.Connection, url: str) -> int:
+    def _feed_id(self, db: _Connection, url: str) -> int:
         db.execute("INSERT OR IGNORE INTO feeds (url) VALUES (?)", (url,))
         return db.execute("SELECT id FROM feeds WHERE url = ?", (url,)).fetchone()[0]
 
@@ -267,7 +360,7 @@ class Store:
         with self._lock:
             return self._plan(self._db, url, posts, backfill, max_age, self.clock(), burst_limit)
 
-    def _plan(self, db: sqlite3.Connection, url: str, posts: Sequence[Post], backfill: int,
+    def _plan(self, db: _Connection, url: str, posts: Sequence[Post], backfill: int,
               max_age: timedelta | None, now: datetime, burst_limit: int = 0) -> list[tuple[Post, str | None]]:
         """The unseen entries, oldest first, each with why it is skipped (None: post it).
 
@@ -308,7 +401,7 @@ class Store:
                     for post, skipped in plan]
         return plan
 
-    def _unknown(self, db: sqlite3.Connection, feed_id: int | None, posts: Sequence[Post],
+    def _unknown(self, db: _Connection, feed_id: int | None, posts: Sequence[Post],
                  max_age: timedelta | None = None, now: datetime | None = None) -> list[Post]:
         """The entries the ledger has never seen before.
 
@@ -360,7 +453,7 @@ class Store:
             fresh.append(post)
         return fresh
 
-    def _insert_post(self, db: sqlite3.Connection, feed_id: int, post: Post, now: datetime,
+    def _insert_post(self, db: _Connection, feed_id: int, post: Post, now: datetime,
                      skipped: str | None) -> int:
         cursor = db.execute(
             "INSERT INTO posts (feed_id, entry_key, url, title, summary, author, categories, image_url,"
@@ -436,7 +529,7 @@ class Store:
 
     # ------------------------------------------------------------- deliveries
 
-    def _insert_delivery(self, db: sqlite3.Connection, post_id: int, platform: str, kind: str,
+    def _insert_delivery(self, db: _Connection, post_id: int, platform: str, kind: str,
                          now: datetime, *, due: datetime | None = None) -> int:
         cursor = db.execute(
             "INSERT INTO deliveries (post_id, platform, kind, state, next_attempt_at, created_at, updated_at)"
@@ -592,14 +685,6 @@ class Store:
     def count_posts(self) -> int:
         return self._read("SELECT COUNT(*) FROM posts")[0][0]
 
-    def recent_attempts(self, platform: str, limit: int) -> list[Attempt]:
-        """This network's latest attempts, newest first (does it fail now?)."""
-        rows = self._read(
-            "SELECT a.*, d.platform FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
-            " WHERE d.platform = ? ORDER BY a.id DESC LIMIT ?", (platform, limit))
-        return [Attempt(delivery_id=r["delivery_id"], platform=r["platform"], at=_moment(r["at"]),
-                        outcome=r["outcome"], detail=r["detail"]) for r in rows]
-
     def delivery_counts(self) -> dict[tuple[str, str], int]:
         """How many deliveries each (network, state) has (for /metrics)."""
         rows = self._read("SELECT platform, state, COUNT(*) FROM deliveries GROUP BY platform, state")
@@ -635,7 +720,7 @@ def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
         yield values[start:start + _CHUNK]
 
 
-def _existing(db: sqlite3.Connection, sql: str, values: Sequence[str], *, pairs: bool = False) -> set[str]:
+def _existing(db: _Connection, sql: str, values: Sequence[str], *, pairs: bool = False) -> set[str]:
     """Which of ``values`` the query finds, a chunk at a time; ``sql`` has ``{0}`` for the marks."""
     found: set[str] = set()
     for chunk in _chunks(values):
@@ -645,7 +730,7 @@ def _existing(db: sqlite3.Connection, sql: str, values: Sequence[str], *, pairs:
     return found
 
 
-def _fill_identities(db: sqlite3.Connection) -> None:
+def _fill_identities(db: _Connection) -> None:
     """Migration 2: the identity of every post recorded before identities were stored."""
     rows = db.execute("SELECT id, url, entry_key FROM posts").fetchall()
     for row in rows:

@@ -16,17 +16,16 @@ exactly what happened.
 from __future__ import annotations
 
 import importlib
-import ipaddress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Protocol
-from urllib.parse import urlsplit
 
-from bot import __version__
+# The HTTP toolbox lives in bot.http; these names stay importable from here.
+from bot.http import (  # noqa: F401
+    MAX_IMAGE_BYTES, USER_AGENT, ImageProblem, check_api_base, download_image, is_loopback, new_session,
+)
 from bot.models import AutopostError, Message, Published
 
 if TYPE_CHECKING:
-    import requests
-
     from bot.config import Settings
 
 NETWORKS = ("twitter", "linkedin", "facebook")
@@ -41,7 +40,6 @@ _MODULES = {
     "console": "bot.platforms.console",
 }
 
-USER_AGENT = f"autopost/{__version__} (self-hosted feed-to-social poster)"
 
 
 class PlatformError(AutopostError):
@@ -49,6 +47,10 @@ class PlatformError(AutopostError):
 
     def __init__(self, platform: str, message: str, *, status: int | None = None,
                  code: str | int | None = None):
+        from bot.logs import scrub
+
+        # The network's own words may echo our credentials (proxies and gateways do): never keep them.
+        message = scrub(message)
         self.platform = platform
         self.status = status
         self.code = code
@@ -102,100 +104,11 @@ class Platform(Protocol):
 
 def create_platform(name: str, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Platform:
     """Build the adapter for ``name`` from settings, importing its module only now."""
+    from bot.logs import register_secrets
+
+    register_secrets(settings.secrets())        # whatever the network echoes back is scrubbed of them
     module = importlib.import_module(_MODULES[name])
     return module.from_settings(settings, clock=clock)
-
-
-def check_api_base(url: str) -> str | None:
-    """Return what is wrong with an API base URL, or None if it is acceptable.
-
-    Plain http is allowed only for loopback hosts: tokens must never cross a
-    network in clear text, but the project's tests run fakes on 127.0.0.1.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "must be an http(s) URL such as https://api.example.com"
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        return "plain http:// is only allowed for loopback hosts (127.0.0.1, localhost, ::1); use https://"
-    return None
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def new_session() -> requests.Session:
-    """One HTTP session per adapter or poll worker: keep-alive and our User-Agent."""
-    import os
-    import urllib.request
-
-    import requests
-
-    session = requests.Session()
-    session.headers["User-Agent"] = USER_AGENT
-    # requests re-reads proxies, the CA bundle and ~/.netrc from the environment on
-    # every request: half the CPU of an unchanged poll. Read them once here instead;
-    # proxies (with their no_proxy exceptions) and netrc keep requests' own handling.
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        session.verify = bundle
-    session.trust_env = bool(urllib.request.getproxies() or os.environ.get("NETRC")
-                             or os.path.exists(os.path.expanduser("~/.netrc")))
-    return session
-
-
-MAX_IMAGE_BYTES = 5 * 1024 * 1024     # X's limit for images, and within LinkedIn's media guidelines
-
-
-class ImageProblem(Exception):
-    """Why an image was left out of a post; never fatal, the post goes out without it."""
-
-
-def download_image(session: requests.Session, url: str, *, timeout: float, types: tuple[str, ...],
-                   max_bytes: int = MAX_IMAGE_BYTES) -> tuple[bytes, str]:
-    """The image's bytes and content type, checked before any upload. Raises ImageProblem.
-
-    Called on the adapter's session without credentials: a token only ever
-    goes to its own network, never to the blog's image host.
-    """
-    import time
-
-    import requests
-
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise ImageProblem("the image URL is not http(s)")
-    limit = f"{max_bytes / 1024 / 1024:g} MB"
-    # The per-read timeout alone lets a server drip bytes forever; bound the whole download.
-    deadline = time.monotonic() + 3 * timeout
-    try:
-        with session.get(url, timeout=timeout, stream=True) as response:
-            if response.status_code != 200:
-                raise ImageProblem(f"download answered {response.status_code}")
-            content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-            if content_type not in types:
-                raise ImageProblem(f"content type {content_type or 'missing'!r} is not one of {', '.join(types)}")
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise ImageProblem(f"{int(declared)} bytes is over the {limit} limit for images")
-            received = bytearray()
-            for chunk in response.iter_content(64 * 1024):
-                received += chunk
-                if len(received) > max_bytes:
-                    raise ImageProblem(f"over the {limit} limit for images")
-                if time.monotonic() > deadline:
-                    raise ImageProblem(f"download took longer than {3 * timeout:g} s")
-    except requests.Timeout as exc:
-        raise ImageProblem(f"no answer within {timeout:g} s ({exc.__class__.__name__})") from None
-    except requests.RequestException as exc:
-        raise ImageProblem(f"download failed ({exc.__class__.__name__})") from None
-    if not received:
-        raise ImageProblem("the download was empty")
-    return bytes(received), content_type
 
 
 def mask(secret: str | None) -> str:

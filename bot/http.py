@@ -1,0 +1,535 @@
+"""The one HTTP toolbox: session, user agent, whole-exchange deadline, private-address guard, image download.
+
+Deadline. ``requests`` only bounds each socket read, so a server that sends one
+byte every few seconds is never timed out. Every exchange made on a session from
+``new_session()`` (or a session passed through ``install()``) therefore runs under
+a wall-clock deadline: one shared watchdog thread shuts down the exchange's
+sockets when the deadline passes, which ends any read in progress (connect,
+headers trickled line by line, body), and the exchange raises ``DeadlineExceeded``
+(a ``requests.Timeout``, so every caller's timeout handling applies). A call's
+``timeout=`` is its whole-exchange deadline; code that streams a body opens
+``deadline(seconds)`` around the request and the reading, and the inner request
+then runs under that outer deadline.
+
+Guard. Feeds and the images they name are fetched under ``guarded(...)``: every
+new connection resolves its host, refuses loopback, private, link-local and
+unique-local (any non-global) address unless the guard allows private networks,
+and connects to the very address it checked, so a DNS answer cannot change
+between check and connect. A reused keep-alive connection is checked by its peer
+address. API calls to the networks (configured bases) are not guarded.
+
+Name resolution and dialling go through ``NETWORK``, so a test can say
+"blog.example resolves to a public address" and route that address to a loopback
+server, the way a NAT would: the guard then judges exactly what it judges in
+production.
+
+``requests`` is imported inside functions: the CLI must start fast.
+"""
+from __future__ import annotations
+
+import heapq
+import ipaddress
+import itertools
+import os
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator
+from urllib.parse import urlsplit
+
+from bot import __version__
+
+if TYPE_CHECKING:
+    import requests
+
+USER_AGENT = f"autopost/{__version__} (self-hosted feed-to-social poster)"
+MAX_IMAGE_BYTES = 5 * 1024 * 1024     # X's limit for images, and within LinkedIn's media guidelines
+
+
+# --------------------------------------------------------------------------- addresses
+
+
+def check_api_base(url: str) -> str | None:
+    """Return what is wrong with an API base URL, or None if it is acceptable.
+
+    Plain http is allowed only for loopback hosts: tokens must never cross a
+    network in clear text, but the project's tests run fakes on 127.0.0.1.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http(s) URL such as https://api.example.com"
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        return "plain http:// is only allowed for loopback hosts (127.0.0.1, localhost, ::1); use https://"
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def address_kind(address: str) -> str | None:
+    """What makes an address private ("loopback", "private", ...), or None for a public one."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if isinstance(ip, ipaddress.IPv6Address) and ip in ipaddress.IPv6Network("fc00::/7"):
+        return "unique-local"
+    if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
+        return "reserved"
+    if not ip.is_global:
+        return "private"
+    return None
+
+
+class Network:
+    """Name resolution and dialling; a test replaces these two methods (see the module docstring)."""
+
+    def resolve(self, host: str, port: int) -> list[str]:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+    def dial(self, address: str, port: int, timeout: float | None,
+             source_address: Any = None, socket_options: Any = None) -> socket.socket:
+        from urllib3.util import connection
+
+        return connection.create_connection((address, port), timeout, source_address=source_address,
+                                            socket_options=socket_options)
+
+
+NETWORK = Network()
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Which addresses a fetch may reach: public ones, and private ones only when allowed."""
+
+    origin: str                 # the configured feed URL, named in refusals
+    allow_private: bool
+
+    def check(self, host: str, address: str) -> None:
+        kind = address_kind(address)
+        if kind and not self.allow_private:
+            raise AddressRefused(
+                f"refused to fetch from {host} ({address}, a {kind} address): feed {self.origin} is on a public "
+                "address, so it may not lead into a private network; set AUTOPOST_ALLOW_PRIVATE_NETWORKS=true "
+                "if this is intended")
+
+
+def guard_for(feed_url: str | None, *, allow_private_networks: bool = False) -> Guard:
+    """The guard for a feed and its images: private space is open when the feed itself lives there."""
+    if allow_private_networks:
+        return Guard(feed_url or "", True)
+    host = urlsplit(feed_url or "").hostname
+    if not host:
+        return Guard(feed_url or "", False)
+    try:
+        addresses = NETWORK.resolve(host, 0)
+    except OSError:
+        return Guard(feed_url or "", False)
+    return Guard(feed_url or "", any(address_kind(a) for a in addresses))
+
+
+class AddressRefused(OSError):
+    """A guarded fetch would have reached a private address."""
+
+
+# --------------------------------------------------------------------------- deadline
+
+
+class _Exchange:
+    """One exchange in flight: its deadline, the sockets it uses, and its guard."""
+
+    def __init__(self, seconds: float, guard: Guard | None):
+        self.seconds = seconds
+        self.due = time.monotonic() + seconds
+        self.guard = guard
+        self.expired = False
+        self.aborted = False         # cut because autopost is stopping, not because the deadline passed
+        self.refused: AddressRefused | None = None
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._done = False
+
+    def watch(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            if self.expired:
+                _shutdown(sock)
+            elif sock not in self._sockets:
+                self._sockets.append(sock)
+
+    def expire(self, *, abort: bool = False) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            self.aborted = self.aborted or abort
+            for sock in self._sockets:
+                _shutdown(sock)
+
+    def finish(self) -> None:
+        with self._lock:
+            self._done = True
+            self._sockets.clear()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        # socket.socket's own shutdown also works on an SSLSocket's descriptor without touching TLS state.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class _Watchdog:
+    """One daemon thread expiring exchanges whose deadline passed."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, _Exchange]] = []
+        self._cond = threading.Condition()
+        self._count = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, exchange: _Exchange) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (exchange.due, next(self._count), exchange))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="http-deadline", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def abort_all(self) -> int:
+        with self._cond:
+            exchanges = [entry[2] for entry in self._heap]
+        for exchange in exchanges:
+            exchange.expire(abort=True)
+        return len(exchanges)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap:
+                    self._cond.wait()
+                due, _, exchange = self._heap[0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+            exchange.expire()
+
+
+_WATCHDOG = _Watchdog()
+_local = threading.local()
+
+
+def abort_all() -> int:
+    """Cut every exchange in flight now (shutdown): each raises "interrupted" in its own thread."""
+    return _WATCHDOG.abort_all()
+
+
+_refusing = threading.Event()
+
+
+def stop_all() -> None:
+    """The process is leaving (Ctrl-C): cut every exchange in flight and start no other."""
+    _refusing.set()
+    abort_all()
+
+
+def _current() -> _Exchange | None:
+    return getattr(_local, "exchange", None)
+
+
+@contextmanager
+def deadline(seconds: float, *, guard: Guard | None = None) -> Iterator[None]:
+    """Run an HTTP exchange (request and body reading) under a wall-clock deadline.
+
+    Nested calls share the outer deadline (and take the outer guard unless they bring one).
+    Raises ``DeadlineExceeded`` when the deadline cut the exchange, ``AddressRefused``
+    when the guard refused an address.
+    """
+    if _refusing.is_set():
+        raise deadline_error(seconds, aborted=True)
+    outer = _current()
+    if outer is not None and guard is None:
+        yield
+        return
+    if outer is not None:
+        seconds = min(seconds, max(outer.due - time.monotonic(), 0.001))
+    exchange = _Exchange(seconds, guard if guard is not None else None)
+    _local.exchange = exchange
+    _WATCHDOG.add(exchange)
+    try:
+        yield
+    except Exception as exc:
+        if exchange.refused is not None:
+            raise exchange.refused from None
+        if exchange.expired and not isinstance(exc, (AddressRefused,)):
+            raise deadline_error(seconds, aborted=exchange.aborted) from None
+        raise
+    finally:
+        exchange.finish()
+        _local.exchange = outer
+    if exchange.refused is not None:
+        raise exchange.refused
+    if exchange.expired:
+        # A body without a declared length ends at the cut as if complete: it is not.
+        raise deadline_error(seconds, aborted=exchange.aborted)
+
+
+@contextmanager
+def guarded(guard: Guard, seconds: float) -> Iterator[None]:
+    """A deadline whose connections are checked by ``guard``."""
+    with deadline(seconds, guard=guard):
+        yield
+
+
+_deadline_class: type | None = None
+
+
+def deadline_error(seconds: float, *, aborted: bool = False) -> Exception:
+    """A ``requests.Timeout`` saying which deadline passed."""
+    global _deadline_class
+    if _deadline_class is None:
+        import requests
+
+        class DeadlineExceeded(requests.exceptions.Timeout):
+            """The whole exchange took longer than its deadline."""
+
+        _deadline_class = DeadlineExceeded
+    error = _deadline_class("interrupted: autopost is stopping" if aborted
+                            else f"no complete answer within {seconds:g} s (whole-exchange deadline)")
+    error.aborted = aborted
+    return error
+
+
+def is_deadline(exc: BaseException) -> bool:
+    return _deadline_class is not None and isinstance(exc, _deadline_class)
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+def _timeout_seconds(timeout: Any) -> float | None:
+    if isinstance(timeout, (int, float)):
+        return float(timeout)
+    if isinstance(timeout, tuple) and timeout and all(isinstance(t, (int, float)) for t in timeout):
+        return float(max(timeout))
+    return None
+
+
+_classes: dict[str, Any] = {}
+
+
+def _transport() -> dict[str, Any]:
+    """Our urllib3 connection classes and requests adapter, built once on first use."""
+    if _classes:
+        return _classes
+    import requests
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class _Watched(HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            exchange = _current()
+            if exchange is not None and exchange.guard is not None and not getattr(self, "proxy", None):
+                sock = self._guarded_conn(exchange)
+            else:
+                sock = super()._new_conn()
+            if exchange is not None:
+                exchange.watch(sock)
+            return sock
+
+        def _guarded_conn(self, exchange: _Exchange) -> socket.socket:
+            from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+
+            host = self._dns_host.strip("[]")
+            try:
+                addresses = NETWORK.resolve(host, self.port)
+            except socket.gaierror as exc:
+                raise NameResolutionError(self.host, self, exc) from exc
+            guard = exchange.guard
+            assert guard is not None, "only a guarded exchange comes here"
+            try:
+                for address in addresses:
+                    guard.check(host, address)
+            except AddressRefused as exc:
+                exchange.refused = exc
+                raise NewConnectionError(self, str(exc)) from exc
+            # Every checked address in turn, as urllib3 does (an AAAA first on a host without IPv6).
+            error: OSError = OSError(f"{host} has no address")
+            for address in addresses:
+                try:
+                    return NETWORK.dial(address, self.port, self.timeout, self.source_address,
+                                        self.socket_options)
+                except OSError as exc:
+                    error = exc
+            if isinstance(error, socket.timeout):
+                raise ConnectTimeoutError(self, f"Connection to {self.host} timed out") from error
+            raise NewConnectionError(self, f"Failed to establish a new connection: {error}") from error
+
+        def connect(self) -> None:
+            super().connect()
+            exchange = _current()
+            if exchange is not None:
+                exchange.watch(self.sock)        # after TLS, the wrapped socket
+
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            exchange = _current()
+            if exchange is not None and self.sock is not None:
+                exchange.watch(self.sock)
+                if exchange.guard is not None and not getattr(self, "proxy", None):
+                    try:
+                        address = self.sock.getpeername()[0]
+                    except OSError:
+                        address = None
+                    if address:
+                        try:
+                            exchange.guard.check(self.host, address)
+                        except AddressRefused as exc:
+                            exchange.refused = exc
+                            raise
+            return super().request(*args, **kwargs)
+
+    class WatchedHTTPConnection(_Watched, HTTPConnection):
+        pass
+
+    class WatchedHTTPSConnection(_Watched, HTTPSConnection):
+        pass
+
+    class WatchedHTTPPool(HTTPConnectionPool):
+        ConnectionCls = WatchedHTTPConnection
+
+    class WatchedHTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = WatchedHTTPSConnection
+
+    pools = {"http": WatchedHTTPPool, "https": WatchedHTTPSPool}
+
+    class WatchedAdapter(requests.adapters.HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = pools
+
+        def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+            manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+            manager.pool_classes_by_scheme = pools
+            return manager
+
+    class Session(requests.Session):
+        """A requests session whose every call runs under its ``timeout=`` as a whole-exchange deadline."""
+
+        def request(self, method: str | bytes, url: str | bytes, *args: Any,
+                    **kwargs: Any) -> requests.Response:
+            seconds = _timeout_seconds(kwargs.get("timeout"))
+            if seconds is None:
+                return super().request(method, url, *args, **kwargs)
+            with deadline(seconds):
+                return super().request(method, url, *args, **kwargs)
+
+    _classes.update(adapter=WatchedAdapter, session=Session)
+    return _classes
+
+
+def install(session: requests.Session) -> requests.Session:
+    """Route a session made elsewhere (tweepy's OAuth1Session, ...) through the watched transport.
+
+    Its calls are bounded only inside ``deadline()``; sessions from ``new_session`` bound themselves.
+    """
+    adapter = _transport()["adapter"]
+    session.mount("https://", adapter())
+    session.mount("http://", adapter())
+    return session
+
+
+def new_session() -> requests.Session:
+    """One HTTP session per adapter or poll worker: keep-alive, our User-Agent, whole-exchange deadlines."""
+    import urllib.request
+
+    session = _transport()["session"]()
+    install(session)
+    session.headers["User-Agent"] = USER_AGENT
+    # requests re-reads proxies, the CA bundle and ~/.netrc from the environment on
+    # every request: half the CPU of an unchanged poll. Read them once here instead;
+    # proxies (with their no_proxy exceptions) and netrc keep requests' own handling.
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.trust_env = bool(urllib.request.getproxies() or os.environ.get("NETRC")
+                             or os.path.exists(os.path.expanduser("~/.netrc")))
+    return session
+
+
+# --------------------------------------------------------------------------- images
+
+
+class ImageProblem(Exception):
+    """Why an image was left out of a post; never fatal, the post goes out without it."""
+
+
+_image_guard = threading.local()
+
+
+@contextmanager
+def images_for(feed_url: str | None, *, allow_private_networks: bool = False) -> Iterator[None]:
+    """Images downloaded in this block belong to a post of ``feed_url``: they follow that feed's guard."""
+    outer = getattr(_image_guard, "guard", None)
+    _image_guard.guard = guard_for(feed_url, allow_private_networks=allow_private_networks)
+    try:
+        yield
+    finally:
+        _image_guard.guard = outer
+
+
+def download_image(session: requests.Session, url: str, *, timeout: float, types: tuple[str, ...],
+                   max_bytes: int = MAX_IMAGE_BYTES) -> tuple[bytes, str]:
+    """The image's bytes and content type, checked before any upload. Raises ImageProblem.
+
+    Called on the adapter's session without credentials: a token only ever
+    goes to its own network, never to the blog's image host. The whole download
+    is bounded by ``timeout``; its addresses by the post's feed (``images_for``),
+    public ones only when no feed is known.
+    """
+    import requests
+
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ImageProblem("the image URL is not http(s)")
+    limit = f"{max_bytes / 1024 / 1024:g} MB"
+    guard = getattr(_image_guard, "guard", None) or Guard("(unknown feed)", False)
+    try:
+        with deadline(timeout, guard=guard), session.get(url, timeout=timeout, stream=True) as response:
+            if response.status_code != 200:
+                raise ImageProblem(f"download answered {response.status_code}")
+            content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if content_type not in types:
+                raise ImageProblem(f"content type {content_type or 'missing'!r} is not one of {', '.join(types)}")
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise ImageProblem(f"{int(declared)} bytes is over the {limit} limit for images")
+            received = bytearray()
+            for chunk in response.iter_content(64 * 1024):
+                received += chunk
+                if len(received) > max_bytes:
+                    raise ImageProblem(f"over the {limit} limit for images")
+    except AddressRefused as exc:
+        raise ImageProblem(str(exc)) from None
+    except requests.Timeout as exc:
+        raise ImageProblem(f"no complete answer within {timeout:g} s ({exc.__class__.__name__})") from None
+    except requests.RequestException as exc:
+        raise ImageProblem(f"download failed ({exc.__class__.__name__})") from None
+    if not received:
+        raise ImageProblem("the download was empty")
+    return bytes(received), content_type
+
