@@ -158,14 +158,38 @@ def _x_handler_class() -> Any:
     return XOAuthHandler
 
 
+def network_settings(settings: Settings, name: str) -> Any:
+    """``name``'s settings; its defaults when none of its variables is set (auth exists to set them)."""
+    from bot.platforms.registry import network
+
+    return settings.networks.get(name) or network(name).parse({})
+
+
+def app_key(network: str, variable: str, value: str | None, prompt: str, ask: Callable[[str], str]) -> str:
+    """An app key from the settings, else typed at a prompt; without it `auth` cannot start (exit 2)."""
+    from bot.cli import UsageError
+
+    if value:
+        return value
+    try:
+        value = ask(prompt).strip()
+    except EOFError:                                   # no terminal, nothing on standard input
+        value = ""
+    if not value:
+        raise UsageError(f"auth {network} needs {variable}: set it in the env file or type it when asked; "
+                         "nothing was changed")
+    return value
+
+
 def auth_twitter(settings: Settings, env_path: str | Path, *, input_fn: Callable[[str], str] = input,
                  print_fn: Callable[..., None] = print) -> Connected:
     """PIN flow: print the authorise URL, read the PIN, store the user's access token and secret."""
-    if not settings.twitter_api_key or not settings.twitter_api_secret:
+    x = network_settings(settings, "twitter")
+    if not x.api_key or not x.api_secret:
         raise AuthFlowError("twitter", "set TWITTER_API_KEY and TWITTER_API_SECRET (your app's \"API Key and "
                                        "Secret\" from the X developer portal) in the env file first")
-    handler = _x_handler_class()(settings.twitter_api_key, settings.twitter_api_secret, callback="oob",
-                                 base_url=settings.twitter_api_base, timeout=settings.request_timeout)
+    handler = _x_handler_class()(x.api_key, x.api_secret, callback="oob",
+                                 base_url=x.api_base, timeout=settings.request_timeout)
     try:
         url = handler.get_authorization_url()
     except Exception as exc:  # noqa: BLE001  tweepy wraps everything in TweepyException
@@ -218,14 +242,15 @@ def linkedin_oauth_base(settings: Settings, explicit: str | None = None) -> str:
     ``linkedin_oauth_base`` setting if the config has one, the API base when it
     is a loopback address (the fakes serve both), else www.linkedin.com.
     """
-    base = explicit or getattr(settings, "linkedin_oauth_base", None)
+    linkedin = network_settings(settings, "linkedin")
+    base = explicit or linkedin.oauth_base
     if base:
         problem = check_api_base(base)
         if problem:
             raise AuthFlowError("linkedin", f"LINKEDIN_OAUTH_BASE {problem}")
         return base.rstrip("/")
-    if is_loopback(urlsplit(settings.linkedin_api_base).hostname or ""):
-        return settings.linkedin_api_base.rstrip("/")
+    if is_loopback(urlsplit(linkedin.api_base).hostname or ""):
+        return str(linkedin.api_base).rstrip("/")
     return LINKEDIN_OAUTH_BASE
 
 
@@ -238,8 +263,9 @@ def auth_linkedin(settings: Settings, env_path: str | Path, *, client_id: str, c
     if not client_id or not client_secret:
         raise AuthFlowError("linkedin", "the app's Client ID and Client Secret are needed (LinkedIn developer "
                                         "portal → your app → Auth)")
-    if not organization and settings.linkedin_author.startswith("urn:li:organization:"):
-        organization = settings.linkedin_author          # renewing a Page's token: the same flow again
+    linkedin = network_settings(settings, "linkedin")
+    if not organization and linkedin.author.startswith("urn:li:organization:"):
+        organization = linkedin.author          # renewing a Page's token: the same flow again
     org_id = _organization_id(organization) if organization else None
     base = linkedin_oauth_base(settings, oauth_base)
     scopes = LINKEDIN_ORGANIZATION_SCOPES if org_id else LINKEDIN_SCOPES
@@ -276,16 +302,16 @@ def auth_linkedin(settings: Settings, env_path: str | Path, *, client_id: str, c
 
     if org_id:
         author = f"urn:li:organization:{org_id}"
-        page = LinkedInPlatform(access_token=token, author=author, base_url=settings.linkedin_api_base,
-                                version=settings.linkedin_version, timeout=settings.request_timeout, clock=clock)
+        page = LinkedInPlatform(access_token=token, author=author, base_url=linkedin.api_base,
+                                version=linkedin.version, timeout=settings.request_timeout, clock=clock)
         try:
             who = page.verify()                      # GET /rest/organizationAcls?q=roleAssignee
         except PlatformError as exc:
             raise AuthFlowError("linkedin", f"the new token cannot post as Page {org_id}: {exc.message}. "
                                             f"Nothing was saved") from None
     else:
-        member = LinkedInPlatform(access_token=token, author="", base_url=settings.linkedin_api_base,
-                                  version=settings.linkedin_version, timeout=settings.request_timeout,
+        member = LinkedInPlatform(access_token=token, author="", base_url=linkedin.api_base,
+                                  version=linkedin.version, timeout=settings.request_timeout,
                                   clock=clock)
         try:
             author = member.author()                 # GET /v2/userinfo → urn:li:person:{sub}
@@ -433,15 +459,16 @@ def auth_facebook(settings: Settings, env_path: str | Path, *, user_token: str, 
                   app_secret: str | None = None, input_fn: Callable[[str], str] = input,
                   print_fn: Callable[..., None] = print) -> Connected:
     """Exchange a short-lived user token, pick a Page, store its (non-expiring) Page token."""
-    app_id = app_id or settings.facebook_app_id
-    app_secret = app_secret or settings.facebook_app_secret
+    facebook = network_settings(settings, "facebook")
+    app_id = app_id or facebook.app_id
+    app_secret = app_secret or facebook.app_secret
     if not app_id or not app_secret:
         raise AuthFlowError("facebook", "set FACEBOOK_APP_ID and FACEBOOK_APP_SECRET (Meta app dashboard → "
                                         "App settings → Basic) in the env file, or pass them")
     if not user_token.strip():
         raise AuthFlowError("facebook", "no user access token given: create one in the Graph API Explorer "
                                         "with pages_show_list, pages_read_engagement and pages_manage_posts")
-    graph = f"{settings.facebook_graph_base.rstrip('/')}/{settings.facebook_graph_version}"
+    graph = f"{facebook.graph_base.rstrip('/')}/{facebook.graph_version}"
     session = new_session()
     timeout = settings.request_timeout
 

@@ -10,7 +10,7 @@ import argparse
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Sequence, TextIO
 
 from bot import __version__
 from bot.errors import AutopostError
@@ -21,7 +21,6 @@ if TYPE_CHECKING:                       # imported for real only by the commands
     from bot.config import Settings
     from bot.delivery import Deliverer
     from bot.models import Delivery, FeedState, NetworkState, Post, PostRecord
-    from bot.platforms.base import Platform
     from bot.poller import FeedOutcome
     from bot.store import Store
 
@@ -88,24 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="verify only this network; repeat for several (default: every enabled network)")
     auth = command("auth", "connect an account: get its tokens and store them in the env file")
     networks = auth.add_subparsers(dest="network", metavar="NETWORK", required=True)
-    networks.add_parser("twitter", parents=[anywhere],
-                        help="X: print an authorise address, read the PIN (needs TWITTER_API_KEY/SECRET)",
-                        epilog="Example: autopost auth twitter")
-    linkedin = networks.add_parser("linkedin", parents=[anywhere],
-                                   help="LinkedIn: browser sign-in, redirect to 127.0.0.1",
-                                   epilog="Example: autopost auth linkedin --client-id 86abcdefghijkl "
-                                          "--organization 2414183")
-    linkedin.add_argument("--client-id", help="the app's Client ID (default: LINKEDIN_CLIENT_ID); "
-                                              "the Client Secret is read from LINKEDIN_CLIENT_SECRET or asked for")
-    linkedin.add_argument("--organization", metavar="ID", help="post as this LinkedIn Page (its numeric id)")
-    linkedin.add_argument("--port", type=int, default=8765, help="port of the redirect listener on 127.0.0.1 "
-                          "(default 8765; register http://127.0.0.1:PORT/callback in the app)")
-    linkedin.add_argument("--no-browser", action="store_true", help="only print the address; open no browser")
-    facebook = networks.add_parser("facebook", parents=[anywhere],
-                                   help="Facebook: exchange a Graph API Explorer token, pick a Page",
-                                   epilog="Example: autopost auth facebook")
-    facebook.add_argument("--app-id", help="the Meta app's ID (default: FACEBOOK_APP_ID); the app secret is read "
-                                           "from FACEBOOK_APP_SECRET or asked for")
+    from bot.platforms.registry import NETWORKS
+
+    for network in NETWORKS:
+        if network.auth is None:
+            continue
+        flow = networks.add_parser(network.name, parents=[anywhere], help=network.auth.help,
+                                   epilog=network.auth.epilog)
+        if network.auth.arguments:
+            network.auth.arguments(flow)
     return parser
 
 
@@ -280,27 +270,18 @@ def cmd_preview(settings: Settings, args: argparse.Namespace) -> int:
                       f"(enabled: {', '.join(settings.platforms)})")
         settings = replace(settings, platforms=names)
     _show_messages(settings, [post])
-    _print_x_costs(settings, post, candidates)
+    _print_notes(settings, post, candidates)
     return 0
 
 
-def _print_x_costs(settings: Settings, post: Post, candidates: Sequence[Post]) -> None:
-    """What this post, and a month of the feed, would cost on X (pay-per-use)."""
-    if not {"twitter", "console"} & set(settings.platforms):
-        return
-    from bot.delivery import messages_for
-    from bot.models import utcnow
-    from bot.platforms import twitter_costs
-    from bot.twitter_text import url_spans
+def _print_notes(settings: Settings, post: Post, candidates: Sequence[Post]) -> None:
+    """Each shown network's own notes on this post (X: what it, and a month of the feed, would cost)."""
+    from bot.platforms.registry import CONSOLE, NETWORKS
 
-    (message,) = messages_for(post, "twitter", settings)
-    lines = twitter_costs.cost_lines(
-        has_url=bool(url_spans(message.text)),
-        per_day=twitter_costs.posts_per_day((p.published for p in candidates), utcnow()),
-        daily_cap=settings.daily_caps.get("twitter"), reverify_interval=settings.reverify_interval)
-    print("── X cost (estimate; the X developer console has the real prices)")
-    for line in lines:
-        print(f"  {line}")
+    for network in NETWORKS:
+        if network.preview_note and {network.name, CONSOLE} & set(settings.platforms):
+            for line in network.preview_note(settings, settings.networks.get(network.name), post, candidates):
+                print(line)
 
 
 def cmd_repost(settings: Settings, args: argparse.Namespace) -> int:
@@ -442,11 +423,10 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
         ok, text = _try_verify(deliverer, name)
         healthy &= ok
         print(f"{name}: {text}")
-        if name == "twitter":
-            from bot.platforms.twitter_costs import reverify_line
-
-            print(f"{name}: {reverify_line(settings.reverify_interval)}")
-        warning = _expiry_warning(deliverer.platforms[name], store.clock())
+        note = _check_note(name, settings)
+        if note:
+            print(f"{name}: {note}")
+        warning = _expiry_warning(name, settings, store.clock())
         if warning:
             print(f"{name}: warning: {warning}")
     return 0 if healthy and not settings.warnings else 1
@@ -454,53 +434,16 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_auth(settings: Settings, args: argparse.Namespace) -> int:
     """Run one network's auth flow; secrets are typed at hidden prompts, never taken from argv."""
-    import getpass
-    import webbrowser
     from pathlib import Path
 
-    from bot import auth
+    from bot.platforms.registry import network
 
     env_path = settings.env_file or Path(".env")
-    if args.network == "twitter":
-        # X's PIN flow cannot start without the app's keys, and they are not asked for.
-        missing = [name for name, value in (("TWITTER_API_KEY", settings.twitter_api_key),
-                                            ("TWITTER_API_SECRET", settings.twitter_api_secret)) if not value]
-        if missing:
-            raise UsageError(f"auth twitter needs {' and '.join(missing)} (the app's \"API Key and Secret\" "
-                             f"from the X developer portal) in {env_path} or the environment; nothing was changed")
-        auth.auth_twitter(settings, env_path, input_fn=input, print_fn=print)
-    elif args.network == "linkedin":
-        client_id = _app_key("linkedin", "LINKEDIN_CLIENT_ID (or --client-id)",
-                             args.client_id or settings.linkedin_client_id, "LinkedIn app Client ID: ", input)
-        client_secret = _app_key("linkedin", "LINKEDIN_CLIENT_SECRET", settings.linkedin_client_secret,
-                                 "LinkedIn app Client Secret (not shown): ", getpass.getpass)
-        auth.auth_linkedin(settings, env_path, client_id=client_id, client_secret=client_secret,
-                           organization=args.organization, port=args.port, print_fn=print,
-                           open_browser=None if args.no_browser else webbrowser.open)
-    else:
-        app_id = _app_key("facebook", "FACEBOOK_APP_ID (or --app-id)", args.app_id or settings.facebook_app_id,
-                          "Meta app ID: ", input)
-        app_secret = _app_key("facebook", "FACEBOOK_APP_SECRET", settings.facebook_app_secret,
-                              "Meta app secret (not shown): ", getpass.getpass)
-        user_token = getpass.getpass("User access token from the Graph API Explorer (not shown): ")
-        auth.auth_facebook(settings, env_path, user_token=user_token, app_id=app_id,
-                           app_secret=app_secret, input_fn=input, print_fn=print)
+    flow = network(args.network).auth
+    assert flow is not None, "the parser offers only networks with an auth flow"
+    flow.run(settings, settings.networks.get(args.network), env_path, args)
     print(_keep_private(env_path))
     return 0
-
-
-def _app_key(network: str, variable: str, value: str | None, prompt: str, ask: Callable[[str], str]) -> str:
-    """An app key from the settings, else typed at a prompt; without it `auth` cannot start (exit 2)."""
-    if value:
-        return value
-    try:
-        value = ask(prompt).strip()
-    except EOFError:                                   # no terminal, nothing on standard input
-        value = ""
-    if not value:
-        raise UsageError(f"auth {network} needs {variable}: set it in the env file or type it when asked; "
-                         "nothing was changed")
-    return value
 
 
 def _keep_private(env_path: str | os.PathLike[str]) -> str:
@@ -544,7 +487,7 @@ def _ledger_id(post: Post) -> int:
 
 
 def _known_networks(names: Sequence[str]) -> None:
-    from bot.platforms.base import PLATFORM_NAMES
+    from bot.platforms.registry import PLATFORM_NAMES
 
     for name in names:
         if name not in PLATFORM_NAMES:
@@ -595,9 +538,20 @@ def _newest(posts: Sequence[Post]) -> Post | None:
     return posts[0] if posts else None
 
 
-def _expiry_warning(adapter: Platform, now: datetime) -> str | None:
-    warn = getattr(adapter, "token_expiry_warning", None)
-    return warn(now.date()) if warn else None
+def _expiry_warning(name: str, settings: Settings, now: datetime) -> str | None:
+    from bot.service import expiry_warning, token_expiries
+
+    expires = token_expiries(settings).get(name)
+    return expiry_warning(name, expires, now.date()) if expires else None
+
+
+def _check_note(name: str, settings: Settings) -> str | None:
+    from bot.platforms.registry import CONSOLE, network
+
+    if name == CONSOLE:
+        return None
+    note = network(name).check_note
+    return note(settings) if note else None
 
 
 def _current_posts(settings: Settings) -> list[Post]:

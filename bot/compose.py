@@ -5,7 +5,7 @@ lives in ``bot/twitter_text.py``. Sections, in order:
 
 1. templates (placeholders, validation, rendering);
 2. grapheme clusters and the places where a field may be cut;
-3. hashtags from categories; LinkedIn "little" escaping; UTM tagging;
+3. hashtags from categories; UTM tagging (escaping and hashtag forms are the networks' text rules);
 4. fitting a message into its network's limit, and ``compose`` itself.
 """
 from __future__ import annotations
@@ -17,21 +17,16 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
 from bot.models import Message, Post
-from bot.twitter_text import (
-    MAX_URL_LENGTH, cautious_weighted_length, is_pictographic, measure, url_spans, utf16_length,
-    weight_exceeded_at,
-)
+from bot.platforms.network import TextRules
+from bot.platforms.registry import NETWORKS
+from bot.platforms.registry import network as described
+from bot.twitter_text import MAX_URL_LENGTH, is_pictographic, url_spans
 
 FIELDS = ("title", "url", "summary", "hashtags", "author", "feed_title")
 
-DEFAULT_TEMPLATES = {
-    "twitter": "{title} {url} {hashtags}",
-    "linkedin": "{title}\n\n{summary}\n\n{hashtags}",
-    "facebook": "{title}\n\n{summary}",
-}
-
-# Each network's limit, counted as that network counts (see ``measure``).
-LIMITS = {"twitter": 280, "linkedin": 3000, "facebook": 63206}
+# Each network's default template and limit (counted as that network counts), from its description.
+DEFAULT_TEMPLATES = {n.name: n.text.default_template for n in NETWORKS}
+LIMITS = {n.name: n.text.limit for n in NETWORKS}
 
 ELLIPSIS = "\u2026"
 CARD_DESCRIPTION_MAX = 300     # LinkedIn article card: a short teaser, not the whole summary
@@ -323,33 +318,6 @@ def hashtags(categories: Iterable[str], *, limit: int, extra: Iterable[str] = ()
     return chosen
 
 
-# --------------------------------------------------------------------------- LinkedIn "little" text
-
-# learn.microsoft.com/linkedin/marketing/community-management/shares/little-text-format:
-# "Characters reserved for little elements must be escaped to be treated as plaintext";
-# unescaped, LinkedIn cuts the commentary at the first one and still reports success.
-LINKEDIN_RESERVED = "\\|{}@[]()<>#*_~"
-# A translation table, not re.sub with a template: fitting escapes the whole text at every
-# try, and a template expansion per "@" made 3,000 "@@@..." cost 80 ms.
-_LINKEDIN_ESCAPES = str.maketrans({char: "\\" + char for char in LINKEDIN_RESERVED})
-
-
-def linkedin_escape(text: str) -> str:
-    """Backslash-escape every reserved character (one pass, so backslashes are escaped first)."""
-    return text.translate(_LINKEDIN_ESCAPES)
-
-
-def linkedin_hashtag(tag: str) -> str:
-    """A hashtag as the Posts API writes it: ``{hashtag|\\#|Technology}`` (HashtagTemplate).
-
-    The ``#`` inside the template is escaped like any reserved character:
-    that is the form the API returns for a ``#tag`` it converted itself, and
-    the form the issue and several working integrations use; the docs page's
-    own example drops the backslash.
-    """
-    return "{hashtag|\\#|" + linkedin_escape(tag.lstrip("#")) + "}"
-
-
 # --------------------------------------------------------------------------- UTM tagging
 
 def tagged_url(url: str, utm: str | None, network: str) -> str:
@@ -369,17 +337,6 @@ def tagged_url(url: str, utm: str | None, network: str) -> str:
 
 # --------------------------------------------------------------------------- rendering and fitting
 
-# twitter-text's mention rule (twitter-text 3.x, conformance/extract.yml "mentions";
-# regex validMentionOrList and invalidMentionMatchEnd in its js/java sources): an "@"
-# is a mention only when preceded by the start, "RT"/"RT:", or a character that is
-# not a letter, digit or one of _!#$%&*@＠; the name is 1-20 of [A-Za-z0-9_], and
-# not one followed by another "@", a Latin accented letter or "://". So
-# "me@example.com" is an address, left as it is.
-_MENTION = re.compile(
-    "(?:^|(?<=[^A-Za-z0-9_!#$%&*@\uFF20])|(?:^|(?<=[^A-Za-z0-9_+~.-]))[Rr][Tt]:?)[@\uFF20]([A-Za-z0-9_]{1,20})")
-_MENTION_INVALID_END = re.compile(
-    "[@\uFF20\xC0-\xD6\xD8-\xF6\xF8-\xFF\u0100-\u024F\u0253\u0254\u0256\u0257\u0259\u025B"
-    "\u0263\u0268\u026F\u0272\u0289\u028B\u02BB\u0300-\u036F\u1E00-\u1EFF]|://")
 _FEED_FIELDS = ("title", "summary", "author", "feed_title")
 
 
@@ -394,17 +351,6 @@ class _Field:
         return self.text + ELLIPSIS if self.cut and self.text else self.text
 
 
-def _defuse_mentions(text: str) -> str:
-    """``@name`` → ``@\u2060name``: X's automation rules forbid unsolicited automated mentions."""
-    def defuse(match: re.Match) -> str:
-        if _MENTION_INVALID_END.match(text, match.end()):
-            return match.group(0)
-        at = match.start(1) - 1
-        return text[match.start():at + 1] + "\u2060" + match.group(1)
-
-    return _MENTION.sub(defuse, text)
-
-
 def _tidy(text: str) -> str:
     """Remove the gaps empty fields leave: spaces at line ends, doubled spaces, 3+ newlines."""
     text = re.sub(r"[ \t]+\n", "\n", text)
@@ -415,31 +361,29 @@ def _tidy(text: str) -> str:
 
 
 def _render(segments: Sequence[tuple[str, str | None]], fields: Mapping[str, _Field], tags: Sequence[str], link: str,
-            network: str, options: ComposeOptions, *, escape: bool = True) -> str:
+            rules: TextRules, options: ComposeOptions) -> str:
+    escape = rules.escape
     out = []
     for literal, name in segments:
-        out.append(linkedin_escape(literal) if network == "linkedin" and escape else literal)
+        out.append(escape(literal) if escape else literal)
         if not name:
             continue
         if name == "url":
             value = link
         elif name == "hashtags":
-            if network == "linkedin" and escape:
-                value = " ".join(linkedin_hashtag(t) for t in tags)
-            else:
-                value = " ".join(tags)
+            value = " ".join(rules.hashtag(t) if rules.hashtag else t for t in tags)
         else:
             value = fields[name].shown()
-            if network == "twitter" and not options.allow_mentions:
-                value = _defuse_mentions(value)
-        if network == "linkedin" and escape and name != "hashtags":
-            value = linkedin_escape(value)
+            if rules.defuse_mentions and not options.allow_mentions:
+                value = rules.defuse_mentions(value)
+        if escape and not (name == "hashtags" and rules.hashtag):
+            value = escape(value)
         out.append(value)
     return _tidy("".join(out))
 
 
-def _fit_length(network: str) -> Callable[[str], int]:
-    return cautious_weighted_length if network == "twitter" else utf16_length
+def _fit_length(rules: TextRules) -> Callable[[str], int]:
+    return rules.fit_length or rules.length
 
 
 def _longest_fitting(candidates: Sequence[int], fits: Callable[[int], bool]) -> int | None:
@@ -495,15 +439,15 @@ def _shortened_lengths(text: str, points: Sequence[int]) -> list[int]:
     return lengths
 
 
-def _pretrimmed(text: str, network: str) -> _Field:
+def _pretrimmed(text: str, rules: TextRules) -> _Field:
     """A very long value cut once, cheaply, to about what could ever fit, before the exact fitting."""
-    budget = LIMITS[network] + 1
+    budget = rules.limit + 1
     if len(text) <= budget:
         return _Field(text)
-    if network == "twitter":
+    if rules.pretrim_at:
         # X weighs a URL 23 and a family emoji 2, however many characters they hold: cut
         # where the weight, not the character count, passes the limit.
-        budget = weight_exceeded_at(text, budget)
+        budget = rules.pretrim_at(text, budget)
         if budget >= len(text):
             return _Field(text)
     window = text[: budget + MAX_URL_LENGTH + 64]     # so a URL crossing the budget is seen whole
@@ -518,32 +462,32 @@ def _pretrimmed(text: str, network: str) -> _Field:
 
 
 def _fit(segments: Sequence[tuple[str, str | None]], fields: dict[str, _Field], tags: list[str], link: str,
-         network: str, options: ComposeOptions) -> str | None:
+         rules: TextRules, options: ComposeOptions) -> str | None:
     """The rendered text after shortening summary, then title, then dropping hashtags, then
     shortening author and feed title; None if even that is over the limit."""
-    limit, length = LIMITS[network], _fit_length(network)
+    limit, length = rules.limit, _fit_length(rules)
     used = _fields_in(segments)
 
     def fits_with(candidate: dict[str, _Field], candidate_tags: Sequence[str] = tags) -> bool:
-        return length(_render(segments, candidate, candidate_tags, link, network, options)) <= limit
+        return length(_render(segments, candidate, candidate_tags, link, rules, options)) <= limit
 
     if fits_with(fields):
-        return _render(segments, fields, tags, link, network, options)
+        return _render(segments, fields, tags, link, rules, options)
     for name in ("summary", "title"):
         if name in used and fields[name].text:
             fields = _shorten(name, fields, fits_with)
             if fits_with(fields):
-                return _render(segments, fields, tags, link, network, options)
+                return _render(segments, fields, tags, link, rules, options)
     tags = list(tags)
     while tags and "hashtags" in used:
         tags.pop()
         if fits_with(fields, tags):
-            return _render(segments, fields, tags, link, network, options)
+            return _render(segments, fields, tags, link, rules, options)
     for name in ("author", "feed_title"):
         if name in used and fields[name].text:
             fields = _shorten(name, fields, lambda f: fits_with(f, tags))
             if fits_with(fields, tags):
-                return _render(segments, fields, tags, link, network, options)
+                return _render(segments, fields, tags, link, rules, options)
     return None
 
 
@@ -601,13 +545,14 @@ def compose(post: Post, network: str, template: str | None = None,
     """
     if network not in LIMITS:
         raise ValueError(f"no message rules for network {network!r}; choose from {', '.join(LIMITS)}")
-    template = template or DEFAULT_TEMPLATES[network]
+    rules = described(network).text
+    template = template or rules.default_template
     problem = check_template(template)
     if problem:
         raise ValueError(f"{network} template: {problem}")
     segments = _segments(template)
-    if network == "twitter" and "url" not in _fields_in(segments):
-        # On X the link lives in the text; a template without it would post a dead end.
+    if rules.url_in_text and "url" not in _fields_in(segments):
+        # Where the link lives in the text, a template without it would post a dead end.
         segments = segments + ((" ", "url"),)
 
     link = tagged_url(post.url, options.utm, network)
@@ -621,19 +566,19 @@ def compose(post: Post, network: str, template: str | None = None,
                     text=f"{raw['title']} {raw['summary']}")
     # Only the fields that can be shown are worth trimming (the title is the fallback's).
     shown = _fields_in(segments) | {"title"}
-    fields = {name: _pretrimmed(value, network) if name in shown else _Field(value) for name, value in raw.items()}
+    fields = {name: _pretrimmed(value, rules) if name in shown else _Field(value) for name, value in raw.items()}
     short, cut = teaser(raw["summary"], options.summary_max)
     if cut or short != raw["summary"]:
         # AUTOPOST_SUMMARY_MAX first; the network's own limit may still shorten it below.
         fields["summary"] = _Field(short, cut=True) if cut else _Field(short)
-        if "summary" in shown and len(short) > LIMITS[network] + 1:
-            fields["summary"] = _pretrimmed(short, network)
+        if "summary" in shown and len(short) > rules.limit + 1:
+            fields["summary"] = _pretrimmed(short, rules)
 
-    text = _fit(segments, fields, tags, link, network, options)
+    text = _fit(segments, fields, tags, link, rules, options)
     if text is None:
         # The template's own words are too long: fall back to the essentials.
         fallback = _segments("{title} {url}" if "url" in _fields_in(segments) else "{title}")
-        text = _fit(fallback, fields, [], link, network, options)
+        text = _fit(fallback, fields, [], link, rules, options)
     if text is None:
         text = link if "url" in _fields_in(segments) else ""
 
@@ -642,9 +587,9 @@ def compose(post: Post, network: str, template: str | None = None,
         text=text,
         link=link,
         post_url=post.url,
-        title=raw["title"],
-        description=_card_description(raw["summary"]),
-        image_url=post.image_url,
-        length=measure(network, text),
-        limit=LIMITS[network],
+        title=raw["title"] if "title" in rules.card_fields else "",
+        description=_card_description(raw["summary"]) if "description" in rules.card_fields else "",
+        image_url=post.image_url if "image_url" in rules.card_fields else None,
+        length=rules.length(text),
+        limit=rules.limit,
     )

@@ -8,52 +8,30 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field, replace
-from datetime import date
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
-from bot.models import AutopostError
-from bot.platforms.base import NETWORKS, PLATFORM_NAMES, check_api_base
-
-
-class ConfigError(AutopostError):
-    """The configuration is unusable; the message names the variable."""
-
-    def __init__(self, variable: str, problem: str):
-        self.variable = variable
-        super().__init__(f"{variable}: {problem}")
-
-
-# Variables whose values are never printed, logged or put in an error message.
-SECRET_VARIABLES = (
-    "TWITTER_API_KEY", "TWITTER_API_SECRET", "TWITTER_ACCESS_TOKEN", "TWITTER_ACCESS_TOKEN_SECRET",
-    "LINKEDIN_ACCESS_TOKEN", "LINKEDIN_CLIENT_SECRET",
-    "FACEBOOK_PAGE_TOKEN", "FACEBOOK_APP_SECRET",
-    "AUTOPOST_ALERT_WEBHOOK",          # Slack and Discord webhook URLs carry their secret in the path
+from bot.platforms.registry import CONSOLE, NETWORKS, PLATFORM_NAMES
+from bot.values import (  # noqa: F401  (re-exported: modules and tests import them from here)
+    ConfigError, parse_bool, parse_duration, parse_int, split_list,
 )
 
-CREDENTIALS = {
-    "twitter": ("TWITTER_API_KEY", "TWITTER_API_SECRET", "TWITTER_ACCESS_TOKEN", "TWITTER_ACCESS_TOKEN_SECRET"),
-    "linkedin": ("LINKEDIN_ACCESS_TOKEN",),
-    "facebook": ("FACEBOOK_PAGE_ID", "FACEBOOK_PAGE_TOKEN"),
-}
+# The core's secrets; each network names its own (its description's ``secrets``).
+CORE_SECRET_VARIABLES = (
+    "AUTOPOST_ALERT_WEBHOOK",          # Slack and Discord webhook URLs carry their secret in the path
+)
+# Variables whose values are never printed, logged or put in an error message.
+SECRET_VARIABLES = CORE_SECRET_VARIABLES + tuple(v for n in NETWORKS for v in n.secrets)
 
-DEFAULT_API_BASES = {
-    "TWITTER_API_BASE": "https://api.x.com",
-    "LINKEDIN_API_BASE": "https://api.linkedin.com",
-    "FACEBOOK_GRAPH_BASE": "https://graph.facebook.com",
-}
-
-# LinkedIn serves each monthly version for about a year and answers 426 after;
-# Graph API versions live about two years. Both are pinned, and overridable.
-DEFAULT_LINKEDIN_VERSION = "202607"   # newest listed in LinkedIn's version changelog; sunsets about July 2027
-DEFAULT_FACEBOOK_GRAPH_VERSION = "v25.0"   # released 2026-02-18, served until 2028-07-29
+# What the core reads for every network, by the network's prefix: its template, its daily
+# cap, and (where its text rules defuse mentions) whether mentions are allowed.
+PER_NETWORK = ("TEMPLATE", "DAILY_CAP")
 
 # Every variable autopost reads, and so every name the env file may hold: a name with one
-# of PREFIXES that is not here is a typo, reported with the closest of these. A new variable
-# (a new network's too) is added here; tests/test_config.py fails while one read by
-# settings_from is missing.
-VARIABLES: tuple[str, ...] = (
+# of PREFIXES that is not here is a typo, reported with the closest of these. A new core
+# variable is added here; a network's come from its description. tests/test_config.py
+# fails while one read by settings_from is missing.
+CORE_VARIABLES: tuple[str, ...] = (
     "AUTOPOST_FEEDS", "AUTOPOST_DB", "AUTOPOST_ENV_FILE", "AUTOPOST_POLL_INTERVAL", "AUTOPOST_PLATFORMS",
     "AUTOPOST_DRY_RUN", "AUTOPOST_BACKFILL", "AUTOPOST_MAX_AGE", "AUTOPOST_REQUEST_TIMEOUT",
     "AUTOPOST_MAX_FEED_BYTES", "AUTOPOST_FETCH_CONCURRENCY", "AUTOPOST_LOG_LEVEL", "AUTOPOST_LOG_FORMAT",
@@ -61,21 +39,21 @@ VARIABLES: tuple[str, ...] = (
     "AUTOPOST_RETRY_MAX", "AUTOPOST_MAX_ATTEMPTS", "AUTOPOST_MIN_GAP", "AUTOPOST_REVERIFY_INTERVAL",
     "AUTOPOST_ALERT_WEBHOOK", "AUTOPOST_HTTP", "AUTOPOST_BURST_LIMIT", "AUTOPOST_SUMMARY_MAX",
     "AUTOPOST_SHUTDOWN_GRACE", "AUTOPOST_ALLOW_PRIVATE_NETWORKS",
-    "TWITTER_ATTACH_IMAGE", "TWITTER_ALLOW_MENTIONS",
-    "LINKEDIN_AUTHOR", "LINKEDIN_VERSION", "LINKEDIN_TOKEN_EXPIRES", "LINKEDIN_OAUTH_BASE",
-    "LINKEDIN_CLIENT_ID", "LINKEDIN_CLIENT_SECRET",
-    "FACEBOOK_APP_ID", "FACEBOOK_APP_SECRET", "FACEBOOK_GRAPH_VERSION",
-    *(name for names in CREDENTIALS.values() for name in names),
-    *DEFAULT_API_BASES,
-    *(f"{network.upper()}_TEMPLATE" for network in NETWORKS),
-    *(f"{network.upper()}_DAILY_CAP" for network in NETWORKS),
 )
-PREFIXES: tuple[str, ...] = ("AUTOPOST_", *(f"{network.upper()}_" for network in NETWORKS))
 
-_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+
+def _network_variables() -> tuple[str, ...]:
+    names: list[str] = []
+    for network in NETWORKS:
+        names += network.variables
+        names += (network.prefix + suffix for suffix in PER_NETWORK)
+        if network.text.defuse_mentions is not None:
+            names.append(network.prefix + "ALLOW_MENTIONS")
+    return tuple(dict.fromkeys(names))
+
+
+VARIABLES: tuple[str, ...] = CORE_VARIABLES + _network_variables()
+PREFIXES: tuple[str, ...] = ("AUTOPOST_", *(network.prefix for network in NETWORKS))
 
 
 @dataclass(frozen=True)
@@ -102,7 +80,7 @@ class Settings:
     hashtags_max: int = 3
     hashtags_extra: tuple[str, ...] = ()
     utm: str | None = None
-    twitter_allow_mentions: bool = False
+    allow_mentions: tuple[str, ...] = ()         # networks whose mentions are left as written
     summary_max: int = 300                        # characters of {summary}; 0: no limit
 
     # delivery
@@ -115,75 +93,26 @@ class Settings:
     alert_webhook: str | None = None
     http_listen: tuple[str, int] | None = None   # AUTOPOST_HTTP: /healthz and /metrics; None: off
 
-    # X
-    twitter_api_key: str = field(default="", repr=False)
-    twitter_api_secret: str = field(default="", repr=False)
-    twitter_access_token: str = field(default="", repr=False)
-    twitter_access_token_secret: str = field(default="", repr=False)
-    twitter_api_base: str = DEFAULT_API_BASES["TWITTER_API_BASE"]
-    twitter_attach_image: bool = False
-
-    # LinkedIn
-    linkedin_access_token: str = field(default="", repr=False)
-    linkedin_author: str = ""
-    linkedin_api_base: str = DEFAULT_API_BASES["LINKEDIN_API_BASE"]
-    linkedin_version: str = DEFAULT_LINKEDIN_VERSION
-    linkedin_token_expires: date | None = None
-    linkedin_oauth_base: str | None = None      # None: https://www.linkedin.com (the API base if it is loopback)
-    linkedin_client_id: str = ""
-    linkedin_client_secret: str = field(default="", repr=False)
-
-    # Facebook
-    facebook_page_id: str = ""
-    facebook_page_token: str = field(default="", repr=False)
-    facebook_app_id: str = ""
-    facebook_app_secret: str = field(default="", repr=False)
-    facebook_graph_base: str = DEFAULT_API_BASES["FACEBOOK_GRAPH_BASE"]
-    facebook_graph_version: str = DEFAULT_FACEBOOK_GRAPH_VERSION
+    # network -> that network's settings object (its description's ``parse``), for each network
+    # that is enabled or has any of its variables set
+    networks: Mapping[str, Any] = field(default_factory=dict)
 
     # What the env file holds that autopost does not read (a misspelt name), one line each.
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def secrets(self) -> tuple[str, ...]:
         """Every configured secret value, for the log filter that masks them."""
-        values = (self.twitter_api_key, self.twitter_api_secret, self.twitter_access_token,
-                  self.twitter_access_token_secret, self.linkedin_access_token,
-                  self.facebook_page_token, self.facebook_app_secret, self.linkedin_client_secret,
-                  self.alert_webhook or "")
+        values = [self.alert_webhook or ""]
+        for settings in self.networks.values():
+            values += settings.secrets()
         return tuple(v for v in values if v)
 
-
-def parse_duration(value: str, variable: str) -> float:
-    """Seconds from ``90``, ``90s``, ``5m``, ``1h`` or ``7d``."""
-    match = _DURATION.match(value)
-    if not match:
-        raise ConfigError(variable, f"{value!r} is not a duration; use seconds (90) or 90s, 5m, 1h, 7d")
-    if match.group(1).startswith("-"):
-        raise ConfigError(variable, f"must be positive, got {value.strip()}")
-    return float(match.group(1)) * _UNITS[match.group(2).lower()]
-
-
-def parse_bool(value: str, variable: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ConfigError(variable, f"{value!r} is not true or false")
-
-
-def parse_int(value: str, variable: str, *, minimum: int = 0) -> int:
-    try:
-        number = int(value.strip())
-    except ValueError:
-        raise ConfigError(variable, f"{value!r} is not a whole number") from None
-    if number < minimum:
-        raise ConfigError(variable, f"must be at least {minimum}, got {number}")
-    return number
-
-
-def split_list(value: str) -> tuple[str, ...]:
-    return tuple(item for item in re.split(r"[\s,]+", value) if item)
+    def network(self, name: str) -> Any:
+        """``name``'s settings object; a ConfigError when it was never configured."""
+        try:
+            return self.networks[name]
+        except KeyError:
+            raise ConfigError("AUTOPOST_PLATFORMS", f"{name} is not configured") from None
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -308,19 +237,11 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
         if "://" in feed and not feed.lower().startswith(("http://", "https://", "file://")):
             raise ConfigError("AUTOPOST_FEEDS", f"{feed!r} is neither an http(s) URL nor a file path")
 
-    bases = {}
-    for name, default in DEFAULT_API_BASES.items():
-        base = get(name) or default
-        problem = check_api_base(base)
-        if problem:
-            raise ConfigError(name, problem)
-        bases[name] = base.rstrip("/")
-
     platforms = _platforms(values, get("AUTOPOST_PLATFORMS"), require_credentials)
 
     templates = {}
     for network in NETWORKS:
-        variable = f"{network.upper()}_TEMPLATE"
+        variable = network.prefix + "TEMPLATE"
         if variable in values and values[variable].strip():
             from bot import compose   # only when a template is set: keeps the CLI's start fast
 
@@ -328,13 +249,23 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
             problem = compose.check_template(template)
             if problem:
                 raise ConfigError(variable, problem)
-            templates[network] = template
+            templates[network.name] = template
 
     caps = {}
     for network in NETWORKS:
-        variable = f"{network.upper()}_DAILY_CAP"
+        variable = network.prefix + "DAILY_CAP"
         if get(variable):
-            caps[network] = parse_int(get(variable), variable, minimum=1)
+            caps[network.name] = parse_int(get(variable), variable, minimum=1)
+
+    allow_mentions = tuple(
+        network.name for network in NETWORKS
+        if network.text.defuse_mentions is not None
+        and parse_bool(get(network.prefix + "ALLOW_MENTIONS", "false"), network.prefix + "ALLOW_MENTIONS"))
+
+    # Each network's own variables, validated by its own description: for the networks that
+    # are enabled, and for any whose variables are set (a typo there is caught before it matters).
+    networks = {network.name: network.parse(values) for network in NETWORKS
+                if network.name in platforms or any(get(v) for v in network.variables)}
 
     log_level = get("AUTOPOST_LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -370,31 +301,6 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
             raise ConfigError("AUTOPOST_HTTP", f"{get('AUTOPOST_HTTP')!r} is not HOST:PORT, e.g. 127.0.0.1:9464")
         http_listen = (match.group(1), int(match.group(2)))
 
-    author = get("LINKEDIN_AUTHOR")
-    if author and not re.fullmatch(r"urn:li:(person|organization):[A-Za-z0-9_-]+", author):
-        raise ConfigError("LINKEDIN_AUTHOR", "must be urn:li:person:ID or urn:li:organization:ID")
-
-    expires = None
-    if get("LINKEDIN_TOKEN_EXPIRES"):
-        try:
-            expires = date.fromisoformat(get("LINKEDIN_TOKEN_EXPIRES")[:10])
-        except ValueError:
-            raise ConfigError("LINKEDIN_TOKEN_EXPIRES", "must be an ISO date such as 2027-01-31") from None
-
-    linkedin_oauth_base = get("LINKEDIN_OAUTH_BASE") or None
-    if linkedin_oauth_base:
-        problem = check_api_base(linkedin_oauth_base)
-        if problem:
-            raise ConfigError("LINKEDIN_OAUTH_BASE", problem)
-        linkedin_oauth_base = linkedin_oauth_base.rstrip("/")
-
-    linkedin_version = get("LINKEDIN_VERSION") or DEFAULT_LINKEDIN_VERSION
-    if not re.fullmatch(r"20\d{4}(\.\d{2})?", linkedin_version):
-        raise ConfigError("LINKEDIN_VERSION", "must be a version month such as 202607")
-    graph_version = get("FACEBOOK_GRAPH_VERSION") or DEFAULT_FACEBOOK_GRAPH_VERSION
-    if not re.fullmatch(r"v\d+\.\d+", graph_version):
-        raise ConfigError("FACEBOOK_GRAPH_VERSION", "must look like v25.0")
-
     return Settings(
         feeds=feeds,
         db_path=Path(get("AUTOPOST_DB") or "autopost.db"),
@@ -419,7 +325,7 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
         hashtags_max=parse_int(get("AUTOPOST_HASHTAGS_MAX", "3"), "AUTOPOST_HASHTAGS_MAX"),
         hashtags_extra=split_list(get("AUTOPOST_HASHTAGS_EXTRA")),
         utm=utm,
-        twitter_allow_mentions=parse_bool(get("TWITTER_ALLOW_MENTIONS", "false"), "TWITTER_ALLOW_MENTIONS"),
+        allow_mentions=allow_mentions,
         summary_max=parse_int(get("AUTOPOST_SUMMARY_MAX", "300"), "AUTOPOST_SUMMARY_MAX"),
         retry_base=parse_duration(get("AUTOPOST_RETRY_BASE", "30"), "AUTOPOST_RETRY_BASE"),
         retry_max=parse_duration(get("AUTOPOST_RETRY_MAX", "1h"), "AUTOPOST_RETRY_MAX"),
@@ -429,45 +335,27 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
         daily_caps=caps,
         alert_webhook=webhook,
         http_listen=http_listen,
-        twitter_api_key=get("TWITTER_API_KEY"),
-        twitter_api_secret=get("TWITTER_API_SECRET"),
-        twitter_access_token=get("TWITTER_ACCESS_TOKEN"),
-        twitter_access_token_secret=get("TWITTER_ACCESS_TOKEN_SECRET"),
-        twitter_api_base=bases["TWITTER_API_BASE"],
-        twitter_attach_image=parse_bool(get("TWITTER_ATTACH_IMAGE", "false"), "TWITTER_ATTACH_IMAGE"),
-        linkedin_access_token=get("LINKEDIN_ACCESS_TOKEN"),
-        linkedin_author=author,
-        linkedin_api_base=bases["LINKEDIN_API_BASE"],
-        linkedin_version=linkedin_version,
-        linkedin_token_expires=expires,
-        linkedin_oauth_base=linkedin_oauth_base,
-        linkedin_client_id=get("LINKEDIN_CLIENT_ID"),
-        linkedin_client_secret=get("LINKEDIN_CLIENT_SECRET"),
-        facebook_page_id=get("FACEBOOK_PAGE_ID"),
-        facebook_page_token=get("FACEBOOK_PAGE_TOKEN"),
-        facebook_app_id=get("FACEBOOK_APP_ID"),
-        facebook_app_secret=get("FACEBOOK_APP_SECRET"),
-        facebook_graph_base=bases["FACEBOOK_GRAPH_BASE"],
-        facebook_graph_version=graph_version,
+        networks=networks,
     )
 
 
 def _platforms(values: Mapping[str, str], raw: str, require_credentials: bool = True) -> tuple[str, ...]:
     """The enabled networks: as listed, else every network with credentials, else console."""
-    def configured(network: str) -> bool:
-        return all(values.get(v, "").strip() for v in CREDENTIALS[network])
+    def missing(network: str) -> list[str]:
+        described = next(n for n in NETWORKS if n.name == network)
+        return [v for v in described.credentials if not values.get(v, "").strip()]
 
     if not raw:
-        found = tuple(n for n in NETWORKS if configured(n))
-        return found or ("console",)
+        found = tuple(n.name for n in NETWORKS if not missing(n.name))
+        return found or (CONSOLE,)
     names = tuple(dict.fromkeys(n.lower() for n in split_list(raw)))
     for name in names:
         if name not in PLATFORM_NAMES:
             raise ConfigError("AUTOPOST_PLATFORMS",
                               f"unknown network {name!r}; choose from {', '.join(PLATFORM_NAMES)}")
-        if name in CREDENTIALS and require_credentials:
-            missing = [v for v in CREDENTIALS[name] if not values.get(v, "").strip()]
-            if missing:
-                raise ConfigError(missing[0], f"is required because AUTOPOST_PLATFORMS enables {name} "
-                                              f"(missing: {', '.join(missing)})")
+        if name != CONSOLE and require_credentials:
+            lacking = missing(name)
+            if lacking:
+                raise ConfigError(lacking[0], f"is required because AUTOPOST_PLATFORMS enables {name} "
+                                              f"(missing: {', '.join(lacking)})")
     return names

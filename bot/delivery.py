@@ -51,14 +51,15 @@ from bot.config import Settings
 from bot.logs import scrub
 from bot.models import Delivery, Message, Post, Published, utcnow
 from bot.platforms.base import (
-    NETWORKS, AuthError, DuplicateError, PermanentError, Platform, PlatformError, RateLimited, TransientError,
+    AuthError, DuplicateError, PermanentError, Platform, PlatformError, RateLimited, TransientError,
 )
+from bot.platforms.registry import CONSOLE, NAMES, NETWORKS
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-# Networks whose own duplicate check makes a blind retry safe after a crash.
-REJECTS_DUPLICATES = frozenset({"twitter", "linkedin", "console"})
+# Networks whose own duplicate check makes a blind retry safe after a crash (and the console).
+REJECTS_DUPLICATES = frozenset({n.name for n in NETWORKS if n.rejects_duplicates} | {CONSOLE})
 # Problem states a user must look at; `status` and `poll` exit 1 on them.
 PROBLEM_STATES = frozenset({"failed", "blocked", "uncertain"})
 DAY = timedelta(hours=24)
@@ -81,12 +82,13 @@ def _fields(event: str, platform: str, post_url: str, state: str) -> dict[str, s
 
 
 def messages_for(post: Post, platform: str, settings: Settings) -> list[Message]:
-    """The messages one delivery sends: one per network, or all three for the console stand-in."""
-    options = ComposeOptions(hashtags_max=settings.hashtags_max, hashtags_extra=settings.hashtags_extra,
-                             utm=settings.utm, allow_mentions=settings.twitter_allow_mentions,
-                             summary_max=settings.summary_max)
-    networks = NETWORKS if platform == "console" else (platform,)
-    return [compose(post, network, settings.templates.get(network), options) for network in networks]
+    """The messages one delivery sends: one per network, or one for every network for the console stand-in."""
+    networks = NAMES if platform == CONSOLE else (platform,)
+    return [compose(post, network, settings.templates.get(network),
+                    ComposeOptions(hashtags_max=settings.hashtags_max, hashtags_extra=settings.hashtags_extra,
+                                   utm=settings.utm, allow_mentions=network in settings.allow_mentions,
+                                   summary_max=settings.summary_max))
+            for network in networks]
 
 
 def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:

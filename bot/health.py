@@ -125,9 +125,11 @@ class _LedgerCollector(Collector):
         yield since_post
         expiry = GaugeMetricFamily("autopost_token_expiry_seconds",
                                    "Seconds until a token with a known expiry date expires", labels=["network"])
-        if settings.linkedin_token_expires and "linkedin" in settings.platforms:
-            expires = datetime.combine(settings.linkedin_token_expires, time.min, tzinfo=timezone.utc)
-            expiry.add_metric(["linkedin"], (expires - now).total_seconds())
+        from bot.service import token_expiries
+
+        for network, day in sorted(token_expiries(settings).items()):
+            expires = datetime.combine(day, time.min, tzinfo=timezone.utc)
+            expiry.add_metric([network], (expires - now).total_seconds())
         yield expiry
 
 

@@ -103,24 +103,52 @@ def make_alerter(settings: Settings) -> Alerter | None:
 
 def check_expiry(settings: Settings, reminder: ExpiryReminder, alert: Alerter | None, today: date) -> None:
     """Warn (and alert) 7, 3 and 1 days before a known token expiry; once per day and token."""
-    expires = settings.linkedin_token_expires
-    if "linkedin" not in settings.platforms or expires is None:
-        return
-    days = reminder.due("linkedin", expires, today)
-    if days:
-        message = expiry_message("linkedin", expires, days)
-        log.warning("%s", message, extra={"event": "token-expiring", "platform": "linkedin"})
-        if alert:
-            alert("token-expiring", "linkedin", "", message)
+    for name, expires in token_expiries(settings).items():
+        days = reminder.due(name, expires, today)
+        if days:
+            message = expiry_message(name, expires, days)
+            log.warning("%s", message, extra={"event": "token-expiring", "platform": name})
+            if alert:
+                alert("token-expiring", name, "", message)
+
+
+def token_expiries(settings: Settings) -> dict[str, date]:
+    """Each enabled network's known token expiry, by its description's hook."""
+    from bot.platforms.registry import NETWORKS
+
+    found = {}
+    for network in NETWORKS:
+        if network.token_expires and network.name in settings.platforms and network.name in settings.networks:
+            expires = network.token_expires(settings.networks[network.name])
+            if expires is not None:
+                found[network.name] = expires
+    return found
 
 
 def log_token_expiry(deliverer: Deliverer) -> None:
-    """At start-up, say when a token is within a week of expiring (LinkedIn's last 60 days)."""
-    today = deliverer.clock().date()
-    for name, adapter in deliverer.platforms.items():
-        warning = adapter.token_expiry_warning(today) if hasattr(adapter, "token_expiry_warning") else None
+    """At start-up, say when a token is within a week of expiring (a LinkedIn token lasts 60 days)."""
+    for name, expires in token_expiries(deliverer.settings).items():
+        warning = expiry_warning(name, expires, deliverer.clock().date())
         if warning:
             log.warning("%s", warning, extra={"event": "token-expiry", "platform": name})
+
+
+EXPIRY_WARNING_DAYS = 7
+
+
+def expiry_warning(name: str, expires: date, today: date) -> str | None:
+    """A warning sentence from EXPIRY_WARNING_DAYS before a token's expiry, else None."""
+    from bot.platforms.registry import network
+
+    label, days, when = network(name).label, (expires - today).days, expires.isoformat()
+    if days > EXPIRY_WARNING_DAYS:
+        return None
+    if days < 0:
+        return f"{label} token expired on {when}: run `autopost auth {name}`"
+    if days == 0:
+        return f"{label} token expires today ({when}): run `autopost auth {name}`"
+    unit = "day" if days == 1 else "days"
+    return f"{label} token expires in {days} {unit} ({when}): run `autopost auth {name}`"
 
 
 def warn_if_env_file_is_readable(path: Path | None) -> None:

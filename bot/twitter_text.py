@@ -592,7 +592,33 @@ def utf16_length(text: str) -> int:
 def measure(network: str, text: str) -> int:
     """The length of ``text`` as ``network`` counts it against its limit.
 
-    X: twitter-text's weighted length. LinkedIn and Facebook: UTF-16 code units, which is
-    what their JavaScript front ends count, and never less than the code points.
+    Each network's description says how it counts (X: twitter-text's weighted length;
+    LinkedIn and Facebook: UTF-16 code units, what their JavaScript front ends count).
     """
-    return weighted_length(text) if network == "twitter" else utf16_length(text)
+    from bot.platforms.registry import network as described
+
+    return described(network).text.length(text)
+
+
+# twitter-text's mention rule (twitter-text 3.x, conformance/extract.yml "mentions";
+# regex validMentionOrList and invalidMentionMatchEnd in its js/java sources): an "@"
+# is a mention only when preceded by the start, "RT"/"RT:", or a character that is
+# not a letter, digit or one of _!#$%&*@＠; the name is 1-20 of [A-Za-z0-9_], and
+# not one followed by another "@", a Latin accented letter or "://". So
+# "me@example.com" is an address, left as it is.
+_MENTION = re.compile(
+    "(?:^|(?<=[^A-Za-z0-9_!#$%&*@\uFF20])|(?:^|(?<=[^A-Za-z0-9_+~.-]))[Rr][Tt]:?)[@\uFF20]([A-Za-z0-9_]{1,20})")
+_MENTION_INVALID_END = re.compile(
+    "[@\uFF20\xC0-\xD6\xD8-\xF6\xF8-\xFF\u0100-\u024F\u0253\u0254\u0256\u0257\u0259\u025B"
+    "\u0263\u0268\u026F\u0272\u0289\u028B\u02BB\u0300-\u036F\u1E00-\u1EFF]|://")
+
+
+def defuse_mentions(text: str) -> str:
+    """``@name`` → ``@\u2060name``: X's automation rules forbid unsolicited automated mentions."""
+    def defuse(match: re.Match) -> str:
+        if _MENTION_INVALID_END.match(text, match.end()):
+            return match.group(0)
+        at = match.start(1) - 1
+        return text[match.start():at + 1] + "\u2060" + match.group(1)
+
+    return _MENTION.sub(defuse, text)

@@ -39,8 +39,10 @@ def clock() -> Clock:
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch, tmp_path):
     """No test, nor any process a test starts, sees the developer's own autopost variables or .env file."""
+    from bot.config import PREFIXES     # AUTOPOST_ and every registered network's prefix
+
     for key in list(os.environ):
-        if key.startswith(("AUTOPOST_", "TWITTER_", "LINKEDIN_", "FACEBOOK_")):
+        if key.startswith(PREFIXES):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
 

@@ -240,7 +240,7 @@ def test_linkedin_code_flow_stores_token_author_and_expiry(tmp_path, fake_linked
 
     # What `autopost check` does next.
     settings = load_settings(str(env))
-    assert settings.linkedin_token_expires == date(2027, 1, 25)
+    assert settings.network("linkedin").token_expires == date(2027, 1, 25)
     assert create_platform("linkedin", settings).verify() == f"Example Member (urn:li:person:{MEMBER_SUB})"
 
 

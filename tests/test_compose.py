@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from bot.compose import (DEFAULT_TEMPLATES, clean_text, ELLIPSIS, LIMITS, ComposeOptions, check_template, compose,
-                         hashtags, linkedin_escape, tagged_url)
+                         hashtags, tagged_url)
+from bot.platforms.linkedin import linkedin_escape
 from bot.twitter_text import measure, url_spans, weighted_length
 from bot.models import Post
 
@@ -274,9 +275,9 @@ MENTION_CASES = json.loads((Path(__file__).parent / "data" / "twitter-text-menti
 
 @pytest.mark.parametrize("case", MENTION_CASES, ids=[c["text"][:30] for c in MENTION_CASES])
 def test_defused_exactly_what_twitter_text_extracts_as_mentions(case):
-    from bot.compose import _defuse_mentions
+    from bot.platforms.registry import network
 
-    defused = _defuse_mentions(case["text"])
+    defused = network("twitter").text.defuse_mentions(case["text"])
     assert re.findall("[@\uFF20]\u2060([A-Za-z0-9_]+)", defused) == case["expected"]
     assert defused.replace("\u2060", "") == case["text"]                  # nothing else changes
 

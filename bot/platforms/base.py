@@ -15,7 +15,6 @@ exactly what happened.
 """
 from __future__ import annotations
 
-import importlib
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
@@ -26,20 +25,7 @@ from bot.http import (  # noqa: F401
 from bot.models import AutopostError, Message, Published
 
 if TYPE_CHECKING:
-    from bot.config import Settings
-
-NETWORKS = ("twitter", "linkedin", "facebook")
-PLATFORM_NAMES = NETWORKS + ("console",)
-
-# An explicit registry (no discovery by file name); modules load lazily so the
-# CLI never imports tweepy for a command that does not post.
-_MODULES = {
-    "twitter": "bot.platforms.twitter",
-    "linkedin": "bot.platforms.linkedin",
-    "facebook": "bot.platforms.facebook",
-    "console": "bot.platforms.console",
-}
-
+    from bot.platforms.network import SettingsView as Settings
 
 
 class PlatformError(AutopostError):
@@ -105,10 +91,14 @@ class Platform(Protocol):
 def create_platform(name: str, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Platform:
     """Build the adapter for ``name`` from settings, importing its module only now."""
     from bot.logs import register_secrets
+    from bot.platforms.registry import CONSOLE, network
 
     register_secrets(settings.secrets())        # whatever the network echoes back is scrubbed of them
-    module = importlib.import_module(_MODULES[name])
-    return module.from_settings(settings, clock=clock)
+    if name == CONSOLE:
+        from bot.platforms.console import ConsolePlatform
+
+        return ConsolePlatform()
+    return network(name).build(settings.network(name), timeout=settings.request_timeout, clock=clock)
 
 
 def mask(secret: str | None) -> str:

@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from bot.config import ConfigError
+from bot.values import ConfigError
 from bot.models import Message, Published, utcnow
 from bot.platforms.base import (
     AuthError,

@@ -45,13 +45,11 @@ import hashlib
 import hmac
 import json
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Mapping
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+from urllib.parse import parse_qsl, urlsplit
 
-import requests
-
-from bot.config import DEFAULT_FACEBOOK_GRAPH_VERSION, ConfigError, Settings
 from bot.models import Message, Published, utcnow
 from bot.urls import identity
 from bot.platforms.base import (
@@ -64,6 +62,15 @@ from bot.platforms.base import (
     mask,
     new_session,
 )
+
+from bot.platforms.network import AuthFlow, Network, TextRules
+from bot.values import ConfigError
+
+if TYPE_CHECKING:
+    import argparse
+    from pathlib import Path
+
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +96,7 @@ DEFAULT_THROTTLE_BACKOFF = timedelta(hours=1)
 _RECENT_POSTS_FIELDS = "id,permalink_url,attachments{url,unshimmed_url},created_time"
 _RECENT_POSTS_LIMIT = 25
 
-# Query parameters that only track a click; two links differing only in these
-# point to the same article (the posted link may carry our own utm_*, and
-# Facebook adds fbclid when it shims a link).
-_TRACKING_PREFIXES = ("utm_",)
-_TRACKING_PARAMS = frozenset({"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid"})
+# Facebook wraps outgoing links in its click shim; bot.urls.identity compares what is inside.
 _SHIM_HOSTS = frozenset({"l.facebook.com", "lm.facebook.com", "l.messenger.com"})
 
 _TOKEN_ADVICE = {
@@ -112,13 +115,95 @@ _PERMISSION_ADVICE = ("Make sure the app has pages_manage_posts and pages_read_e
                       "is a Page access token; then create a new one.")
 
 
+# -- the description (cheap: requests loads when an adapter is built) ----------------------
+
+DEFAULT_GRAPH_BASE = "https://graph.facebook.com"
+# Graph API versions live about two years; pinned, and overridable.
+DEFAULT_FACEBOOK_GRAPH_VERSION = "v25.0"   # released 2026-02-18, served until 2028-07-29
+
+
+@dataclass(frozen=True)
+class FacebookSettings:
+    page_id: str = ""
+    page_token: str = field(default="", repr=False)
+    app_id: str = ""
+    app_secret: str = field(default="", repr=False)
+    graph_base: str = DEFAULT_GRAPH_BASE
+    graph_version: str = DEFAULT_FACEBOOK_GRAPH_VERSION
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(v for v in (self.page_token, self.app_secret) if v)
+
+
+def parse_settings(values: Mapping[str, str]) -> FacebookSettings:
+    """Validate Facebook's variables; ConfigError names the first bad one."""
+    import re
+
+    from bot.platforms.twitter import api_base
+
+    def get(name: str) -> str:
+        return (values.get(name) or "").strip()
+
+    base = api_base(get("FACEBOOK_GRAPH_BASE") or DEFAULT_GRAPH_BASE, "FACEBOOK_GRAPH_BASE")
+    version = get("FACEBOOK_GRAPH_VERSION") or DEFAULT_FACEBOOK_GRAPH_VERSION
+    if not re.fullmatch(r"v\d+\.\d+", version):
+        raise ConfigError("FACEBOOK_GRAPH_VERSION", "must look like v25.0")
+    return FacebookSettings(page_id=get("FACEBOOK_PAGE_ID"), page_token=get("FACEBOOK_PAGE_TOKEN"),
+                            app_id=get("FACEBOOK_APP_ID"), app_secret=get("FACEBOOK_APP_SECRET"),
+                            graph_base=base, graph_version=version)
+
+
+def _utf16_length(text: str) -> int:
+    # Facebook's front end counts in JavaScript: UTF-16 code units.
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _auth_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--app-id", help="the Meta app's ID (default: FACEBOOK_APP_ID); the app secret is read "
+                                         "from FACEBOOK_APP_SECRET or asked for")
+
+
+def _run_auth(settings: Any, network: FacebookSettings | None, env_path: Path, args: argparse.Namespace) -> None:
+    import getpass
+
+    from bot import auth
+
+    network = network or FacebookSettings()
+    app_id = auth.app_key("facebook", "FACEBOOK_APP_ID (or --app-id)", args.app_id or network.app_id,
+                          "Meta app ID: ", input)
+    app_secret = auth.app_key("facebook", "FACEBOOK_APP_SECRET", network.app_secret,
+                              "Meta app secret (not shown): ", getpass.getpass)
+    user_token = getpass.getpass("User access token from the Graph API Explorer (not shown): ")
+    auth.auth_facebook(settings, env_path, user_token=user_token, app_id=app_id,
+                       app_secret=app_secret, input_fn=input, print_fn=print)
+
+
+NETWORK = Network(
+    name="facebook",
+    label="Facebook",
+    variables=("FACEBOOK_PAGE_ID", "FACEBOOK_PAGE_TOKEN", "FACEBOOK_APP_ID", "FACEBOOK_APP_SECRET",
+               "FACEBOOK_GRAPH_BASE", "FACEBOOK_GRAPH_VERSION"),
+    secrets=("FACEBOOK_PAGE_TOKEN", "FACEBOOK_APP_SECRET"),
+    credentials=("FACEBOOK_PAGE_ID", "FACEBOOK_PAGE_TOKEN"),
+    parse=parse_settings,
+    adapter="bot.platforms.facebook:from_settings",
+    api_base=DEFAULT_GRAPH_BASE,
+    api_version=DEFAULT_FACEBOOK_GRAPH_VERSION,
+    # Graph posts the same link twice; after a crash the Page's recent posts are read instead.
+    rejects_duplicates=False,
+    text=TextRules(limit=63206, length=_utf16_length, default_template="{title}\n\n{summary}"),
+    auth=AuthFlow(help="Facebook: exchange a Graph API Explorer token, pick a Page",
+                  epilog="Example: autopost auth facebook", run=_run_auth, arguments=_auth_arguments),
+)
+
+
 class FacebookPlatform:
     """Posts to one Facebook Page through the Graph API."""
 
     name = "facebook"
 
     def __init__(self, *, page_id: str, page_token: str, app_secret: str = "",
-                 base_url: str = "https://graph.facebook.com",
+                 base_url: str = DEFAULT_GRAPH_BASE,
                  version: str = DEFAULT_FACEBOOK_GRAPH_VERSION, timeout: float = 30.0,
                  clock: Callable[[], datetime] | None = None):
         if not page_id or not page_id.strip():
@@ -218,6 +303,8 @@ class FacebookPlatform:
             if method == "GET":
                 form["method"] = "GET"      # Graph's method override: a read, sent as POST
         http_method = "GET" if query is not None else "POST"
+        import requests
+
         log.debug("facebook: %s %s", http_method, url)
         try:
             response = self._session.request(http_method, url, params=query, data=form,
@@ -370,28 +457,14 @@ def _unshim(url: str) -> str:
     return url
 
 
-def _comparable(url: str) -> str:
-    """A URL reduced to what identifies the article: no tracking, case or slash noise."""
-    parts = urlsplit(_unshim(url.strip()))
-    host = (parts.hostname or "").lower()
-    if host.startswith("www."):
-        host = host[4:]
-    if parts.port and parts.port not in (80, 443):
-        host = f"{host}:{parts.port}"
-    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                   if k.lower() not in _TRACKING_PARAMS and not k.lower().startswith(_TRACKING_PREFIXES))
-    path = parts.path.rstrip("/") or "/"
-    # http and https versions of a post are the same post.
-    return urlunsplit(("", host, path, urlencode(query), ""))
-
-
-def from_settings(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> FacebookPlatform:
+def from_settings(settings: FacebookSettings, *, timeout: float = 30.0,
+                  clock: Callable[[], datetime] | None = None) -> FacebookPlatform:
     return FacebookPlatform(
-        page_id=settings.facebook_page_id,
-        page_token=settings.facebook_page_token,
-        app_secret=settings.facebook_app_secret,
-        base_url=settings.facebook_graph_base,
-        version=settings.facebook_graph_version,
-        timeout=settings.request_timeout,
+        page_id=settings.page_id,
+        page_token=settings.page_token,
+        app_secret=settings.app_secret,
+        base_url=settings.graph_base,
+        version=settings.graph_version,
+        timeout=timeout,
         clock=clock,
     )

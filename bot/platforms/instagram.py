@@ -79,7 +79,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeGuard
 from urllib.parse import quote
 
-from bot.config import ConfigError
+from bot.values import ConfigError
 from bot.models import Message, Published, utcnow
 from bot.platforms.base import (
     AuthError,

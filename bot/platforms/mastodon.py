@@ -65,7 +65,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from bot.config import ConfigError, parse_bool
+from bot.values import ConfigError, parse_bool
 from bot.models import Message, Published, utcnow
 from bot.platforms.base import (
     AuthError,

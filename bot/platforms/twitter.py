@@ -39,18 +39,16 @@ X API v2 documentation relied on (docs.x.com):
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Mapping
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-import requests
-import tweepy
-from requests_oauthlib import OAuth1
 
 from bot.models import Message, Published, utcnow
 from bot.urls import identity
+from bot.values import ConfigError, parse_bool
 from bot.platforms.base import (
     AuthError,
     DuplicateError,
@@ -64,8 +62,13 @@ from bot.platforms.base import (
     new_session,
 )
 
+from bot.platforms.network import AuthFlow, Network, TextRules
+
 if TYPE_CHECKING:
-    from bot.config import Settings
+    import argparse
+    from pathlib import Path
+
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +105,129 @@ FIX_CREDITS = ("the X developer account's API credits are spent, and X refuses e
 SIGNING_LOGGERS = ("tweepy", "oauthlib", "requests_oauthlib")
 
 
+# -- the description (cheap: tweepy and requests load when an adapter is built) -------------
+
+@dataclass(frozen=True)
+class TwitterSettings:
+    api_key: str = field(default="", repr=False)
+    api_secret: str = field(default="", repr=False)
+    access_token: str = field(default="", repr=False)
+    access_token_secret: str = field(default="", repr=False)
+    api_base: str = DEFAULT_BASE_URL
+    attach_image: bool = False
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(v for v in (self.api_key, self.api_secret, self.access_token, self.access_token_secret) if v)
+
+
+def parse_settings(values: Mapping[str, str]) -> TwitterSettings:
+    """Validate X's variables; ConfigError names the first bad one."""
+    def get(name: str) -> str:
+        return (values.get(name) or "").strip()
+
+    return TwitterSettings(
+        api_key=get("TWITTER_API_KEY"), api_secret=get("TWITTER_API_SECRET"),
+        access_token=get("TWITTER_ACCESS_TOKEN"), access_token_secret=get("TWITTER_ACCESS_TOKEN_SECRET"),
+        api_base=api_base(get("TWITTER_API_BASE") or DEFAULT_BASE_URL, "TWITTER_API_BASE"),
+        attach_image=parse_bool(get("TWITTER_ATTACH_IMAGE") or "false", "TWITTER_ATTACH_IMAGE"),
+    )
+
+
+def api_base(value: str, variable: str) -> str:
+    """A configured API base, checked (https, or http for a loopback host), without its trailing slash."""
+    from bot.http import check_api_base
+
+    problem = check_api_base(value)
+    if problem:
+        raise ConfigError(variable, problem)
+    return value.rstrip("/")
+
+
+# X counts with twitter-text (bot/twitter_text.py), loaded on first count: the CLI's start stays fast.
+def _weighted_length(text: str) -> int:
+    from bot.twitter_text import weighted_length
+    return weighted_length(text)
+
+
+def _cautious_length(text: str) -> int:
+    from bot.twitter_text import cautious_weighted_length
+    return cautious_weighted_length(text)
+
+
+def _weight_exceeded_at(text: str, budget: int) -> int:
+    from bot.twitter_text import weight_exceeded_at
+    return weight_exceeded_at(text, budget)
+
+
+def _defuse_mentions(text: str) -> str:
+    from bot.twitter_text import defuse_mentions
+    return defuse_mentions(text)
+
+
+def _auth_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def _run_auth(settings: Any, network: TwitterSettings | None, env_path: Path, args: argparse.Namespace) -> None:
+    from bot import auth
+    from bot.cli import UsageError
+
+    network = network or TwitterSettings()
+    # X's PIN flow cannot start without the app's keys, and they are not asked for.
+    missing = [name for name, value in (("TWITTER_API_KEY", network.api_key),
+                                        ("TWITTER_API_SECRET", network.api_secret)) if not value]
+    if missing:
+        raise UsageError(f"auth twitter needs {' and '.join(missing)} (the app's \"API Key and Secret\" "
+                         f"from the X developer portal) in {env_path} or the environment; nothing was changed")
+    auth.auth_twitter(settings, env_path, input_fn=input, print_fn=print)
+
+
+def _check_note(settings: Any) -> str | None:
+    from bot.platforms.twitter_costs import reverify_line
+    return reverify_line(settings.reverify_interval)
+
+
+def _preview_note(settings: Any, network: Any, post: Any, candidates: Any) -> list[str]:
+    """What this post, and a month of the feed, would cost on X (pay-per-use)."""
+    from bot.delivery import messages_for
+    from bot.platforms import twitter_costs
+    from bot.twitter_text import url_spans
+
+    (message,) = messages_for(post, PLATFORM, settings)
+    lines = twitter_costs.cost_lines(
+        has_url=bool(url_spans(message.text)),
+        per_day=twitter_costs.posts_per_day((p.published for p in candidates), utcnow()),
+        daily_cap=settings.daily_caps.get(PLATFORM), reverify_interval=settings.reverify_interval)
+    return ["── X cost (estimate; the X developer console has the real prices)", *(f"  {line}" for line in lines)]
+
+
+NETWORK = Network(
+    name=PLATFORM,
+    label="X",
+    variables=(*CREDENTIAL_VARIABLES, "TWITTER_API_BASE", "TWITTER_ATTACH_IMAGE"),
+    secrets=CREDENTIAL_VARIABLES,
+    credentials=CREDENTIAL_VARIABLES,
+    parse=parse_settings,
+    adapter="bot.platforms.twitter:from_settings",
+    api_base=DEFAULT_BASE_URL,
+    # X refuses the same text twice ("duplicate content"), so a blind retry after a crash is safe.
+    rejects_duplicates=True,
+    text=TextRules(
+        limit=280,
+        length=_weighted_length,
+        fit_length=_cautious_length,
+        pretrim_at=_weight_exceeded_at,
+        default_template="{title} {url} {hashtags}",
+        defuse_mentions=_defuse_mentions,      # X's automation rules forbid unsolicited automated mentions
+        url_in_text=True,                      # on X the link lives in the text; X builds the card from it
+    ),
+    auth=AuthFlow(help="X: print an authorise address, read the PIN (needs TWITTER_API_KEY/SECRET)",
+                  epilog="Example: autopost auth twitter", run=_run_auth, arguments=_auth_arguments),
+    check_note=_check_note,
+    preview_note=_preview_note,
+)
+
+
 class TwitterPlatform:
     """Posts to one X account with OAuth 1.0a user-context credentials."""
 
@@ -115,6 +241,9 @@ class TwitterPlatform:
         for variable, value in zip(CREDENTIAL_VARIABLES, credentials):
             if not value:
                 raise ValueError(f"{variable} is empty: X needs all four OAuth 1.0a credentials")
+        import requests
+        from requests_oauthlib import OAuth1
+
         _quiet_signing_loggers()
         self._base_url = base_url.rstrip("/")
         self._timeout = timeout
@@ -127,7 +256,7 @@ class TwitterPlatform:
         self._api_key = api_key
         # tweepy only builds requests here; signing happens in _request, so it
         # never holds the credentials. Raw responses: we parse (and distrust) them.
-        self._client = _RoutedClient(self, return_type=requests.Response, wait_on_rate_limit=False)
+        self._client = _routed_client_class()(self, return_type=requests.Response, wait_on_rate_limit=False)
         self._username: str | None = None
         self._user_id: str | None = None
         self._account_lookup_tried = False
@@ -208,6 +337,8 @@ class TwitterPlatform:
 
         Only the method and route are logged: headers carry the signature.
         """
+        import requests
+
         url = self._base_url + route
         log.debug("X API request: %s %s", method, route)
         try:
@@ -326,22 +457,29 @@ class TwitterPlatform:
         log.warning("posting to X without the image %s: %s", image_url, reason)
         return None
 
-class _RoutedClient(tweepy.Client):
-    """tweepy's Client with its one network method replaced by the adapter's.
+@functools.cache
+def _routed_client_class() -> type:
+    """The client class, made on first use: tweepy loads only when an X adapter is built."""
+    import tweepy
 
-    tweepy 4.17 builds ``"https://api.twitter.com" + route`` inside
-    ``BaseClient.request``, with no timeout; overriding that method keeps
-    tweepy's endpoint helpers (create_tweet, get_me, get_users_tweets) while
-    the base URL, timeout, signing and error mapping are ours.
-    """
+    class _RoutedClient(tweepy.Client):
+        """tweepy's Client with its one network method replaced by the adapter's.
 
-    def __init__(self, adapter: TwitterPlatform, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._adapter = adapter
+        tweepy 4.17 builds ``"https://api.twitter.com" + route`` inside
+        ``BaseClient.request``, with no timeout; overriding that method keeps
+        tweepy's endpoint helpers (create_tweet, get_me, get_users_tweets) while
+        the base URL, timeout, signing and error mapping are ours.
+        """
 
-    def request(self, method: str, route: str, params: dict[str, Any] | None = None,
-                json: dict[str, Any] | None = None, user_auth: bool = False) -> Any:
-        return self._adapter._request(method, route, params=params, json=json)
+        def __init__(self, adapter: TwitterPlatform, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._adapter = adapter
+
+        def request(self, method: str, route: str, params: dict[str, Any] | None = None,
+                    json: dict[str, Any] | None = None, user_auth: bool = False) -> Any:
+            return self._adapter._request(method, route, params=params, json=json)
+
+    return _RoutedClient
 
 
 class _Problem:
@@ -400,23 +538,6 @@ def _epoch(value: str | None) -> datetime | None:
         return None
 
 
-_TRACKING = re.compile(r"^(utm_.*|fbclid|gclid|mc_cid|mc_eid)$", re.IGNORECASE)
-
-
-def _comparable_url(url: str) -> str:
-    """A URL reduced so our canonical post URL matches the link X expanded.
-
-    The composer may add UTM parameters to the link it posts; case of scheme
-    and host, a trailing slash and a fragment do not make another article.
-    """
-    parts = urlsplit(url.strip())
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                       if not _TRACKING.match(k)])
-    path = parts.path.rstrip("/") or "/"
-    return urlunsplit(("https" if parts.scheme.lower() in ("http", "https") else parts.scheme.lower(),
-                       parts.netloc.lower(), path, query, ""))
-
-
 class _BelowWarning(logging.Filter):
     """Drops records under WARNING, whatever level the logger is later set to."""
 
@@ -446,14 +567,15 @@ def _quiet_signing_loggers() -> None:
                 logger.addFilter(_BELOW_WARNING)
 
 
-def from_settings(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> TwitterPlatform:
+def from_settings(settings: TwitterSettings, *, timeout: float = 30.0,
+                  clock: Callable[[], datetime] | None = None) -> TwitterPlatform:
     return TwitterPlatform(
-        api_key=settings.twitter_api_key,
-        api_secret=settings.twitter_api_secret,
-        access_token=settings.twitter_access_token,
-        access_token_secret=settings.twitter_access_token_secret,
-        base_url=settings.twitter_api_base,
-        timeout=settings.request_timeout,
-        attach_image=settings.twitter_attach_image,
+        api_key=settings.api_key,
+        api_secret=settings.api_secret,
+        access_token=settings.access_token,
+        access_token_secret=settings.access_token_secret,
+        base_url=settings.api_base,
+        timeout=timeout,
+        attach_image=settings.attach_image,
         clock=clock,
     )

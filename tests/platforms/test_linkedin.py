@@ -7,7 +7,6 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from bot import compose
 from bot.config import settings_from
 from bot.models import Message
 from bot.platforms.base import (
@@ -18,6 +17,7 @@ from bot.platforms.base import (
     TransientError,
     create_platform,
 )
+from bot.platforms import linkedin
 from bot.platforms.linkedin import LinkedInPlatform
 from tests.fakes.linkedin import (  # noqa: F401  (fake_linkedin is a fixture)
     MEMBER_SUB,
@@ -38,11 +38,8 @@ ARTICLE = "https://blog.example.com/2026/11/cpp-part-2"
 
 
 def escape(text: str) -> str:
-    """The composer's little-format escaping, or the same rule locally until it exists."""
-    linkedin_escape = getattr(compose, "linkedin_escape", None)
-    if linkedin_escape is not None:
-        return linkedin_escape(text)
-    return re.sub(r"([\\|{}@\[\]()<>#*_~])", r"\\\1", text)
+    """LinkedIn's little-format escaping, as its text rules apply it."""
+    return linkedin.linkedin_escape(text)
 
 
 def unescape(text: str) -> str:

@@ -356,7 +356,8 @@ def test_from_settings_routes_every_call_to_the_configured_base(fake_x):
     assert platform.verify() == f"@{fake_x.username}"
     fake_x.hang_next(path="/2/tweets")
     with pytest.raises(TransientError):
-        from_settings(settings).publish(message(image_url=f"{fake_x.base_url}/img/ok.png"))
+        from_settings(settings.network("twitter"), timeout=settings.request_timeout).publish(
+            message(image_url=f"{fake_x.base_url}/img/ok.png"))
     assert len(fake_x.uploads) == 1
 
 
