@@ -21,6 +21,7 @@ if TYPE_CHECKING:                       # imported for real only by the commands
     from bot.config import Settings
     from bot.delivery import Deliverer
     from bot.models import Delivery, FeedState, NetworkState, Post, PostRecord
+    from bot.platforms.network import Network
     from bot.poller import FeedOutcome
     from bot.store import Store
 
@@ -41,7 +42,7 @@ class UsageError(AutopostError):
     """The command line asks for something that cannot be done; exit 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autopost",
         description="Post every new article of a blog's feed to X, LinkedIn and a Facebook Page, exactly once.",
@@ -87,9 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="verify only this network; repeat for several (default: every enabled network)")
     auth = command("auth", "connect an account: get its tokens and store them in the env file")
     networks = auth.add_subparsers(dest="network", metavar="NETWORK", required=True)
-    from bot.platforms.registry import NETWORKS
-
-    for network in NETWORKS:
+    words = sys.argv[1:] if argv is None else argv
+    # The networks' descriptions are read only for `auth`: `--help` and the other commands start
+    # without importing any network module.
+    for network in _registered() if "auth" in words else ():
         if network.auth is None:
             continue
         flow = networks.add_parser(network.name, parents=[anywhere], help=network.auth.help,
@@ -108,7 +110,7 @@ def _global_options(parser: argparse.ArgumentParser, *, default_env_file: object
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     from bot.config import ConfigError, load_settings   # after parsing: `--help` stays instant
 
     previous = _cut_calls_on_ctrl_c()
@@ -484,6 +486,12 @@ def _try_verify(deliverer: Deliverer, name: str) -> tuple[bool, str]:
 def _ledger_id(post: Post) -> int:
     assert post.id is not None, "a post read from or added to the ledger has its row id"
     return post.id
+
+
+def _registered() -> tuple[Network, ...]:
+    from bot.platforms.registry import NETWORKS
+
+    return NETWORKS
 
 
 def _known_networks(names: Sequence[str]) -> None:

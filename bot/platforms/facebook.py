@@ -42,7 +42,6 @@ every Graph call ("method override as we always do a POST", BaseFacebook.php).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
 from dataclasses import dataclass, field
@@ -398,6 +397,8 @@ class FacebookPlatform:
 
 def appsecret_proof(token: str, app_secret: str) -> str:
     """Hex HMAC-SHA256 of the access token, keyed with the app secret."""
+    import hmac
+
     return hmac.new(app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
 
 

@@ -57,7 +57,6 @@ from __future__ import annotations
 import logging
 import re
 from datetime import date, datetime, time, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import urlsplit
@@ -524,6 +523,8 @@ class LinkedInPlatform:
             value = retry_after.strip()
             if value.isdigit():
                 return now + timedelta(seconds=int(value))
+            from email.utils import parsedate_to_datetime
+
             try:
                 when = parsedate_to_datetime(value)
             except (TypeError, ValueError):
