@@ -64,7 +64,9 @@ _HTML_ELEMENTS = frozenset(
     "ins kbd keygen label legend li m map menu meter multicol nav nextid noscript ol optgroup option "
     "output p pre progress q s samp section select small sound source spacer span strike strong sub sup "
     "table tbody td textarea tfoot th thead time tr tt u ul var video".split())
-_C1_OR_LATIN1_UTF8 = re.compile("[\u0080-\u009f]|[\u00c2-\u00f4][\u0080-\u00bf]")
+# In the UTF-8 bytes: a C1 control (U+0080-U+009F), or a Latin-1 character that can lead a UTF-8
+# sequence (U+00C2-U+00F4) followed by one that can continue it (U+0080-U+00BF).
+_C1_OR_LATIN1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]|\xc3[\x82-\xb4]\xc2[\x80-\xbf]")
 _URIFIXER = re.compile("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")   # feedparser/urls.py
 _RFC822 = re.compile(r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?\d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov"
                      r"|Dec) \d{4} \d{2}:\d{2}:\d{2} (?:GMT|UTC|UT|Z|[+-]\d{4})")
@@ -79,6 +81,7 @@ class Result(dict):
     """The part of feedparser's result ``bot.feeds`` reads."""
 
     bozo = False
+    fast_route = True        # its entries are plain values: bot.feeds may remember their Posts
 
     def __init__(self, feed: dict, entries: list[dict]):
         super().__init__(feed=feed, entries=entries, version="rss20", bozo=False)
@@ -93,11 +96,7 @@ def read(text: bytes) -> Result | None:
     head = text[:4096]
     if b"<!DOCTYPE" in head or b"<!ENTITY" in text or b"xml:base" in text:
         return None
-    try:
-        decoded = text.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if _C1_OR_LATIN1_UTF8.search(decoded):
+    if (b"\xc2" in text or b"\xc3" in text) and _C1_OR_LATIN1_UTF8.search(text):
         return None
     parser = _etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
                               remove_comments=True, remove_pis=True)
