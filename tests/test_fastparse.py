@@ -147,3 +147,54 @@ def test_without_lxml_every_document_goes_to_feedparser(monkeypatch):
     assert fastparse.read(feeds._as_utf8(READ["plain"], "")) is None
     fast, reference = both(READ["plain"])
     assert fast == reference
+
+
+# --------------------------------------------------------------------------- remembered Posts
+
+
+def entry_item(n: int, title: str | None = None) -> str:
+    return (f"<item><title>{title or f'Post {n}'}</title><link>https://blog.example.com/{n}</link>"
+            f"<guid isPermaLink='false'>p{n}</guid><pubDate>Tue, 03 Nov 2026 1{n}:00:00 GMT</pubDate>"
+            f"<description>&lt;p&gt;Text of post {n}&lt;/p&gt;</description></item>")
+
+
+def parse_url(body: bytes, url: str):
+    return feeds.parse(body, feed_url=url, base_url=url)
+
+
+def test_a_changed_feed_reuses_the_posts_of_its_unchanged_entries(monkeypatch):
+    monkeypatch.setattr(feeds, "_memo", {})
+    url = "https://blog.example.com/changed.xml"
+    first = parse_url(rss(entry_item(2) + entry_item(1)), url).posts
+    body = rss(entry_item(3) + entry_item(2) + entry_item(1))
+    second = parse_url(body, url).posts
+    assert second[1] is first[0] and second[2] is first[1]
+    assert second[0].title == "Post 3"
+    fast, reference = both(body, url)
+    assert fast.posts == reference.posts
+
+
+def test_an_edited_entry_and_a_renamed_feed_get_new_posts(monkeypatch):
+    monkeypatch.setattr(feeds, "_memo", {})
+    url = "https://blog.example.com/edited.xml"
+    first = parse_url(rss(entry_item(2) + entry_item(1)), url).posts
+    edited = parse_url(rss(entry_item(2, title="Post 2, corrected") + entry_item(1)), url).posts
+    assert edited[0].title == "Post 2, corrected" and edited[1] is first[1]
+    renamed = parse_url(rss(entry_item(2) + entry_item(1), channel="<title>New name</title>"), url).posts
+    assert [p.feed_title for p in renamed] == ["New name", "New name"]
+
+
+def test_remembered_posts_are_bounded(monkeypatch):
+    monkeypatch.setattr(feeds, "_memo", {})
+    monkeypatch.setattr(feeds, "MEMO_MAX_POSTS", 3)
+    body = rss(entry_item(2) + entry_item(1))
+    for name in ("a", "b", "c"):
+        parse_url(body, f"https://blog.example.com/{name}.xml")
+    assert list(feeds._memo) == ["https://blog.example.com/c.xml"]
+    assert sum(len(posts) for _, posts in feeds._memo.values()) <= 3
+
+
+def test_feedparser_documents_are_not_remembered(monkeypatch):
+    monkeypatch.setattr(feeds, "_memo", {})
+    parse_url(REFUSED["RSS author (feedparser splits mail and name)"], "https://blog.example.com/fp.xml")
+    assert feeds._memo == {}
