@@ -77,20 +77,28 @@ class Refused(Exception):
     """This document's shape is not one this module reproduces; feedparser reads it."""
 
 
-class Result(dict):
-    """The part of feedparser's result ``bot.feeds`` reads."""
+class Result:
+    """A document the fast route reads: the channel's values and its items, not yet read.
 
-    bozo = False
-    fast_route = True        # its entries are plain values: bot.feeds may remember their Posts
+    ``entry(item)`` reads one item; it raises ``Refused`` for an item shape it does not
+    reproduce, and then the whole document goes to feedparser. ``chunks`` are the bytes of
+    each item as written (None when they cannot be cut out with certainty), ``scope`` the bytes
+    before the channel's first child (namespace declarations): an item with the same bytes in
+    the same scope reads the same.
+    """
 
-    def __init__(self, feed: dict, entries: list[dict]):
-        super().__init__(feed=feed, entries=entries, version="rss20", bozo=False)
+    def __init__(self, feed: dict, items: list, chunks: list[bytes] | None, scope: bytes):
         self.feed = feed
-        self.entries = entries
+        self.items = items
+        self.chunks = chunks
+        self.scope = scope
+
+
+_ITEM_START = re.compile(rb"<item[\s>/]")
 
 
 def read(text: bytes) -> Result | None:
-    """feedparser's values for an RSS 2.0 document, or None when feedparser must read it."""
+    """The channel and items of an RSS 2.0 document, or None when feedparser must read it."""
     if _etree is None:
         return None
     head = text[:4096]
@@ -105,9 +113,24 @@ def read(text: bytes) -> Result | None:
     except (_etree.XMLSyntaxError, ValueError):
         return None
     try:
-        return _read_rss(root)
+        feed, items = _read_rss(root)
     except Refused:
         return None
+    # Every item element starts with "<item" in the bytes; when nothing else does (no "<item"
+    # in a CDATA section or a comment), the bytes between two starts are one item's.
+    starts = [m.start() for m in _ITEM_START.finditer(text)]
+    chunks = None
+    channel = text.find(b"<channel")
+    scope = text[:text.find(b">", channel) + 1] if channel >= 0 else b""
+    if len(starts) == len(items) and channel >= 0:
+        ends = starts[1:] + [text.rfind(b"</channel")]
+        chunks = [text[start:end] for start, end in zip(starts, ends)]
+    return Result(feed, items, chunks, scope)
+
+
+def entry(item: Any) -> dict:
+    """feedparser's entry values for one item (raises ``Refused``)."""
+    return _item(item)
 
 
 def _split(tag: Any) -> tuple[str, str]:
@@ -127,14 +150,14 @@ def _refused(namespace: str, local: str) -> bool:
     return names is None or local.lower() in names
 
 
-def _read_rss(root: Any) -> Result:
+def _read_rss(root: Any) -> tuple[dict, list]:
     if root.tag != "rss" or not (root.get("version") or "").startswith("2.") or len(root) != 1:
         raise Refused("not RSS 2.0")
     channel = root[0]
     if channel.tag != "channel":
         raise Refused("no channel")
     feed: dict = {}
-    entries: list[dict] = []
+    items: list = []
     titles = links = 0
     for child in channel:
         namespace, local = _split(child.tag)
@@ -142,7 +165,7 @@ def _read_rss(root: Any) -> Result:
             continue
         if namespace == "":
             if local == "item":
-                entries.append(_item(child))
+                items.append(child)
                 continue
             if local.lower() in ("item", "entry"):
                 raise Refused("an item spelled differently")
@@ -168,7 +191,7 @@ def _read_rss(root: Any) -> Result:
             raise Refused(f"channel element {child.tag} with elements inside")
     if titles > 1 or links > 1:
         raise Refused("channel with two titles or links")
-    return Result(feed, entries)
+    return feed, items
 
 
 def _item(item: Any) -> dict:

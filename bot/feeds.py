@@ -291,11 +291,22 @@ def _parse_xml_feed(body: bytes, *, feed_url: str, base_url: str | None, content
     # With the optional lxml extra, RSS 2.0 documents are read by bot/fastparse.py, which gives
     # feedparser's values ~20x faster and hands back every document shape it does not
     # reproduce exactly; feedparser reads those (and everything when lxml is absent).
-    parsed = _fast_read(text, fast) if text is not body else None
-    if parsed is None:
-        import feedparser
+    fast_read = _fast_read(text, fast) if text is not body else None
+    if fast_read is not None:
+        from bot.fastparse import Refused
 
-        parsed = feedparser.parse(text, sanitize_html=False, resolve_relative_uris=False)
+        feed_title = _text(fast_read.feed.get("title_detail"), fast_read.feed.get("title"))
+        site = _site_base(fast_read.feed.get("link"), base_url, feed_url)
+        try:
+            posts = _posts_remembered(fast_read, feed_url=feed_url, feed_title=feed_title, site=site,
+                                      base=base_url or feed_url)
+        except Refused:
+            pass                      # an item shape only feedparser reads as feedparser does
+        else:
+            return ParsedFeed(title=feed_title, posts=_unique_keys(posts))
+    import feedparser
+
+    parsed = feedparser.parse(text, sanitize_html=False, resolve_relative_uris=False)
     entries = parsed.entries
     if not entries:
         if _looks_like_html(body):
@@ -313,12 +324,8 @@ def _parse_xml_feed(body: bytes, *, feed_url: str, base_url: str | None, content
     feed = parsed.feed
     feed_title = _text(feed.get("title_detail"), feed.get("title"))
     site = _site_base(feed.get("link"), base_url, feed_url)
-    if getattr(parsed, "fast_route", False):
-        posts = _posts_remembered(entries, feed_url=feed_url, feed_title=feed_title, site=site,
-                                  base=base_url or feed_url)
-    else:
-        posts = [_post_from_entry(entry, feed_url=feed_url, feed_title=feed_title, site=site,
-                                  base=base_url or feed_url) for entry in entries]
+    posts = [_post_from_entry(entry, feed_url=feed_url, feed_title=feed_title, site=site,
+                              base=base_url or feed_url) for entry in entries]
     if parsed.bozo:
         # A broken document (cut off mid-item, say) ends in half an entry: only whole entries
         # count, or the half one is posted as new and never undone when the full feed returns.
@@ -331,41 +338,42 @@ def _parse_xml_feed(body: bytes, *, feed_url: str, base_url: str | None, content
     return ParsedFeed(title=feed_title, posts=_unique_keys(posts), warning=warning)
 
 
-# The Posts of the last document of each recently parsed feed, by a digest of the entry's
-# values: a changed feed is mostly entries seen at the last poll, and turning an entry's HTML
-# into text is most of a parse. Bounded in posts, least recently parsed feeds dropped first.
+# The Posts of the last document of each recently parsed feed, by a digest of each item's
+# bytes: a changed feed is mostly the items of the last poll, and reading an item and turning
+# its HTML into text is most of a parse. Bounded in posts, least recently parsed feeds first out.
 MEMO_MAX_POSTS = 5000
-_memo: dict[str, tuple[tuple[str, str, str], dict[bytes, Post]]] = {}
+_memo: dict[str, tuple[tuple, dict[bytes, Post]]] = {}
 _memo_lock = threading.Lock()
 
 
-def _posts_remembered(entries: list[dict], *, feed_url: str, feed_title: str, site: str, base: str) -> list[Post]:
-    """``_post_from_entry`` for each entry, reusing the Post of an identical entry of the last parse.
+def _posts_remembered(document: Any, *, feed_url: str, feed_title: str, site: str, base: str) -> list[Post]:
+    """The fast route's Posts, reusing the Post of an item whose bytes, namespace declarations
+    and feed context are those of an item of the feed's last parse (raises ``Refused``)."""
+    from bot.fastparse import entry
 
-    Only for the fast route's entries: plain dicts of strings, lists and tuples, whose ``repr``
-    is a faithful fingerprint. Same entry values and same feed context give the same Post.
-    """
-    context = (feed_title, site, base)
+    def build(item: Any) -> Post:
+        return _post_from_entry(entry(item), feed_url=feed_url, feed_title=feed_title, site=site, base=base)
+
+    if document.chunks is None:
+        return [build(item) for item in document.items]
+    context = (feed_title, site, base, document.scope)
     with _memo_lock:
         last_context, last = _memo.pop(feed_url, (context, {}))
     if last_context != context:
         last = {}
     now: dict[bytes, Post] = {}
     posts = []
-    for entry in entries:
-        digest = hashlib.blake2b(repr(entry).encode("utf-8", "surrogatepass"), digest_size=16).digest()
-        post = last.get(digest) or now.get(digest)
-        if post is None:
-            post = _post_from_entry(entry, feed_url=feed_url, feed_title=feed_title, site=site, base=base)
+    for item, chunk in zip(document.items, document.chunks):
+        digest = hashlib.blake2b(chunk, digest_size=16).digest()
+        post = last.get(digest) or now.get(digest) or build(item)
         now[digest] = post
         posts.append(post)
     with _memo_lock:
         _memo[feed_url] = (context, now)            # re-inserted: the most recent last
         total = sum(len(remembered) for _, remembered in _memo.values())
         while total > MEMO_MAX_POSTS and _memo:
-            _, (_, dropped) = next(iter(_memo.items()))
-            del _memo[next(iter(_memo))]
-            total -= len(dropped)
+            oldest = next(iter(_memo))
+            total -= len(_memo.pop(oldest)[1])
     return posts
 
 

@@ -49,4 +49,12 @@ def from_fast_route(body: bytes, content_type: str = "") -> bool:
     from bot import fastparse
 
     text = feeds._as_utf8(body, content_type)
-    return text is not body and fastparse.read(text) is not None
+    document = fastparse.read(text) if text is not body else None
+    if document is None:
+        return False
+    try:
+        for item in document.items:
+            fastparse.entry(item)
+    except fastparse.Refused:
+        return False
+    return True

@@ -198,3 +198,26 @@ def test_feedparser_documents_are_not_remembered(monkeypatch):
     monkeypatch.setattr(feeds, "_memo", {})
     parse_url(REFUSED["RSS author (feedparser splits mail and name)"], "https://blog.example.com/fp.xml")
     assert feeds._memo == {}
+
+
+def test_an_item_quoting_item_markup_turns_remembering_off_not_wrong(monkeypatch):
+    monkeypatch.setattr(feeds, "_memo", {})
+    url = "https://blog.example.com/quoting.xml"
+    quoting = ("<item><title>About RSS</title><link>https://blog.example.com/rss</link><guid>https://blog.example.com/rss</guid>"
+               "<content:encoded><![CDATA[<pre><item><title>x</title></item></pre>]]></content:encoded></item>")
+    body = rss(entry_item(2) + quoting + entry_item(1))
+    document = fastparse.read(feeds._as_utf8(body, ""))
+    assert document.chunks is None                  # three items, four "<item"
+    fast, reference = both(body, url)
+    assert fast == reference and len(fast.posts) == 3
+    assert url not in feeds._memo
+
+
+def test_the_same_item_under_other_namespace_declarations_is_read_again(monkeypatch):
+    monkeypatch.setattr(feeds, "_memo", {})
+    url = "https://blog.example.com/ns.xml"
+    with_creator = entry_item(1).replace("</item>", "<dc:creator>Ann</dc:creator></item>")
+    first = parse_url(rss(with_creator), url).posts
+    other = rss(with_creator).replace(b"http://purl.org/dc/elements/1.1/", b"https://other.example/dc")
+    second = parse_url(other, url).posts
+    assert first[0].author == "Ann" and second[0].author == ""
