@@ -292,6 +292,8 @@ def _parse_xml_feed(body: bytes, *, feed_url: str, base_url: str | None, content
     # feedparser's values ~20x faster and hands back every document shape it does not
     # reproduce exactly; feedparser reads those (and everything when lxml is absent).
     fast_read = _fast_read(text, fast) if text is not body else None
+    if fast_read is not None and not fast_read.items and _looks_like_html(body):
+        fast_read = None              # no entries and HTML near the top: feedparser's path says why
     if fast_read is not None:
         from bot.fastparse import Refused
 

@@ -221,3 +221,10 @@ def test_the_same_item_under_other_namespace_declarations_is_read_again(monkeypa
     other = rss(with_creator).replace(b"http://purl.org/dc/elements/1.1/", b"https://other.example/dc")
     second = parse_url(other, url).posts
     assert first[0].author == "Ann" and second[0].author == ""
+
+
+def test_a_document_without_items_but_html_near_the_top_gets_feedparsers_error():
+    body = rss("", channel="<title>Blog</title><description><![CDATA[<html>hi</html>]]></description>")
+    for fast in (True, False):
+        with pytest.raises(feeds.FeedError, match="HTML page"):
+            feeds._parse_xml_feed(body, feed_url="https://blog.example.com/feed", base_url=None, fast=fast)
