@@ -47,7 +47,9 @@ _MEDIA = ("http://search.yahoo.com/mrss/", "http://search.yahoo.com/mrss")
 _RSS_ITEM = {"title", "link", "guid", "description", "pubDate", "comments", "category", "enclosure", "source"}
 # Namespaces (as feedparser compares them: lower-cased) whose elements feedparser maps onto
 # the fields the project reads, and the local names read here; the others are refused.
-_READ = {_CONTENT: {"encoded"}, _DC: {"creator", "date", "subject"}}
+_ATOM = "http://www.w3.org/2005/atom"
+# atom:updated in an item is feedparser's "updated", as dc:date is (Medium writes it).
+_READ = {_CONTENT: {"encoded"}, _DC: {"creator", "date", "subject"}, _ATOM: {"updated"}}
 _REFUSED = {"http://purl.org/dc/terms/": None, "http://www.w3.org/2005/atom": None, "http://purl.org/atom/ns#": None,
             "http://rssnamespace.org/feedburner/ext/1.0": None, "http://www.w3.org/1999/xhtml": None,
             "http://www.w3.org/1999/02/22-rdf-syntax-ns#": None, "http://purl.org/rss/1.0/": None,
@@ -214,7 +216,7 @@ def _item(item: Any) -> dict:
             _media(child, entry)
             continue
         elif local in _READ.get(namespace, ()):
-            name = "dc_" + local if namespace == _DC else local
+            name = "dc_" + local if namespace == _DC else ("dc_date" if namespace == _ATOM else local)
         elif namespace in _READ or _refused(namespace, local):
             raise Refused(f"item element {child.tag}")
         else:

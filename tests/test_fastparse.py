@@ -38,10 +38,10 @@ def test_corpus_feed_gives_the_same_posts_on_both_routes(name):
 @pytest.mark.skipif(not FILES, reason=f"feed corpus not found at {CORPUS}")
 def test_the_fast_route_reads_the_plain_rss_feeds_of_the_corpus_itself():
     read = {name for name in FILES if from_fast_route((CORPUS / name).read_bytes())}
-    # WordPress, Ghost, Substack and the Guardian (media:content) are plain RSS 2.0; Hugo's has
-    # xml:base, Medium's atom:updated, the podcast iTunes authors, the Portuguese feedburner links.
+    # WordPress, Ghost, Medium, Substack and the Guardian (media:content) are plain RSS 2.0; Hugo's
+    # has xml:base, the podcast iTunes authors, the Portuguese feed feedburner links.
     assert read == {"02-wordpress-rss2-entities.xml", "03-wordpress-rss2-untitled-notes.xml", "06-ghost-rss2.xml",
-                    "09-substack-rss2-emoji.xml", "11-guardian-rss2-media-content.xml"}
+                    "08-medium-rss2.xml", "09-substack-rss2-emoji.xml", "11-guardian-rss2-media-content.xml"}
     # Atom and RSS 1.0 always go to feedparser.
     assert not {name for name in read if "atom" in name or "rdf" in name}
 
@@ -91,6 +91,8 @@ READ = {
     "empty values": rss("<item><title></title><link></link><guid></guid><description></description></item>"),
     "no entries": rss(""),
     "unknown namespace": rss(item(extra="<x:foo>bar</x:foo>"), namespaces='xmlns:x="https://x.example/ns"'),
+    "atom:updated (Medium)": rss(item(date="").replace("<pubDate></pubDate>", "<atom:updated>2026-11-03T10:00:00.532Z</atom:updated>"),
+                                 namespaces='xmlns:atom="http://www.w3.org/2005/Atom"'),
     "comments": rss(item(extra="<!-- a comment --><comments>https://blog.example.com/c</comments>")),
 }
 
@@ -116,6 +118,11 @@ REFUSED = {
     "UTF-8 read as Latin-1 (feedparser re-decodes it)": rss(item(title="Caf\u00c3\u00a9")),
     "RSS author (feedparser splits mail and name)": rss(item(extra="<author>a@example.com (Ann)</author>")),
     "dc:creator with a mail address": rss(item(extra="<dc:creator>ann@example.com</dc:creator>")),
+    "dc:date and atom:updated (feedparser keeps the last)": rss(
+        item(extra="<dc:date>2026-11-01T10:00:00Z</dc:date><atom:updated>2026-11-02T10:00:00Z</atom:updated>"),
+        namespaces='xmlns:atom="http://www.w3.org/2005/Atom"'),
+    "an Atom link in an item": rss(item(extra='<atom:link rel="alternate" href="https://b.example/x"/>'),
+                                   namespaces='xmlns:atom="http://www.w3.org/2005/Atom"'),
     "two titles": rss(item(extra="<title>second</title>")),
     "Title spelled in capitals": rss(item(extra="<Summary>x</Summary>")),
     "feedburner origLink": rss(item(extra="<feedburner:origLink>https://b.example/x</feedburner:origLink>"),
