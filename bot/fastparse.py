@@ -9,7 +9,8 @@ document before anything is used:
 
 * lxml missing, a document that is not well-formed XML (feedparser's loose parser and the
   "only whole entries" rule handle those), a DOCTYPE or an entity declaration;
-* anything but RSS 2.0 (Atom, RSS 1.0/RDF, RSS 0.9x without a version 2 attribute), xml:base;
+* anything but RSS 2.0 (Atom, RSS 1.0/RDF, RSS 0.9x without a version 2 attribute); a base URI
+  (feedparser's ``xml:base`` or ``base`` attribute on any element) anywhere but on ``<rss>``;
 * characters feedparser rewrites after parsing: C1 controls (mapped to windows-1252) and
   UTF-8 that reads as Latin-1 (feedparser re-decodes it);
 * in an item: a text element with child elements, a repeated title/link/guid/description/
@@ -89,11 +90,12 @@ class Result:
     the same scope reads the same.
     """
 
-    def __init__(self, feed: dict, items: list, chunks: list[bytes] | None, scope: bytes):
+    def __init__(self, feed: dict, items: list, chunks: list[bytes] | None, scope: bytes, base: str = ""):
         self.feed = feed
         self.items = items
         self.chunks = chunks
         self.scope = scope
+        self.base = base
 
 
 _ITEM_START = re.compile(rb"<item[\s>/]")
@@ -104,8 +106,11 @@ def read(text: bytes) -> Result | None:
     if _etree is None:
         return None
     head = text[:4096]
-    if b"<!DOCTYPE" in head or b"<!ENTITY" in text or b"xml:base" in text:
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in text:
         return None
+    # feedparser takes a base URI from an xml:base or a plain base attribute of any element
+    # (mixin.unknown_starttag, names lower-cased); anything that looks like one is counted.
+    bases = len(_BASE_ATTRIBUTE.findall(text))
     if (b"\xc2" in text or b"\xc3" in text) and _C1_OR_LATIN1_UTF8.search(text):
         return None
     parser = _etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
@@ -115,7 +120,8 @@ def read(text: bytes) -> Result | None:
     except (_etree.XMLSyntaxError, ValueError):
         return None
     try:
-        feed, items = _read_rss(root)
+        base = _root_base(root, bases)
+        feed, items = _read_rss(root, base)
     except Refused:
         return None
     # Every item element starts with "<item" in the bytes; when nothing else does (no "<item"
@@ -127,12 +133,25 @@ def read(text: bytes) -> Result | None:
     if len(starts) == len(items) and channel >= 0:
         ends = starts[1:] + [text.rfind(b"</channel")]
         chunks = [text[start:end] for start, end in zip(starts, ends)]
-    return Result(feed, items, chunks, scope)
+    return Result(feed, items, chunks, scope, base)
 
 
-def entry(item: Any) -> dict:
-    """feedparser's entry values for one item (raises ``Refused``)."""
-    return _item(item)
+def entry(item: Any, base: str = "") -> dict:
+    """feedparser's entry values for one item (raises ``Refused``); ``base`` is ``Result.base``."""
+    return _item(item, base)
+
+
+_BASE_ATTRIBUTE = re.compile(rb"(?<![\w.-])[Bb][Aa][Ss][Ee]\s*=")
+
+
+def _root_base(root: Any, bases: int) -> str:
+    """The base URI feedparser resolves links against: only an xml:base on <rss> is followed here."""
+    if not bases:
+        return ""
+    value = root.get("{http://www.w3.org/XML/1998/namespace}base")
+    if bases != 1 or value is None or not value:
+        raise Refused("a base URI below <rss>")
+    return _uri(value)            # feedparser: the first base is joined to "" (no document URL)
 
 
 def _split(tag: Any) -> tuple[str, str]:
@@ -152,7 +171,7 @@ def _refused(namespace: str, local: str) -> bool:
     return names is None or local.lower() in names
 
 
-def _read_rss(root: Any) -> tuple[dict, list]:
+def _read_rss(root: Any, base: str = "") -> tuple[dict, list]:
     if root.tag != "rss" or not (root.get("version") or "").startswith("2.") or len(root) != 1:
         raise Refused("not RSS 2.0")
     channel = root[0]
@@ -178,7 +197,7 @@ def _read_rss(root: Any) -> tuple[dict, list]:
                 feed["title_detail"] = {"type": _plain_type(value), "value": value}
             elif local == "link":
                 links += 1
-                feed["link"] = _uri(_text(child))
+                feed["link"] = _uri(_text(child), base)
             elif local.lower() in ("title", "link"):
                 raise Refused(f"channel element {local}")
             elif len(child) and local not in ("image", "textInput", "cloud", "skipHours", "skipDays"):
@@ -196,7 +215,7 @@ def _read_rss(root: Any) -> tuple[dict, list]:
     return feed, items
 
 
-def _item(item: Any) -> dict:
+def _item(item: Any, base: str = "") -> dict:
     values: dict[str, str] = {}
     entry: dict = {}
     tags: list[dict] = []
@@ -245,9 +264,9 @@ def _item(item: Any) -> dict:
         entry["title"] = values["title"]
         entry["title_detail"] = {"type": _plain_type(values["title"]), "value": values["title"]}
     if "guid" in values:
-        entry["id"] = _uri(values["guid"]) if guid_is_link else values["guid"]
+        entry["id"] = _uri(values["guid"], base) if guid_is_link else values["guid"]
     if "link" in values:
-        entry["link"] = _uri(_link_text(values["link"]))
+        entry["link"] = _uri(_link_text(values["link"]), base)
     elif guid_is_link and "guid" in values:
         entry["link"] = entry["id"]
     if "description" in values:
@@ -316,11 +335,11 @@ def _link_text(value: str) -> str:
     return re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", value)
 
 
-def _uri(value: str) -> str:
-    """feedparser's resolve_uri with no base (urls._urljoin)."""
+def _uri(value: str, base: str = "") -> str:
+    """feedparser's resolve_uri (urls._urljoin)."""
     value = _URIFIXER.sub(r"\1\3", value)
     try:
-        return urljoin("", value)
+        return urljoin(base, value)
     except ValueError:
         return ""
 

@@ -354,7 +354,8 @@ def _posts_remembered(document: Any, *, feed_url: str, feed_title: str, site: st
     from bot.fastparse import entry
 
     def build(item: Any) -> Post:
-        return _post_from_entry(entry(item), feed_url=feed_url, feed_title=feed_title, site=site, base=base)
+        return _post_from_entry(entry(item, document.base), feed_url=feed_url, feed_title=feed_title,
+                                site=site, base=base)
 
     if document.chunks is None:
         return [build(item) for item in document.items]

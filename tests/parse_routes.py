@@ -54,7 +54,7 @@ def from_fast_route(body: bytes, content_type: str = "") -> bool:
         return False
     try:
         for item in document.items:
-            fastparse.entry(item)
+            fastparse.entry(item, document.base)
     except fastparse.Refused:
         return False
     return True

@@ -38,10 +38,11 @@ def test_corpus_feed_gives_the_same_posts_on_both_routes(name):
 @pytest.mark.skipif(not FILES, reason=f"feed corpus not found at {CORPUS}")
 def test_the_fast_route_reads_the_plain_rss_feeds_of_the_corpus_itself():
     read = {name for name in FILES if from_fast_route((CORPUS / name).read_bytes())}
-    # WordPress, Ghost, Medium, Substack and the Guardian (media:content) are plain RSS 2.0; Hugo's
-    # has xml:base, the podcast iTunes authors, the Portuguese feed feedburner links.
-    assert read == {"02-wordpress-rss2-entities.xml", "03-wordpress-rss2-untitled-notes.xml", "06-ghost-rss2.xml",
-                    "08-medium-rss2.xml", "09-substack-rss2-emoji.xml", "11-guardian-rss2-media-content.xml"}
+    # WordPress, Hugo (xml:base on <rss>), Ghost, Medium, Substack and the Guardian (media:content)
+    # are plain RSS 2.0; the podcast has iTunes authors, the Portuguese feed feedburner links.
+    assert read == {"02-wordpress-rss2-entities.xml", "03-wordpress-rss2-untitled-notes.xml", "05-hugo-rss2.xml",
+                    "06-ghost-rss2.xml", "08-medium-rss2.xml", "09-substack-rss2-emoji.xml",
+                    "11-guardian-rss2-media-content.xml"}
     # Atom and RSS 1.0 always go to feedparser.
     assert not {name for name in read if "atom" in name or "rdf" in name}
 
@@ -93,6 +94,10 @@ READ = {
     "unknown namespace": rss(item(extra="<x:foo>bar</x:foo>"), namespaces='xmlns:x="https://x.example/ns"'),
     "atom:updated (Medium)": rss(item(date="").replace("<pubDate></pubDate>", "<atom:updated>2026-11-03T10:00:00.532Z</atom:updated>"),
                                  namespaces='xmlns:atom="http://www.w3.org/2005/Atom"'),
+    "xml:base on rss, relative links": rss("<item><title>t</title><link>/p/1</link><guid>p/2</guid></item>"
+                                           "<item><title>u</title><guid>//other.example/x</guid></item>",
+                                           channel="<title>Blog</title><link>/home</link>").replace(
+        b'<rss version="2.0"', b'<rss version="2.0" xml:base="https://base.example/blog/"'),
     "comments": rss(item(extra="<!-- a comment --><comments>https://blog.example.com/c</comments>")),
 }
 
@@ -113,7 +118,10 @@ REFUSED = {
     "RSS 0.91": rss(item()).replace(b'version="2.0"', b'version="0.91"'),
     "not well-formed": rss(item()).replace(b"</channel>", b""),
     "a DOCTYPE": rss(item()).replace(b"<rss", b"<!DOCTYPE rss [<!ENTITY e 'x'>]><rss", 1),
-    "xml:base": rss(item()).replace(b"<channel>", b'<channel xml:base="https://other.example/">'),
+    "xml:base on the channel": rss(item()).replace(b"<channel>", b'<channel xml:base="https://other.example/">'),
+    "a plain base attribute (feedparser follows it)": rss(item()).replace(b"<item>", b'<item BASE="https://o.example/">'),
+    "two base URIs": rss(item()).replace(b"<item>", b'<item xml:base="https://o.example/">').replace(
+        b'<rss version="2.0"', b'<rss version="2.0" xml:base="https://base.example/"'),
     "C1 control (feedparser maps it to windows-1252)": rss(item(title="a \u0093quoted\u0094 b")),
     "UTF-8 read as Latin-1 (feedparser re-decodes it)": rss(item(title="Caf\u00c3\u00a9")),
     "RSS author (feedparser splits mail and name)": rss(item(extra="<author>a@example.com (Ann)</author>")),
