@@ -110,7 +110,7 @@ def read(text: bytes) -> Result | None:
         return None
     # feedparser takes a base URI from an xml:base or a plain base attribute of any element
     # (mixin.unknown_starttag, names lower-cased); anything that looks like one is counted.
-    bases = len(_BASE_ATTRIBUTE.findall(text))
+    bases = _base_attributes(text)
     if (b"\xc2" in text or b"\xc3" in text) and _C1_OR_LATIN1_UTF8.search(text):
         return None
     parser = _etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
@@ -141,7 +141,23 @@ def entry(item: Any, base: str = "") -> dict:
     return _item(item, base)
 
 
-_BASE_ATTRIBUTE = re.compile(rb"(?<![\w.-])[Bb][Aa][Ss][Ee]\s*=")
+_NAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def _base_attributes(text: bytes) -> int:
+    """How many places look like a ``base`` attribute (any case, any prefix): "base" not preceded
+    by a name character and followed by "=". More than there are is harmless (refused)."""
+    low = text.lower()
+    count = 0
+    at = low.find(b"base")
+    while at >= 0:
+        after = at + 4
+        while after < len(low) and low[after] in b" \t\r\n":
+            after += 1
+        if after < len(low) and low[after] == 0x3D and (at == 0 or low[at - 1] not in _NAME_BYTES):
+            count += 1
+        at = low.find(b"base", at + 4)
+    return count
 
 
 def _root_base(root: Any, bases: int) -> str:
