@@ -518,6 +518,8 @@ def bench_big_body(server: FeedServerProc, tmp: Path, *, reps: int, parse_reps: 
 
     walls, cpus = [], []
     for _ in range(parse_reps):
+        # A full parse, as of a body never seen: the Posts the fast route remembers are forgotten.
+        getattr(feeds, "_memo", {}).clear()
         wall, cpu, parsed = timed(lambda: feeds.parse(body, feed_url=url, base_url=url,
                                                       content_type="application/rss+xml; charset=UTF-8"))
         assert len(parsed.posts) == BIG_ENTRIES
@@ -954,6 +956,139 @@ def bench_cold_start(tmp: Path, runs: int) -> dict:
             "all_s": times}
 
 
+# =========================================================================== issue 18: targets 3 and 4
+
+T_CHANGED_CPU_MS = 10.0      # our CPU for one poll of a changed 200-entry feed (one new entry), in-process
+T_SCALE_FEEDS = 10_000       # feeds in one unchanged cycle
+T_SCALE_WALL_S = 15.0        # s, one cycle of 10,000 unchanged feeds, 2 cores
+T_SCALE_CPU_MS = 1.0         # ms of our CPU per unchanged feed in that cycle
+
+
+def bench_changed_feed(server: FeedServerProc, tmp: Path, reps: int) -> dict:
+    """Target 3: a changed 200-entry feed (one new entry), our CPU in-process, and where it goes.
+
+    A whole poll through the service's Poller (fetch, parse, plan, record), then the same steps
+    one by one on the next generation: fetch (HTTP, body hash), feeds.parse, store.plan_entries
+    (the identity queries of store._plan) and store.record_entries (_plan again, the inserts
+    and the transaction's commit). Which parse route read the body is reported.
+    """
+    from bot import feeds
+    from bot.store import Store
+
+    url = server.url(0, BIG_ENTRIES)
+    db = tmp / "changed.db"
+    settings = make_settings([url], db)
+    store = Store(db)
+    poller = PollerApi(settings, store)
+    server.set(validators=True)
+    first = poller.one(url)
+    assert not first.error, first.error
+    polls, steps = [], {"fetch": [], "parse": [], "plan": [], "record": []}
+    route = "feedparser"
+    for _ in range(reps):
+        server.set(gen=server.gen + 1)
+        _wall, cpu, outcome = timed(lambda: poller.one(url))
+        if outcome.error or len(outcome.new_posts) != 1:
+            raise RuntimeError(f"changed feed: {outcome}")
+        polls.append(cpu * 1000)
+        server.set(gen=server.gen + 1)
+        gc.collect()
+        c0 = time.process_time()
+        fetched = feeds.fetch(url, store.feed_state(url), timeout=30)
+        c1 = time.process_time()
+        parsed = feeds.parse(fetched.body, feed_url=url, base_url=fetched.final_url or url,
+                             content_type=fetched.content_type)
+        c2 = time.process_time()
+        store.plan_entries(url, parsed.posts, backfill=0, max_age=None)
+        c3 = time.process_time()
+        queued = store.record_entries(url, fetched, parsed.title, parsed.posts, platforms=settings.platforms,
+                                      backfill=0, max_age=None)
+        c4 = time.process_time()
+        if len(queued) != 1:
+            raise RuntimeError(f"changed feed, step by step: {len(queued)} new posts")
+        for name, value in zip(steps, (c1 - c0, c2 - c1, c3 - c2, c4 - c3)):
+            steps[name].append(value * 1000)
+        route = "fast (lxml)" if feeds._memo.get(url) else "feedparser"
+    poller.close()
+    store.close()
+    return {"entries": BIG_ENTRIES, "reps": reps, "poll_cpu_ms": median(polls), "poll_cpu_all_ms": polls,
+            "steps_cpu_ms": {name: median(values) for name, values in steps.items()}, "parse_route": route}
+
+
+def bench_scale(server: FeedServerProc, tmp: Path, n_feeds: int, reps: int) -> dict:
+    """Target 4: one poll cycle of n_feeds unchanged feeds (304), wall and our CPU, and VmRSS.
+
+    The ledger is seeded as a first poll leaves it (each feed's validators), without entries:
+    an unchanged poll never reads them. The cycle is the service's own Poller.
+    """
+    import hashlib
+
+    from bot.models import FetchResult
+    from bot.store import Store
+
+    db = tmp / f"scale-{n_feeds}.db"
+    urls = [server.url(fid) for fid in range(n_feeds)]
+    settings = make_settings(urls, db)
+    store = Store(db)
+    server.set(validators=True)
+    wall0 = time.perf_counter()
+    for fid, url in enumerate(urls):
+        body = feed_body(fid, server.gen, ENTRIES, server.t0)
+        store.record_entries(url, FetchResult(url=url, status=200, body=body,
+                                              etag=feed_etag(fid, server.gen, ENTRIES),
+                                              body_hash=hashlib.sha256(body).hexdigest()),
+                             f"Bench Blog {fid}", [], platforms=settings.platforms, backfill=0, max_age=None)
+    seeded = time.perf_counter() - wall0
+    poller = PollerApi(settings, store)
+    walls, cpus, rss = [], [], []
+    for _ in range(reps):
+        wall, cpu, outcomes = timed(poller.cycle)
+        _check(outcomes, n_feeds, f"{n_feeds} unchanged", lambda o: o.unchanged and not o.error)
+        walls.append(wall)
+        cpus.append(cpu)
+        rss.append(vm_rss_kb() / 1024)
+    poller.close()
+    store.close()
+    return {"feeds": n_feeds, "fetch_concurrency": settings.fetch_concurrency, "seeded_in_s": seeded,
+            "wall_s": median(walls), "cpu_s": median(cpus), "cpu_ms_per_feed": median(cpus) / n_feeds * 1000,
+            "wall_all_s": walls, "cpu_all_s": cpus, "rss_after_each_cycle_mb": rss}
+
+
+def issue18_report(results: dict, lines: list[str], target) -> None:
+    """Targets 3 and 4 (shared by the full table and --issue18)."""
+    ch = results.get("changed_feed")
+    if ch:
+        st = ch["steps_cpu_ms"]
+        lines.append(f"Changed feed (issue 18, target 3): {ch['entries']} entries, one new, in-process, our CPU, "
+                     f"median of {ch['reps']}; parse route: {ch['parse_route']}")
+        lines.append(f"  whole poll {ch['poll_cpu_ms']:.2f} ms; step by step: fetch {st['fetch']:.2f} ms, "
+                     f"parse {st['parse']:.2f} ms, plan (store._plan's queries) {st['plan']:.2f} ms, "
+                     f"record (plan again, inserts, commit) {st['record']:.2f} ms")
+        lines.append("")
+        target(f"changed {ch['entries']}-entry feed, one new entry: our CPU", fmt(ch["poll_cpu_ms"], " ms"),
+               f"<= {T_CHANGED_CPU_MS:g} ms", ch["poll_cpu_ms"] <= T_CHANGED_CPU_MS,
+               f"parse {st['parse']:.1f} ms ({ch['parse_route']}), record {st['record']:.1f} ms, "
+               f"fetch {st['fetch']:.1f} ms")
+    sc = results.get("scale")
+    if sc:
+        lines.append(f"Scale (issue 18, target 4): {sc['feeds']:,} unchanged feeds (304), fetch concurrency "
+                     f"{sc['fetch_concurrency']}: cycle walls " + ", ".join(f"{w:.2f}" for w in sc["wall_all_s"])
+                     + " s; our CPU " + ", ".join(f"{c:.2f}" for c in sc["cpu_all_s"]) + " s; VmRSS after each "
+                     + ", ".join(f"{m:.1f}" for m in sc["rss_after_each_cycle_mb"]) + " MB")
+        lines.append("")
+        target(f"{sc['feeds']:,} unchanged feeds: one cycle wall", fmt(sc["wall_s"], " s"),
+               f"< {T_SCALE_WALL_S:g} s", sc["wall_s"] < T_SCALE_WALL_S)
+        target(f"{sc['feeds']:,} unchanged feeds: our CPU per feed", fmt(sc["cpu_ms_per_feed"], " ms", 3),
+               f"< {T_SCALE_CPU_MS:g} ms", sc["cpu_ms_per_feed"] < T_SCALE_CPU_MS)
+        grown = sc["rss_after_each_cycle_mb"][-1] - sc["rss_after_each_cycle_mb"][0]
+        target(f"VmRSS over {sc['feeds']:,}-feed cycles (first to last)", fmt(grown, " MB"),
+               f"< {T_RSS_GROWTH:g} MB", grown < T_RSS_GROWTH if len(sc["rss_after_each_cycle_mb"]) > 1 else None)
+    r = results.get("rss_growth")
+    if r and results.get("issue18_only"):
+        target(f"RSS growth, 100 -> {r['polls']} unchanged polls of one feed", fmt(r["growth_mb"], " MB"),
+               f"< {T_RSS_GROWTH:g} MB", r["growth_mb"] < T_RSS_GROWTH)
+
+
 # =========================================================================== report
 
 def machine() -> dict:
@@ -1122,6 +1257,7 @@ def build_table(results: dict) -> tuple[list[str], list[dict]]:
 
     if results.get("cold_start"):
         cold_start_report(results["cold_start"], lines, target)
+    issue18_report(results, lines, target)
 
     width = max(len(t["target"]) for t in targets)
     lines.append("Targets (issues 9 and 18)")
@@ -1132,6 +1268,48 @@ def build_table(results: dict) -> tuple[list[str], list[dict]]:
 
 
 # =========================================================================== main
+
+def issue18_only(args, quick: bool) -> int:
+    """Issue 18's four targets: cold start (1, 2), the changed feed (3), 10,000 feeds and memory (4)."""
+    started = time.perf_counter()
+    results: dict = {"machine": machine(), "issue18_only": True}
+    server = FeedServerProc(int(time.time()) - 3 * 86400)
+    try:
+        with tempfile.TemporaryDirectory(prefix="autopost-bench-") as tmp_name:
+            tmp = Path(tmp_name)
+            say(f"[{time.perf_counter() - started:5.1f}s] cold start: feed2toot side by side, preview, compose")
+            results["cold_start"] = bench_cold_start(tmp, 3 if quick else 7)
+            say(f"[{time.perf_counter() - started:5.1f}s] changed {BIG_ENTRIES}-entry feed")
+            results["changed_feed"] = bench_changed_feed(server, tmp, 5 if quick else 15)
+            n_feeds = 2000 if quick else T_SCALE_FEEDS
+            say(f"[{time.perf_counter() - started:5.1f}s] {n_feeds:,} unchanged feeds")
+            results["scale"] = bench_scale(server, tmp, n_feeds, 2 if quick else 3)
+            say(f"[{time.perf_counter() - started:5.1f}s] memory over unchanged polls of one feed")
+            results["rss_growth"] = bench_rss_growth(server, tmp, 2000 if quick else 10_000, validators=True)
+    finally:
+        server.close()
+    m = results["machine"]
+    lines = [f"autopost benchmark, issue 18 — {m['date']} — {m['nproc']} CPU(s), {m['cpu']}, "
+             f"Python {m['python']}, load average {m['loadavg_at_start']}{' — QUICK' if quick else ''}", ""]
+    targets: list[dict] = []
+
+    def target(name: str, value: str, limit: str, ok: bool | None, note: str = "") -> None:
+        targets.append({"target": name, "value": value, "limit": limit,
+                        "result": "PASS" if ok else ("FAIL" if ok is False else "INFO"), "note": note})
+
+    cold_start_report(results["cold_start"], lines, target)
+    issue18_report(results, lines, target)
+    lines.append("Targets (issue 18)")
+    width = max(len(t["target"]) for t in targets)
+    for t in targets:
+        lines.append(f"  {t['result']:<4}  {t['target']:<{width}}  {t['value']:>28}  (target {t['limit']})"
+                     + (f"  — {t['note']}" if t["note"] else ""))
+    lines.append(f"\n(total {time.perf_counter() - started:.0f} s; JSON in {args.json})")
+    print("\n".join(lines))
+    results["targets"] = targets
+    Path(args.json).write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return 1 if any(t["result"] == "FAIL" for t in targets) else 0
+
 
 def cold_start_only(args, runs: int) -> int:
     with tempfile.TemporaryDirectory(prefix="autopost-bench-") as tmp_name:
@@ -1163,6 +1341,8 @@ def main() -> int:
     parser.add_argument("--json", default=str(REPO / "bench" / "results.json"), help="where to write results")
     parser.add_argument("--cold-start-only", action="store_true",
                         help="only issue 18's cold-start targets (feed2toot side by side, preview, compose)")
+    parser.add_argument("--issue18", action="store_true",
+                        help="only issue 18's four targets (cold start, changed feed, 10,000 feeds, memory)")
     parser.add_argument("--_serve-feeds", dest="serve_feeds", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--_serve-fake", dest="serve_fake", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--_rss-child", dest="rss_child", nargs=3, help=argparse.SUPPRESS)
@@ -1181,6 +1361,8 @@ def main() -> int:
     started = time.perf_counter()
     if args.cold_start_only:
         return cold_start_only(args, runs=3 if quick else 7)
+    if args.issue18:
+        return issue18_only(args, quick)
     results: dict = {"quick": quick, "machine": machine()}
     t0 = int(time.time()) - 3 * 86400          # entries are 10 min apart, the newest within the last 3 days
     server = FeedServerProc(t0)
@@ -1197,6 +1379,8 @@ def main() -> int:
                                                       seed=seed))
             say(f"[{time.perf_counter() - started:5.1f}s] {BIG_ENTRIES}-entry body: parse vs unchanged")
             results["big_body"] = bench_big_body(server, tmp, reps=10 if quick else 30, parse_reps=3 if quick else 5)
+            say(f"[{time.perf_counter() - started:5.1f}s] changed {BIG_ENTRIES}-entry feed (issue 18)")
+            results["changed_feed"] = bench_changed_feed(server, tmp, 5 if quick else 15)
             say(f"[{time.perf_counter() - started:5.1f}s] RSS growth over unchanged polls")
             results["rss_growth"] = bench_rss_growth(server, tmp, 2000 if quick else 10_000, validators=True)
             results["rss_growth_no_validators"] = (None if quick else

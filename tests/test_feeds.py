@@ -10,6 +10,7 @@ from bot.feeds import FeedError, canonical_url, fetch, parse, strip_boilerplate
 from bot.models import FeedState, FetchResult
 from bot.platforms.base import USER_AGENT
 from tests.fakes.feed import atom_feed, feed_server, json_feed, rss_feed  # noqa: F401
+from tests.parse_routes import parse_route  # noqa: F401  (every test on both parse routes)
 
 DATA = Path(__file__).parent / "data"
 FEED_URL = "https://blog.example.com/feed/"

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import network_env, run_cli, write_env
 from tests.fakes.feed import rss_feed
+from tests.parse_routes import parse_route  # noqa: F401  (every test on both parse routes)
 from tests.test_alerts import Receiver
 
 NOW = datetime.now(timezone.utc)

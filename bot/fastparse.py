@@ -1,0 +1,396 @@
+"""The fast route for RSS 2.0: lxml reads the document, feedparser's rules make the values.
+
+Optional (``pip install 'autopost[fast]'``, which brings lxml). ``read(text)`` takes the UTF-8
+document that ``bot.feeds`` prepared and returns what ``feedparser.parse`` would have returned
+for the fields the project uses (the entry dicts ``feeds._post_from_entry`` reads), or None:
+then the caller parses the document with feedparser, the named stack. None is returned for
+every document shape whose values this module does not reproduce exactly, decided per
+document before anything is used:
+
+* lxml missing, a document that is not well-formed XML (feedparser's loose parser and the
+  "only whole entries" rule handle those), a DOCTYPE or an entity declaration;
+* anything but RSS 2.0 (Atom, RSS 1.0/RDF, RSS 0.9x without a version 2 attribute); a base URI
+  (feedparser's ``xml:base`` or ``base`` attribute on any element) anywhere but on ``<rss>``;
+* characters feedparser rewrites after parsing: C1 controls (mapped to windows-1252) and
+  UTF-8 that reads as Latin-1 (feedparser re-decodes it);
+* in an item: a text element with child elements, a repeated title/link/guid/description/
+  date/author, an RSS ``<author>`` (feedparser splits "mail (name)"), an Atom element, a
+  feedburner link, an iTunes category or keyword (feedparser makes tags of them), a date in a
+  form other than RFC 822 or W3C-DTF, a media element without a url attribute.
+
+Why not fastfeedparser (0.6.x), the parser issue 18 names: on the corpus it gives other values
+than feedparser for ids (an entry without a guid gets its link as id), links (no feedburner
+origLink), authors (first creator instead of feedparser's choice), dates (another reading of
+non-RFC dates), descriptions (synthesised from the content when absent) and Atom XHTML
+content (serialised with namespaces); ``bench/fastfeedparser_parity.py`` shows each. lxml
+alone, with feedparser's rules written out here, gives the same Posts (tests/test_fastparse.py).
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_tz
+from typing import Any
+from urllib.parse import urljoin
+
+try:    # the optional extra; without it every document goes to feedparser
+    from lxml import etree as _etree
+except ImportError:  # pragma: no cover - exercised when the extra is absent
+    _etree = None
+
+ENABLED = _etree is not None
+
+_CONTENT = "http://purl.org/rss/1.0/modules/content/"
+_DC = "http://purl.org/dc/elements/1.1/"
+_MEDIA = ("http://search.yahoo.com/mrss/", "http://search.yahoo.com/mrss")
+# RSS 2.0 item elements read here; any other element without a namespace is refused, as
+# feedparser matches names case-blind and maps many (summary, author, lastBuildDate ...).
+_RSS_ITEM = {"title", "link", "guid", "description", "pubDate", "comments", "category", "enclosure", "source"}
+# Namespaces (as feedparser compares them: lower-cased) whose elements feedparser maps onto
+# the fields the project reads, and the local names read here; the others are refused.
+_ATOM = "http://www.w3.org/2005/atom"
+# atom:updated in an item is feedparser's "updated", as dc:date is (Medium writes it).
+_READ = {_CONTENT: {"encoded"}, _DC: {"creator", "date", "subject"}, _ATOM: {"updated"}}
+_REFUSED = {"http://purl.org/dc/terms/": None, "http://www.w3.org/2005/atom": None, "http://purl.org/atom/ns#": None,
+            "http://rssnamespace.org/feedburner/ext/1.0": None, "http://www.w3.org/1999/xhtml": None,
+            "http://www.w3.org/1999/02/22-rdf-syntax-ns#": None, "http://purl.org/rss/1.0/": None,
+            "http://www.itunes.com/dtds/podcast-1.0.dtd": {"author", "summary", "category", "keywords", "name",
+                                                           "email", "owner"},
+            _MEDIA[0]: {"title", "description", "category", "keywords"},
+            _MEDIA[1]: {"title", "description", "category", "keywords"}}
+# feedparser's sanitiser's element list (feedparser/sanitizer.py, acceptable_elements): a plain
+# text field that "looks like HTML" with only these tags is read as HTML (mixin.looks_like_html).
+_HTML_ELEMENTS = frozenset(
+    "a abbr acronym address area article aside audio b big blockquote br button canvas caption center "
+    "cite code col colgroup command datagrid datalist dd del details dfn dialog dir div dl dt em "
+    "event-source fieldset figcaption figure font footer form h1 h2 h3 h4 h5 h6 header hr i img input "
+    "ins kbd keygen label legend li m map menu meter multicol nav nextid noscript ol optgroup option "
+    "output p pre progress q s samp section select small sound source spacer span strike strong sub sup "
+    "table tbody td textarea tfoot th thead time tr tt u ul var video".split())
+# In the UTF-8 bytes: a C1 control (U+0080-U+009F), or a Latin-1 character that can lead a UTF-8
+# sequence (U+00C2-U+00F4) followed by one that can continue it (U+0080-U+00BF).
+_C1_OR_LATIN1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]|\xc3[\x82-\xb4]\xc2[\x80-\xbf]")
+_URIFIXER = re.compile("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")   # feedparser/urls.py
+_RFC822 = re.compile(r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?\d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov"
+                     r"|Dec) \d{4} \d{2}:\d{2}:\d{2} (?:GMT|UTC|UT|Z|[+-]\d{4})")
+_W3CDTF = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
+
+
+class Refused(Exception):
+    """This document's shape is not one this module reproduces; feedparser reads it."""
+
+
+class Result:
+    """A document the fast route reads: the channel's values and its items, not yet read.
+
+    ``entry(item)`` reads one item; it raises ``Refused`` for an item shape it does not
+    reproduce, and then the whole document goes to feedparser. ``chunks`` are the bytes of
+    each item as written (None when they cannot be cut out with certainty), ``scope`` the bytes
+    before the channel's first child (namespace declarations): an item with the same bytes in
+    the same scope reads the same.
+    """
+
+    def __init__(self, feed: dict, items: list, chunks: list[bytes] | None, scope: bytes, base: str = ""):
+        self.feed = feed
+        self.items = items
+        self.chunks = chunks
+        self.scope = scope
+        self.base = base
+
+
+_ITEM_START = re.compile(rb"<item[\s>/]")
+
+
+def read(text: bytes) -> Result | None:
+    """The channel and items of an RSS 2.0 document, or None when feedparser must read it."""
+    if _etree is None:
+        return None
+    head = text[:4096]
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in text:
+        return None
+    # feedparser takes a base URI from an xml:base or a plain base attribute of any element
+    # (mixin.unknown_starttag, names lower-cased); anything that looks like one is counted.
+    bases = _base_attributes(text)
+    if (b"\xc2" in text or b"\xc3" in text) and _C1_OR_LATIN1_UTF8.search(text):
+        return None
+    parser = _etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                              remove_comments=True, remove_pis=True)
+    try:
+        root = _etree.fromstring(text, parser)
+    except (_etree.XMLSyntaxError, ValueError):
+        return None
+    try:
+        base = _root_base(root, bases)
+        feed, items = _read_rss(root, base)
+    except Refused:
+        return None
+    # Every item element starts with "<item" in the bytes; when nothing else does (no "<item"
+    # in a CDATA section or a comment), the bytes between two starts are one item's.
+    starts = [m.start() for m in _ITEM_START.finditer(text)]
+    chunks = None
+    channel = text.find(b"<channel")
+    scope = text[:text.find(b">", channel) + 1] if channel >= 0 else b""
+    if len(starts) == len(items) and channel >= 0:
+        ends = starts[1:] + [text.rfind(b"</channel")]
+        chunks = [text[start:end] for start, end in zip(starts, ends)]
+    return Result(feed, items, chunks, scope, base)
+
+
+def entry(item: Any, base: str = "") -> dict:
+    """feedparser's entry values for one item (raises ``Refused``); ``base`` is ``Result.base``."""
+    return _item(item, base)
+
+
+_NAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def _base_attributes(text: bytes) -> int:
+    """How many places look like a ``base`` attribute (any case, any prefix): "base" not preceded
+    by a name character and followed by "=". More than there are is harmless (refused)."""
+    low = text.lower()
+    count = 0
+    at = low.find(b"base")
+    while at >= 0:
+        after = at + 4
+        while after < len(low) and low[after] in b" \t\r\n":
+            after += 1
+        if after < len(low) and low[after] == 0x3D and (at == 0 or low[at - 1] not in _NAME_BYTES):
+            count += 1
+        at = low.find(b"base", at + 4)
+    return count
+
+
+def _root_base(root: Any, bases: int) -> str:
+    """The base URI feedparser resolves links against: only an xml:base on <rss> is followed here."""
+    if not bases:
+        return ""
+    value = root.get("{http://www.w3.org/XML/1998/namespace}base")
+    if bases != 1 or value is None or not value:
+        raise Refused("a base URI below <rss>")
+    return _uri(value)            # feedparser: the first base is joined to "" (no document URL)
+
+
+def _split(tag: Any) -> tuple[str, str]:
+    """(namespace lower-cased, local name) of an element tag; ("#", "") for comments and the like."""
+    if not isinstance(tag, str):
+        return "#", ""
+    if tag[0] == "{":
+        namespace, local = tag[1:].split("}", 1)
+        return namespace.lower(), local
+    return "", tag
+
+
+def _refused(namespace: str, local: str) -> bool:
+    if namespace not in _REFUSED:
+        return False
+    names = _REFUSED[namespace]
+    return names is None or local.lower() in names
+
+
+def _read_rss(root: Any, base: str = "") -> tuple[dict, list]:
+    if root.tag != "rss" or not (root.get("version") or "").startswith("2.") or len(root) != 1:
+        raise Refused("not RSS 2.0")
+    channel = root[0]
+    if channel.tag != "channel":
+        raise Refused("no channel")
+    feed: dict = {}
+    items: list = []
+    titles = links = 0
+    for child in channel:
+        namespace, local = _split(child.tag)
+        if namespace == "#":
+            continue
+        if namespace == "":
+            if local == "item":
+                items.append(child)
+                continue
+            if local.lower() in ("item", "entry"):
+                raise Refused("an item spelled differently")
+            if local == "title":
+                titles += 1
+                value = _text(child)
+                feed["title"] = value
+                feed["title_detail"] = {"type": _plain_type(value), "value": value}
+            elif local == "link":
+                links += 1
+                feed["link"] = _uri(_text(child), base)
+            elif local.lower() in ("title", "link"):
+                raise Refused(f"channel element {local}")
+            elif len(child) and local not in ("image", "textInput", "cloud", "skipHours", "skipDays"):
+                raise Refused(f"channel element {local} with elements inside")
+        elif namespace in ("http://www.w3.org/2005/atom", "http://purl.org/atom/ns#"):
+            if local != "link" or (child.get("rel") or "alternate").lower() == "alternate":
+                raise Refused(f"Atom {local} on the channel")
+        elif namespace in _REFUSED or namespace == _DC:
+            if local.lower() in ("title", "link", "item", "entry"):
+                raise Refused(f"channel element {child.tag}")
+        elif len(child):
+            raise Refused(f"channel element {child.tag} with elements inside")
+    if titles > 1 or links > 1:
+        raise Refused("channel with two titles or links")
+    return feed, items
+
+
+def _item(item: Any, base: str = "") -> dict:
+    values: dict[str, str] = {}
+    entry: dict = {}
+    tags: list[dict] = []
+    enclosures: list[dict] = []
+    guid_is_link = False
+    for child in item:
+        namespace, local = _split(child.tag)
+        if namespace == "#":
+            continue
+        if namespace == "":
+            if local not in _RSS_ITEM:
+                raise Refused(f"item element {local}")
+            name = local
+        elif namespace in _MEDIA:
+            if _refused(namespace, local):
+                raise Refused(f"item element {child.tag}")
+            _media(child, entry)
+            continue
+        elif local in _READ.get(namespace, ()):
+            name = "dc_" + local if namespace == _DC else ("dc_date" if namespace == _ATOM else local)
+        elif namespace in _READ or _refused(namespace, local):
+            raise Refused(f"item element {child.tag}")
+        else:
+            if len(child):
+                raise Refused(f"item element {child.tag} with elements inside")
+            continue
+        if name in ("category", "dc_subject"):
+            term = _text(child)
+            if term:
+                tags.append({"term": term, "scheme": child.get("domain"), "label": None})
+        elif name == "enclosure":
+            # feedparser lower-cases attribute names and renames url to href (_start_enclosure)
+            attrs = _attrs(child)
+            if "url" in attrs:
+                attrs["href"] = attrs.pop("url")
+            enclosures.append(attrs)
+        elif name in ("comments", "source"):
+            _text(child)
+        elif name in values:
+            raise Refused(f"two {local} in one item")
+        else:
+            values[name] = _text(child)
+            if name == "guid":
+                guid_is_link = _attrs(child).get("ispermalink", "true") == "true"
+    if "title" in values:
+        entry["title"] = values["title"]
+        entry["title_detail"] = {"type": _plain_type(values["title"]), "value": values["title"]}
+    if "guid" in values:
+        entry["id"] = _uri(values["guid"], base) if guid_is_link else values["guid"]
+    if "link" in values:
+        entry["link"] = _uri(_link_text(values["link"]), base)
+    elif guid_is_link and "guid" in values:
+        entry["link"] = entry["id"]
+    if "description" in values:
+        entry["summary"] = values["description"]
+        entry["summary_detail"] = {"type": "text/html", "value": values["description"]}
+    if "encoded" in values:
+        entry["content"] = [{"type": "text/html", "value": values["encoded"]}]
+        # feedparser copies the content into "summary" when there is no description (_end_content)
+        entry.setdefault("summary", values["encoded"])
+    if "dc_creator" in values:
+        creator = values["dc_creator"]
+        if "@" in creator:
+            raise Refused("an author with a mail address")   # feedparser splits it (_sync_author_detail)
+        if creator:
+            entry["author"] = creator
+            entry["author_detail"] = {"name": creator}
+    if "pubDate" in values:
+        entry["published_parsed"] = _date(values["pubDate"])
+    if "dc_date" in values:
+        entry["updated_parsed"] = _date(values["dc_date"])
+    if tags:
+        entry["tags"] = tags
+    if enclosures:
+        entry["enclosures"] = enclosures
+    return entry
+
+
+def _attrs(element: Any) -> dict:
+    attrs = {}
+    for name, value in element.attrib.items():
+        local = name.rsplit("}", 1)[-1].lower()
+        attrs[local] = value.lower() if local in ("rel", "type") else value
+    return attrs
+
+
+def _media(element: Any, entry: dict) -> None:
+    """media:content and media:thumbnail, in a media:group or not, as feedparser lists them."""
+    namespace, local = _split(element.tag)
+    if namespace not in _MEDIA:
+        if len(element):
+            raise Refused(f"{element.tag} inside a media element")
+        return
+    if _refused(namespace, local):
+        raise Refused(f"media element {local}")
+    if local in ("content", "thumbnail"):
+        if not element.get("url"):
+            raise Refused("media element without url")
+        entry.setdefault("media_" + local, []).append(_attrs(element))
+    elif local.lower() in ("content", "thumbnail"):
+        raise Refused(f"media element {local}")
+    for child in element:
+        _media(child, entry)
+
+
+def _text(element: Any) -> str:
+    """The element's text as feedparser's pop() gives it: stripped, no markup inside."""
+    if len(element):
+        raise Refused(f"markup inside {element.tag}")
+    return (element.text or "").strip()
+
+
+def _link_text(value: str) -> str:
+    # feedparser/mixin.py pop(): "query variables in urls in link elements are improperly
+    # converted from `?a=1&b=2` to `?a=1&b;=2`"; it undoes that the same way.
+    value = value.replace("&amp;", "&")
+    return re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", value)
+
+
+def _uri(value: str, base: str = "") -> str:
+    """feedparser's resolve_uri (urls._urljoin)."""
+    value = _URIFIXER.sub(r"\1\3", value)
+    try:
+        return urljoin(base, value)
+    except ValueError:
+        return ""
+
+
+def _plain_type(value: str) -> str:
+    """feedparser/mixin.py looks_like_html: RSS plain text that looks like HTML is HTML."""
+    if not (re.search(r"</(\w+)>", value) or re.search(r"&#?\w+;", value)):
+        return "text/plain"
+    if any(t.lower() not in _HTML_ELEMENTS for t in re.findall(r"</?(\w+)", value)):
+        return "text/plain"
+    import html.entities
+
+    if any(e not in html.entities.entitydefs for e in re.findall(r"&(\w+);", value)):
+        return "text/plain"
+    return "text/html"
+
+
+def _date(value: str) -> tuple | None:
+    """An RFC 822 or W3C-DTF date as a UTC tuple; any other form is left to feedparser."""
+    if not value:
+        return None
+    if _RFC822.fullmatch(value):
+        parts = parsedate_tz(value)
+        if parts is None:
+            raise Refused(f"date {value!r}")
+        offset = parts[9] or 0
+        try:
+            moment = datetime(*parts[:6], tzinfo=timezone.utc) - timedelta(seconds=offset)
+        except ValueError:
+            raise Refused(f"date {value!r}") from None
+        return moment.timetuple()[:6]
+    if _W3CDTF.fullmatch(value):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise Refused(f"date {value!r}") from None
+        return moment.astimezone(timezone.utc).timetuple()[:6]
+    raise Refused(f"date {value!r}")

@@ -1,0 +1,245 @@
+"""The fast route (bot/fastparse.py, lxml) gives exactly feedparser's Posts, or hands the document back.
+
+Parity over the whole corpus and over generated RSS 2.0 documents; each shape the fast route
+refuses is shown to be one where feedparser's values differ from a plain reading.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot import fastparse, feeds
+from tests.parse_routes import from_fast_route
+
+pytest.importorskip("lxml", reason="the fast route needs the 'fast' extra (lxml)")
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "feeds"
+FILES = sorted(p.name for p in CORPUS.glob("*.xml")) if CORPUS.is_dir() else []
+
+
+def both(body: bytes, url: str = "https://blog.example.com/feed.xml", content_type: str = ""):
+    kwargs = dict(feed_url=url, base_url=url, content_type=content_type)
+    return (feeds._parse_xml_feed(body, fast=True, **kwargs), feeds._parse_xml_feed(body, fast=False, **kwargs))
+
+
+@pytest.mark.skipif(not FILES, reason=f"feed corpus not found at {CORPUS}")
+@pytest.mark.parametrize("name", FILES or ["(no corpus)"])
+def test_corpus_feed_gives_the_same_posts_on_both_routes(name):
+    body = (CORPUS / name).read_bytes()
+    fast, reference = both(body, (CORPUS / name).as_uri())
+    assert fast.title == reference.title
+    assert fast.warning == reference.warning
+    assert len(fast.posts) == len(reference.posts)
+    for mine, theirs in zip(fast.posts, reference.posts):
+        assert mine == theirs
+
+
+@pytest.mark.skipif(not FILES, reason=f"feed corpus not found at {CORPUS}")
+def test_the_fast_route_reads_the_plain_rss_feeds_of_the_corpus_itself():
+    read = {name for name in FILES if from_fast_route((CORPUS / name).read_bytes())}
+    # WordPress, Hugo (xml:base on <rss>), Ghost, Medium, Substack and the Guardian (media:content)
+    # are plain RSS 2.0; the podcast has iTunes authors, the Portuguese feed feedburner links.
+    assert read == {"02-wordpress-rss2-entities.xml", "03-wordpress-rss2-untitled-notes.xml", "05-hugo-rss2.xml",
+                    "06-ghost-rss2.xml", "08-medium-rss2.xml", "09-substack-rss2-emoji.xml",
+                    "11-guardian-rss2-media-content.xml"}
+    # Atom and RSS 1.0 always go to feedparser.
+    assert not {name for name in read if "atom" in name or "rdf" in name}
+
+
+def rss(items: str, channel: str = "<title>Blog</title><link>https://blog.example.com/</link>",
+        namespaces: str = "") -> bytes:
+    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+            f'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+            f'xmlns:media="http://search.yahoo.com/mrss/" {namespaces}><channel>{channel}{items}</channel></rss>'
+            ).encode("utf-8")
+
+
+ITEM = ('<item><title>{title}</title><link>https://blog.example.com/a?x=1&amp;y=2</link>'
+        '<guid isPermaLink="false">id-1</guid><pubDate>{date}</pubDate>'
+        '<description>{description}</description>{extra}</item>')
+
+
+def item(title="Hello &amp; welcome", date="Tue, 03 Nov 2026 10:00:00 +0100",
+         description="&lt;p&gt;Text &amp;amp; more&lt;/p&gt;", extra="") -> str:
+    return ITEM.format(title=title, date=date, description=description, extra=extra)
+
+
+# Documents the fast route reads itself: each must give feedparser's exact values.
+READ = {
+    "plain": rss(item()),
+    "title that looks like HTML": rss(item(title="Caf&amp;eacute; &lt;b&gt;bold&lt;/b&gt;")),
+    "title with a lone tag": rss(item(title="a &lt;b&gt; c")),
+    "title with an unknown entity": rss(item(title="Q&amp;A &amp;foo; x")),
+    "W3C date in dc:date": rss(item(date="").replace("<pubDate></pubDate>", "<dc:date>2026-11-03T10:00:00.5+02:00</dc:date>")),
+    "guid as link": rss("<item><title>t</title><guid>https://blog.example.com/p/1</guid></item>"),
+    "guid as link, then a link": rss("<item><guid>https://blog.example.com/p/1</guid><title>t</title>"
+                                     "<link>https://blog.example.com/p/other</link></item>"),
+    "link with a broken query": rss("<item><title>t</title><link>https://blog.example.com/?a=1&amp;amp;b=2&amp;c;=3</link></item>"),
+    "extra slashes": rss("<item><title>t</title><link>https:////blog.example.com/p</link></item>"),
+    "content before description": rss("<item><title>t</title><content:encoded>&lt;p&gt;Body&lt;/p&gt;&lt;img src='/i.png'&gt;"
+                                      "</content:encoded><description>Short</description><link>/rel</link></item>"),
+    "content only": rss("<item><title>t</title><link>https://b.example.com/x</link>"
+                        "<content:encoded><![CDATA[<p>Only <b>body</b></p>]]></content:encoded></item>"),
+    "media in a group, widest first": rss(item(extra='<media:group><media:content url="https://i.example.com/s.jpg" width="140"/>'
+                                                      '<media:content url="https://i.example.com/l.jpg" width="460" medium="image"/>'
+                                                      '</media:group><media:thumbnail url="https://i.example.com/t.jpg"/>')),
+    "enclosures": rss(item(extra='<enclosure url="https://i.example.com/a.mp3" type="audio/mpeg" length="1"/>'
+                                 '<enclosure URL="https://i.example.com/b.png" TYPE="IMAGE/PNG"/>')),
+    "categories and subjects in order": rss(item(extra="<category>Zeta</category><dc:subject>alpha</dc:subject>"
+                                                       "<category domain='x'> Beta </category><category></category>")),
+    "creator": rss(item(extra="<dc:creator><![CDATA[Ann Example]]></dc:creator>")),
+    "empty values": rss("<item><title></title><link></link><guid></guid><description></description></item>"),
+    "no entries": rss(""),
+    "unknown namespace": rss(item(extra="<x:foo>bar</x:foo>"), namespaces='xmlns:x="https://x.example/ns"'),
+    "atom:updated (Medium)": rss(item(date="").replace("<pubDate></pubDate>", "<atom:updated>2026-11-03T10:00:00.532Z</atom:updated>"),
+                                 namespaces='xmlns:atom="http://www.w3.org/2005/Atom"'),
+    "xml:base on rss, relative links": rss("<item><title>t</title><link>/p/1</link><guid>p/2</guid></item>"
+                                           "<item><title>u</title><guid>//other.example/x</guid></item>",
+                                           channel="<title>Blog</title><link>/home</link>").replace(
+        b'<rss version="2.0"', b'<rss version="2.0" xml:base="https://base.example/blog/"'),
+    "comments": rss(item(extra="<!-- a comment --><comments>https://blog.example.com/c</comments>")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(READ))
+def test_documents_the_fast_route_reads_give_feedparsers_values(case):
+    body = READ[case]
+    assert from_fast_route(body), f"{case}: the fast route should read this document itself"
+    fast, reference = both(body)
+    assert fast == reference
+
+
+# Shapes the fast route hands to feedparser, because feedparser's values there are not what a
+# plain reading of the elements gives (or are not reproduced here).
+REFUSED = {
+    "Atom": b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title></feed>',
+    "RSS 1.0": b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"/>',
+    "RSS 0.91": rss(item()).replace(b'version="2.0"', b'version="0.91"'),
+    "not well-formed": rss(item()).replace(b"</channel>", b""),
+    "a DOCTYPE": rss(item()).replace(b"<rss", b"<!DOCTYPE rss [<!ENTITY e 'x'>]><rss", 1),
+    "xml:base on the channel": rss(item()).replace(b"<channel>", b'<channel xml:base="https://other.example/">'),
+    "a plain base attribute (feedparser follows it)": rss(item()).replace(b"<item>", b'<item BASE="https://o.example/">'),
+    "two base URIs": rss(item()).replace(b"<item>", b'<item xml:base="https://o.example/">').replace(
+        b'<rss version="2.0"', b'<rss version="2.0" xml:base="https://base.example/"'),
+    "C1 control (feedparser maps it to windows-1252)": rss(item(title="a \u0093quoted\u0094 b")),
+    "UTF-8 read as Latin-1 (feedparser re-decodes it)": rss(item(title="Caf\u00c3\u00a9")),
+    "RSS author (feedparser splits mail and name)": rss(item(extra="<author>a@example.com (Ann)</author>")),
+    "dc:creator with a mail address": rss(item(extra="<dc:creator>ann@example.com</dc:creator>")),
+    "dc:date and atom:updated (feedparser keeps the last)": rss(
+        item(extra="<dc:date>2026-11-01T10:00:00Z</dc:date><atom:updated>2026-11-02T10:00:00Z</atom:updated>"),
+        namespaces='xmlns:atom="http://www.w3.org/2005/Atom"'),
+    "an Atom link in an item": rss(item(extra='<atom:link rel="alternate" href="https://b.example/x"/>'),
+                                   namespaces='xmlns:atom="http://www.w3.org/2005/Atom"'),
+    "two titles": rss(item(extra="<title>second</title>")),
+    "Title spelled in capitals": rss(item(extra="<Summary>x</Summary>")),
+    "feedburner origLink": rss(item(extra="<feedburner:origLink>https://b.example/x</feedburner:origLink>"),
+                               namespaces='xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0"'),
+    "iTunes keywords (feedparser makes tags)": rss(item(extra="<itunes:keywords>a, b</itunes:keywords>"),
+                                                   namespaces='xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"'),
+    "media:title (feedparser's entry title)": rss(item(extra="<media:title>other</media:title>")),
+    "an RFC 822 date without seconds": rss(item(date="Tue, 03 Nov 2026 10:00 GMT")),
+    "a date in another form": rss(item(date="2026-11-03")),
+    "markup inside a title": rss(item(title="<b xmlns='http://www.w3.org/1999/xhtml'>x</b>")),
+    "media:thumbnail without url": rss(item(extra="<media:thumbnail>https://i.example.com/t.jpg</media:thumbnail>")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_shapes_the_fast_route_hands_to_feedparser(case):
+    body = REFUSED[case]
+    assert not from_fast_route(body), f"{case}: should go to feedparser"
+    # and then the result is feedparser's, whichever route was asked for
+    try:
+        fast, reference = both(body)
+    except feeds.FeedError:
+        return
+    assert fast == reference
+
+
+def test_without_lxml_every_document_goes_to_feedparser(monkeypatch):
+    monkeypatch.setattr(fastparse, "_etree", None)
+    assert fastparse.read(feeds._as_utf8(READ["plain"], "")) is None
+    fast, reference = both(READ["plain"])
+    assert fast == reference
+
+
+# --------------------------------------------------------------------------- remembered Posts
+
+
+def entry_item(n: int, title: str | None = None) -> str:
+    return (f"<item><title>{title or f'Post {n}'}</title><link>https://blog.example.com/{n}</link>"
+            f"<guid isPermaLink='false'>p{n}</guid><pubDate>Tue, 03 Nov 2026 1{n}:00:00 GMT</pubDate>"
+            f"<description>&lt;p&gt;Text of post {n}&lt;/p&gt;</description></item>")
+
+
+def parse_url(body: bytes, url: str):
+    return feeds.parse(body, feed_url=url, base_url=url)
+
+
+def test_a_changed_feed_reuses_the_posts_of_its_unchanged_entries(monkeypatch):
+    monkeypatch.setattr(feeds, "_memo", {})
+    url = "https://blog.example.com/changed.xml"
+    first = parse_url(rss(entry_item(2) + entry_item(1)), url).posts
+    body = rss(entry_item(3) + entry_item(2) + entry_item(1))
+    second = parse_url(body, url).posts
+    assert second[1] is first[0] and second[2] is first[1]
+    assert second[0].title == "Post 3"
+    fast, reference = both(body, url)
+    assert fast.posts == reference.posts
+
+
+def test_an_edited_entry_and_a_renamed_feed_get_new_posts(monkeypatch):
+    monkeypatch.setattr(feeds, "_memo", {})
+    url = "https://blog.example.com/edited.xml"
+    first = parse_url(rss(entry_item(2) + entry_item(1)), url).posts
+    edited = parse_url(rss(entry_item(2, title="Post 2, corrected") + entry_item(1)), url).posts
+    assert edited[0].title == "Post 2, corrected" and edited[1] is first[1]
+    renamed = parse_url(rss(entry_item(2) + entry_item(1), channel="<title>New name</title>"), url).posts
+    assert [p.feed_title for p in renamed] == ["New name", "New name"]
+
+
+def test_remembered_posts_are_bounded(monkeypatch):
+    monkeypatch.setattr(feeds, "_memo", {})
+    monkeypatch.setattr(feeds, "MEMO_MAX_POSTS", 3)
+    body = rss(entry_item(2) + entry_item(1))
+    for name in ("a", "b", "c"):
+        parse_url(body, f"https://blog.example.com/{name}.xml")
+    assert list(feeds._memo) == ["https://blog.example.com/c.xml"]
+    assert sum(len(posts) for _, posts in feeds._memo.values()) <= 3
+
+
+def test_feedparser_documents_are_not_remembered(monkeypatch):
+    monkeypatch.setattr(feeds, "_memo", {})
+    parse_url(REFUSED["RSS author (feedparser splits mail and name)"], "https://blog.example.com/fp.xml")
+    assert feeds._memo == {}
+
+
+def test_an_item_quoting_item_markup_turns_remembering_off_not_wrong(monkeypatch):
+    monkeypatch.setattr(feeds, "_memo", {})
+    url = "https://blog.example.com/quoting.xml"
+    quoting = ("<item><title>About RSS</title><link>https://blog.example.com/rss</link><guid>https://blog.example.com/rss</guid>"
+               "<content:encoded><![CDATA[<pre><item><title>x</title></item></pre>]]></content:encoded></item>")
+    body = rss(entry_item(2) + quoting + entry_item(1))
+    document = fastparse.read(feeds._as_utf8(body, ""))
+    assert document.chunks is None                  # three items, four "<item"
+    fast, reference = both(body, url)
+    assert fast == reference and len(fast.posts) == 3
+    assert url not in feeds._memo
+
+
+def test_the_same_item_under_other_namespace_declarations_is_read_again(monkeypatch):
+    monkeypatch.setattr(feeds, "_memo", {})
+    url = "https://blog.example.com/ns.xml"
+    with_creator = entry_item(1).replace("</item>", "<dc:creator>Ann</dc:creator></item>")
+    first = parse_url(rss(with_creator), url).posts
+    other = rss(with_creator).replace(b"http://purl.org/dc/elements/1.1/", b"https://other.example/dc")
+    second = parse_url(other, url).posts
+    assert first[0].author == "Ann" and second[0].author == ""
+
+
+def test_a_document_without_items_but_html_near_the_top_gets_feedparsers_error():
+    body = rss("", channel="<title>Blog</title><description><![CDATA[<html>hi</html>]]></description>")
+    for fast in (True, False):
+        with pytest.raises(feeds.FeedError, match="HTML page"):
+            feeds._parse_xml_feed(body, feed_url="https://blog.example.com/feed", base_url=None, fast=fast)
