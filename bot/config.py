@@ -300,6 +300,10 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
         if not match or int(match.group(2)) > 65535:
             raise ConfigError("AUTOPOST_HTTP", f"{get('AUTOPOST_HTTP')!r} is not HOST:PORT, e.g. 127.0.0.1:9464")
         http_listen = (match.group(1), int(match.group(2)))
+        import importlib.util
+
+        if importlib.util.find_spec("prometheus_client") is None:
+            raise ConfigError("AUTOPOST_HTTP", "needs the metrics extra: pip install 'autopost[metrics]'")
 
     return Settings(
         feeds=feeds,

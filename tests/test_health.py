@@ -140,3 +140,13 @@ def test_autopost_http_must_be_host_and_port(value):
 def test_autopost_http_is_off_by_default():
     assert settings_from({"AUTOPOST_FEEDS": "f"}).http_listen is None
     assert settings_from({"AUTOPOST_FEEDS": "f", "AUTOPOST_HTTP": "127.0.0.1:9464"}).http_listen == ("127.0.0.1", 9464)
+
+
+def test_the_health_endpoint_without_the_metrics_extra_is_a_clear_config_error(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "prometheus_client" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"AUTOPOST_HTTP: needs the metrics extra: pip install 'autopost\[metrics\]'"):
+        settings_from({"AUTOPOST_FEEDS": "https://blog.example.com/feed", "AUTOPOST_HTTP": "127.0.0.1:9464"})
