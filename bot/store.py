@@ -1,22 +1,40 @@
-"""The SQLite ledger: schema, migrations and every SQL statement of the project.
+"""The ledger, on SQLite (the default) or PostgreSQL: schema, migrations and every SQL statement.
 
 Every (post, network) pair is one row in ``deliveries``; a unique index makes a
 second automatic delivery of the same post to the same network impossible, so
 the promise "never twice" does not rest on application code alone.
 
 All timestamps are stored as ISO 8601 text in UTC.
+
+Both databases run the same statements: the SQL is portable (``ON CONFLICT``,
+``RETURNING``), and a thin dialect layer (``_PgConnection``) turns ``?`` into
+psycopg's placeholders, ``INSERT OR IGNORE`` into ``ON CONFLICT DO NOTHING``, and
+``INTEGER PRIMARY KEY`` into an identity column. The schema version is
+``PRAGMA user_version`` on SQLite and the ``schema_version`` table on PostgreSQL,
+where migrations run under ``pg_advisory_xact_lock`` so that services starting
+together migrate once. psycopg is imported only for a ``postgresql://`` ledger.
+
+A PostgreSQL ledger is *shared*: several services work on it at once. A claimed
+delivery carries a lease (its holder, host:pid, and an expiry); a feed's poll is
+leased too (``lease_feed``); an expired ``sending`` lease is handed to whichever
+service asks ``interrupted()`` first, which reconciles it as start-up recovery does.
 """
 from __future__ import annotations
 
 import json
+import os
+import re
+import socket
 from collections import Counter
 import sqlite3
 import threading
+from functools import lru_cache
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, cast
+from urllib.parse import urlsplit, urlunsplit
 
 from bot.models import (
     Attempt, AutopostError, Delivery, FeedState, FetchResult, NetworkState, Post, PostRecord, Published, utcnow,
@@ -108,6 +126,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX posts_by_ident ON posts (ident);
     CREATE INDEX posts_by_key_ident ON posts (key_ident);
     """,
+    # 3: leases, for several services on one (PostgreSQL) ledger: who sends a delivery and
+    # until when, who polls a feed and until when. Unused (NULL) on a SQLite ledger.
+    """
+    ALTER TABLE deliveries ADD COLUMN lease_holder TEXT;
+    ALTER TABLE deliveries ADD COLUMN lease_until TEXT;
+    ALTER TABLE feeds ADD COLUMN lease_holder TEXT;
+    ALTER TABLE feeds ADD COLUMN lease_until TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -126,9 +152,43 @@ def _moment(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def _rowid(cursor: sqlite3.Cursor) -> int:
+def _rowid(cursor: sqlite3.Cursor | _PgCursor) -> int:
     assert cursor.lastrowid is not None, "an INSERT sets the row id"
     return cursor.lastrowid
+
+
+def is_postgres(target: str | Path) -> bool:
+    """Whether AUTOPOST_DB names a PostgreSQL ledger rather than a SQLite file."""
+    return str(target).startswith(("postgresql://", "postgres://"))
+
+
+def url_password(url: str) -> str:
+    """The password in a PostgreSQL URL ("" if none): a secret."""
+    try:
+        return urlsplit(url).password or ""
+    except ValueError:
+        return ""
+
+
+def masked(target: str | Path) -> str:
+    """The ledger as it may be shown: a PostgreSQL URL with its password as ****."""
+    text = str(target)
+    if not is_postgres(text):
+        return text
+    password = url_password(text)
+    if not password:
+        return text
+    parts = urlsplit(text)
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:****@{host}"))
+
+
+def default_holder() -> str:
+    """This service's name in leases and in `status`: host:pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 class StorageError(AutopostError):
     """The ledger cannot be used: the message names the file, what is wrong and what to do."""
 
@@ -178,19 +238,165 @@ class _Connection:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.raw, name)
 
+    def begin(self) -> None:
+        self.execute("BEGIN IMMEDIATE")
+
+    def rollback_quietly(self) -> None:
+        if self.raw.in_transaction:          # SQLite may have rolled back itself (disk full)
+            try:
+                self.raw.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+
+# PostgreSQL errors that say the ledger itself is wrong (a rule of the schema), not the server.
+def _pg_sql_uncached(sql: str) -> tuple[str, bool]:
+    """SQLite's statement in PostgreSQL's words; and whether it returns the new row's id."""
+    text = sql.replace("%", "%%").replace("?", "%s")
+    if text.lstrip().upper().startswith("INSERT OR IGNORE INTO"):
+        text = text.replace("INSERT OR IGNORE INTO", "INSERT INTO", 1) + " ON CONFLICT DO NOTHING"
+    text = text.replace("INTEGER PRIMARY KEY", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY")
+    returns_id = bool(re.match(r"\s*INSERT INTO (posts|deliveries|attempts|feeds) ", text)) \
+        and "RETURNING" not in text and "ON CONFLICT" not in text
+    if returns_id:
+        text += " RETURNING id"
+    return text, returns_id
+
+
+_pg_sql = lru_cache(maxsize=512)(_pg_sql_uncached)
+
+
+class _PgRow:
+    """A row that answers to a column's name and to its position, as sqlite3.Row does."""
+
+    __slots__ = ("_values", "_names")
+
+    def __init__(self, values: Sequence[Any], names: dict[str, int]):
+        self._values = tuple(values)
+        self._names = names
+
+    def __getitem__(self, key: int | str) -> Any:
+        return self._values[self._names[key] if isinstance(key, str) else key]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+
+def _pg_rows(cursor: Any) -> Callable[[Sequence[Any]], _PgRow]:
+    names = {column.name: i for i, column in enumerate(cursor.description or ())}
+    return lambda values: _PgRow(values, names)
+
+
+class _PgCursor:
+    """What the store uses of a sqlite3 cursor, over a psycopg one."""
+
+    def __init__(self, cursor: Any, returns_id: bool, fail: Callable[[BaseException], StorageError]):
+        self._cursor = cursor
+        self._fail = fail
+        self.rowcount: int = cursor.rowcount
+        self.lastrowid: int | None = cursor.fetchone()[0] if returns_id else None
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._cursor.fetchall())
+
+
+class _PgConnection:
+    """A psycopg connection speaking the store's SQLite-flavoured SQL; faults become StorageErrors."""
+
+    def __init__(self, url: str):
+        import psycopg
+
+        self._psycopg = psycopg
+        self._url = url
+        try:
+            self.raw = psycopg.connect(url, autocommit=True, row_factory=_pg_rows, connect_timeout=10,
+                                       application_name="autopost")
+        except psycopg.Error as exc:
+            raise self.fail(exc) from None
+
+    def fail(self, exc: BaseException) -> StorageError:
+        text = str(exc).strip()
+        password = url_password(self._url)
+        if password:
+            text = text.replace(password, "****")
+        return StorageError(f"the ledger {masked(self._url)} failed: {text}; check that the PostgreSQL server "
+                            "is running and reachable, and the URL's user, password and database")
+
+    def execute(self, sql: str, params: tuple | list | dict = ()) -> _PgCursor:
+        text, returns_id = _pg_sql(sql)
+        try:
+            return _PgCursor(self.raw.execute(text, params or None), returns_id, self.fail)
+        except self._psycopg.IntegrityError:
+            raise                            # the ledger's own rules, not a fault of the server
+        except self._psycopg.Error as exc:
+            raise self.fail(exc) from None
+
+    @property
+    def in_transaction(self) -> bool:
+        return bool(self.raw.info.transaction_status != self._psycopg.pq.TransactionStatus.IDLE)
+
+    def begin(self) -> None:
+        self.execute("BEGIN")
+
+    def rollback_quietly(self) -> None:
+        if self.in_transaction:
+            try:
+                self.raw.execute("ROLLBACK")
+            except self._psycopg.Error:
+                pass
+
+    def close(self) -> None:
+        self.raw.close()
+
 
 class Store:
     """The ledger. One connection shared by the service's threads behind a lock."""
 
-    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] = utcnow, read_only: bool = False):
+    # What a delivery's lease lasts unless the service says otherwise (open_ledger does).
+    LEASE = 120.0
+
+    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] = utcnow, read_only: bool = False,
+                 holder: str | None = None, lease: float | None = None):
         """Open (and migrate) the ledger; ``read_only`` never writes, so `status` works on a read-only file.
+
+        ``path`` is a SQLite file or a ``postgresql://`` URL. ``holder`` names this process in the
+        leases of a shared ledger (host:pid by default), ``lease`` is how long, in seconds, a
+        claimed delivery stays this process's before another service may reconcile it.
 
         Raises StorageError naming the file when it cannot be opened, read or written.
         """
-        self.path = str(path)
         self.clock = clock
-        self.read_only = read_only and self.path != ":memory:"
+        self.holder = holder or default_holder()
+        self.lease = timedelta(seconds=lease if lease is not None else self.LEASE)
         self._lock = threading.RLock()
+        self.shared = is_postgres(path)
+        if self.shared:
+            import psycopg
+
+            self.url = str(path)
+            self.path = masked(self.url)
+            self.read_only = False
+            self.integrity_errors: tuple[type[BaseException], ...] = (psycopg.IntegrityError,)
+            # Either connection: the store's SQL runs on both (see the module docstring).
+            self._db: Any = _PgConnection(self.url)
+            self._migrate()
+            return
+        self.url = ""
+        self.path = str(path)
+        self.integrity_errors = (sqlite3.IntegrityError,)
+        self.read_only = read_only and self.path != ":memory:"
         try:
             self._db = _Connection(self._connect(), self.path, self.read_only)
         except (sqlite3.DatabaseError, OSError) as exc:
@@ -237,6 +443,19 @@ class Store:
             store._migrate()
         return store
 
+    @classmethod
+    def scratch_of(cls, target: str | Path, *, clock: Callable[[], datetime] = utcnow) -> Store:
+        """scratch_copy for a SQLite file or a PostgreSQL URL (read, never written)."""
+        if not is_postgres(target):
+            return cls.scratch_copy(target, clock=clock)
+        source = cls(target, clock=clock)
+        try:
+            store = cls(":memory:", clock=clock)
+            copy_ledger(source, store)
+        finally:
+            source.close()
+        return store
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -248,24 +467,16 @@ class Store:
             if self._db.in_transaction:
                 yield self._db
                 return
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.begin()
             try:
                 yield self._db
             except BaseException:
-                if self._db.in_transaction:          # SQLite may have rolled back itself (disk full)
-                    try:
-                        self._db.raw.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
+                self._db.rollback_quietly()
                 raise
             try:
                 self._db.execute("COMMIT")
             except StorageError:
-                if self._db.in_transaction:
-                    try:
-                        self._db.raw.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
+                self._db.rollback_quietly()
                 raise
 
     def _read(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
@@ -276,7 +487,19 @@ class Store:
             except sqlite3.DatabaseError as exc:
                 raise storage_error(self.path, exc, read_only=self.read_only) from None
 
+    def schema_version(self) -> int:
+        if not self.shared:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if not self._read("SELECT 1 FROM information_schema.tables WHERE table_name = 'schema_version'"
+                          " AND table_schema = current_schema()"):
+            return 0
+        rows = self._read("SELECT version FROM schema_version")
+        return int(rows[0][0]) if rows else 0
+
     def _migrate(self) -> None:
+        if self.shared:
+            self._migrate_shared()
+            return
         with self._lock:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
@@ -287,6 +510,26 @@ class Store:
                     if number == 2:
                         _fill_identities(db)
                     db.execute(f"PRAGMA user_version = {number}")
+
+    # Any constant: the key of the advisory lock under which PostgreSQL ledgers migrate.
+    _MIGRATION_LOCK = 0x6175746F706F7374          # "autopost"
+
+    def _migrate_shared(self) -> None:
+        """Migrate a PostgreSQL ledger in one transaction, under an advisory lock: a second
+        service starting at the same moment waits, then finds the schema current."""
+        with self.transaction() as db:
+            db.execute("SELECT pg_advisory_xact_lock(?)", (self._MIGRATION_LOCK,))
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+            if row is None:
+                db.execute("INSERT INTO schema_version (version) VALUES (0)")
+            version = row[0] if row else 0
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    db.execute(statement)
+                if number == 2:
+                    _fill_identities(db)
+                db.execute("UPDATE schema_version SET version = ?", (number,))
 
     # ------------------------------------------------------------------ feeds
 
@@ -495,7 +738,8 @@ class Store:
         sql = ("SELECT p.*, f.url AS feed_url FROM posts p JOIN feeds f ON f.id = p.feed_id"
                + (" WHERE p.url = ? OR p.ident = ?" if url else "")
                # A date ahead of when the post was seen does not pin it at the top.
-               + " ORDER BY MIN(COALESCE(p.published_at, p.first_seen_at), p.first_seen_at) DESC, p.id DESC")
+               + " ORDER BY CASE WHEN p.published_at < p.first_seen_at THEN p.published_at"
+                 " ELSE p.first_seen_at END DESC, p.id DESC")
         params: tuple = (url, identity(url)) if url else ()
         if limit:
             sql += " LIMIT ?"
@@ -513,7 +757,7 @@ class Store:
     def bursts(self) -> list[tuple[str, int, datetime]]:
         """Per feed: how many entries were held back as a burst, and when the last one was seen."""
         rows = self._read("SELECT f.url, COUNT(*), MAX(p.first_seen_at) FROM posts p JOIN feeds f ON f.id = p.feed_id"
-                          " WHERE p.skipped = 'burst' GROUP BY f.url ORDER BY f.id")
+                          " WHERE p.skipped = 'burst' GROUP BY f.id, f.url ORDER BY f.id")
         return [(r[0], r[1], _moment(r[2])) for r in rows]
 
     def count_problems(self) -> int:
@@ -564,12 +808,68 @@ class Store:
         return [_delivery(r) for r in self._read(sql, params)]
 
     def claim(self, delivery_id: int) -> Delivery | None:
-        """Mark a pending delivery as being sent, counting the attempt; committed before the call."""
+        """Mark a pending delivery as being sent, counting the attempt; committed before the call.
+
+        On a shared ledger the row is taken with ``SELECT … FOR UPDATE SKIP LOCKED``: a delivery
+        another service is claiming at this moment is passed over at once rather than waited
+        for, and the claim carries this service's lease.
+        """
+        now = self.clock()
         with self.transaction() as db:
+            if self.shared and not db.execute(
+                    "SELECT id FROM deliveries WHERE id = ? AND state = 'pending' FOR UPDATE SKIP LOCKED",
+                    (delivery_id,)).fetchall():
+                return None
             changed = db.execute(
-                "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?"
-                " WHERE id = ? AND state = 'pending'", (_iso(self.clock()), delivery_id)).rowcount
+                "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?,"
+                " lease_holder = ?, lease_until = ? WHERE id = ? AND state = 'pending'",
+                (_iso(now), self.holder if self.shared else None, _iso(now + self.lease) if self.shared else None,
+                 delivery_id)).rowcount
         return self.get_delivery(delivery_id) if changed else None
+
+    def interrupted(self) -> list[Delivery]:
+        """The deliveries left in ``sending`` by a service that is gone, for recovery to reconcile.
+
+        On SQLite (one service, under the ledger lock) that is every ``sending`` row. On a shared
+        ledger it is those whose lease expired (or that have none): each is taken over with this
+        service's lease, under ``FOR UPDATE SKIP LOCKED``, so exactly one service reconciles it.
+        """
+        if not self.shared:
+            return self.deliveries(states=("sending",))
+        now = self.clock()
+        with self.transaction() as db:
+            ids = [r[0] for r in db.execute(
+                "SELECT id FROM deliveries WHERE state = 'sending' AND (lease_until IS NULL OR lease_until < ?)"
+                " ORDER BY id FOR UPDATE SKIP LOCKED", (_iso(now),)).fetchall()]
+            for delivery_id in ids:
+                db.execute("UPDATE deliveries SET lease_holder = ?, lease_until = ? WHERE id = ?",
+                           (self.holder, _iso(now + self.lease), delivery_id))
+        return [self.get_delivery(delivery_id) for delivery_id in ids]
+
+    def lease_feed(self, url: str, holder: str | None = None, ttl: float = 60.0) -> bool:
+        """Take (or renew) the lease on polling ``url`` for ``ttl`` seconds; False while another
+        service holds it. Always True on SQLite, where one service polls (and writes nothing)."""
+        if not self.shared:
+            return True
+        holder = holder or self.holder
+        now = self.clock()
+        with self.transaction() as db:
+            self._feed_id(db, url)
+            return bool(db.execute(
+                "UPDATE feeds SET lease_holder = ?, lease_until = ? WHERE url = ?"
+                " AND (lease_holder IS NULL OR lease_holder = ? OR lease_until < ?)",
+                (holder, _iso(now + timedelta(seconds=ttl)), url, holder, _iso(now))).rowcount)
+
+    def leases(self) -> list[tuple[str, str, str, datetime]]:
+        """Who holds what now: (``delivery``/``feed``, what, holder, until), for `status`."""
+        now = _iso(self.clock())
+        rows = self._read(
+            "SELECT d.platform, p.url, d.lease_holder, d.lease_until FROM deliveries d JOIN posts p"
+            " ON p.id = d.post_id WHERE d.state = 'sending' AND d.lease_holder IS NOT NULL ORDER BY d.id")
+        held = [("delivery", f"{r[0]} {r[1]}", r[2], _moment(r[3])) for r in rows]
+        rows = self._read("SELECT url, lease_holder, lease_until FROM feeds WHERE lease_holder IS NOT NULL"
+                          " AND lease_until >= ? ORDER BY id", (now,))
+        return held + [("feed", r[0], r[1], _moment(r[2])) for r in rows]
 
     def finish(self, delivery_id: int, state: str, *, outcome: str, detail: str = "",
                published: Published | None = None, text: str | None = None,
@@ -578,8 +878,8 @@ class Store:
         now = _iso(self.clock())
         with self.transaction() as db:
             db.execute(
-                "UPDATE deliveries SET state = ?, updated_at = ?, last_error = ?,"
-                " next_attempt_at = ?, text = COALESCE(?, text),"
+                "UPDATE deliveries SET state = ?, updated_at = ?, last_error = ?, lease_holder = NULL,"
+                " lease_until = NULL, next_attempt_at = ?, text = COALESCE(?, text),"
                 " remote_id = COALESCE(?, remote_id), remote_url = COALESCE(?, remote_url),"
                 " attempts = attempts - ? WHERE id = ?",
                 (state, now, None if state == "sent" else (detail or None), _iso(next_attempt_at), text,
@@ -594,8 +894,8 @@ class Store:
         now = _iso(self.clock())
         with self.transaction() as db:
             for delivery_id in delivery_ids:
-                db.execute("UPDATE deliveries SET state = ?, next_attempt_at = ?, updated_at = ?,"
-                           " last_error = COALESCE(NULLIF(?, ''), last_error) WHERE id = ?",
+                db.execute("UPDATE deliveries SET state = ?, next_attempt_at = ?, updated_at = ?, lease_holder = NULL,"
+                           " lease_until = NULL, last_error = COALESCE(NULLIF(?, ''), last_error) WHERE id = ?",
                            (state, _iso(next_attempt_at or self.clock()), now, detail, delivery_id))
                 if detail:
                     db.execute("INSERT INTO attempts (delivery_id, at, outcome, detail) VALUES (?, ?, ?, ?)",
@@ -754,3 +1054,59 @@ def _delivery(row: sqlite3.Row) -> Delivery:
                     state=row["state"], attempts=row["attempts"], next_attempt_at=_dt(row["next_attempt_at"]),
                     text=row["text"], remote_id=row["remote_id"], remote_url=row["remote_url"],
                     error=row["last_error"], created_at=_dt(row["created_at"]), updated_at=_dt(row["updated_at"]))
+
+
+# The ledger's tables, parents first, as `ledger copy` moves them.
+_TABLES = ("feeds", "posts", "deliveries", "attempts", "networks")
+
+
+def copy_ledger(source: Store, destination: Store) -> dict[str, int]:
+    """Copy every row of ``source`` into ``destination`` (SQLite ↔ PostgreSQL), ids kept.
+
+    Both are open, so both are migrated to this version's schema. Refuses a destination
+    that holds anything: merging two histories could post a post twice. Returns the rows
+    copied per table. One transaction on the destination: all of it, or nothing.
+    """
+    for table in _TABLES:
+        if destination._read(f"SELECT COUNT(*) FROM {table}")[0][0]:
+            raise StorageError(f"the ledger {destination.path} is not empty (its {table} table has rows); "
+                               "copy into a new, empty database or file")
+    copied: dict[str, int] = {}
+    with destination.transaction() as db:
+        for table in _TABLES:
+            rows = source._read(f"SELECT * FROM {table}" + (" ORDER BY platform" if table == "networks"
+                                                            else " ORDER BY id"))
+            copied[table] = len(rows)
+            if not rows:
+                continue
+            columns = rows[0].keys()
+            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            if destination.shared:
+                text, _ = _pg_sql(sql.replace("INSERT INTO", "INSERT  INTO"))   # no RETURNING for a copy
+                db.raw.cursor().executemany(text, [tuple(row) for row in rows])
+            else:
+                db.raw.executemany(sql, [tuple(row) for row in rows])
+        if destination.shared:
+            # Identity columns do not see ids written explicitly: start them after the copied ones.
+            for table in _TABLES[:-1]:
+                db.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                           f" COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM {table}")
+    return copied
+
+
+def open_ledger(settings: Any, *, clock: Callable[[], datetime] = utcnow, read_only: bool = False) -> Store:
+    """The configured ledger (AUTOPOST_DB: a file, or a PostgreSQL URL), its lease fitted to the settings.
+
+    A delivery's lease outlasts any call it covers: a call is cut at AUTOPOST_REQUEST_TIMEOUT
+    (bot/http.py), so twice that plus a margin can only expire for a service that is gone.
+    """
+    target = ledger_target(settings)
+    lease = 2 * float(settings.request_timeout) + 5
+    if read_only and not is_postgres(target) and not Path(target).exists():
+        return Store(":memory:", clock=clock)
+    return Store(target, clock=clock, read_only=read_only, lease=lease)
+
+
+def ledger_target(settings: Any) -> str:
+    """AUTOPOST_DB as given: the PostgreSQL URL, or the SQLite file's path."""
+    return str(getattr(settings, "db_url", "") or settings.db_path)

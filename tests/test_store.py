@@ -20,9 +20,11 @@ def post(n: int, clock, *, days_ago: float | None = None, key: str | None = None
                 title=title or f"Article {n}", published=published)
 
 
-@pytest.fixture
-def store(clock, tmp_path):
-    s = Store(tmp_path / "ledger.db", clock=clock)
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, clock, tmp_path):
+    """The same tests on both ledgers: a SQLite file, and a new PostgreSQL database."""
+    target = request.getfixturevalue("pg_url") if request.param == "postgres" else tmp_path / "ledger.db"
+    s = Store(target, clock=clock)
     yield s
     s.close()
 
@@ -94,7 +96,7 @@ def test_second_auto_delivery_is_impossible(store, clock):
     record(store, [post(1, clock)])
     record(store, [post(2, clock, days_ago=0)])
     delivery = store.deliveries(states=("pending",), platform="twitter")[0]
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(store.integrity_errors):
         with store.transaction() as db:
             store._insert_delivery(db, delivery.post_id, "twitter", "auto", clock())
     manual = store.add_manual_delivery(delivery.post_id, "twitter")     # a repost is allowed
