@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 from bot.models import AutopostError
 from bot.platforms.base import NETWORKS, PLATFORM_NAMES, check_api_base
@@ -82,6 +82,7 @@ _FALSE = {"0", "false", "no", "off", ""}
 class Settings:
     feeds: tuple[str, ...]
     db_path: Path = Path("autopost.db")
+    db_url: str = field(default="", repr=False)  # AUTOPOST_DB when it is a postgresql:// URL (has a secret)
     env_file: Path | None = None
     poll_interval: float = 300.0
     platforms: tuple[str, ...] = ("console",)
@@ -149,8 +150,17 @@ class Settings:
         values = (self.twitter_api_key, self.twitter_api_secret, self.twitter_access_token,
                   self.twitter_access_token_secret, self.linkedin_access_token,
                   self.facebook_page_token, self.facebook_app_secret, self.linkedin_client_secret,
-                  self.alert_webhook or "")
+                  self.alert_webhook or "", self.db_url and _url_password(self.db_url))
         return tuple(v for v in values if v)
+
+    @property
+    def ledger(self) -> str:
+        """AUTOPOST_DB as it may be shown: the file, or the PostgreSQL URL with its password masked."""
+        if not self.db_url:
+            return str(self.db_path)
+        from bot.store import masked
+
+        return masked(self.db_url)
 
 
 def parse_duration(value: str, variable: str) -> float:
@@ -397,7 +407,7 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
 
     return Settings(
         feeds=feeds,
-        db_path=Path(get("AUTOPOST_DB") or "autopost.db"),
+        **_ledger_settings(get("AUTOPOST_DB") or "autopost.db"),
         env_file=env_file,
         poll_interval=interval,
         platforms=platforms,
@@ -471,3 +481,19 @@ def _platforms(values: Mapping[str, str], raw: str, require_credentials: bool = 
                 raise ConfigError(missing[0], f"is required because AUTOPOST_PLATFORMS enables {name} "
                                               f"(missing: {', '.join(missing)})")
     return names
+
+
+def _ledger_settings(value: str) -> dict[str, Any]:
+    """AUTOPOST_DB: a SQLite file (db_path), or a PostgreSQL URL (db_url; its password is a secret)."""
+    if value.startswith(("postgresql://", "postgres://")):
+        return {"db_url": value}
+    return {"db_path": Path(value)}
+
+
+def _url_password(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password or ""
+    except ValueError:
+        return ""

@@ -364,7 +364,8 @@ class Deliverer:
     def recover(self) -> list[tuple[Delivery, str]]:
         """Reconcile deliveries left in `sending` by a crash (see the module docstring)."""
         outcomes = []
-        for delivery in self.store.deliveries(states=("sending",)):
+        # Every `sending` row on SQLite; on a shared ledger only those whose lease expired.
+        for delivery in self.store.interrupted():
             post = self.store.get_post(delivery.post_id)
             adapter = self.platforms.get(delivery.platform)
             found, looked = None, False
