@@ -385,6 +385,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
         if network.rate_limited_until and network.rate_limited_until > now:
             line += f" (rate-limited until {_when(network.rate_limited_until)})"
         print(line)
+    _print_leases(store)
     print()
     for record in records:
         _print_record(record)
@@ -528,6 +529,17 @@ COMMANDS = {"run": cmd_run, "poll": cmd_poll, "preview": cmd_preview, "repost": 
 
 
 # ---------------------------------------------------------------------- helpers
+
+def _print_leases(store: Store) -> None:
+    """On a shared (PostgreSQL) ledger: which service (host:pid) holds which feed and delivery."""
+    if not store.shared:
+        return
+    leases = store.leases()
+    for kind, what, holder, until in leases:
+        print(f"{kind} {what}: held by {holder} until {_when(until)}")
+    if not leases:
+        print("no service holds a feed or a delivery now")
+
 
 def _store(settings: Settings, *, read_only: bool = False) -> Store:
     """Open the ledger; a command that only reads never creates one."""

@@ -43,7 +43,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from bot import http
 from bot.compose import ComposeOptions, compose
@@ -227,11 +227,17 @@ class Deliverer:
         later = max(wait, default=None)
         return later if later and later > now else None
 
+    def _shared_pacing(self, delivery: Delivery) -> dict[str, Any]:
+        """What the claim itself checks on a shared ledger, so pacing holds across services."""
+        if delivery.kind != "auto" or not self.store.shared:
+            return {}
+        return {"min_gap": self.settings.min_gap, "daily_cap": self.settings.daily_caps.get(delivery.platform)}
+
     # ------------------------------------------------------------ one attempt
 
     def deliver(self, delivery: Delivery) -> str:
         """Claim one pending delivery, publish it and record the outcome. Returns the state reached."""
-        claimed = self.store.claim(delivery.id)
+        claimed = self.store.claim(delivery.id, **self._shared_pacing(delivery))
         if claimed is None:
             return "skipped"                        # another worker took it
         post = self.store.get_post(claimed.post_id)

@@ -807,25 +807,49 @@ class Store:
         sql += " ORDER BY COALESCE(p.published_at, p.first_seen_at), p.id, d.id"
         return [_delivery(r) for r in self._read(sql, params)]
 
-    def claim(self, delivery_id: int) -> Delivery | None:
+    def claim(self, delivery_id: int, *, min_gap: float = 0.0, daily_cap: int | None = None) -> Delivery | None:
         """Mark a pending delivery as being sent, counting the attempt; committed before the call.
 
         On a shared ledger the row is taken with ``SELECT … FOR UPDATE SKIP LOCKED``: a delivery
         another service is claiming at this moment is passed over at once rather than waited
-        for, and the claim carries this service's lease.
+        for, and the claim carries this service's lease. With ``min_gap`` or ``daily_cap`` (an
+        automatic post) the claim also holds the network's pacing across every service: under
+        a per-network advisory lock it is refused while another service is sending to that
+        network, or within ``min_gap`` seconds of its last post, or once the cap is reached.
         """
         now = self.clock()
         with self.transaction() as db:
-            if self.shared and not db.execute(
-                    "SELECT id FROM deliveries WHERE id = ? AND state = 'pending' FOR UPDATE SKIP LOCKED",
-                    (delivery_id,)).fetchall():
-                return None
+            if self.shared:
+                row = db.execute("SELECT platform FROM deliveries WHERE id = ? AND state = 'pending'"
+                                 " FOR UPDATE SKIP LOCKED", (delivery_id,)).fetchone()
+                if row is None or ((min_gap or daily_cap) and not self._pace_allows(db, row[0], now, min_gap,
+                                                                                  daily_cap)):
+                    return None
             changed = db.execute(
                 "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?,"
                 " lease_holder = ?, lease_until = ? WHERE id = ? AND state = 'pending'",
                 (_iso(now), self.holder if self.shared else None, _iso(now + self.lease) if self.shared else None,
                  delivery_id)).rowcount
         return self.get_delivery(delivery_id) if changed else None
+
+    def _pace_allows(self, db: _Connection, platform: str, now: datetime, min_gap: float,
+                     daily_cap: int | None) -> bool:
+        """Whether one more automatic post may go to ``platform`` now, whichever service sends it.
+
+        The advisory lock (held to the end of the claim's transaction) makes the check and
+        the claim one step across services."""
+        db.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"autopost network {platform}",))
+        # A post in flight elsewhere counts as sent now: its outcome is not recorded yet.
+        in_flight = db.execute("SELECT COUNT(*) FROM deliveries WHERE platform = ? AND state = 'sending'"
+                               " AND kind = 'auto' AND lease_until >= ?", (platform, _iso(now))).fetchone()[0]
+        if min_gap and in_flight:
+            return False
+        sent = [_moment(r[0]) for r in db.execute(
+            "SELECT a.at FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.platform = ?"
+            " AND a.outcome = 'sent' AND a.at >= ? ORDER BY a.at", (platform, _iso(now - timedelta(days=1))))]
+        if min_gap and sent and sent[-1] + timedelta(seconds=min_gap) > now:
+            return False
+        return not (daily_cap and len(sent) + in_flight >= daily_cap)
 
     def interrupted(self) -> list[Delivery]:
         """The deliveries left in ``sending`` by a service that is gone, for recovery to reconcile.
