@@ -6,7 +6,6 @@ each service has calls in flight, and a SIGKILL lands in the middle of them.
 """
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -170,4 +169,3 @@ def test_two_services_starting_at_once_on_an_empty_database_migrate_it_once(
     assert ledger_rows(pg_url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
     for _, log in services:
         assert "Traceback" not in log.read_text() and "ERROR" not in log.read_text()
-    assert os.environ.get("AUTOPOST_DB") is None
