@@ -228,10 +228,15 @@ class Deliverer:
         return later if later and later > now else None
 
     def _shared_pacing(self, delivery: Delivery) -> dict[str, Any]:
-        """What the claim itself checks on a shared ledger, so pacing holds across services."""
-        if delivery.kind != "auto" or not self.store.shared:
+        """What the claim itself checks on a shared ledger, so pacing holds across services; and
+        one post at a time to a network that accepts duplicates, so that a crashed service's
+        post stays within the few recent posts recovery looks up (Store.claim)."""
+        if not self.store.shared:
             return {}
-        return {"min_gap": self.settings.min_gap, "daily_cap": self.settings.daily_caps.get(delivery.platform)}
+        pacing: dict[str, Any] = {"exclusive": delivery.platform not in REJECTS_DUPLICATES}
+        if delivery.kind == "auto":
+            pacing.update(min_gap=self.settings.min_gap, daily_cap=self.settings.daily_caps.get(delivery.platform))
+        return pacing
 
     # ------------------------------------------------------------ one attempt
 

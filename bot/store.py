@@ -580,6 +580,7 @@ class Store:
         queued = Recorded()
         platforms = tuple(platforms)
         with self.transaction() as db:
+            self._one_recorder(db)
             feed_id = self._feed_id(db, url)
             for post, skipped in self._plan(db, url, posts, backfill, max_age, now, burst_limit):
                 post_id = self._insert_post(db, feed_id, post, now, skipped)
@@ -596,6 +597,19 @@ class Store:
                 " last_error = NULL, first_polled_at = COALESCE(first_polled_at, ?) WHERE id = ?",
                 (feed_title, result.etag, result.last_modified, result.body_hash, _iso(now), _iso(now), feed_id))
         return queued
+
+    # The advisory lock under which new entries are recorded on a shared ledger.
+    _RECORD_LOCK = 0x6175746F706F7374 + 1
+
+    def _one_recorder(self, db: _Connection) -> None:
+        """On a shared ledger, record new entries one service at a time, as SQLite's write lock does.
+
+        Whether an entry is already known looks at every feed's posts (the same article in two
+        feeds, a blog that moved): two services recording two feeds at once under READ
+        COMMITTED would each miss the other's post and queue it twice.
+        """
+        if self.shared:
+            db.execute("SELECT pg_advisory_xact_lock(?)", (self._RECORD_LOCK,))
 
     def plan_entries(self, url: str, posts: Sequence[Post], *, backfill: int,
                      max_age: timedelta | None, burst_limit: int = 0) -> list[tuple[Post, str | None]]:
@@ -710,6 +724,7 @@ class Store:
     def add_post(self, feed_url: str, post: Post) -> Post:
         """Record one post without queuing anything (a manual repost of an unseen entry)."""
         with self.transaction() as db:
+            self._one_recorder(db)
             feed_id = self._feed_id(db, feed_url)
             row = db.execute("SELECT id FROM posts WHERE feed_id = ? AND (entry_key = ? OR url = ?)",
                              (feed_id, post.key, post.url)).fetchone()
@@ -807,7 +822,8 @@ class Store:
         sql += " ORDER BY COALESCE(p.published_at, p.first_seen_at), p.id, d.id"
         return [_delivery(r) for r in self._read(sql, params)]
 
-    def claim(self, delivery_id: int, *, min_gap: float = 0.0, daily_cap: int | None = None) -> Delivery | None:
+    def claim(self, delivery_id: int, *, min_gap: float = 0.0, daily_cap: int | None = None,
+              exclusive: bool = False) -> Delivery | None:
         """Mark a pending delivery as being sent, counting the attempt; committed before the call.
 
         On a shared ledger the row is taken with ``SELECT … FOR UPDATE SKIP LOCKED``: a delivery
@@ -816,14 +832,19 @@ class Store:
         automatic post) the claim also holds the network's pacing across every service: under
         a per-network advisory lock it is refused while another service is sending to that
         network, or within ``min_gap`` seconds of its last post, or once the cap is reached.
+        ``exclusive`` (a network that accepts the same post twice) refuses the claim while any
+        other delivery to that network is ``sending``, even one whose lease expired: recovery
+        finds a post cut short by a crash among the network's most recent posts only (Facebook
+        reads its Page's last 25), so nothing may push it out of that window before it is
+        reconciled.
         """
         now = self.clock()
         with self.transaction() as db:
             if self.shared:
                 row = db.execute("SELECT platform FROM deliveries WHERE id = ? AND state = 'pending'"
                                  " FOR UPDATE SKIP LOCKED", (delivery_id,)).fetchone()
-                if row is None or ((min_gap or daily_cap) and not self._pace_allows(db, row[0], now, min_gap,
-                                                                                  daily_cap)):
+                if row is None or ((min_gap or daily_cap or exclusive)
+                                   and not self._pace_allows(db, row[0], now, min_gap, daily_cap, exclusive)):
                     return None
             changed = db.execute(
                 "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?,"
@@ -833,12 +854,15 @@ class Store:
         return self.get_delivery(delivery_id) if changed else None
 
     def _pace_allows(self, db: _Connection, platform: str, now: datetime, min_gap: float,
-                     daily_cap: int | None) -> bool:
+                     daily_cap: int | None, exclusive: bool = False) -> bool:
         """Whether one more automatic post may go to ``platform`` now, whichever service sends it.
 
         The advisory lock (held to the end of the claim's transaction) makes the check and
         the claim one step across services."""
         db.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"autopost network {platform}",))
+        if exclusive and db.execute("SELECT id FROM deliveries WHERE platform = ? AND state = 'sending' LIMIT 1",
+                                    (platform,)).fetchone():
+            return False
         # A post in flight elsewhere counts as sent now: its outcome is not recorded yet.
         in_flight = db.execute("SELECT COUNT(*) FROM deliveries WHERE platform = ? AND state = 'sending'"
                                " AND kind = 'auto' AND lease_until >= ?", (platform, _iso(now))).fetchone()[0]

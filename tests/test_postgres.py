@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import psycopg
@@ -261,3 +262,41 @@ def test_ledger_copy_hides_the_password_and_needs_no_configuration(tmp_path, pg_
     result = run_cli("ledger", "copy", with_password(pg_server).rsplit(":", 1)[0] + ":1/postgres", str(missing))
     assert result.code == 1 and PASSWORD not in result.out + result.err
     assert run_cli("ledger", "copy", str(missing), str(tmp_path / "x.db")).code != 0
+
+
+def test_two_services_record_new_entries_one_at_a_time(two, clock, pg_url):
+    """The same article in two feeds, recorded by two services at once, is still one post."""
+    a, b = two
+    other = "https://blog.example.com/category/news/feed/"
+    for store, url in ((a, FEED), (b, other)):
+        store.record_entries(url, RESULT, "Blog", [], platforms=("twitter",), backfill=0, max_age=None)
+    article = Post(feed_url=FEED, key="p1", url="https://blog.example.com/1/", title="Article 1",
+                   published=clock() - timedelta(minutes=5))
+    done: list = []
+    with psycopg.connect(pg_url) as holder:           # a third service is recording right now
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (Store._RECORD_LOCK,))
+        threads = [threading.Thread(target=lambda s=s, u=u: done.append(
+            s.record_entries(u, RESULT, "Blog", [replace(article, feed_url=u)], platforms=("twitter",),
+                             backfill=0, max_age=None))) for s, u in ((a, FEED), (b, other))]
+        for thread in threads:
+            thread.start()
+        threads[0].join(0.3)
+        assert done == []                              # both wait for the recorder before them
+    for thread in threads:
+        thread.join(10)
+    assert sorted(len(queued) for queued in done) == [0, 1]
+    assert len(a.deliveries(states=("pending",))) == 1
+
+
+def test_a_network_that_takes_duplicates_gets_one_post_at_a_time_until_a_crash_is_reconciled(two, clock):
+    """Facebook's lookup sees its Page's recent posts only: nothing may bury a post cut short by a crash."""
+    a, b = two
+    queue(a, clock, 2, platforms=("facebook",))
+    first, second = a.deliveries(states=("pending",))
+    assert a.claim(first.id, exclusive=True)
+    assert b.claim(second.id, exclusive=True) is None      # a is posting to the Page
+    clock.advance(minutes=10)                              # a died: its lease expired ...
+    assert b.claim(second.id, exclusive=True) is None      # ... but its post is not reconciled yet
+    assert [d.id for d in b.interrupted()] == [first.id]
+    b.finish(first.id, "sent", outcome="sent", detail="found on the network after a crash")
+    assert b.claim(second.id, exclusive=True).state == "sending"
