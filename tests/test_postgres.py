@@ -10,7 +10,6 @@ import threading
 from dataclasses import replace
 from datetime import timedelta
 
-import psycopg
 import pytest
 
 from bot.config import settings_from
@@ -19,6 +18,8 @@ from bot.models import FetchResult, Post
 from bot.service import build_platforms
 from bot.store import SCHEMA_VERSION, StorageError, Store, masked
 from tests.conftest import network_env, run_cli, write_env
+
+psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not installed: pip install -e '.[postgres]'")
 
 FEED = "https://blog.example.com/feed/"
 RESULT = FetchResult(url=FEED, status=200, body=b"x", etag='"v1"', body_hash="h1")

@@ -170,3 +170,14 @@ def test_a_future_entry_is_due_at_its_date_and_sorted_by_when_it_was_seen(store,
     record(store, [Post(feed_url=FEED, key="n", url="https://blog.example.com/n/", title="N", published=clock())])
     # Seen at the same moment, f and s sort by that moment, below a post that came later.
     assert [r.post.key for r in store.post_records(limit=3)] in (["n", "f", "s"], ["n", "s", "f"])
+
+
+def test_a_sqlite_ledger_never_imports_the_postgresql_driver(tmp_path):
+    """The `postgres` extra is optional: SQLite commands must not load (or need) psycopg."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from bot.store import Store; s = Store(sys.argv[1]); s.close();"
+            " from bot.cli import main; sys.exit(1 if 'psycopg' in sys.modules else 0)")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "ledger.db")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
