@@ -31,6 +31,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -238,6 +239,7 @@ def main() -> int:
         Path(args.json).write_text(json.dumps(results, indent=2))
     finally:
         server.close()
+        shutil.rmtree(tmp, ignore_errors=True)
         if pg_home is not None:
             postgres.stop(pg_home)
     return 0
