@@ -249,7 +249,6 @@ class _Connection:
                 pass
 
 
-# PostgreSQL errors that say the ledger itself is wrong (a rule of the schema), not the server.
 def _pg_sql_uncached(sql: str) -> tuple[str, bool]:
     """SQLite's statement in PostgreSQL's words; and whether it returns the new row's id."""
     text = sql.replace("%", "%%").replace("?", "%s")
@@ -296,9 +295,8 @@ def _pg_rows(cursor: Any) -> Callable[[Sequence[Any]], _PgRow]:
 class _PgCursor:
     """What the store uses of a sqlite3 cursor, over a psycopg one."""
 
-    def __init__(self, cursor: Any, returns_id: bool, fail: Callable[[BaseException], StorageError]):
+    def __init__(self, cursor: Any, returns_id: bool):
         self._cursor = cursor
-        self._fail = fail
         self.rowcount: int = cursor.rowcount
         self.lastrowid: int | None = cursor.fetchone()[0] if returns_id else None
 
@@ -337,7 +335,7 @@ class _PgConnection:
     def execute(self, sql: str, params: tuple | list | dict = ()) -> _PgCursor:
         text, returns_id = _pg_sql(sql)
         try:
-            return _PgCursor(self.raw.execute(text, params or None), returns_id, self.fail)
+            return _PgCursor(self.raw.execute(text, params or None), returns_id)
         except self._psycopg.IntegrityError:
             raise                            # the ledger's own rules, not a fault of the server
         except self._psycopg.Error as exc:

@@ -301,3 +301,26 @@ def test_a_network_that_takes_duplicates_gets_one_post_at_a_time_until_a_crash_i
     assert [d.id for d in b.interrupted()] == [first.id]
     b.finish(first.id, "sent", outcome="sent", detail="found on the network after a crash")
     assert b.claim(second.id, exclusive=True).state == "sending"
+
+
+def test_a_dry_run_reads_a_copy_of_the_shared_ledger_and_writes_nothing(pg_url, clock):
+    store = Store(pg_url, clock=clock)
+    queue(store, clock, 2)
+    scratch = Store.scratch_of(pg_url, clock=clock)
+    assert not scratch.shared and len(scratch.post_records(limit=0)) == 2
+    delivery = scratch.deliveries(states=("pending",))[0]
+    scratch.claim(delivery.id)
+    scratch.close()
+    assert store.get_delivery(delivery.id).state == "pending"       # the real ledger is untouched
+    store.close()
+
+
+def test_healthz_on_a_shared_ledger_asks_the_server(pg_url, pg_server, clock):
+    from bot.health import Health
+
+    settings = settings_from({"AUTOPOST_FEEDS": FEED, "AUTOPOST_DB": pg_url})
+    store = Store(pg_url, clock=clock)
+    assert Health(settings, store, clock=clock, running=lambda: True).problem() is None
+    store._db.raw.close()                           # the server went away
+    problem = Health(settings, store, clock=clock, running=lambda: True).problem()
+    assert problem and "the ledger postgresql://" in problem
