@@ -98,6 +98,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
                                    epilog=network.auth.epilog)
         if network.auth.arguments:
             network.auth.arguments(flow)
+    from bot import ledger_cmd
+
+    ledger_cmd.add_parser(commands, [anywhere])
     return parser
 
 
@@ -115,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     previous = _cut_calls_on_ctrl_c()
     try:
+        if args.command == "ledger":                 # moves rows; needs no feeds nor credentials
+            from bot import ledger_cmd
+
+            return ledger_cmd.run(args)
         # `auth` exists to fill in credentials, so it must load without them.
         settings = load_settings(args.env_file, require_credentials=args.command != "auth")
         if args.command != "check":                  # `check` lists them as its findings
@@ -217,9 +224,11 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
         return 1 if any(o.error for o in outcomes) else 0
 
     from bot.delivery import Deliverer
+    from contextlib import nullcontext
+
     from bot.service import build_platforms, ledger_lock, make_alerter
 
-    with ledger_lock(settings.db_path):
+    with ledger_lock(settings.db_path) if not settings.db_url else nullcontext():
         store = _store(settings)
         deliverer = Deliverer(store, settings, build_platforms(settings), on_event=make_alerter(settings))
         recovered = deliverer.recover()
@@ -359,6 +368,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
         if network.rate_limited_until and network.rate_limited_until > now:
             line += f" (rate-limited until {_when(network.rate_limited_until)})"
         print(line)
+    _print_leases(store)
     print()
     for record in records:
         _print_record(record)
@@ -384,7 +394,7 @@ def cmd_skip(settings: Settings, args: argparse.Namespace) -> int:
     names = tuple(dict.fromkeys(args.platform)) if args.platform else None
     _known_networks(names or ())
     post = None
-    if settings.db_path.exists():                   # never create a ledger only to find it empty
+    if settings.db_url or settings.db_path.exists():   # never create a ledger only to find it empty
         store = _store(settings)
         post = store.find_post(feeds.canonical_url(args.url))
     if post is None:
@@ -415,7 +425,7 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
         raise UsageError(f"--platform {unknown[0]} is not enabled; enabled: {', '.join(settings.platforms)}")
     store = _store(settings)
     print(f"config: {'OK' if not settings.warnings else 'WARNING'} ({len(settings.feeds)} feed(s), "
-          f"networks: {', '.join(settings.platforms)}, ledger: {settings.db_path})")
+          f"networks: {', '.join(settings.platforms)}, ledger: {settings.ledger})")
     for finding in settings.warnings:
         print(f"config: warning: {finding}")
     healthy = _check_feeds(settings, store)
@@ -465,13 +475,22 @@ COMMANDS = {"run": cmd_run, "poll": cmd_poll, "preview": cmd_preview, "repost": 
 
 # ---------------------------------------------------------------------- helpers
 
+def _print_leases(store: Store) -> None:
+    """On a shared (PostgreSQL) ledger: which service (host:pid) holds which feed and delivery."""
+    if not store.shared:
+        return
+    leases = store.leases()
+    for kind, what, holder, until in leases:
+        print(f"{kind} {what}: held by {holder} until {_when(until)}")
+    if not leases:
+        print("no service holds a feed or a delivery now")
+
+
 def _store(settings: Settings, *, read_only: bool = False) -> Store:
     """Open the ledger; a command that only reads never creates one."""
-    from bot.store import Store
+    from bot.store import open_ledger
 
-    if read_only and not settings.db_path.exists():
-        return Store(":memory:")
-    return Store(settings.db_path, read_only=read_only)
+    return open_ledger(settings, read_only=read_only)
 
 
 def _try_verify(deliverer: Deliverer, name: str) -> tuple[bool, str]:

@@ -60,6 +60,7 @@ PREFIXES: tuple[str, ...] = ("AUTOPOST_", *(network.prefix for network in NETWOR
 class Settings:
     feeds: tuple[str, ...]
     db_path: Path = Path("autopost.db")
+    db_url: str = field(default="", repr=False)  # AUTOPOST_DB when it is a postgresql:// URL (has a secret)
     env_file: Path | None = None
     poll_interval: float = 300.0
     platforms: tuple[str, ...] = ("console",)
@@ -102,7 +103,7 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """Every configured secret value, for the log filter that masks them."""
-        values = [self.alert_webhook or ""]
+        values = [self.alert_webhook or "", (self.db_url and _url_password(self.db_url)) or ""]
         for settings in self.networks.values():
             values += settings.secrets()
         return tuple(v for v in values if v)
@@ -113,6 +114,15 @@ class Settings:
             return self.networks[name]
         except KeyError:
             raise ConfigError("AUTOPOST_PLATFORMS", f"{name} is not configured") from None
+
+    @property
+    def ledger(self) -> str:
+        """AUTOPOST_DB as it may be shown: the file, or the PostgreSQL URL with its password masked."""
+        if not self.db_url:
+            return str(self.db_path)
+        from bot.store import masked
+
+        return masked(self.db_url)
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -307,7 +317,7 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
 
     return Settings(
         feeds=feeds,
-        db_path=Path(get("AUTOPOST_DB") or "autopost.db"),
+        **_ledger_settings(get("AUTOPOST_DB") or "autopost.db"),
         env_file=env_file,
         poll_interval=interval,
         platforms=platforms,
@@ -363,3 +373,19 @@ def _platforms(values: Mapping[str, str], raw: str, require_credentials: bool = 
                 raise ConfigError(lacking[0], f"is required because AUTOPOST_PLATFORMS enables {name} "
                                               f"(missing: {', '.join(lacking)})")
     return names
+
+
+def _ledger_settings(value: str) -> dict[str, Any]:
+    """AUTOPOST_DB: a SQLite file (db_path), or a PostgreSQL URL (db_url; its password is a secret)."""
+    if value.startswith(("postgresql://", "postgres://")):
+        return {"db_url": value}
+    return {"db_path": Path(value)}
+
+
+def _url_password(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password or ""
+    except ValueError:
+        return ""

@@ -43,7 +43,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from bot import http
 from bot.compose import ComposeOptions, compose
@@ -229,11 +229,22 @@ class Deliverer:
         later = max(wait, default=None)
         return later if later and later > now else None
 
+    def _shared_pacing(self, delivery: Delivery) -> dict[str, Any]:
+        """What the claim itself checks on a shared ledger, so pacing holds across services; and
+        one post at a time to a network that accepts duplicates, so that a crashed service's
+        post stays within the few recent posts recovery looks up (Store.claim)."""
+        if not self.store.shared:
+            return {}
+        pacing: dict[str, Any] = {"exclusive": delivery.platform not in REJECTS_DUPLICATES}
+        if delivery.kind == "auto":
+            pacing.update(min_gap=self.settings.min_gap, daily_cap=self.settings.daily_caps.get(delivery.platform))
+        return pacing
+
     # ------------------------------------------------------------ one attempt
 
     def deliver(self, delivery: Delivery) -> str:
         """Claim one pending delivery, publish it and record the outcome. Returns the state reached."""
-        claimed = self.store.claim(delivery.id)
+        claimed = self.store.claim(delivery.id, **self._shared_pacing(delivery))
         if claimed is None:
             return "skipped"                        # another worker took it
         post = self.store.get_post(claimed.post_id)
@@ -366,7 +377,8 @@ class Deliverer:
     def recover(self) -> list[tuple[Delivery, str]]:
         """Reconcile deliveries left in `sending` by a crash (see the module docstring)."""
         outcomes = []
-        for delivery in self.store.deliveries(states=("sending",)):
+        # Every `sending` row on SQLite; on a shared ledger only those whose lease expired.
+        for delivery in self.store.interrupted():
             post = self.store.get_post(delivery.post_id)
             adapter = self.platforms.get(delivery.platform)
             found, looked = None, False

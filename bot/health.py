@@ -83,6 +83,14 @@ class Health:
             return "the scheduler is not running"
         if self.settings.dry_run:
             return None                      # a dry run writes no ledger
+        if self.store.shared:                # PostgreSQL: the server answers, or it does not
+            from bot.store import StorageError
+
+            try:
+                self.store.schema_version()
+            except StorageError as exc:
+                return str(exc)
+            return None
         try:
             db = sqlite3.connect(str(self.settings.db_path), timeout=LEDGER_LOCK_TIMEOUT)
             try:

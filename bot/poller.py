@@ -84,6 +84,9 @@ class Poller:
     def poll(self, url: str) -> FeedOutcome:
         """Fetch, parse and record one feed; a failure is recorded on the feed, never raised."""
         settings, store = self.settings, self.store
+        # On a shared ledger one service polls a feed per interval: the others leave it alone.
+        if not store.lease_feed(url, ttl=settings.poll_interval * 0.8):
+            return FeedOutcome(url=url, unchanged=True)
         try:
             result, parsed = self.fetch_and_parse(url)
         except AutopostError as exc:

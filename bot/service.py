@@ -13,7 +13,7 @@ import signal
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -25,7 +25,7 @@ from bot.delivery import Deliverer, Lanes
 from bot.models import AutopostError, utcnow
 from bot.platforms.base import PlatformError, create_platform
 from bot.poller import Poller
-from bot.store import StorageError, Store
+from bot.store import StorageError, Store, ledger_target, open_ledger
 
 if TYPE_CHECKING:
     from http.server import ThreadingHTTPServer
@@ -83,6 +83,15 @@ def ledger_lock(db_path: Path) -> Iterator[None]:
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def add_lease_recovery(scheduler: Any, guard: Callable[[Callable[[], object]], Callable[[], None]],
+                       deliverer: Deliverer, settings: Settings) -> None:
+    """On a shared ledger, reconcile the deliveries of a service that died (its leases expired)
+    as start-up recovery does, every poll interval (at most a minute)."""
+    if deliverer.store.shared and not settings.dry_run:
+        scheduler.add_job(guard(deliverer.recover), "interval", seconds=min(60.0, settings.poll_interval),
+                          id="recover-leases")
 
 
 def build_platforms(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> dict:
@@ -201,12 +210,13 @@ class Service:
         from apscheduler.schedulers.background import BackgroundScheduler
 
         settings = self.settings
-        with ledger_lock(settings.db_path):
+        # A PostgreSQL ledger is shared by design: its services coordinate through leases.
+        with ledger_lock(settings.db_path) if not settings.db_url else nullcontext():
             alert = self._alert = make_alerter(settings)
             try:
                 # A dry run works on a copy: it must never mark a post as seen or sent.
-                store = (Store.scratch_copy(settings.db_path, clock=self.clock) if settings.dry_run
-                         else Store(settings.db_path, clock=self.clock))
+                store = (Store.scratch_of(ledger_target(settings), clock=self.clock) if settings.dry_run
+                         else open_ledger(settings, clock=self.clock))
             except StorageError as exc:
                 if alert:                              # a supervisor restarting us in a loop is not enough
                     alert("ledger-failed", "autopost", "", str(exc))
@@ -215,7 +225,7 @@ class Service:
             deliverer = Deliverer(store, settings, build_platforms(settings, clock=self.clock), clock=self.clock,
                                   stopping=self.stopping, on_event=alert)
             log.info("autopost starting: %d feed(s) %s; networks %s; ledger %s%s", len(settings.feeds),
-                     ", ".join(settings.feeds), ", ".join(settings.platforms), settings.db_path,
+                     ", ".join(settings.feeds), ", ".join(settings.platforms), settings.ledger,
                      " (dry run)" if settings.dry_run else "")
             warn_if_env_file_is_readable(settings.env_file)
             deliverer.recover()
@@ -229,8 +239,10 @@ class Service:
                 outcome = poller.poll(url)
                 if health:
                     health.record_polls([outcome])
-                if outcome.new_posts:
-                    lanes.nudge()                        # post now, not at the lane's next pass
+                # post now, not at the lane's next pass; on a shared ledger another service's poll
+                # may have queued the posts, so every poll looks at the queue
+                if outcome.new_posts or store.shared:
+                    lanes.nudge()
 
             # A worker for every job, so a job still running never keeps another one waiting.
             workers = len(settings.feeds) + len(settings.platforms) + 2
@@ -249,6 +261,7 @@ class Service:
                                   seconds=settings.reverify_interval, next_run_time=now, id=f"verify-{name}")
             scheduler.add_job(self._guarded(lambda: check_expiry(settings, reminder, alert, self.clock().date())),
                               "interval", seconds=settings.reverify_interval, next_run_time=now, id="expiry")
+            add_lease_recovery(scheduler, self._guarded, deliverer, settings)
 
             def stop(signum: int, _frame: object) -> None:
                 log.info("received %s: finishing the calls in flight (at most %g s), taking no new work",

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.feed import feed_server  # noqa: F401  (fixture)
+from tests.postgres import pg_server, pg_url  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"

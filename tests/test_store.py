@@ -20,9 +20,11 @@ def post(n: int, clock, *, days_ago: float | None = None, key: str | None = None
                 title=title or f"Article {n}", published=published)
 
 
-@pytest.fixture
-def store(clock, tmp_path):
-    s = Store(tmp_path / "ledger.db", clock=clock)
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, clock, tmp_path):
+    """The same tests on both ledgers: a SQLite file, and a new PostgreSQL database."""
+    target = request.getfixturevalue("pg_url") if request.param == "postgres" else tmp_path / "ledger.db"
+    s = Store(target, clock=clock)
     yield s
     s.close()
 
@@ -94,7 +96,7 @@ def test_second_auto_delivery_is_impossible(store, clock):
     record(store, [post(1, clock)])
     record(store, [post(2, clock, days_ago=0)])
     delivery = store.deliveries(states=("pending",), platform="twitter")[0]
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(store.integrity_errors):
         with store.transaction() as db:
             store._insert_delivery(db, delivery.post_id, "twitter", "auto", clock())
     manual = store.add_manual_delivery(delivery.post_id, "twitter")     # a repost is allowed
@@ -168,3 +170,14 @@ def test_a_future_entry_is_due_at_its_date_and_sorted_by_when_it_was_seen(store,
     record(store, [Post(feed_url=FEED, key="n", url="https://blog.example.com/n/", title="N", published=clock())])
     # Seen at the same moment, f and s sort by that moment, below a post that came later.
     assert [r.post.key for r in store.post_records(limit=3)] in (["n", "f", "s"], ["n", "s", "f"])
+
+
+def test_a_sqlite_ledger_never_imports_the_postgresql_driver(tmp_path):
+    """The `postgres` extra is optional: SQLite commands must not load (or need) psycopg."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from bot.store import Store; s = Store(sys.argv[1]); s.close();"
+            " from bot.cli import main; sys.exit(1 if 'psycopg' in sys.modules else 0)")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "ledger.db")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
