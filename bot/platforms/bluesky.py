@@ -80,6 +80,7 @@ from bot.platforms.base import (
     mask,
     new_session,
 )
+from bot.platforms.network import Network, TextRules
 
 if TYPE_CHECKING:
     import requests
@@ -91,7 +92,8 @@ NAME = "bluesky"
 # -------------------------------------------------------------------------- settings
 
 DEFAULT_PDS = "https://bsky.social"
-VARIABLES = ("BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD", "BLUESKY_PDS", "BLUESKY_TEMPLATE")
+# BLUESKY_TEMPLATE and BLUESKY_DAILY_CAP are read by the core, as every network's are.
+VARIABLES = ("BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD", "BLUESKY_PDS")
 SECRETS = ("BLUESKY_APP_PASSWORD",)
 CREDENTIALS = ("BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD")   # what enabling Bluesky requires
 
@@ -112,7 +114,9 @@ class BlueskySettings:
     handle: str
     app_password: str = field(repr=False)
     pds: str = DEFAULT_PDS
-    template: str | None = None
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.app_password,) if self.app_password else ()
 
 
 def parse_settings(values: Mapping[str, str]) -> BlueskySettings:
@@ -140,17 +144,7 @@ def parse_settings(values: Mapping[str, str]) -> BlueskySettings:
     problem = check_api_base(pds)
     if problem:
         raise ConfigError("BLUESKY_PDS", problem)
-
-    template = values.get("BLUESKY_TEMPLATE")
-    if template is not None and template.strip():
-        from bot.compose import check_template
-
-        problem = check_template(template)
-        if problem:
-            raise ConfigError("BLUESKY_TEMPLATE", problem)
-    else:
-        template = None
-    return BlueskySettings(handle=handle, app_password=password, pds=pds.rstrip("/"), template=template)
+    return BlueskySettings(handle=handle, app_password=password, pds=pds.rstrip("/"))
 
 
 # -------------------------------------------------------------------------- text rules
@@ -195,6 +189,28 @@ def length(text: str) -> int:
 
 def fits(text: str) -> bool:
     return len(text.encode("utf-8")) <= MAX_TEXT_BYTES and grapheme_length(text) <= LIMIT
+
+
+def length_exceeded_at(text: str, budget: int) -> int:
+    """The shortest length at which a prefix of ``text`` counts more than ``budget`` by ``length``;
+    ``len(text)`` if none does.
+
+    The composer's cheap first cut of a long value. Characters are the wrong bound here: 120
+    family emoji are 840 characters and fit, and so do 300 letters with combining marks.
+    Every character is at least one byte, so ``length`` of a prefix is at least a tenth of
+    its characters: the first ``10 * (budget + 1)`` of them always decide.
+    """
+    from bot.compose import grapheme_boundaries
+
+    window = text[: 10 * (budget + 1)]
+    graphemes = size = 0
+    bounds = grapheme_boundaries(window)
+    for start, end in zip(bounds, bounds[1:]):
+        graphemes += 1
+        size += len(window[start:end].encode("utf-8"))
+        if max(graphemes, -(-size // 10)) > budget:
+            return start + 1
+    return len(text)
 
 
 # -------------------------------------------------------------------------- facets
@@ -307,6 +323,32 @@ def record_key(post_url: str, salt: str = "") -> str:
 
 def post_url_of(handle: str, rkey: str) -> str:
     return f"https://bsky.app/profile/{handle}/post/{rkey}"
+
+
+# -------------------------------------------------------------------------- the description
+
+NETWORK = Network(
+    name=NAME,
+    label="Bluesky",
+    variables=VARIABLES,
+    secrets=SECRETS,
+    credentials=CREDENTIALS,
+    parse=parse_settings,
+    adapter="bot.platforms.bluesky:from_settings",
+    api_base=DEFAULT_PDS,
+    # Each post's record key is a TID derived from its URL (record_key), so a second
+    # createRecord of the same post asks for a key the repository already holds and the PDS
+    # refuses it, whatever became of the first answer; publish confirms the refusal with a
+    # getRecord of that key and reports it as a duplicate. A blind retry cannot post twice.
+    rejects_duplicates=REJECTS_DUPLICATES,
+    text=TextRules(
+        limit=LIMIT,                           # graphemes, with the 3000-byte limit folded in (length)
+        length=length,
+        pretrim_at=length_exceeded_at,
+        default_template=DEFAULT_TEMPLATE,
+        url_in_text=URL_IN_TEXT,               # the link travels as an app.bsky.embed.external card
+    ),
+)
 
 
 # -------------------------------------------------------------------------- the adapter
