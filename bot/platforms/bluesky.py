@@ -51,7 +51,11 @@ Exactly once: each post's record key is a TID derived from the post's URL
 (``record_key``), so the same post always lands on the same key and a second
 create is refused whatever happened to the first answer; ``find_existing`` is
 a ``getRecord`` of that key. The key cannot include the text: after a crash the
-service recovers with ``find_existing(post_url)`` alone.
+service recovers with ``find_existing(post_url)`` alone. Where a feed gives
+several entries one link, the URL's key holds the first entry's post (its
+text differs from ours), and a later entry takes the key of its URL and its
+text; ``find_existing`` sees only the first (a crash while such a second entry
+is sent is settled by the retry, which the second key makes safe).
 """
 from __future__ import annotations
 
@@ -406,7 +410,7 @@ class BlueskyPlatform:
         has one) fills ``langs``.
         """
         # Feed entries without a link are never posted; the text is only a last resort for a key.
-        rkey = record_key(message.post_url or message.link or message.text)
+        url = message.post_url or message.link or message.text
         record: dict[str, Any] = {
             "$type": POST_COLLECTION,
             "text": message.text,
@@ -421,19 +425,28 @@ class BlueskyPlatform:
         if message.link:
             record["embed"] = self._card(message)
         self._login_if_needed()
-        try:
-            body = self._call("POST", "com.atproto.repo.createRecord",
-                              json={"repo": self.did, "collection": POST_COLLECTION, "rkey": rkey,
-                                    "record": record})
-        except (TransientError, PermanentError) as exc:
-            if not _may_be_taken(exc):
-                raise
-            earlier = self._get_quietly(rkey)
-            if earlier is None:
-                raise
-            raise DuplicateError(self.name, f"the post is already on Bluesky (record {rkey})",
-                                 remote_id=earlier.remote_id, remote_url=earlier.url,
-                                 status=exc.status, code=exc.code) from None
+        # Some feeds give several entries one link (a home page, a day's page): the key of the
+        # URL alone then holds another entry's post, told apart by its text, and this entry
+        # takes the key of its URL and its text. Both keys are the same on every retry.
+        for rkey in (record_key(url), record_key(url, salt=message.text)):
+            try:
+                body = self._call("POST", "com.atproto.repo.createRecord",
+                                  json={"repo": self.did, "collection": POST_COLLECTION, "rkey": rkey,
+                                        "record": record})
+                break
+            except (TransientError, PermanentError) as exc:
+                if not _may_be_taken(exc):
+                    raise
+                earlier = self._get_quietly(rkey)
+                if earlier is None:
+                    raise
+                published, text = earlier
+                if text == message.text:
+                    raise DuplicateError(self.name, f"the post is already on Bluesky (record {rkey})",
+                                         remote_id=published.remote_id, remote_url=published.url,
+                                         status=exc.status, code=exc.code) from None
+        else:
+            raise PermanentError(self.name, "both record keys of this post hold other texts")
         uri = body.get("uri")
         if not isinstance(uri, str) or not uri.startswith("at://"):
             raise TransientError(self.name, "the PDS accepted the post but its answer had no record URI",
@@ -487,6 +500,10 @@ class BlueskyPlatform:
         return blob
 
     def _get_record(self, rkey: str) -> Published | None:
+        found = self._get_record_and_text(rkey)
+        return found[0] if found else None
+
+    def _get_record_and_text(self, rkey: str) -> tuple[Published, str] | None:
         try:
             body = self._call("GET", "com.atproto.repo.getRecord", auth=False,
                               params={"repo": self.did or self.handle, "collection": POST_COLLECTION,
@@ -498,11 +515,14 @@ class BlueskyPlatform:
         uri = body.get("uri")
         if not isinstance(uri, str):
             raise TransientError(self.name, "getRecord answered without a record URI", status=200)
-        return Published(remote_id=uri, url=post_url_of(self.handle, rkey), note="already on Bluesky")
+        value = body.get("value")
+        text = value.get("text") if isinstance(value, dict) else None
+        return (Published(remote_id=uri, url=post_url_of(self.handle, rkey), note="already on Bluesky"),
+                text if isinstance(text, str) else "")
 
-    def _get_quietly(self, rkey: str) -> Published | None:
+    def _get_quietly(self, rkey: str) -> tuple[Published, str] | None:
         try:
-            return self._get_record(rkey)
+            return self._get_record_and_text(rkey)
         except PlatformError:
             return None
 

@@ -364,11 +364,32 @@ def test_a_real_outage_on_create_stays_transient(fake_pds, sky):
 
 
 def test_an_explicit_already_exists_answer_is_a_duplicate(fake_pds, sky):
-    fake_pds.add_record(record_key(POST_URL), {"$type": "app.bsky.feed.post", "text": "earlier",
+    fake_pds.add_record(record_key(POST_URL), {"$type": "app.bsky.feed.post", "text": message().text,
                                                "createdAt": "2026-11-19T10:00:00.000Z"})
     fake_pds.fail_next(409, "RecordAlreadyExists", "Record already exists", nsid="com.atproto.repo.createRecord")
     with pytest.raises(DuplicateError):
         sky.publish(message())
+
+
+def test_entries_that_share_a_link_each_get_their_own_post_once(fake_pds, sky):
+    """A feed that gives several entries one link (a day's page): the URL's key holds the first."""
+    first, second = message("Morning note"), message("Evening note, another entry")
+    assert sky.publish(first).remote_id.endswith(record_key(POST_URL))
+    # The URL's key answers as the PDS answers a taken key; the second key is accepted, its answer lost.
+    fake_pds.fail_next(500, "InternalServerError", "Internal Server Error", nsid="com.atproto.repo.createRecord")
+    fake_pds.drop_after_create_next()
+    with pytest.raises(TransientError):
+        sky.publish(second)
+    assert len(fake_pds.records) == 2
+    with pytest.raises(DuplicateError) as caught:
+        sky.publish(second)                                   # the retry finds it: no second copy
+    salted = record_key(POST_URL, salt=second.text)
+    assert caught.value.remote_id.endswith("/" + salted)
+    assert sorted(fake_pds.records) == sorted([record_key(POST_URL), salted])
+    assert fake_pds.records[salted]["value"]["text"] == second.text
+    with pytest.raises(DuplicateError):
+        sky.publish(first)                                    # and the first is still itself
+    assert len(fake_pds.records) == 2
 
 
 def test_find_existing_reads_the_posts_record(fake_pds, sky):
