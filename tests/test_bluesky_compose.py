@@ -42,8 +42,9 @@ def byte_span(text: str, start: int, end: int) -> tuple[int, int]:
     return len(text[:start].encode("utf-8")), len(text[:end].encode("utf-8"))
 
 
-def assert_valid(message, categories=(), options=ComposeOptions()) -> None:
+def assert_valid(message, categories=(), options: ComposeOptions | None = None) -> None:
     """What Bluesky would accept, and what a reader should get: checked without the composer's help."""
+    options = options or ComposeOptions()
     text = message.text
     data = text.encode("utf-8")
     assert len(data) <= bluesky.MAX_TEXT_BYTES and bluesky.grapheme_length(text) <= bluesky.LIMIT
