@@ -83,14 +83,15 @@ def write_env(path: Path, **values: str) -> Path:
 
 
 # The fake networks' fixtures, for tests that post through the real adapters.
+from tests.fakes.bluesky import fake_pds  # noqa: E402,F401
 from tests.fakes.facebook import fake_graph  # noqa: E402,F401
 from tests.fakes.linkedin import fake_linkedin  # noqa: E402,F401
 from tests.fakes.twitter import fake_x  # noqa: E402,F401
 
 
-def network_env(fake_x=None, fake_linkedin=None, fake_graph=None) -> dict[str, str]:
+def network_env(fake_x=None, fake_linkedin=None, fake_graph=None, fake_pds=None) -> dict[str, str]:
     """Env variables that point autopost's adapters at the running fakes."""
-    from tests.fakes import facebook, linkedin, twitter
+    from tests.fakes import bluesky, facebook, linkedin, twitter
 
     values: dict[str, str] = {}
     if fake_x is not None:
@@ -104,4 +105,7 @@ def network_env(fake_x=None, fake_linkedin=None, fake_graph=None) -> dict[str, s
     if fake_graph is not None:
         values.update(FACEBOOK_GRAPH_BASE=fake_graph.base_url, FACEBOOK_PAGE_ID=facebook.PAGE_ID,
                       FACEBOOK_PAGE_TOKEN=facebook.PAGE_TOKEN)
+    if fake_pds is not None:
+        values.update(BLUESKY_PDS=fake_pds.base_url, BLUESKY_HANDLE=bluesky.HANDLE,
+                      BLUESKY_APP_PASSWORD=bluesky.APP_PASSWORD)
     return values

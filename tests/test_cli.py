@@ -523,3 +523,61 @@ def test_poll_says_what_happened_to_each_new_entry(tmp_path, feed_server, dry_ru
     env = write_env(tmp_path / "b.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(tmp_path / "m.db"))
     first_sight = run_cli("--env-file", str(env), "poll", *(["--dry-run"] if dry_run else []))
     assert "    skipped (backfill): Backlog — https://blog.example.com/backlog/" in first_sight.out.splitlines()
+
+
+def test_bluesky_through_check_preview_poll_status_and_repost(tmp_path, feed_server, fake_pds):
+    from tests.fakes.bluesky import DID, HANDLE
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 500
+    feed_server.serve("/cover.png", png, content_type="image/png")
+    items = [{**ITEMS[0], "image": feed_server.url("/cover.png")}, ITEMS[1]]
+    feed_server.serve("/feed.xml", rss_feed(items))
+    env = str(write_env(tmp_path / "a.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(tmp_path / "l.db"),
+                        AUTOPOST_BACKFILL="1", **network_env(fake_pds=fake_pds)))
+
+    check = run_cli("--env-file", env, "check")
+    assert check.code == 0, check.out + check.err
+    assert f"bluesky: OK, posts as @{HANDLE} ({DID})" in check.out
+
+    preview = run_cli("--env-file", env, "preview")
+    assert preview.code == 0, preview.err
+    assert "── bluesky (34/300) ──\nRust 2.0 & you\n\n#Rust #Programming\n" in preview.out
+    assert "[link] https://blog.example.com/rust/" in preview.out
+    assert fake_pds.records == {}                                  # preview posts nothing
+
+    # The first try is refused: the delivery fails, and `repost` is how the owner sends it.
+    fake_pds.fail_next(400, "InvalidRequest", "Invalid app.bsky.feed.post record: refused for the test",
+                       nsid="com.atproto.repo.createRecord")
+    assert run_cli("--env-file", env, "poll").code == 1
+    status = run_cli("--env-file", env, "status", "https://blog.example.com/rust/")
+    assert "bluesky   failed" in status.out and "refused for the test" in status.out
+
+    repost = run_cli("--env-file", env, "repost", "https://blog.example.com/rust/", "--platform", "bluesky")
+    assert repost.code == 0, repost.out + repost.err
+    (record,) = fake_pds.records.values()
+    rkey = record["uri"].rsplit("/", 1)[-1]
+    assert f"bluesky   sent         https://bsky.app/profile/{HANDLE}/post/{rkey}" in repost.out
+    external = record["value"]["embed"]["external"]
+    assert external["uri"] == "https://blog.example.com/rust/" and external["thumb"]["size"] == len(png)
+    assert record["value"]["text"] == "Rust 2.0 & you\n\n#Rust #Programming"
+
+    # Once there, a repost of the same message finds it on Bluesky instead of posting it twice.
+    again = run_cli("--env-file", env, "repost", "https://blog.example.com/rust/", "--platform", "bluesky")
+    assert again.code == 0 and len(fake_pds.records) == 1
+    story = json.loads(run_cli("--env-file", env, "status", "--json", "https://blog.example.com/rust/").out)
+    deliveries = [(d["kind"], d["state"], d["remote_id"]) for d in story["posts"][0]["deliveries"]]
+    # The manual post settles the failed automatic one (resolve_siblings): nothing is left to fix.
+    assert deliveries == [("auto", "sent", None), ("manual", "sent", record["uri"]),
+                          ("manual", "sent", record["uri"])]
+    assert run_cli("--env-file", env, "status").code == 0
+
+
+def test_bluesky_check_with_a_wrong_app_password_fails_and_says_how_to_fix_it(tmp_path, feed_server, fake_pds):
+    feed_server.serve("/feed.xml", rss_feed(ITEMS))
+    wrong = "zzzz-zzzz-zzzz-zzzz"
+    env = str(write_env(tmp_path / "a.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(tmp_path / "l.db"),
+                        **{**network_env(fake_pds=fake_pds), "BLUESKY_APP_PASSWORD": wrong}))
+    check = run_cli("--env-file", env, "check")
+    assert check.code == 1
+    assert "bluesky: FAILED" in check.out and "App passwords" in check.out + check.err
+    assert wrong not in check.out + check.err

@@ -237,3 +237,15 @@ def test_an_unclosed_quote_in_the_env_file_says_so(tmp_path, quote):
     assert result.code == 2
     assert f"line 2: the value of TWITTER_API_SECRET opens a quote ({quote}) that is never closed" in result.err
     assert "sekrit-value" not in result.err
+
+
+def test_every_variable_is_in_the_readme_table_and_the_example_env_file():
+    """A network's variables come from its description; its documentation must follow it."""
+    from bot.config import VARIABLES
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Configuration"):]
+    example = (REPO / "config.example.env").read_text(encoding="utf-8")
+    assert [v for v in VARIABLES if f"`{v}`" not in table] == []
+    assert [v for v in VARIABLES if v != "AUTOPOST_ENV_FILE" and f"#{v}=" not in example and f"\n{v}=" not in example] == []

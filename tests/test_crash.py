@@ -115,3 +115,106 @@ def test_kill_after_every_network_accepted_but_before_the_ledger_knew(
     finally:
         for proxy in proxies.values():
             proxy.close()
+
+
+# --------------------------------------------------------------------------- Bluesky
+
+def _bluesky_env(tmp_path, feed_server, pds_base_url: str, fake_pds) -> str:
+    from tests.conftest import network_env
+
+    values = {**network_env(fake_pds=fake_pds), "BLUESKY_PDS": pds_base_url}
+    feed_server.serve("/feed.xml", rss_feed([OLD]))
+    env_file = str(write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(),
+                             AUTOPOST_DB=str(tmp_path / "ledger.db"), AUTOPOST_POLL_INTERVAL="1",
+                             AUTOPOST_REQUEST_TIMEOUT="30", **values))
+    assert run_cli("--env-file", env_file, "poll").code == 0          # first sight: nothing posted
+    return env_file
+
+
+def _bluesky_story(env_file: str) -> dict:
+    story = json.loads(run_cli("--env-file", env_file, "status", "--json", "https://blog.example.com/new/").out)
+    return story["posts"][0]
+
+
+def test_bluesky_killed_before_the_pds_accepts_posts_once(tmp_path, feed_server, fake_pds):
+    env_file = _bluesky_env(tmp_path, feed_server, fake_pds.base_url, fake_pds)
+    service = subprocess.Popen([sys.executable, "-m", "bot", "--env-file", env_file, "run"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: fake_pds.calls("com.atproto.server.getSession"))     # start-up verification
+        fake_pds.hang_next("com.atproto.repo.createRecord")                   # never reaches the repository
+        feed_server.serve("/feed.xml", rss_feed([NEW, OLD]))
+        wait_for(lambda: fake_pds.calls("com.atproto.repo.createRecord"))
+    finally:
+        service.send_signal(signal.SIGKILL)
+        service.communicate(timeout=10)
+    assert fake_pds.records == {}
+
+    result = run_cli("--env-file", env_file, "poll")                    # restart: recover, then deliver
+    assert result.code == 0, result.out + result.err
+    assert run_cli("--env-file", env_file, "poll").code == 0
+    (record,) = fake_pds.records.values()
+    assert record["value"]["embed"]["external"]["uri"] == "https://blog.example.com/new/"
+    story = _bluesky_story(env_file)
+    (delivery,) = story["deliveries"]
+    assert (delivery["state"], delivery["remote_id"]) == ("sent", record["uri"])
+    assert any("crash" in a["detail"] for a in story["attempts"])
+
+
+def test_bluesky_killed_after_the_pds_accepted_posts_once(tmp_path, feed_server, fake_pds):
+    from tests.fakes.holding_proxy import HoldingProxy
+
+    proxy = HoldingProxy(fake_pds.base_url)
+    try:
+        env_file = _bluesky_env(tmp_path, feed_server, proxy.base_url, fake_pds)
+        proxy.hold(lambda method, path: method == "POST" and path.endswith("/com.atproto.repo.createRecord"))
+        service = subprocess.Popen([sys.executable, "-m", "bot", "--env-file", env_file, "run"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            feed_server.serve("/feed.xml", rss_feed([NEW, OLD]))
+            wait_for(lambda: proxy.held)
+        finally:
+            service.send_signal(signal.SIGKILL)
+            service.communicate(timeout=10)
+        # Bluesky has the post; the ledger still says "sending".
+        assert len(fake_pds.records) == 1
+
+        result = run_cli("--env-file", env_file, "poll")
+        assert result.code == 0, result.out + result.err
+        assert run_cli("--env-file", env_file, "poll").code == 0
+        (record,) = fake_pds.records.values()
+        (delivery,) = _bluesky_story(env_file)["deliveries"]
+        assert (delivery["state"], delivery["remote_id"]) == ("sent", record["uri"])
+        assert len(fake_pds.calls("com.atproto.repo.createRecord")) == 1       # found, not sent again
+    finally:
+        proxy.close()
+
+
+def test_bluesky_killed_after_the_pds_accepted_and_unreadable_on_restart_posts_once(
+        tmp_path, feed_server, fake_pds):
+    """The lookup fails on restart: the record key makes the blind retry safe (rejects_duplicates)."""
+    from tests.fakes.holding_proxy import HoldingProxy
+
+    proxy = HoldingProxy(fake_pds.base_url)
+    try:
+        env_file = _bluesky_env(tmp_path, feed_server, proxy.base_url, fake_pds)
+        proxy.hold(lambda method, path: method == "POST" and path.endswith("/com.atproto.repo.createRecord"))
+        service = subprocess.Popen([sys.executable, "-m", "bot", "--env-file", env_file, "run"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            feed_server.serve("/feed.xml", rss_feed([NEW, OLD]))
+            wait_for(lambda: proxy.held)
+        finally:
+            service.send_signal(signal.SIGKILL)
+            service.communicate(timeout=10)
+        assert len(fake_pds.records) == 1
+        fake_pds.fail_next(503, None, nsid="com.atproto.repo.getRecord")     # recovery cannot look
+
+        result = run_cli("--env-file", env_file, "poll")
+        assert result.code == 0, result.out + result.err
+        (record,) = fake_pds.records.values()
+        (delivery,) = _bluesky_story(env_file)["deliveries"]
+        assert (delivery["state"], delivery["remote_id"]) == ("sent", record["uri"])
+        assert len(fake_pds.calls("com.atproto.repo.createRecord")) == 2       # refused: the key is taken
+    finally:
+        proxy.close()

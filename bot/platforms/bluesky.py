@@ -51,7 +51,11 @@ Exactly once: each post's record key is a TID derived from the post's URL
 (``record_key``), so the same post always lands on the same key and a second
 create is refused whatever happened to the first answer; ``find_existing`` is
 a ``getRecord`` of that key. The key cannot include the text: after a crash the
-service recovers with ``find_existing(post_url)`` alone.
+service recovers with ``find_existing(post_url)`` alone. Where a feed gives
+several entries one link, the URL's key holds the first entry's post (its
+text differs from ours), and a later entry takes the key of its URL and its
+text; ``find_existing`` sees only the first (a crash while such a second entry
+is sent is settled by the retry, which the second key makes safe).
 """
 from __future__ import annotations
 
@@ -80,6 +84,7 @@ from bot.platforms.base import (
     mask,
     new_session,
 )
+from bot.platforms.network import Network, TextRules
 
 if TYPE_CHECKING:
     import requests
@@ -91,7 +96,8 @@ NAME = "bluesky"
 # -------------------------------------------------------------------------- settings
 
 DEFAULT_PDS = "https://bsky.social"
-VARIABLES = ("BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD", "BLUESKY_PDS", "BLUESKY_TEMPLATE")
+# BLUESKY_TEMPLATE and BLUESKY_DAILY_CAP are read by the core, as every network's are.
+VARIABLES = ("BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD", "BLUESKY_PDS")
 SECRETS = ("BLUESKY_APP_PASSWORD",)
 CREDENTIALS = ("BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD")   # what enabling Bluesky requires
 
@@ -112,7 +118,9 @@ class BlueskySettings:
     handle: str
     app_password: str = field(repr=False)
     pds: str = DEFAULT_PDS
-    template: str | None = None
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.app_password,) if self.app_password else ()
 
 
 def parse_settings(values: Mapping[str, str]) -> BlueskySettings:
@@ -140,17 +148,7 @@ def parse_settings(values: Mapping[str, str]) -> BlueskySettings:
     problem = check_api_base(pds)
     if problem:
         raise ConfigError("BLUESKY_PDS", problem)
-
-    template = values.get("BLUESKY_TEMPLATE")
-    if template is not None and template.strip():
-        from bot.compose import check_template
-
-        problem = check_template(template)
-        if problem:
-            raise ConfigError("BLUESKY_TEMPLATE", problem)
-    else:
-        template = None
-    return BlueskySettings(handle=handle, app_password=password, pds=pds.rstrip("/"), template=template)
+    return BlueskySettings(handle=handle, app_password=password, pds=pds.rstrip("/"))
 
 
 # -------------------------------------------------------------------------- text rules
@@ -195,6 +193,28 @@ def length(text: str) -> int:
 
 def fits(text: str) -> bool:
     return len(text.encode("utf-8")) <= MAX_TEXT_BYTES and grapheme_length(text) <= LIMIT
+
+
+def length_exceeded_at(text: str, budget: int) -> int:
+    """The shortest length at which a prefix of ``text`` counts more than ``budget`` by ``length``;
+    ``len(text)`` if none does.
+
+    The composer's cheap first cut of a long value. Characters are the wrong bound here: 120
+    family emoji are 840 characters and fit, and so do 300 letters with combining marks.
+    Every character is at least one byte, so ``length`` of a prefix is at least a tenth of
+    its characters: the first ``10 * (budget + 1)`` of them always decide.
+    """
+    from bot.compose import grapheme_boundaries
+
+    window = text[: 10 * (budget + 1)]
+    graphemes = size = 0
+    bounds = grapheme_boundaries(window)
+    for start, end in zip(bounds, bounds[1:]):
+        graphemes += 1
+        size += len(window[start:end].encode("utf-8"))
+        if max(graphemes, -(-size // 10)) > budget:
+            return start + 1
+    return len(text)
 
 
 # -------------------------------------------------------------------------- facets
@@ -309,6 +329,32 @@ def post_url_of(handle: str, rkey: str) -> str:
     return f"https://bsky.app/profile/{handle}/post/{rkey}"
 
 
+# -------------------------------------------------------------------------- the description
+
+NETWORK = Network(
+    name=NAME,
+    label="Bluesky",
+    variables=VARIABLES,
+    secrets=SECRETS,
+    credentials=CREDENTIALS,
+    parse=parse_settings,
+    adapter="bot.platforms.bluesky:from_settings",
+    api_base=DEFAULT_PDS,
+    # Each post's record key is a TID derived from its URL (record_key), so a second
+    # createRecord of the same post asks for a key the repository already holds and the PDS
+    # refuses it, whatever became of the first answer; publish confirms the refusal with a
+    # getRecord of that key and reports it as a duplicate. A blind retry cannot post twice.
+    rejects_duplicates=REJECTS_DUPLICATES,
+    text=TextRules(
+        limit=LIMIT,                           # graphemes, with the 3000-byte limit folded in (length)
+        length=length,
+        pretrim_at=length_exceeded_at,
+        default_template=DEFAULT_TEMPLATE,
+        url_in_text=URL_IN_TEXT,               # the link travels as an app.bsky.embed.external card
+    ),
+)
+
+
 # -------------------------------------------------------------------------- the adapter
 
 POST_COLLECTION = "app.bsky.feed.post"
@@ -364,7 +410,7 @@ class BlueskyPlatform:
         has one) fills ``langs``.
         """
         # Feed entries without a link are never posted; the text is only a last resort for a key.
-        rkey = record_key(message.post_url or message.link or message.text)
+        url = message.post_url or message.link or message.text
         record: dict[str, Any] = {
             "$type": POST_COLLECTION,
             "text": message.text,
@@ -379,19 +425,28 @@ class BlueskyPlatform:
         if message.link:
             record["embed"] = self._card(message)
         self._login_if_needed()
-        try:
-            body = self._call("POST", "com.atproto.repo.createRecord",
-                              json={"repo": self.did, "collection": POST_COLLECTION, "rkey": rkey,
-                                    "record": record})
-        except (TransientError, PermanentError) as exc:
-            if not _may_be_taken(exc):
-                raise
-            earlier = self._get_quietly(rkey)
-            if earlier is None:
-                raise
-            raise DuplicateError(self.name, f"the post is already on Bluesky (record {rkey})",
-                                 remote_id=earlier.remote_id, remote_url=earlier.url,
-                                 status=exc.status, code=exc.code) from None
+        # Some feeds give several entries one link (a home page, a day's page): the key of the
+        # URL alone then holds another entry's post, told apart by its text, and this entry
+        # takes the key of its URL and its text. Both keys are the same on every retry.
+        for rkey in (record_key(url), record_key(url, salt=message.text)):
+            try:
+                body = self._call("POST", "com.atproto.repo.createRecord",
+                                  json={"repo": self.did, "collection": POST_COLLECTION, "rkey": rkey,
+                                        "record": record})
+                break
+            except (TransientError, PermanentError) as exc:
+                if not _may_be_taken(exc):
+                    raise
+                earlier = self._get_quietly(rkey)
+                if earlier is None:
+                    raise
+                published, text = earlier
+                if text == message.text:
+                    raise DuplicateError(self.name, f"the post is already on Bluesky (record {rkey})",
+                                         remote_id=published.remote_id, remote_url=published.url,
+                                         status=exc.status, code=exc.code) from None
+        else:
+            raise PermanentError(self.name, "both record keys of this post hold other texts")
         uri = body.get("uri")
         if not isinstance(uri, str) or not uri.startswith("at://"):
             raise TransientError(self.name, "the PDS accepted the post but its answer had no record URI",
@@ -445,6 +500,10 @@ class BlueskyPlatform:
         return blob
 
     def _get_record(self, rkey: str) -> Published | None:
+        found = self._get_record_and_text(rkey)
+        return found[0] if found else None
+
+    def _get_record_and_text(self, rkey: str) -> tuple[Published, str] | None:
         try:
             body = self._call("GET", "com.atproto.repo.getRecord", auth=False,
                               params={"repo": self.did or self.handle, "collection": POST_COLLECTION,
@@ -456,11 +515,14 @@ class BlueskyPlatform:
         uri = body.get("uri")
         if not isinstance(uri, str):
             raise TransientError(self.name, "getRecord answered without a record URI", status=200)
-        return Published(remote_id=uri, url=post_url_of(self.handle, rkey), note="already on Bluesky")
+        value = body.get("value")
+        text = value.get("text") if isinstance(value, dict) else None
+        return (Published(remote_id=uri, url=post_url_of(self.handle, rkey), note="already on Bluesky"),
+                text if isinstance(text, str) else "")
 
-    def _get_quietly(self, rkey: str) -> Published | None:
+    def _get_quietly(self, rkey: str) -> tuple[Published, str] | None:
         try:
-            return self._get_record(rkey)
+            return self._get_record_and_text(rkey)
         except PlatformError:
             return None
 

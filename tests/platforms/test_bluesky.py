@@ -55,16 +55,16 @@ GOOD = {"BLUESKY_HANDLE": "@YourBlog.bsky.social", "BLUESKY_APP_PASSWORD": " abc
 
 
 def test_settings_are_read_and_normalised():
-    settings = parse_settings({**GOOD, "BLUESKY_TEMPLATE": "{title} {url}"})
+    settings = parse_settings(GOOD)
     assert settings == BlueskySettings(handle="yourblog.bsky.social", app_password="abcd-efgh-ij23-kl45",
-                                       pds="https://bsky.social", template="{title} {url}")
+                                       pds="https://bsky.social")
     assert "abcd" not in repr(settings)
-    assert parse_settings(GOOD).template is None
+    assert settings.secrets() == ("abcd-efgh-ij23-kl45",)
     # shown in lowercase by Bluesky; typed in capitals it is still the same app password
     assert parse_settings({**GOOD, "BLUESKY_APP_PASSWORD": "ABCD-EFGH-IJ23-KL45"}).app_password == "abcd-efgh-ij23-kl45"
     assert parse_settings({**GOOD, "BLUESKY_PDS": "http://127.0.0.1:2583/"}).pds == "http://127.0.0.1:2583"
     assert bluesky.SECRETS == ("BLUESKY_APP_PASSWORD",)
-    assert set(bluesky.VARIABLES) == {"BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD", "BLUESKY_PDS", "BLUESKY_TEMPLATE"}
+    assert set(bluesky.VARIABLES) == {"BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD", "BLUESKY_PDS"}
 
 
 @pytest.mark.parametrize("values, variable, words", [
@@ -80,8 +80,11 @@ def test_settings_are_read_and_normalised():
     ({**GOOD, "BLUESKY_TEMPLATE": "{title} {link}"}, "BLUESKY_TEMPLATE", "unknown placeholder"),
 ])
 def test_settings_errors_name_their_variable(values, variable, words):
+    from bot.config import settings_from
+
+    # Through the core, as the service reads them: BLUESKY_TEMPLATE is checked there.
     with pytest.raises(ConfigError) as caught:
-        parse_settings(values)
+        settings_from({"AUTOPOST_FEEDS": "feed.xml", **values})
     assert caught.value.variable == variable
     assert words in str(caught.value)
     secret = values.get("BLUESKY_APP_PASSWORD", "").strip()
@@ -112,6 +115,55 @@ def test_the_length_folds_the_3000_byte_limit_into_300():
     assert bluesky.length(family * 120) == 300 and bluesky.fits(family * 120)
     assert bluesky.length(family * 121) > 300 and not bluesky.fits(family * 121)
     assert bluesky.URL_IN_TEXT is False and "{url}" not in bluesky.DEFAULT_TEMPLATE
+
+
+@pytest.mark.parametrize("title", [
+    "👨\u200d👩\u200d👧\u200d👦" * 100,              # 700 characters, 100 graphemes, 2,500 bytes
+    "ก\u0e49" * 280,                                  # Thai with its tone mark: 560 characters, 280 graphemes
+])
+def test_a_title_that_fits_in_graphemes_is_kept_whole_however_many_characters(title):
+    from bot.compose import compose
+    from bot.models import Post
+
+    post = Post(feed_url="f", key="k", url=POST_URL, title=title)
+    sent = compose(post, "bluesky")
+    assert sent.text == title and bluesky.fits(sent.text)
+
+
+@pytest.mark.parametrize("text, budget, expected", [
+    ("a" * 400, 301, 302),
+    ("a" * 40, 301, 40),                                  # never over: the whole text
+    ("é" * 2000, 301, 302),                               # 2 bytes each: graphemes pass first
+    ("👨\u200d👩\u200d👧\u200d👦" * 200, 301, 7 * 120 + 1),  # 25 bytes each: bytes pass first, at the 121st
+])
+def test_the_cheap_first_cut_counts_as_bluesky_counts(text, budget, expected):
+    at = bluesky.length_exceeded_at(text, budget)
+    assert at == expected
+    if at < len(text):
+        assert bluesky.length(text[:at]) > budget or bluesky.length(text[:at + 6]) > budget
+        assert bluesky.length(text[:at - 1]) <= budget
+
+
+def test_bluesky_is_described_once_and_the_core_reads_it(fake_pds):
+    from bot import config, delivery
+    from bot.platforms.base import create_platform
+    from bot.platforms.registry import network
+
+    # Variables set in the real environment, not only in an env file, are read.
+    settings = config.load_settings(environ={
+        "AUTOPOST_FEEDS": "feed.xml", "BLUESKY_HANDLE": HANDLE, "BLUESKY_APP_PASSWORD": APP_PASSWORD,
+        "BLUESKY_PDS": fake_pds.base_url, "BLUESKY_TEMPLATE": "{title}\\n{url}", "BLUESKY_DAILY_CAP": "4"})
+    assert settings.platforms == ("bluesky",)              # its credentials alone enable it
+    assert settings.templates == {"bluesky": "{title}\n{url}"} and settings.daily_caps == {"bluesky": 4}
+    assert settings.secrets() == (APP_PASSWORD,)
+    assert network("bluesky").text.limit == 300 and "bluesky" in delivery.REJECTS_DUPLICATES
+    assert {"BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD", "BLUESKY_PDS", "BLUESKY_TEMPLATE",
+            "BLUESKY_DAILY_CAP"} <= set(config.VARIABLES)
+    assert "BLUESKY_ALLOW_MENTIONS" not in config.VARIABLES     # "@name" notifies nobody without a facet
+    assert "BLUESKY_APP_PASSWORD" in config.SECRET_VARIABLES
+    sky = create_platform("bluesky", settings)
+    assert isinstance(sky, BlueskyPlatform) and sky.pds == fake_pds.base_url
+    assert sky.verify() == f"@{HANDLE} ({DID})"
 
 
 # -- facets --------------------------------------------------------------------------------
@@ -312,11 +364,32 @@ def test_a_real_outage_on_create_stays_transient(fake_pds, sky):
 
 
 def test_an_explicit_already_exists_answer_is_a_duplicate(fake_pds, sky):
-    fake_pds.add_record(record_key(POST_URL), {"$type": "app.bsky.feed.post", "text": "earlier",
+    fake_pds.add_record(record_key(POST_URL), {"$type": "app.bsky.feed.post", "text": message().text,
                                                "createdAt": "2026-11-19T10:00:00.000Z"})
     fake_pds.fail_next(409, "RecordAlreadyExists", "Record already exists", nsid="com.atproto.repo.createRecord")
     with pytest.raises(DuplicateError):
         sky.publish(message())
+
+
+def test_entries_that_share_a_link_each_get_their_own_post_once(fake_pds, sky):
+    """A feed that gives several entries one link (a day's page): the URL's key holds the first."""
+    first, second = message("Morning note"), message("Evening note, another entry")
+    assert sky.publish(first).remote_id.endswith(record_key(POST_URL))
+    # The URL's key answers as the PDS answers a taken key; the second key is accepted, its answer lost.
+    fake_pds.fail_next(500, "InternalServerError", "Internal Server Error", nsid="com.atproto.repo.createRecord")
+    fake_pds.drop_after_create_next()
+    with pytest.raises(TransientError):
+        sky.publish(second)
+    assert len(fake_pds.records) == 2
+    with pytest.raises(DuplicateError) as caught:
+        sky.publish(second)                                   # the retry finds it: no second copy
+    salted = record_key(POST_URL, salt=second.text)
+    assert caught.value.remote_id.endswith("/" + salted)
+    assert sorted(fake_pds.records) == sorted([record_key(POST_URL), salted])
+    assert fake_pds.records[salted]["value"]["text"] == second.text
+    with pytest.raises(DuplicateError):
+        sky.publish(first)                                    # and the first is still itself
+    assert len(fake_pds.records) == 2
 
 
 def test_find_existing_reads_the_posts_record(fake_pds, sky):
