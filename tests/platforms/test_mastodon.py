@@ -70,16 +70,23 @@ def masto(fake, clock):
 
 def test_settings_are_read_and_normalised():
     settings = parse_settings({"MASTODON_INSTANCE": "Mastodon.Social/", "MASTODON_ACCESS_TOKEN": " tok-1 ",
-                               "MASTODON_VISIBILITY": "Unlisted", "MASTODON_TEMPLATE": "{title}\\n{url}",
-                               "MASTODON_ALLOW_MENTIONS": "yes"})
+                               "MASTODON_VISIBILITY": "Unlisted"})
     assert settings == MastodonSettings(instance="https://mastodon.social", access_token="tok-1",
-                                        visibility="unlisted", template="{title}\n{url}", allow_mentions=True)
+                                        visibility="unlisted")
     assert "tok-1" not in repr(settings)
 
 
 def test_settings_defaults():
     settings = parse_settings({"MASTODON_INSTANCE": "https://example.social", "MASTODON_ACCESS_TOKEN": "t"})
-    assert (settings.visibility, settings.template, settings.allow_mentions) == ("public", None, False)
+    assert settings.visibility == "public"
+
+
+def test_an_instance_without_a_token_is_what_auth_starts_from():
+    # The registry parses a network's settings as soon as one of its variables is set.
+    settings = parse_settings({"MASTODON_INSTANCE": "mastodon.example"})
+    assert settings == MastodonSettings(instance="https://mastodon.example")
+    assert settings.secrets() == ()
+    assert parse_settings({}) == MastodonSettings()
 
 
 def test_plain_http_is_allowed_for_loopback_only():
@@ -98,17 +105,10 @@ SECRET = "s3cr3t-TOKEN-value"
     ({"MASTODON_INSTANCE": "ftp://mastodon.example", "MASTODON_ACCESS_TOKEN": SECRET}, "MASTODON_INSTANCE"),
     ({"MASTODON_INSTANCE": "@me@mastodon.example", "MASTODON_ACCESS_TOKEN": SECRET}, "MASTODON_INSTANCE"),
     ({"MASTODON_INSTANCE": "https://mastodon.example/?x=1", "MASTODON_ACCESS_TOKEN": SECRET}, "MASTODON_INSTANCE"),
-    ({"MASTODON_INSTANCE": "mastodon.example"}, "MASTODON_ACCESS_TOKEN"),
     ({"MASTODON_INSTANCE": "mastodon.example", "MASTODON_ACCESS_TOKEN": "Bearer " + SECRET}, "MASTODON_ACCESS_TOKEN"),
     ({"MASTODON_INSTANCE": "mastodon.example", "MASTODON_ACCESS_TOKEN": SECRET + " x"}, "MASTODON_ACCESS_TOKEN"),
     ({"MASTODON_INSTANCE": "mastodon.example", "MASTODON_ACCESS_TOKEN": SECRET,
       "MASTODON_VISIBILITY": "friends"}, "MASTODON_VISIBILITY"),
-    ({"MASTODON_INSTANCE": "mastodon.example", "MASTODON_ACCESS_TOKEN": SECRET,
-      "MASTODON_TEMPLATE": "{title} {link}"}, "MASTODON_TEMPLATE"),
-    ({"MASTODON_INSTANCE": "mastodon.example", "MASTODON_ACCESS_TOKEN": SECRET,
-      "MASTODON_TEMPLATE": "{title} {summary}"}, "MASTODON_TEMPLATE"),
-    ({"MASTODON_INSTANCE": "mastodon.example", "MASTODON_ACCESS_TOKEN": SECRET,
-      "MASTODON_ALLOW_MENTIONS": "maybe"}, "MASTODON_ALLOW_MENTIONS"),
 ])
 def test_settings_errors_name_their_variable_and_never_the_token(values, variable):
     with pytest.raises(ConfigError) as caught:
@@ -129,8 +129,7 @@ def test_variables_list_every_variable_read_and_the_secret():
             return super().__getitem__(key)
 
     read: set[str] = set()
-    parse_settings(Watching({"MASTODON_INSTANCE": "mastodon.example", "MASTODON_ACCESS_TOKEN": "t",
-                             "MASTODON_TEMPLATE": "{url}"}))
+    parse_settings(Watching({"MASTODON_INSTANCE": "mastodon.example", "MASTODON_ACCESS_TOKEN": "t"}))
     assert read == set(VARIABLES)
     assert set(SECRETS) <= set(VARIABLES) and SECRETS == ("MASTODON_ACCESS_TOKEN",)
 
@@ -140,6 +139,69 @@ def test_describing_the_network_loads_no_http_library_or_composer():
             "print(sorted(n for n in ('requests', 'urllib3', 'bot.compose', 'bot.twitter_text') if n in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+# -- as the registry and config see it ------------------------------------------------------
+
+def _settings(**values: str):
+    from bot.config import settings_from
+
+    return settings_from({"AUTOPOST_FEEDS": "feed.xml", **values})
+
+
+def test_the_registry_lists_mastodon_with_its_description():
+    from bot.platforms.registry import NAMES, network
+
+    described = network("mastodon")
+    assert "mastodon" in NAMES and described.label == "Mastodon"
+    assert described.credentials == ("MASTODON_INSTANCE", "MASTODON_ACCESS_TOKEN")
+    assert described.secrets == ("MASTODON_ACCESS_TOKEN",) and not described.rejects_duplicates
+    assert (described.text.limit, described.text.default_template) == (500, DEFAULT_TEMPLATE)
+    assert described.text.url_in_text and described.text.length is length
+    assert described.auth is not None
+
+
+def test_mastodon_is_enabled_by_its_instance_and_token():
+    settings = _settings(MASTODON_INSTANCE="mastodon.example", MASTODON_ACCESS_TOKEN=SECRET)
+    assert settings.platforms == ("mastodon",)
+    assert settings.network("mastodon").instance == "https://mastodon.example"
+    assert SECRET in settings.secrets()
+
+
+def test_an_instance_alone_parses_but_does_not_enable_mastodon():
+    settings = _settings(MASTODON_INSTANCE="mastodon.example")
+    assert settings.platforms == ("console",)
+    assert settings.networks["mastodon"] == MastodonSettings(instance="https://mastodon.example")
+
+
+def test_enabling_mastodon_without_its_token_names_the_token():
+    with pytest.raises(ConfigError) as caught:
+        _settings(AUTOPOST_PLATFORMS="mastodon", MASTODON_INSTANCE="mastodon.example")
+    assert caught.value.variable == "MASTODON_ACCESS_TOKEN"
+
+
+@pytest.mark.parametrize("values, variable", [
+    ({"MASTODON_TEMPLATE": "{title} {link}"}, "MASTODON_TEMPLATE"),
+    ({"MASTODON_ALLOW_MENTIONS": "maybe"}, "MASTODON_ALLOW_MENTIONS"),
+    ({"MASTODON_DAILY_CAP": "none"}, "MASTODON_DAILY_CAP"),
+    ({"MASTODON_VISIBILITY": "friends"}, "MASTODON_VISIBILITY"),
+])
+def test_the_cores_per_network_variables_work_for_mastodon(values, variable):
+    with pytest.raises(ConfigError) as caught:
+        _settings(MASTODON_INSTANCE="mastodon.example", MASTODON_ACCESS_TOKEN=SECRET, **values)
+    assert caught.value.variable == variable and SECRET not in str(caught.value)
+    good = _settings(MASTODON_INSTANCE="mastodon.example", MASTODON_ACCESS_TOKEN=SECRET,
+                     MASTODON_TEMPLATE="{title}\\n{url}", MASTODON_ALLOW_MENTIONS="true", MASTODON_DAILY_CAP="4")
+    assert good.templates["mastodon"] == "{title}\n{url}"
+    assert good.allow_mentions == ("mastodon",) and good.daily_caps["mastodon"] == 4
+
+
+def test_a_misspelt_mastodon_variable_is_reported(tmp_path):
+    from bot.config import load_settings
+
+    env = tmp_path / "a.env"
+    env.write_text("AUTOPOST_FEEDS=feed.xml\nMASTODON_INSTANSE=mastodon.example\n")
+    assert any("did you mean MASTODON_INSTANCE?" in w for w in load_settings(str(env), {}).warnings)
 
 
 # -- text rules ----------------------------------------------------------------------------
