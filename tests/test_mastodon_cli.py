@@ -156,3 +156,23 @@ def test_poll_posts_once_and_status_shows_it(env_file, fake):
     story = json.loads(run_cli("--env-file", env_file, "status", "--json", POST_URL).out)["posts"][0]
     [delivery] = story["deliveries"]
     assert (delivery["platform"], delivery["state"], delivery["remote_id"]) == ("mastodon", "sent", status["id"])
+
+
+def test_repost_platform_mastodon_makes_a_new_status(env_file, fake):
+    assert run_cli("--env-file", env_file, "poll").code == 0
+    assert len(fake.statuses) == 1
+
+    # Within the instance's idempotency hour, with the same text: a repost is a new delivery.
+    result = run_cli("--env-file", env_file, "repost", POST_URL, "--platform", "mastodon")
+
+    assert result.code == 0, result.out + result.err
+    assert len(fake.statuses) == 2 and fake.statuses[1]["text"] == fake.statuses[0]["text"]
+    assert result.out.startswith("mastodon") and fake.statuses[1]["url"] in result.out
+    story = json.loads(run_cli("--env-file", env_file, "status", "--json", POST_URL).out)["posts"][0]
+    assert sorted((d["kind"], d["state"]) for d in story["deliveries"]) == [("auto", "sent"), ("manual", "sent")]
+
+
+def test_repost_dry_run_shows_and_posts_nothing(env_file, fake):
+    result = run_cli("--env-file", env_file, "repost", POST_URL, "--platform", "mastodon", "--dry-run")
+    assert result.code == 0, result.err
+    assert "── mastodon (" in result.out and fake.posted() == []

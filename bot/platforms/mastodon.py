@@ -383,14 +383,19 @@ def defuse_mentions(text: str) -> str:
     return text
 
 
-def idempotency_key(post_url: str, text: str, delivery_id: int | str | None = None) -> str:
-    """The Idempotency-Key for one delivery: the same on every retry, different for another post.
+def idempotency_key(post_url: str, text: str, delivery_key: str = "") -> str:
+    """The Idempotency-Key for one delivery: the same on every retry, different for another.
 
-    Without a delivery id it is derived from the network, the post's URL and the text:
-    composition is deterministic, so a retry sends the same text and the same key.
+    From the delivery's key (``Message.key``, which delivery sets) and the post's URL:
+    the text is left out, so a retry whose text came out differently (the instance's
+    limit learnt between tries, a template edited) still cannot post twice, and a
+    repost (a new delivery) is a new status. Without a delivery key (the adapter used
+    on its own) it is the post's URL and the text: composition is deterministic.
     """
-    text_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    seed = f"{NAME}\n{post_url}\n{text_hash}" + (f"\n{delivery_id}" if delivery_id is not None else "")
+    if delivery_key:
+        seed = f"{NAME}\n{post_url}\ndelivery {delivery_key}"
+    else:
+        seed = f"{NAME}\n{post_url}\n{hashlib.sha256(text.encode('utf-8')).hexdigest()}"
     return "autopost-" + hashlib.sha256(seed.encode("utf-8")).hexdigest()[:40]
 
 
@@ -538,19 +543,19 @@ class MastodonPlatform:
 
     # -- the Platform interface ---------------------------------------------------
 
-    def publish(self, message: Message, *, delivery_id: int | str | None = None) -> Published:
+    def publish(self, message: Message) -> Published:
         """Post the status; return its id and public URL.
 
-        The Idempotency-Key makes a retry within Mastodon's hour return the status
-        the first try made. A retry later than that posts again unless delivery
-        looks first with ``find_existing``. ``delivery_id`` (when the caller has
-        one) makes a deliberate repost of the same text a new status.
+        The Idempotency-Key (from the delivery: ``message.key``) makes a retry within
+        Mastodon's hour return the status the first try made. A retry later than that
+        would post again: delivery looks first with ``find_existing`` (it does before
+        every retry on a network that does not reject duplicates, and after a crash).
         """
         fields = {"status": message.text, "visibility": self.visibility}
         language = getattr(message, "language", "") or ""   # Message carries no language yet
         if language:
             fields["language"] = language
-        key = idempotency_key(message.post_url or message.link, message.text, delivery_id)
+        key = idempotency_key(message.post_url or message.link, message.text, message.key)
         body = self._call("POST", "/api/v1/statuses", data=fields, headers={"Idempotency-Key": key},
                           doing="the status")
         status_id = body.get("id")
@@ -587,6 +592,15 @@ class MastodonPlatform:
                 return Published(remote_id=status["id"], url=url if isinstance(url, str) else None,
                                  note="already on Mastodon")
         return None
+
+    def text_rules(self) -> TextRules:
+        """This instance's text rules, which delivery asks once and composes with: its own limit
+        and URL length (``GET /api/v2/instance``) in place of the usual 500 and 23."""
+        from dataclasses import replace
+        from functools import partial
+
+        limit, url_length = self.text_limits()
+        return replace(NETWORK.text, limit=limit, length=partial(length, url_length=url_length))
 
     def text_limits(self) -> tuple[int, int]:
         """(max characters, characters per URL) of this instance; 500 and 23 when it does not say."""

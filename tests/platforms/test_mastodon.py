@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
@@ -275,12 +275,21 @@ def test_default_template_has_the_link_in_the_text():
 
 
 def test_idempotency_key_is_stable_per_delivery():
+    key = idempotency_key(POST_URL, TEXT, "7@2026-11-30T05:00:00.000000+00:00")
+    assert key == idempotency_key(POST_URL, TEXT, "7@2026-11-30T05:00:00.000000+00:00")
+    # One delivery's tries share the key even when the text came out differently.
+    assert key == idempotency_key(POST_URL, TEXT + " shorter or longer", "7@2026-11-30T05:00:00.000000+00:00")
+    assert key != idempotency_key(POST_URL, TEXT, "8@2026-11-30T05:00:00.000000+00:00")   # a repost
+    assert key != idempotency_key(POST_URL, TEXT, "7@2026-11-30T06:00:00.000000+00:00")   # another ledger
+    assert key != idempotency_key(POST_URL + "other", TEXT, "7@2026-11-30T05:00:00.000000+00:00")
+    assert key.isascii() and len(key) <= 64 and " " not in key
+
+
+def test_idempotency_key_without_a_delivery_follows_the_text():
     key = idempotency_key(POST_URL, TEXT)
     assert key == idempotency_key(POST_URL, TEXT)
     assert key != idempotency_key(POST_URL, TEXT + " ")
     assert key != idempotency_key(POST_URL + "other", TEXT)
-    assert key != idempotency_key(POST_URL, TEXT, delivery_id=7)
-    assert key.isascii() and len(key) <= 64 and " " not in key
 
 
 # -- publishing -------------------------------------------------------------------------------
@@ -337,9 +346,21 @@ def test_a_retry_later_than_an_hour_needs_find_existing(fake, masto, clock):
 
 
 def test_a_new_delivery_of_the_same_text_is_a_new_status(fake, masto):
-    first = masto.publish(message())
-    again = masto.publish(message(), delivery_id=42)
+    first = masto.publish(replace(message(), key="41@2026-11-30T05:00:00+00:00"))
+    again = masto.publish(replace(message(), key="42@2026-11-30T05:00:00+00:00"))
     assert first.remote_id != again.remote_id and len(fake.statuses) == 2
+    keys = [r.headers["idempotency-key"] for r in fake.posted()]
+    assert keys == [idempotency_key(POST_URL, TEXT, "41@2026-11-30T05:00:00+00:00"),
+                    idempotency_key(POST_URL, TEXT, "42@2026-11-30T05:00:00+00:00")]
+
+
+def test_a_delivery_retried_with_another_text_is_still_one_status(fake, masto):
+    fake.drop_answer_next()
+    with pytest.raises(TransientError):
+        masto.publish(replace(message(), key="41@2026-11-30T05:00:00+00:00"))
+    again = masto.publish(replace(message(text=TEXT.replace("A first post", "A post")),
+                                  key="41@2026-11-30T05:00:00+00:00"))
+    assert len(fake.statuses) == 1 and again.remote_id == fake.statuses[0]["id"]
 
 
 def test_publish_refuses_to_go_over_the_instance_limit(fake, masto):
@@ -503,6 +524,14 @@ def test_find_existing_errors_are_raised(fake, masto):
     fake.fail_next(500, "Internal Server Error", path=f"/api/v1/accounts/{ACCOUNT_ID}/statuses")
     with pytest.raises(TransientError):
         masto.find_existing(POST_URL)
+
+
+def test_text_rules_are_the_instances_limit_and_url_length(fake, masto):
+    fake.max_characters, fake.url_length = 200, 30
+    rules = masto.text_rules()
+    assert rules.limit == 200 and rules.url_in_text and rules.default_template == DEFAULT_TEMPLATE
+    assert rules.length("See " + POST_URL) == 4 + 30
+    assert rules.defuse_mentions is defuse_mentions
 
 
 def test_text_limits_are_the_instances(fake, masto):
