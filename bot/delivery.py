@@ -306,7 +306,8 @@ class Deliverer:
 
     def _text_rules(self, platform: str) -> TextRules | None:
         """The adapter's own text rules (optional ``text_rules()``: e.g. an instance's limit), asked
-        once per adapter; None: its description's. A failure to ask is the attempt's failure."""
+        once per adapter and again after each verification (the service's hourly re-check);
+        None: its description's. A failure to ask is the attempt's failure."""
         if platform not in self._rules:
             ask = getattr(self.platforms[platform], "text_rules", None)
             self._rules[platform] = ask() if ask is not None else None
@@ -338,6 +339,7 @@ class Deliverer:
         Raises the adapter's PlatformError when verification fails, after
         recording the network as blocked for an AuthError.
         """
+        self._rules.pop(platform, None)      # asked again at the next delivery: they may have changed
         try:
             account = self.platforms[platform].verify()
         except AuthError as exc:

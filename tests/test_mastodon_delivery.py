@@ -140,3 +140,17 @@ def test_each_delivery_has_its_own_key(tmp_path, clock, instance):
     assert len(fake.statuses) == 2               # a repost on purpose is a new status, same text or not
     first, second = (r.headers["idempotency-key"] for r in fake.posted())
     assert first != second
+
+
+def test_a_changed_limit_is_learnt_at_the_next_verification(tmp_path, clock, instance):
+    fake = instance(max_characters=300)
+    w = World(tmp_path, clock, fake, AUTOPOST_SUMMARY_MAX="0")
+    w.new_post()
+    w.deliverer.run_due()
+    assert 250 < length(fake.statuses[0]["text"]) <= 300
+
+    fake.max_characters = 150                    # the instance's admins lower it
+    assert w.deliverer.verify("mastodon").startswith("@")   # what the service does every hour
+    w.new_post()
+    assert [state for _, state in w.deliverer.run_due().outcomes] == ["sent"]
+    assert 100 < length(fake.statuses[1]["text"]) <= 150
