@@ -536,8 +536,11 @@ def _card_description(summary: str) -> str:
 
 
 def compose(post: Post, network: str, template: str | None = None,
-            options: ComposeOptions = ComposeOptions()) -> Message:
+            options: ComposeOptions = ComposeOptions(), rules: TextRules | None = None) -> Message:
     """The message ``network`` gets for ``post``: filled template, fitted to the network's limit.
+
+    ``rules`` replaces the network's described text rules where an account's own differ
+    (a Mastodon instance's limit): what its adapter's ``text_rules()`` said.
 
     Fitting shortens the summary first, then the title (at a word boundary, or a grapheme
     boundary where there are no spaces, ending with …), then drops hashtags from the last.
@@ -545,7 +548,7 @@ def compose(post: Post, network: str, template: str | None = None,
     """
     if network not in LIMITS:
         raise ValueError(f"no message rules for network {network!r}; choose from {', '.join(LIMITS)}")
-    rules = described(network).text
+    rules = rules or described(network).text
     template = template or rules.default_template
     problem = check_template(template)
     if problem:

@@ -41,7 +41,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
@@ -53,6 +53,7 @@ from bot.models import Delivery, Message, Post, Published, utcnow
 from bot.platforms.base import (
     AuthError, DuplicateError, PermanentError, Platform, PlatformError, RateLimited, TransientError,
 )
+from bot.platforms.network import TextRules
 from bot.platforms.registry import CONSOLE, NAMES, NETWORKS
 from bot.store import Store
 
@@ -81,14 +82,25 @@ def _fields(event: str, platform: str, post_url: str, state: str) -> dict[str, s
     return {"event": event, "platform": platform, "post_url": post_url, "state": state}
 
 
-def messages_for(post: Post, platform: str, settings: Settings) -> list[Message]:
-    """The messages one delivery sends: one per network, or one for every network for the console stand-in."""
+def messages_for(post: Post, platform: str, settings: Settings, rules: TextRules | None = None) -> list[Message]:
+    """The messages one delivery sends: one per network, or one for every network for the console stand-in.
+
+    ``rules``: the platform's own text rules, as its adapter reported them (else its description's).
+    """
     networks = NAMES if platform == CONSOLE else (platform,)
     return [compose(post, network, settings.templates.get(network),
                     ComposeOptions(hashtags_max=settings.hashtags_max, hashtags_extra=settings.hashtags_extra,
                                    utm=settings.utm, allow_mentions=network in settings.allow_mentions,
-                                   summary_max=settings.summary_max))
+                                   summary_max=settings.summary_max),
+                    rules if network == platform else None)
             for network in networks]
+
+
+def delivery_key(delivery: Delivery) -> str:
+    """``Message.key`` for ``delivery``: its ledger id and creation time (another ledger's row of the
+    same id was made at another time), the same on every try of it."""
+    made = delivery.created_at.isoformat(timespec="microseconds") if delivery.created_at else ""
+    return f"{delivery.id}@{made}"
 
 
 def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
@@ -150,6 +162,7 @@ class Deliverer:
         self.rng = rng
         self.on_event = on_event or (lambda event, platform, post_url, message: None)
         self.stopping = stopping or threading.Event()      # set: finish the call in flight, start no other
+        self._rules: dict[str, TextRules | None] = {}       # each adapter's own text rules, asked once
 
     # ----------------------------------------------------------------- passes
 
@@ -251,7 +264,8 @@ class Deliverer:
         platform = claimed.platform
         adapter = self.platforms[platform]
         try:
-            messages = messages_for(post, platform, self.settings)
+            messages = [replace(m, key=delivery_key(claimed))
+                        for m in messages_for(post, platform, self.settings, self._text_rules(platform))]
             # A timeout may hide a post the network made; where it does not
             # reject duplicates itself, look before posting again.
             earlier = (adapter.find_existing(post.url)
@@ -301,6 +315,15 @@ class Deliverer:
                  extra=_fields("sent", platform, post.url, "sent"))
         return "sent"
 
+    def _text_rules(self, platform: str) -> TextRules | None:
+        """The adapter's own text rules (optional ``text_rules()``: e.g. an instance's limit), asked
+        once per adapter and again after each verification (the service's hourly re-check);
+        None: its description's. A failure to ask is the attempt's failure."""
+        if platform not in self._rules:
+            ask = getattr(self.platforms[platform], "text_rules", None)
+            self._rules[platform] = ask() if ask is not None else None
+        return self._rules[platform]
+
     def _retry_or_fail(self, delivery: Delivery, error: str, post: Post) -> str:
         if delivery.attempts >= self.settings.max_attempts:
             return self._fail(delivery, f"gave up after {delivery.attempts} attempts: {error}", post)
@@ -327,6 +350,7 @@ class Deliverer:
         Raises the adapter's PlatformError when verification fails, after
         recording the network as blocked for an AuthError.
         """
+        self._rules.pop(platform, None)      # asked again at the next delivery: they may have changed
         try:
             account = self.platforms[platform].verify()
         except AuthError as exc:

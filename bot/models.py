@@ -54,6 +54,9 @@ class Message:
     image_url: str | None = None
     length: int = 0               # as the network counts it
     limit: int = 0
+    # Set by delivery: the same on every try of one delivery, different for any other (a
+    # repost, another ledger), so a network's idempotency key can make a retry exactly-once.
+    key: str = ""
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from bot.values import ConfigError, parse_bool
+from bot.values import ConfigError
 from bot.models import Message, Published, utcnow
 from bot.platforms.base import (
     AuthError,
@@ -78,7 +78,12 @@ from bot.platforms.base import (
     new_session,
 )
 
+from bot.platforms.network import AuthFlow, Network, TextRules
+
 if TYPE_CHECKING:
+    import argparse
+    from pathlib import Path
+
     import requests
 
 log = logging.getLogger(__name__)
@@ -87,8 +92,9 @@ NAME = "mastodon"
 
 # -- the description ----------------------------------------------------------------
 
-VARIABLES = ("MASTODON_INSTANCE", "MASTODON_ACCESS_TOKEN", "MASTODON_VISIBILITY",
-             "MASTODON_TEMPLATE", "MASTODON_ALLOW_MENTIONS")
+# Every variable this module reads; MASTODON_TEMPLATE, MASTODON_DAILY_CAP and
+# MASTODON_ALLOW_MENTIONS are read by the core for every network (bot/config.py).
+VARIABLES = ("MASTODON_INSTANCE", "MASTODON_ACCESS_TOKEN", "MASTODON_VISIBILITY")
 SECRETS = ("MASTODON_ACCESS_TOKEN",)
 REQUIRED = ("MASTODON_INSTANCE", "MASTODON_ACCESS_TOKEN")   # the network is configured when both are set
 VISIBILITIES = ("public", "unlisted", "private", "direct")
@@ -105,6 +111,7 @@ URL_IN_TEXT = True
 # needs on every release (``profile`` exists only from 4.3 and an older instance
 # refuses to register an app that asks for it); read:statuses lets find_existing
 # send the token to the account's statuses (a token without it is refused there).
+# No write:media: autopost attaches no images (Mastodon builds the card from the link).
 SCOPES = "write:statuses read:accounts read:statuses"
 OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
 CLIENT_NAME = "autopost"
@@ -116,26 +123,28 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 
 @dataclass(frozen=True)
 class MastodonSettings:
-    instance: str                          # base URL, no trailing slash
-    access_token: str = field(repr=False)
+    instance: str = ""                     # base URL, no trailing slash; "" until `auth mastodon` sets it
+    access_token: str = field(default="", repr=False)
     visibility: str = "public"
-    template: str | None = None
-    allow_mentions: bool = False
 
     def secrets(self) -> tuple[str, ...]:
         return (self.access_token,) if self.access_token else ()
 
 
 def parse_settings(values: Mapping[str, str]) -> MastodonSettings:
-    """Validate this network's variables. Raises ConfigError naming the first bad one."""
+    """Validate this network's variables. Raises ConfigError naming the first bad one.
+
+    Runs whenever any of them is set, so it accepts an instance without a token
+    (what a new user has before `autopost auth mastodon`); whether the network
+    is enabled is the description's ``credentials`` (both set), checked by config.
+    A token without its instance is refused: a token is valid on one instance only.
+    """
     def get(name: str) -> str:
         return (values.get(name) or "").strip()
 
-    instance = normalize_instance(get("MASTODON_INSTANCE"), "MASTODON_INSTANCE")
     token = get("MASTODON_ACCESS_TOKEN")
-    if not token:
-        raise ConfigError("MASTODON_ACCESS_TOKEN", "is required: an access token with the write:statuses "
-                                                   "scope (run `autopost auth mastodon --instance URL`)")
+    instance = normalize_instance(get("MASTODON_INSTANCE"), "MASTODON_INSTANCE") \
+        if get("MASTODON_INSTANCE") or token else ""
     if token.lower().startswith("bearer "):
         raise ConfigError("MASTODON_ACCESS_TOKEN", "must be the token alone, without the word Bearer")
     if any(c.isspace() or not c.isprintable() for c in token):
@@ -145,22 +154,7 @@ def parse_settings(values: Mapping[str, str]) -> MastodonSettings:
     visibility = get("MASTODON_VISIBILITY").lower() or "public"
     if visibility not in VISIBILITIES:
         raise ConfigError("MASTODON_VISIBILITY", f"{visibility!r} is not one of {', '.join(VISIBILITIES)}")
-
-    template = None
-    if get("MASTODON_TEMPLATE"):
-        from bot.compose import check_template   # only when a template is set: keeps the start fast
-
-        template = values["MASTODON_TEMPLATE"].replace("\\n", "\n")
-        problem = check_template(template)
-        if problem:
-            raise ConfigError("MASTODON_TEMPLATE", problem)
-        if "{url}" not in template:
-            raise ConfigError("MASTODON_TEMPLATE", "must contain {url}: Mastodon builds the link card "
-                                                   "from the link in the text")
-
-    allow = parse_bool(get("MASTODON_ALLOW_MENTIONS") or "false", "MASTODON_ALLOW_MENTIONS")
-    return MastodonSettings(instance=instance, access_token=token, visibility=visibility,
-                            template=template, allow_mentions=allow)
+    return MastodonSettings(instance=instance, access_token=token, visibility=visibility)
 
 
 def normalize_instance(value: str, variable: str = "MASTODON_INSTANCE") -> str:
@@ -389,14 +383,19 @@ def defuse_mentions(text: str) -> str:
     return text
 
 
-def idempotency_key(post_url: str, text: str, delivery_id: int | str | None = None) -> str:
-    """The Idempotency-Key for one delivery: the same on every retry, different for another post.
+def idempotency_key(post_url: str, text: str, delivery_key: str = "") -> str:
+    """The Idempotency-Key for one delivery: the same on every retry, different for another.
 
-    Without a delivery id it is derived from the network, the post's URL and the text:
-    composition is deterministic, so a retry sends the same text and the same key.
+    From the delivery's key (``Message.key``, which delivery sets) and the post's URL:
+    the text is left out, so a retry whose text came out differently (the instance's
+    limit learnt between tries, a template edited) still cannot post twice, and a
+    repost (a new delivery) is a new status. Without a delivery key (the adapter used
+    on its own) it is the post's URL and the text: composition is deterministic.
     """
-    text_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    seed = f"{NAME}\n{post_url}\n{text_hash}" + (f"\n{delivery_id}" if delivery_id is not None else "")
+    if delivery_key:
+        seed = f"{NAME}\n{post_url}\ndelivery {delivery_key}"
+    else:
+        seed = f"{NAME}\n{post_url}\n{hashlib.sha256(text.encode('utf-8')).hexdigest()}"
     return "autopost-" + hashlib.sha256(seed.encode("utf-8")).hexdigest()[:40]
 
 
@@ -544,19 +543,19 @@ class MastodonPlatform:
 
     # -- the Platform interface ---------------------------------------------------
 
-    def publish(self, message: Message, *, delivery_id: int | str | None = None) -> Published:
+    def publish(self, message: Message) -> Published:
         """Post the status; return its id and public URL.
 
-        The Idempotency-Key makes a retry within Mastodon's hour return the status
-        the first try made. A retry later than that posts again unless delivery
-        looks first with ``find_existing``. ``delivery_id`` (when the caller has
-        one) makes a deliberate repost of the same text a new status.
+        The Idempotency-Key (from the delivery: ``message.key``) makes a retry within
+        Mastodon's hour return the status the first try made. A retry later than that
+        would post again: delivery looks first with ``find_existing`` (it does before
+        every retry on a network that does not reject duplicates, and after a crash).
         """
         fields = {"status": message.text, "visibility": self.visibility}
         language = getattr(message, "language", "") or ""   # Message carries no language yet
         if language:
             fields["language"] = language
-        key = idempotency_key(message.post_url or message.link, message.text, delivery_id)
+        key = idempotency_key(message.post_url or message.link, message.text, message.key)
         body = self._call("POST", "/api/v1/statuses", data=fields, headers={"Idempotency-Key": key},
                           doing="the status")
         status_id = body.get("id")
@@ -593,6 +592,15 @@ class MastodonPlatform:
                 return Published(remote_id=status["id"], url=url if isinstance(url, str) else None,
                                  note="already on Mastodon")
         return None
+
+    def text_rules(self) -> TextRules:
+        """This instance's text rules, which delivery asks once and composes with: its own limit
+        and URL length (``GET /api/v2/instance``) in place of the usual 500 and 23."""
+        from dataclasses import replace
+        from functools import partial
+
+        limit, url_length = self.text_limits()
+        return replace(NETWORK.text, limit=limit, length=partial(length, url_length=url_length))
 
     def text_limits(self) -> tuple[int, int]:
         """(max characters, characters per URL) of this instance; 500 and 23 when it does not say."""
@@ -722,3 +730,85 @@ def exchange_code(instance: str, client_id: str, client_secret: str, code: str, 
         raise TransientError(NAME, "the instance's token answer had no access_token", status=answer.status)
     return token
 
+
+
+def auth_mastodon(instance: str, env_path: str | Path, *, timeout: float,
+                  input_fn: Callable[[str], str] = input, print_fn: Callable[..., None] = print) -> str:
+    """`autopost auth mastodon`: register the app, have the owner approve it, store the token.
+
+    Writes MASTODON_INSTANCE and MASTODON_ACCESS_TOKEN with the project's env-file
+    writer (atomic; the CLI then makes the file 0600). Returns the account.
+    """
+    from bot.envfile import update_env_file
+
+    instance = normalize_instance(instance)
+    session = new_session()
+    client_id, client_secret = register_app(instance, session=session, timeout=timeout)
+    print_fn(f"1. Open this address in a browser where you are signed in to {urlsplit(instance).hostname} "
+             f"as the account to post as:")
+    print_fn(f"   {authorize_url(instance, client_id)}")
+    print_fn(f"2. Press \"Authorize\"; the instance then shows an authorization code (autopost asks for "
+             f"{SCOPES}).")
+    code = "".join(input_fn("3. Paste the code here: ").split())
+    if not code:
+        raise PermanentError(NAME, "no code entered; nothing was changed. Run `autopost auth mastodon` again")
+    token = exchange_code(instance, client_id, client_secret, code, session=session, timeout=timeout)
+    update_env_file(env_path, {"MASTODON_INSTANCE": instance, "MASTODON_ACCESS_TOKEN": token})
+    try:
+        account = MastodonPlatform(instance=instance, token=token, timeout=timeout, session=session).verify()
+    except PlatformError as exc:
+        # The token is saved (its code cannot be used twice); `check` will say more.
+        print_fn(f"Saved MASTODON_INSTANCE and MASTODON_ACCESS_TOKEN in {env_path}, but the account could not "
+                 f"be checked: {exc.message}. Run `autopost check`.")
+        return ""
+    print_fn(f"Saved MASTODON_INSTANCE and MASTODON_ACCESS_TOKEN for {account} in {env_path}. Mastodon "
+             f"tokens do not expire (revoke one under Preferences > Account > Authorized apps); next, "
+             f"run `autopost check`.")
+    return account
+
+
+def _auth_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--instance", metavar="URL",
+                        help="your instance's address, such as https://mastodon.social (default: MASTODON_INSTANCE)")
+
+
+def _run_auth(settings: Any, network: MastodonSettings | None, env_path: Path, args: argparse.Namespace) -> None:
+    from bot.cli import UsageError
+
+    instance = (args.instance or "").strip() or (network.instance if network else "")
+    if not instance:
+        raise UsageError("auth mastodon needs --instance URL (your instance's address, such as "
+                         "https://mastodon.social) or MASTODON_INSTANCE; nothing was changed")
+    if args.instance:
+        try:
+            instance = normalize_instance(args.instance, "--instance")
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+    auth_mastodon(instance, env_path, timeout=settings.request_timeout)
+
+
+# -- the description, as the registry lists it ---------------------------------------------
+
+NETWORK = Network(
+    name=NAME,
+    label="Mastodon",
+    variables=VARIABLES,
+    secrets=SECRETS,
+    credentials=REQUIRED,
+    parse=parse_settings,
+    adapter="bot.platforms.mastodon:from_settings",
+    # Without the Idempotency-Key (kept an hour) a retry would post the same text again:
+    # after a crash, delivery reads the account's recent statuses (find_existing) first.
+    rejects_duplicates=REJECTS_DUPLICATES,
+    text=TextRules(
+        limit=LIMIT_DEFAULT,                  # the usual instance's; an instance may say more (or less)
+        length=length,
+        default_template=DEFAULT_TEMPLATE,
+        defuse_mentions=defuse_mentions,      # an automated post must not notify people
+        url_in_text=URL_IN_TEXT,
+        card_fields=(),                       # Mastodon builds the card from the link in the text
+    ),
+    auth=AuthFlow(help="Mastodon: register autopost on your instance, paste the code it shows",
+                  epilog="Example: autopost auth mastodon --instance https://mastodon.social",
+                  run=_run_auth, arguments=_auth_arguments),
+)

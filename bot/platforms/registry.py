@@ -8,13 +8,14 @@ libraries (requests, tweepy) for when its adapter is built.
 """
 from __future__ import annotations
 
-from bot.platforms import bluesky, facebook, linkedin, twitter
+from bot.platforms import bluesky, facebook, linkedin, mastodon, twitter
 from bot.platforms.network import Network
 
 NETWORKS: tuple[Network, ...] = (
     twitter.NETWORK,
     linkedin.NETWORK,
     facebook.NETWORK,
+    mastodon.NETWORK,
     bluesky.NETWORK,
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
@@ -70,16 +70,23 @@ def masto(fake, clock):
 
 def test_settings_are_read_and_normalised():
     settings = parse_settings({"MASTODON_INSTANCE": "Mastodon.Social/", "MASTODON_ACCESS_TOKEN": " tok-1 ",
-                               "MASTODON_VISIBILITY": "Unlisted", "MASTODON_TEMPLATE": "{title}\\n{url}",
-                               "MASTODON_ALLOW_MENTIONS": "yes"})
+                               "MASTODON_VISIBILITY": "Unlisted"})
     assert settings == MastodonSettings(instance="https://mastodon.social", access_token="tok-1",
-                                        visibility="unlisted", template="{title}\n{url}", allow_mentions=True)
+                                        visibility="unlisted")
     assert "tok-1" not in repr(settings)
 
 
 def test_settings_defaults():
     settings = parse_settings({"MASTODON_INSTANCE": "https://example.social", "MASTODON_ACCESS_TOKEN": "t"})
-    assert (settings.visibility, settings.template, settings.allow_mentions) == ("public", None, False)
+    assert settings.visibility == "public"
+
+
+def test_an_instance_without_a_token_is_what_auth_starts_from():
+    # The registry parses a network's settings as soon as one of its variables is set.
+    settings = parse_settings({"MASTODON_INSTANCE": "mastodon.example"})
+    assert settings == MastodonSettings(instance="https://mastodon.example")
+    assert settings.secrets() == ()
+    assert parse_settings({}) == MastodonSettings()
 
 
 def test_plain_http_is_allowed_for_loopback_only():
@@ -98,17 +105,10 @@ SECRET = "s3cr3t-TOKEN-value"
     ({"MASTODON_INSTANCE": "ftp://mastodon.example", "MASTODON_ACCESS_TOKEN": SECRET}, "MASTODON_INSTANCE"),
     ({"MASTODON_INSTANCE": "@me@mastodon.example", "MASTODON_ACCESS_TOKEN": SECRET}, "MASTODON_INSTANCE"),
     ({"MASTODON_INSTANCE": "https://mastodon.example/?x=1", "MASTODON_ACCESS_TOKEN": SECRET}, "MASTODON_INSTANCE"),
-    ({"MASTODON_INSTANCE": "mastodon.example"}, "MASTODON_ACCESS_TOKEN"),
     ({"MASTODON_INSTANCE": "mastodon.example", "MASTODON_ACCESS_TOKEN": "Bearer " + SECRET}, "MASTODON_ACCESS_TOKEN"),
     ({"MASTODON_INSTANCE": "mastodon.example", "MASTODON_ACCESS_TOKEN": SECRET + " x"}, "MASTODON_ACCESS_TOKEN"),
     ({"MASTODON_INSTANCE": "mastodon.example", "MASTODON_ACCESS_TOKEN": SECRET,
       "MASTODON_VISIBILITY": "friends"}, "MASTODON_VISIBILITY"),
-    ({"MASTODON_INSTANCE": "mastodon.example", "MASTODON_ACCESS_TOKEN": SECRET,
-      "MASTODON_TEMPLATE": "{title} {link}"}, "MASTODON_TEMPLATE"),
-    ({"MASTODON_INSTANCE": "mastodon.example", "MASTODON_ACCESS_TOKEN": SECRET,
-      "MASTODON_TEMPLATE": "{title} {summary}"}, "MASTODON_TEMPLATE"),
-    ({"MASTODON_INSTANCE": "mastodon.example", "MASTODON_ACCESS_TOKEN": SECRET,
-      "MASTODON_ALLOW_MENTIONS": "maybe"}, "MASTODON_ALLOW_MENTIONS"),
 ])
 def test_settings_errors_name_their_variable_and_never_the_token(values, variable):
     with pytest.raises(ConfigError) as caught:
@@ -129,8 +129,7 @@ def test_variables_list_every_variable_read_and_the_secret():
             return super().__getitem__(key)
 
     read: set[str] = set()
-    parse_settings(Watching({"MASTODON_INSTANCE": "mastodon.example", "MASTODON_ACCESS_TOKEN": "t",
-                             "MASTODON_TEMPLATE": "{url}"}))
+    parse_settings(Watching({"MASTODON_INSTANCE": "mastodon.example", "MASTODON_ACCESS_TOKEN": "t"}))
     assert read == set(VARIABLES)
     assert set(SECRETS) <= set(VARIABLES) and SECRETS == ("MASTODON_ACCESS_TOKEN",)
 
@@ -140,6 +139,69 @@ def test_describing_the_network_loads_no_http_library_or_composer():
             "print(sorted(n for n in ('requests', 'urllib3', 'bot.compose', 'bot.twitter_text') if n in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+# -- as the registry and config see it ------------------------------------------------------
+
+def _settings(**values: str):
+    from bot.config import settings_from
+
+    return settings_from({"AUTOPOST_FEEDS": "feed.xml", **values})
+
+
+def test_the_registry_lists_mastodon_with_its_description():
+    from bot.platforms.registry import NAMES, network
+
+    described = network("mastodon")
+    assert "mastodon" in NAMES and described.label == "Mastodon"
+    assert described.credentials == ("MASTODON_INSTANCE", "MASTODON_ACCESS_TOKEN")
+    assert described.secrets == ("MASTODON_ACCESS_TOKEN",) and not described.rejects_duplicates
+    assert (described.text.limit, described.text.default_template) == (500, DEFAULT_TEMPLATE)
+    assert described.text.url_in_text and described.text.length is length
+    assert described.auth is not None
+
+
+def test_mastodon_is_enabled_by_its_instance_and_token():
+    settings = _settings(MASTODON_INSTANCE="mastodon.example", MASTODON_ACCESS_TOKEN=SECRET)
+    assert settings.platforms == ("mastodon",)
+    assert settings.network("mastodon").instance == "https://mastodon.example"
+    assert SECRET in settings.secrets()
+
+
+def test_an_instance_alone_parses_but_does_not_enable_mastodon():
+    settings = _settings(MASTODON_INSTANCE="mastodon.example")
+    assert settings.platforms == ("console",)
+    assert settings.networks["mastodon"] == MastodonSettings(instance="https://mastodon.example")
+
+
+def test_enabling_mastodon_without_its_token_names_the_token():
+    with pytest.raises(ConfigError) as caught:
+        _settings(AUTOPOST_PLATFORMS="mastodon", MASTODON_INSTANCE="mastodon.example")
+    assert caught.value.variable == "MASTODON_ACCESS_TOKEN"
+
+
+@pytest.mark.parametrize("values, variable", [
+    ({"MASTODON_TEMPLATE": "{title} {link}"}, "MASTODON_TEMPLATE"),
+    ({"MASTODON_ALLOW_MENTIONS": "maybe"}, "MASTODON_ALLOW_MENTIONS"),
+    ({"MASTODON_DAILY_CAP": "none"}, "MASTODON_DAILY_CAP"),
+    ({"MASTODON_VISIBILITY": "friends"}, "MASTODON_VISIBILITY"),
+])
+def test_the_cores_per_network_variables_work_for_mastodon(values, variable):
+    with pytest.raises(ConfigError) as caught:
+        _settings(MASTODON_INSTANCE="mastodon.example", MASTODON_ACCESS_TOKEN=SECRET, **values)
+    assert caught.value.variable == variable and SECRET not in str(caught.value)
+    good = _settings(MASTODON_INSTANCE="mastodon.example", MASTODON_ACCESS_TOKEN=SECRET,
+                     MASTODON_TEMPLATE="{title}\\n{url}", MASTODON_ALLOW_MENTIONS="true", MASTODON_DAILY_CAP="4")
+    assert good.templates["mastodon"] == "{title}\n{url}"
+    assert good.allow_mentions == ("mastodon",) and good.daily_caps["mastodon"] == 4
+
+
+def test_a_misspelt_mastodon_variable_is_reported(tmp_path):
+    from bot.config import load_settings
+
+    env = tmp_path / "a.env"
+    env.write_text("AUTOPOST_FEEDS=feed.xml\nMASTODON_INSTANSE=mastodon.example\n")
+    assert any("did you mean MASTODON_INSTANCE?" in w for w in load_settings(str(env), {}).warnings)
 
 
 # -- text rules ----------------------------------------------------------------------------
@@ -213,12 +275,21 @@ def test_default_template_has_the_link_in_the_text():
 
 
 def test_idempotency_key_is_stable_per_delivery():
+    key = idempotency_key(POST_URL, TEXT, "7@2026-11-30T05:00:00.000000+00:00")
+    assert key == idempotency_key(POST_URL, TEXT, "7@2026-11-30T05:00:00.000000+00:00")
+    # One delivery's tries share the key even when the text came out differently.
+    assert key == idempotency_key(POST_URL, TEXT + " shorter or longer", "7@2026-11-30T05:00:00.000000+00:00")
+    assert key != idempotency_key(POST_URL, TEXT, "8@2026-11-30T05:00:00.000000+00:00")   # a repost
+    assert key != idempotency_key(POST_URL, TEXT, "7@2026-11-30T06:00:00.000000+00:00")   # another ledger
+    assert key != idempotency_key(POST_URL + "other", TEXT, "7@2026-11-30T05:00:00.000000+00:00")
+    assert key.isascii() and len(key) <= 64 and " " not in key
+
+
+def test_idempotency_key_without_a_delivery_follows_the_text():
     key = idempotency_key(POST_URL, TEXT)
     assert key == idempotency_key(POST_URL, TEXT)
     assert key != idempotency_key(POST_URL, TEXT + " ")
     assert key != idempotency_key(POST_URL + "other", TEXT)
-    assert key != idempotency_key(POST_URL, TEXT, delivery_id=7)
-    assert key.isascii() and len(key) <= 64 and " " not in key
 
 
 # -- publishing -------------------------------------------------------------------------------
@@ -275,9 +346,21 @@ def test_a_retry_later_than_an_hour_needs_find_existing(fake, masto, clock):
 
 
 def test_a_new_delivery_of_the_same_text_is_a_new_status(fake, masto):
-    first = masto.publish(message())
-    again = masto.publish(message(), delivery_id=42)
+    first = masto.publish(replace(message(), key="41@2026-11-30T05:00:00+00:00"))
+    again = masto.publish(replace(message(), key="42@2026-11-30T05:00:00+00:00"))
     assert first.remote_id != again.remote_id and len(fake.statuses) == 2
+    keys = [r.headers["idempotency-key"] for r in fake.posted()]
+    assert keys == [idempotency_key(POST_URL, TEXT, "41@2026-11-30T05:00:00+00:00"),
+                    idempotency_key(POST_URL, TEXT, "42@2026-11-30T05:00:00+00:00")]
+
+
+def test_a_delivery_retried_with_another_text_is_still_one_status(fake, masto):
+    fake.drop_answer_next()
+    with pytest.raises(TransientError):
+        masto.publish(replace(message(), key="41@2026-11-30T05:00:00+00:00"))
+    again = masto.publish(replace(message(text=TEXT.replace("A first post", "A post")),
+                                  key="41@2026-11-30T05:00:00+00:00"))
+    assert len(fake.statuses) == 1 and again.remote_id == fake.statuses[0]["id"]
 
 
 def test_publish_refuses_to_go_over_the_instance_limit(fake, masto):
@@ -441,6 +524,14 @@ def test_find_existing_errors_are_raised(fake, masto):
     fake.fail_next(500, "Internal Server Error", path=f"/api/v1/accounts/{ACCOUNT_ID}/statuses")
     with pytest.raises(TransientError):
         masto.find_existing(POST_URL)
+
+
+def test_text_rules_are_the_instances_limit_and_url_length(fake, masto):
+    fake.max_characters, fake.url_length = 200, 30
+    rules = masto.text_rules()
+    assert rules.limit == 200 and rules.url_in_text and rules.default_template == DEFAULT_TEMPLATE
+    assert rules.length("See " + POST_URL) == 4 + 30
+    assert rules.defuse_mentions is defuse_mentions
 
 
 def test_text_limits_are_the_instances(fake, masto):
