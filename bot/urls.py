@@ -24,10 +24,10 @@ from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 _TRACKING_EXACT = {"fbclid", "gclid", "mc_cid", "mc_eid"}
 _TRACKING_PREFIXES = ("utm_",)
 
-# More click trackers, ignored when comparing (not removed from the stored link, which stays as
-# the feed gave it): ad and mail campaign ids, and feed-source tags such as Medium's
-# ``?source=rss-…`` that a feed adds to every link and changes when the feed changes.
-_IDENTITY_TRACKING = {"dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "igshid", "mkt_tok",
+# More click trackers, removed like the ones above: ad and mail campaign ids, and feed-source
+# tags such as Medium's ``?source=rss-…`` that a feed adds to every link (only with a value
+# that names a feed or a mailing, so a ``?source=`` that selects content stays).
+_CLICK_IDS = {"dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "igshid", "mkt_tok",
                       "_hsenc", "_hsmi", "oly_enc_id", "oly_anon_id", "vero_id", "rb_clickid", "s_cid",
                       "ncid", "cmpid", "wt.mc_id", "ocid", "__s", "_ga", "_gl", "spm"}
 _FEED_SOURCE_PARAMS = {"source", "ref", "src", "from", "via", "feed", "rss"}
@@ -157,21 +157,22 @@ def _quote(text: str, safe: str) -> str:
     return quote(text, safe=safe)
 
 
+def _split_pair(pair: str) -> tuple[str, bool, str]:
+    raw_name, has_value, raw_value = pair.partition("=")
+    return unquote(raw_name).strip().lower(), bool(has_value), unquote(raw_value.replace("+", " ")).strip()
+
+
 def _is_tracking(pair: str) -> bool:
-    name = unquote(pair.split("=", 1)[0]).strip().lower()
-    return name in _TRACKING_EXACT or name.startswith(_TRACKING_PREFIXES)
+    name, has_value, value = _split_pair(pair)
+    if name in _TRACKING_EXACT or name.startswith(_TRACKING_PREFIXES) or name in _CLICK_IDS:
+        return True
+    return has_value and name in _FEED_SOURCE_PARAMS and bool(_FEED_SOURCE_VALUE.fullmatch(value))
 
 
 def _ignored_for_identity(pair: str) -> bool:
     if _is_tracking(pair):
         return True
-    raw_name, has_value, raw_value = pair.partition("=")
-    name = unquote(raw_name).strip().lower()
-    value = unquote(raw_value.replace("+", " ")).strip()
+    name, has_value, value = _split_pair(pair)
     if not has_value:
         return bool(_BARE_TIMESTAMP.fullmatch(name))
-    if name in _IDENTITY_TRACKING:
-        return True
-    if name in _FEED_SOURCE_PARAMS and _FEED_SOURCE_VALUE.fullmatch(value):
-        return True
     return name in _CACHE_BUSTERS and bool(_BUSTER_VALUE.fullmatch(value))

@@ -62,3 +62,15 @@ def test_is_web_url(url, web):
 
 def test_no_url_has_no_identity():
     assert identity("") == "" and not same_article("", "")
+
+
+@pytest.mark.parametrize("link, shared", [
+    ("https://medium.com/@blog/title-417d97952d42?source=rss-b1f3d322dadf------2",
+     "https://medium.com/@blog/title-417d97952d42"),
+    ("https://blog.example.com/post/?ref=feedburner&p=12", "https://blog.example.com/post/?p=12"),
+    ("https://blog.example.com/post/?msclkid=abc123&igshid=xyz", "https://blog.example.com/post/"),
+    # A parameter that merely shares a tracker's name but selects content is kept.
+    ("https://blog.example.com/search?source=sidebar", "https://blog.example.com/search?source=sidebar"),
+])
+def test_feed_tracking_parameters_are_removed_from_the_link_that_is_shared(link, shared):
+    assert canonical_url(link) == shared
