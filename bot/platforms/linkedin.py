@@ -62,6 +62,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from bot.models import Message, Published, utcnow
+from bot.http import transport_errors
 from bot.platforms.base import (
     AuthError,
     DuplicateError,
@@ -460,21 +461,15 @@ class LinkedInPlatform:
     def _request(self, method: str, path: str, *, permission: str, versioned: bool = True,
                  params: dict[str, str] | None = None, json: Any = None) -> requests.Response:
         """One call to LinkedIn; any answer but 2xx becomes the matching PlatformError."""
-        import requests
-
         url = self._base_url + path
         headers = {"Authorization": f"Bearer {self._token}"}
         if versioned:
             headers["LinkedIn-Version"] = self._version
             headers["X-Restli-Protocol-Version"] = "2.0.0"
         log.debug("%s %s", method, url)
-        try:
+        with transport_errors(self.name, "LinkedIn", self._timeout, f"{method} {path}"):
             response = self._session.request(method, url, params=params, json=json, headers=headers,
                                              timeout=self._timeout)
-        except requests.Timeout:
-            raise TransientError(self.name, f"{method} {path} timed out after {self._timeout:g}s") from None
-        except requests.RequestException as exc:
-            raise TransientError(self.name, f"{method} {path} failed: {exc.__class__.__name__}") from None
         if 200 <= response.status_code < 300:
             return response
         raise self._error(response, permission)

@@ -47,6 +47,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from bot.models import Message, Published, utcnow
+from bot.http import transport_errors
 from bot.urls import identity
 from bot.values import ConfigError, parse_bool
 from bot.platforms.base import (
@@ -337,22 +338,11 @@ class TwitterPlatform:
 
         Only the method and route are logged: headers carry the signature.
         """
-        import requests
-
         url = self._base_url + route
         log.debug("X API request: %s %s", method, route)
-        try:
+        with transport_errors(PLATFORM, "X", self._timeout, f"{method} {route}"):
             response = self._session.request(method, url, params=params, json=json, data=data,
                                              files=files, auth=self._oauth, timeout=self._timeout)
-        except requests.Timeout:
-            raise TransientError(PLATFORM, f"{method} {route}: no answer from X within "
-                                           f"{self._timeout:g} s") from None
-        except requests.ConnectionError as exc:
-            raise TransientError(PLATFORM, f"{method} {route}: cannot reach X "
-                                           f"({exc.__class__.__name__})") from None
-        except requests.RequestException as exc:
-            raise TransientError(PLATFORM, f"{method} {route}: request failed "
-                                           f"({exc.__class__.__name__})") from None
         log.debug("X API answer: %s %s -> %s", method, route, response.status_code)
         if 200 <= response.status_code < 300:
             return response
