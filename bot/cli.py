@@ -27,13 +27,14 @@ if TYPE_CHECKING:                       # imported for real only by the commands
 EXAMPLES = {
     "run": "autopost --env-file /etc/autopost/autopost.env run",
     "poll": "autopost poll --dry-run",
-    "preview": "autopost preview https://blog.example.com/2026/11/hello-world/ --platform twitter",
-    "repost": "autopost repost https://blog.example.com/2026/11/hello-world/ --platform twitter",
+    "preview": "autopost preview https://blog.example.com/2026/11/hello-world/ --platform NAME",
+    "repost": "autopost repost https://blog.example.com/2026/11/hello-world/ --platform NAME",
     "status": "autopost status --limit 5   |   autopost status https://blog.example.com/2026/11/hello-world/"
               "   |   autopost status --pending",
-    "skip": "autopost skip https://blog.example.com/2026/11/hello-world/ --platform linkedin",
-    "check": "autopost check   |   autopost check --platform linkedin",
-    "auth": "autopost --env-file /etc/autopost/autopost.env auth linkedin --client-id 86abcdefghijkl",
+    "skip": "autopost skip https://blog.example.com/2026/11/hello-world/ --platform NAME",
+    "check": "autopost check   |   autopost check --platform NAME",
+    # Each network's own example is under `autopost auth NAME --help` (its description's AuthFlow).
+    "auth": "autopost --env-file /etc/autopost/autopost.env auth NAME",
 }
 
 

@@ -113,7 +113,7 @@ def token_expiries(settings: Settings) -> dict[str, date]:
 
 
 def log_token_expiry(deliverer: Deliverer) -> None:
-    """At start-up, say when a token is within a week of expiring (a LinkedIn token lasts 60 days)."""
+    """At start-up, say when a token is within a week of expiring (by each network's expiry hook)."""
     for name, expires in token_expiries(deliverer.settings).items():
         warning = expiry_warning(name, expires, deliverer.clock().date())
         if warning:

@@ -167,6 +167,7 @@ def _run_auth(settings: Any, network: FacebookSettings | None, env_path: Path, a
     import getpass
 
     from bot import auth
+    from bot.platforms.facebook_auth import auth_facebook
 
     network = network or FacebookSettings()
     app_id = auth.app_key("facebook", "FACEBOOK_APP_ID (or --app-id)", args.app_id or network.app_id,
@@ -174,7 +175,7 @@ def _run_auth(settings: Any, network: FacebookSettings | None, env_path: Path, a
     app_secret = auth.app_key("facebook", "FACEBOOK_APP_SECRET", network.app_secret,
                               "Meta app secret (not shown): ", getpass.getpass)
     user_token = getpass.getpass("User access token from the Graph API Explorer (not shown): ")
-    auth.auth_facebook(settings, env_path, user_token=user_token, app_id=app_id,
+    auth_facebook(settings, env_path, user_token=user_token, app_id=app_id,
                        app_secret=app_secret, input_fn=input, print_fn=print)
 
 

@@ -198,13 +198,14 @@ def _run_auth(settings: Any, network: LinkedInSettings | None, env_path: Path, a
     import webbrowser
 
     from bot import auth
+    from bot.platforms.linkedin_auth import auth_linkedin
 
     network = network or LinkedInSettings()
     client_id = auth.app_key("linkedin", "LINKEDIN_CLIENT_ID (or --client-id)",
                              args.client_id or network.client_id, "LinkedIn app Client ID: ", input)
     client_secret = auth.app_key("linkedin", "LINKEDIN_CLIENT_SECRET", network.client_secret,
                                  "LinkedIn app Client Secret (not shown): ", getpass.getpass)
-    auth.auth_linkedin(settings, env_path, client_id=client_id, client_secret=client_secret,
+    auth_linkedin(settings, env_path, client_id=client_id, client_secret=client_secret,
                        organization=args.organization, port=args.port, print_fn=print,
                        open_browser=None if args.no_browser else webbrowser.open)
 

@@ -170,7 +170,7 @@ def _auth_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_auth(settings: Any, network: TwitterSettings | None, env_path: Path, args: argparse.Namespace) -> None:
-    from bot import auth
+    from bot.platforms.twitter_auth import auth_twitter
     from bot.cli import UsageError
 
     network = network or TwitterSettings()
@@ -180,7 +180,7 @@ def _run_auth(settings: Any, network: TwitterSettings | None, env_path: Path, ar
     if missing:
         raise UsageError(f"auth twitter needs {' and '.join(missing)} (the app's \"API Key and Secret\" "
                          f"from the X developer portal) in {env_path} or the environment; nothing was changed")
-    auth.auth_twitter(settings, env_path, input_fn=input, print_fn=print)
+    auth_twitter(settings, env_path, input_fn=input, print_fn=print)
 
 
 def _check_note(settings: Any) -> str | None:
