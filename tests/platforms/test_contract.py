@@ -22,7 +22,10 @@ from bot.platforms.facebook import DEFAULT_FACEBOOK_GRAPH_VERSION
 from bot.app import build_platforms
 from bot.store import Store
 from tests.conftest import network_env
-from tests.fakes import facebook, twitter
+from bot.platforms.registry import NAMES
+from tests.fakes import bluesky, facebook, twitter
+from tests.fakes.bluesky import fake_pds  # noqa: F401  (fixture)
+from tests.fakes.server import FakeServer
 
 FEED = "https://blog.example.com/feed/"
 RESET_AFTER = timedelta(minutes=20)       # what a "429 with reset headers" announces
@@ -102,6 +105,20 @@ def _graph_reset(when: datetime) -> dict[str, str]:
     return {"X-Business-Use-Case-Usage": json.dumps(usage)}
 
 
+# XRPC errors as a PDS names them (atproto.com/specs/xrpc: error names; account takedown).
+_PDS_ERRORS = {401: "AuthenticationRequired", 403: "AccountTakedown", 429: "RateLimitExceeded",
+               500: "InternalServerError", 503: "UpstreamFailure"}
+
+
+def _pds_error(fake: Any, status: int, headers: dict[str, str]) -> None:
+    fake.fail_next(status, _PDS_ERRORS[status], f"fake {status}", nsid="com.atproto.repo.createRecord",
+                   headers=headers)
+
+
+def _pds_reset(when: datetime) -> dict[str, str]:
+    return {"RateLimit-Limit": "5000", "RateLimit-Remaining": "0", "RateLimit-Reset": str(int(when.timestamp()))}
+
+
 CONTRACTS = [
     Contract("twitter", "fake_x", lambda fake: network_env(fake_x=fake), "/2/tweets",
              lambda fake: len(fake.posts), _x_error, _x_reset),
@@ -112,7 +129,13 @@ CONTRACTS = [
              f"/{DEFAULT_FACEBOOK_GRAPH_VERSION}/{facebook.PAGE_ID}/feed", lambda fake: len(fake.posts),
              _graph_error, _graph_reset,
              duplicate=lambda fake: fake.fail_next(506)),
+    # A record key derived from the delivery: the PDS refuses the same key twice by itself.
+    Contract("bluesky", "fake_pds", lambda fake: {"BLUESKY_PDS": fake.base_url, "BLUESKY_HANDLE": bluesky.HANDLE,
+                                                  "BLUESKY_APP_PASSWORD": bluesky.APP_PASSWORD},
+             "/xrpc/com.atproto.repo.createRecord", lambda fake: len(fake.records), _pds_error, _pds_reset),
 ]
+# A network joins the table once it is registered (a row for an unregistered one could not run).
+CONTRACTS = [contract for contract in CONTRACTS if contract.name in NAMES]
 
 
 # -- the world each row runs in -------------------------------------------------------------
@@ -150,7 +173,11 @@ class World:
 
 
 def _arrange(world: World, fault: str) -> Callable[[], str]:
-    """Set the fault up; return what runs the delivery (normally ``deliver`` once)."""
+    """Set the fault up; return what runs the delivery (normally ``deliver`` once).
+
+    The generic faults are the shared base's (``FakeServer``), called as such: a fake may
+    define its own steering under the same names with another signature.
+    """
     contract, fake, path = world.contract, world.fake, world.contract.publish_path
     deliver = lambda: world.deliverer.deliver(world.delivery)          # noqa: E731
     if fault.split()[0].isdigit():
@@ -158,15 +185,15 @@ def _arrange(world: World, fault: str) -> Callable[[], str]:
         headers = contract.reset_headers(world.clock() + RESET_AFTER) if fault == "429 with reset" else {}
         contract.error(fake, status, headers)
     elif fault == "hang":
-        fake.hang_next(path=path)
+        FakeServer.hang_next(fake, path=path)
     elif fault == "trickle":
-        fake.trickle_next(0.05, path=path)
+        FakeServer.trickle_next(fake, 0.05, path=path)
     elif fault == "garbage JSON":
-        fake.garbage_json_next(path=path)
+        FakeServer.garbage_json_next(fake, path=path)
     elif fault == "HTML error page":
-        fake.html_page_next(502, path=path)
+        FakeServer.html_page_next(fake, 502, path=path)
     elif fault == "answer lost":
-        fake.drop_next(path=path)
+        FakeServer.drop_next(fake, path=path)
     elif fault == "duplicate answer":
         world.publish_directly()               # the post is already there ...
         if contract.duplicate is not None:
@@ -212,7 +239,7 @@ def test_a_lost_answer_is_posted_once_after_the_retry(request, tmp_path, clock):
         fake = request.getfixturevalue(contract.fixture)
         (tmp_path / contract.name).mkdir()
         world = World(contract, fake, tmp_path / contract.name, clock)
-        fake.drop_next(path=contract.publish_path)
+        FakeServer.drop_next(fake, path=contract.publish_path)
         assert world.deliverer.deliver(world.delivery) == "retry"
         clock.advance(hours=2)
         assert world.deliverer.deliver(world.delivery) == "sent", contract.name
