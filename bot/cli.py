@@ -19,7 +19,6 @@ if TYPE_CHECKING:                       # imported for real only by the commands
     from datetime import datetime
 
     from bot.config import Settings
-    from bot.delivery import Deliverer
     from bot.models import Delivery, FeedState, NetworkState, Post, PostRecord
     from bot.platforms.network import Network
     from bot.poller import FeedOutcome
@@ -28,13 +27,14 @@ if TYPE_CHECKING:                       # imported for real only by the commands
 EXAMPLES = {
     "run": "autopost --env-file /etc/autopost/autopost.env run",
     "poll": "autopost poll --dry-run",
-    "preview": "autopost preview https://blog.example.com/2026/11/hello-world/ --platform twitter",
-    "repost": "autopost repost https://blog.example.com/2026/11/hello-world/ --platform twitter",
+    "preview": "autopost preview https://blog.example.com/2026/11/hello-world/ --platform NAME",
+    "repost": "autopost repost https://blog.example.com/2026/11/hello-world/ --platform NAME",
     "status": "autopost status --limit 5   |   autopost status https://blog.example.com/2026/11/hello-world/"
               "   |   autopost status --pending",
-    "skip": "autopost skip https://blog.example.com/2026/11/hello-world/ --platform linkedin",
-    "check": "autopost check   |   autopost check --platform linkedin",
-    "auth": "autopost --env-file /etc/autopost/autopost.env auth linkedin --client-id 86abcdefghijkl",
+    "skip": "autopost skip https://blog.example.com/2026/11/hello-world/ --platform NAME",
+    "check": "autopost check   |   autopost check --platform NAME",
+    # Each network's own example is under `autopost auth NAME --help` (its description's AuthFlow).
+    "auth": "autopost --env-file /etc/autopost/autopost.env auth NAME",
 }
 
 
@@ -223,21 +223,20 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
         print(f"dry run: {len(posts)} post(s) would be posted; nothing was posted or recorded.")
         return 1 if any(o.error for o in outcomes) else 0
 
-    from bot.delivery import Deliverer
     from contextlib import nullcontext
 
-    from bot.service import build_platforms, ledger_lock, make_alerter
+    from bot.app import App, make_alerter
+    from bot.service import ledger_lock
 
     with ledger_lock(settings.db_path) if not settings.db_url else nullcontext():
         store = _store(settings)
-        deliverer = Deliverer(store, settings, build_platforms(settings), on_event=make_alerter(settings))
-        recovered = deliverer.recover()
-        for name in settings.platforms:
-            if store.network_state(name).state == "blocked":
-                _try_verify(deliverer, name)         # cron mode has no periodic re-verify
-        # Each feed's line as it finishes, not all at the end: a slow feed shows as the one waited for.
-        outcomes = poller.poll_feeds(settings, store, on_done=_FeedProgress(settings.feeds).done)
-        report = deliverer.run_due()
+        app = App(settings, store, on_event=make_alerter(settings), explain=True)
+        try:
+            # Each feed's line as it finishes, not all at the end: a slow feed shows as the one waited for.
+            cycle = app.cycle(on_done=_FeedProgress(settings.feeds).done)
+        finally:
+            app.close()
+    recovered, outcomes, report = cycle.recovered, cycle.feeds, cycle.delivered
     for delivery, state in report.outcomes:
         post = store.get_post(delivery.post_id)
         detail = delivery.remote_url or delivery.error or ""
@@ -300,7 +299,7 @@ def cmd_repost(settings: Settings, args: argparse.Namespace) -> int:
 
     from bot import feeds
     from bot.delivery import Deliverer
-    from bot.service import build_platforms
+    from bot.app import build_platforms
 
     names = tuple(dict.fromkeys(args.platform or settings.platforms))
     unknown = [n for n in names if n not in settings.platforms]
@@ -414,7 +413,8 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from bot.delivery import Deliverer
-    from bot.service import build_platforms, make_alerter, warn_if_env_file_is_readable
+    from bot.app import build_platforms, make_alerter, try_verify
+    from bot.service import warn_if_env_file_is_readable
 
     warn_if_env_file_is_readable(settings.env_file)
 
@@ -432,7 +432,7 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     settings = replace(settings, platforms=names)
     deliverer = Deliverer(store, settings, build_platforms(settings), on_event=make_alerter(settings))
     for name in settings.platforms:
-        ok, text = _try_verify(deliverer, name)
+        ok, text = try_verify(deliverer, name)
         healthy &= ok
         print(f"{name}: {text}")
         note = _check_note(name, settings)
@@ -491,15 +491,6 @@ def _store(settings: Settings, *, read_only: bool = False) -> Store:
     from bot.store import open_ledger
 
     return open_ledger(settings, read_only=read_only)
-
-
-def _try_verify(deliverer: Deliverer, name: str) -> tuple[bool, str]:
-    from bot.platforms.base import PlatformError
-
-    try:
-        return True, f"OK, posts as {deliverer.verify(name)}"
-    except PlatformError as exc:
-        return False, f"FAILED: {exc.message}"
 
 
 def _ledger_id(post: Post) -> int:

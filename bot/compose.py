@@ -29,7 +29,7 @@ DEFAULT_TEMPLATES = {n.name: n.text.default_template for n in NETWORKS}
 LIMITS = {n.name: n.text.limit for n in NETWORKS}
 
 ELLIPSIS = "\u2026"
-CARD_DESCRIPTION_MAX = 300     # LinkedIn article card: a short teaser, not the whole summary
+CARD_DESCRIPTION_MAX = 300     # a link card's description: a short teaser, not the whole summary
 HASHTAG_MAX_CHARS = 40         # a longer "tag" is a sentence, not a hashtag: dropped
 
 
@@ -540,11 +540,12 @@ def compose(post: Post, network: str, template: str | None = None,
     """The message ``network`` gets for ``post``: filled template, fitted to the network's limit.
 
     ``rules`` replaces the network's described text rules where an account's own differ
-    (a Mastodon instance's limit): what its adapter's ``text_rules()`` said.
+    (a self-hosted server's own limit): what its adapter's ``text_rules()`` said.
 
     Fitting shortens the summary first, then the title (at a word boundary, or a grapheme
     boundary where there are no spaces, ending with …), then drops hashtags from the last.
-    The URL is never cut or dropped; on X the template always carries it.
+    The URL is never cut or dropped; where the network's rules put it in the text, the
+    template always carries it.
     """
     if network not in LIMITS:
         raise ValueError(f"no message rules for network {network!r}; choose from {', '.join(LIMITS)}")
@@ -563,7 +564,7 @@ def compose(post: Post, network: str, template: str | None = None,
            "author": clean_text(post.author), "feed_title": clean_text(post.feed_title)}
     if not raw["title"] and "summary" not in _fields_in(segments):
         # An untitled note (microblog posts, status updates) speaks through its text;
-        # without this, X would get a bare link.
+        # without this, a network that puts the link in the text would get a bare link.
         raw["title"] = raw["summary"]
     tags = hashtags(post.categories, limit=options.hashtags_max, extra=options.hashtags_extra,
                     text=f"{raw['title']} {raw['summary']}")

@@ -14,10 +14,11 @@ reached the network". At start-up each one is reconciled:
 
 * the adapter's ``find_existing`` finds the post on the network → ``sent``,
   with its remote id: nothing is posted again;
-* it looked and did not find it (Facebook reads the Page's recent posts), or
-  the network rejects a duplicate itself (X refuses the same text, LinkedIn
-  answers 422 for the same content) → back to ``pending``: a retry either
-  posts once or is told "duplicate", which is recorded as ``sent``.
+* it looked and did not find it (the adapter read the account's recent posts),
+  or the network rejects a duplicate itself (its description's
+  ``rejects_duplicates``: it refuses the same content a second time) → back to
+  ``pending``: a retry either posts once or is told "duplicate", which is
+  recorded as ``sent``.
   Composition is deterministic, so the retry sends the very same text;
 * it could not look (the lookup failed) on a network that accepts the same
   link twice: posting again could make a duplicate and not posting could lose

@@ -1,4 +1,5 @@
-"""The one HTTP toolbox: session, user agent, whole-exchange deadline, private-address guard, image download.
+"""The one HTTP toolbox: session, user agent, whole-exchange deadline, private-address guard, image download,
+and transport errors as a network's ``TransientError`` (``transport_errors``).
 
 Deadline. ``requests`` only bounds each socket read, so a server that sends one
 byte every few seconds is never timed out. Every exchange made on a session from
@@ -318,6 +319,50 @@ def deadline_error(seconds: float, *, aborted: bool = False) -> Exception:
 
 def is_deadline(exc: BaseException) -> bool:
     return _deadline_class is not None and isinstance(exc, _deadline_class)
+
+
+def transport_errors_caught() -> tuple[type[BaseException], ...]:
+    """The exceptions a failed exchange raises: requests', urllib3's (a streamed body cut off), OSError."""
+    import requests
+    import urllib3
+
+    return (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
+
+
+def transient(platform: str, who: str, timeout: float, exc: BaseException, what: str = "") -> Exception:
+    """A failed exchange with a network as that network's ``TransientError``.
+
+    Every adapter's transport failures end here, so a timeout, a refused or reset
+    connection, or a body cut off while it arrives is always a transient error that
+    delivery retries with backoff, worded the same way for every network. ``who``
+    names the far end ("X", "Graph", "the instance"), ``what`` the call ("POST
+    /2/tweets"). Only the exception's class is shown: its text may carry the URL,
+    and a URL may carry a token.
+    """
+    import requests
+
+    from bot.platforms.base import TransientError
+
+    prefix = f"{what}: " if what else ""
+    kind = exc.__class__.__name__
+    if isinstance(exc, requests.Timeout):
+        if getattr(exc, "aborted", False):
+            return TransientError(platform, f"{prefix}interrupted: autopost is stopping")
+        return TransientError(platform, f"{prefix}{who} did not answer in time (timed out after {timeout:g} s)")
+    if isinstance(exc, requests.ConnectionError):
+        return TransientError(platform, f"{prefix}cannot reach {who} ({kind})")
+    if isinstance(exc, requests.RequestException):
+        return TransientError(platform, f"{prefix}the request to {who} failed ({kind})")
+    return TransientError(platform, f"{prefix}the connection to {who} failed while reading ({kind})")
+
+
+@contextmanager
+def transport_errors(platform: str, who: str, timeout: float, what: str = "") -> Iterator[None]:
+    """Run one exchange (request and reading); its transport failure raises ``transient(...)``."""
+    try:
+        yield
+    except transport_errors_caught() as exc:
+        raise transient(platform, who, timeout, exc, what) from None
 
 
 # --------------------------------------------------------------------------- sessions

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from bot import http
 from bot.alerts import Alerter, ExpiryReminder, expiry_message
+from bot.app import App, build_platforms, make_alerter
 from bot.config import Settings
-from bot.delivery import Deliverer, Lanes
+from bot.delivery import Deliverer
 from bot.models import AutopostError, utcnow
-from bot.platforms.base import PlatformError, create_platform
-from bot.poller import Poller
+from bot.platforms.base import PlatformError
+from bot.poller import FeedOutcome
 from bot.store import StorageError, Store, ledger_target, open_ledger
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from bot.health import Health
 
 log = logging.getLogger(__name__)
+
+__all__ = ["build_platforms", "make_alerter"]   # they moved to bot.app; callers may still import them here
 
 DELIVERY_INTERVAL = 15          # seconds between a lane's passes over its due deliveries
 
@@ -94,22 +97,6 @@ def add_lease_recovery(scheduler: Any, guard: Callable[[Callable[[], object]], C
                           id="recover-leases")
 
 
-def build_platforms(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> dict:
-    """The adapters of the enabled networks; every one is the console in a dry run."""
-    if settings.dry_run:
-        from bot.platforms.console import ConsolePlatform
-
-        return {name: ConsolePlatform() for name in settings.platforms}
-    return {name: create_platform(name, settings, clock=clock) for name in settings.platforms}
-
-
-def make_alerter(settings: Settings) -> Alerter | None:
-    """The webhook that hears of failures, blocked and recovered networks, expiring tokens."""
-    if not settings.alert_webhook:
-        return None
-    return Alerter(settings.alert_webhook, timeout=min(settings.request_timeout, 10.0))
-
-
 def check_expiry(settings: Settings, reminder: ExpiryReminder, alert: Alerter | None, today: date) -> None:
     """Warn (and alert) 7, 3 and 1 days before a known token expiry; once per day and token."""
     for name, expires in token_expiries(settings).items():
@@ -135,7 +122,7 @@ def token_expiries(settings: Settings) -> dict[str, date]:
 
 
 def log_token_expiry(deliverer: Deliverer) -> None:
-    """At start-up, say when a token is within a week of expiring (a LinkedIn token lasts 60 days)."""
+    """At start-up, say when a token is within a week of expiring (by each network's expiry hook)."""
     for name, expires in token_expiries(deliverer.settings).items():
         warning = expiry_warning(name, expires, deliverer.clock().date())
         if warning:
@@ -222,27 +209,15 @@ class Service:
                     alert("ledger-failed", "autopost", "", str(exc))
                 raise
             reminder = ExpiryReminder()
-            deliverer = Deliverer(store, settings, build_platforms(settings, clock=self.clock), clock=self.clock,
-                                  stopping=self.stopping, on_event=alert)
+            app = App(settings, store, clock=self.clock, stopping=self.stopping, on_event=alert)
+            deliverer = app.deliverer
             log.info("autopost starting: %d feed(s) %s; networks %s; ledger %s%s", len(settings.feeds),
                      ", ".join(settings.feeds), ", ".join(settings.platforms), settings.ledger,
                      " (dry run)" if settings.dry_run else "")
             warn_if_env_file_is_readable(settings.env_file)
-            deliverer.recover()
+            app.recover()
 
             log_token_expiry(deliverer)
-
-            poller = Poller(settings, store)
-            lanes = Lanes(deliverer, DELIVERY_INTERVAL, self._guarded)
-
-            def poll(url: str) -> None:
-                outcome = poller.poll(url)
-                if health:
-                    health.record_polls([outcome])
-                # post now, not at the lane's next pass; on a shared ledger another service's poll
-                # may have queued the posts, so every poll looks at the queue
-                if outcome.new_posts or store.shared:
-                    lanes.nudge()
 
             # A worker for every job, so a job still running never keeps another one waiting.
             workers = len(settings.feeds) + len(settings.platforms) + 2
@@ -250,9 +225,11 @@ class Service:
                 timezone="UTC", executors={"default": ThreadPoolExecutor(workers)},
                 job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
             health, http = self._serve_health(store, scheduler)
+            if health:
+                app.on_polled = lambda outcome: _record_poll(health, outcome)
             now = self.clock()
             for number, url in enumerate(settings.feeds):
-                scheduler.add_job(self._guarded(functools.partial(poll, url)), "interval",
+                scheduler.add_job(self._guarded(functools.partial(app.poll_feed, url)), "interval",
                                   seconds=settings.poll_interval, jitter=min(30, settings.poll_interval / 10),
                                   next_run_time=now, id=f"feed-{number}", name=f"poll {url}")
             # Each network verifies on its own: one that does not answer delays no other.
@@ -272,19 +249,19 @@ class Service:
             signal.signal(signal.SIGTERM, stop)
             signal.signal(signal.SIGINT, stop)
             scheduler.start()
-            lanes.start()
+            app.start_lanes(DELIVERY_INTERVAL, self._guarded)
             while not self._wake.wait(1.0):
                 pass
             self.stopping.set()
             if http:
                 http.shutdown()
             scheduler.shutdown(wait=False)
-            lanes.stop()
+            app.stop()
             if not self._wait_for_jobs(settings.shutdown_grace):
                 log.warning("a call was still running at shutdown; its delivery is recovered at next start")
                 logging.shutdown()
                 os._exit(1 if self.fatal else 0)       # a thread stuck in a call must not hold the process
-            poller.close()
+            app.close()
             store.close()
             log.info("autopost stopped")
         if self.fatal:
@@ -344,6 +321,10 @@ class Service:
         with self._running_lock:
             return self._running_lock.wait_for(lambda: self._running == 0,
                                                timeout=max(0.0, end - time.monotonic()))
+
+
+def _record_poll(health: Health, outcome: FeedOutcome) -> None:
+    health.record_polls([outcome])
 
 
 class ServiceFailed(AutopostError):

@@ -15,13 +15,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from bot.auth import (
-    AuthFlowError,
-    auth_facebook,
-    auth_linkedin,
-    auth_twitter,
-    linkedin_oauth_base,
-)
+from bot.auth import AuthFlowError
+from bot.platforms.facebook_auth import auth_facebook
+from bot.platforms.linkedin_auth import auth_linkedin, linkedin_oauth_base
+from bot.platforms.twitter_auth import auth_twitter
 from bot.config import load_settings, read_env_file, settings_from
 from bot.models import Message
 from bot.platforms.base import create_platform

@@ -410,6 +410,8 @@ def test_property_title_is_whole_or_cut_cleanly(title, network):
     """The title a reader sees is the feed's title (NFC, one line), or a clean prefix of it plus …"""
     long_title = title * (1 + 3000 // max(1, len(title))) if network == "linkedin" else title * 3
     expected = clean_text(long_title)
+    if network != "linkedin":
+        expected = expected.replace("\u2060", "")   # a word joiner is invisible, as visible() shows
     message = compose(post(title=long_title, summary=""), network, "{title}\n{url}",
                       ComposeOptions(allow_mentions=True))
     head = visible(message).split("\n")[0]

@@ -13,7 +13,9 @@ import pytest
 
 from bot import http
 from bot.alerts import Alerter
-from bot.auth import AuthFlowError, _linkedin_exchange, auth_twitter
+from bot.auth import AuthFlowError
+from bot.platforms.linkedin_auth import _linkedin_exchange
+from bot.platforms.twitter_auth import auth_twitter
 from bot.config import settings_from
 from bot.feeds import FeedError, fetch
 from bot.models import Message

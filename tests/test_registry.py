@@ -144,3 +144,22 @@ def test_the_core_modules_name_no_network():
                    and not node.value.startswith(("\n", '"""'))]
         for name in NAMES:
             assert not [s for s in strings if s == name or s.startswith(name.upper() + "_")], (module, name)
+
+
+def test_auth_keeps_only_the_shared_parts_and_core_docs_and_examples_name_no_network():
+    import re
+
+    from bot.cli import EXAMPLES
+    from bot.platforms.registry import NETWORKS
+
+    words = {n.name for n in NETWORKS} | {n.label for n in NETWORKS if len(n.label) > 1}
+    named = re.compile(r"\b(" + "|".join(map(re.escape, sorted(words))) + r")\b", re.IGNORECASE)
+    # Each network's flow lives in its own module (its AuthFlow); auth.py is the shared machinery.
+    assert named.findall((BOT / "auth.py").read_text()) == []
+    for module in ("config.py", "compose.py", "delivery.py", "service.py", "health.py", "app.py", "poller.py",
+                   "cli.py"):
+        tree = ast.parse((BOT / module).read_text())
+        docs = [ast.get_docstring(node) or "" for node in ast.walk(tree)
+                if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
+        assert [d for d in docs if named.search(d)] == [], module
+    assert [e for e in EXAMPLES.values() if named.search(e)] == []

@@ -71,6 +71,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from bot.values import ConfigError
 from bot.models import Message, Published, utcnow
+from bot.http import transport_errors
 from bot.platforms.base import (
     AuthError,
     DuplicateError,
@@ -587,8 +588,6 @@ class BlueskyPlatform:
 
     def _xrpc(self, method: str, nsid: str, *, bearer: str | None, params: Mapping[str, str] | None,
               json: dict[str, Any] | None, data: bytes | None, content_type: str | None) -> dict[str, Any]:
-        import requests
-
         url = f"{self.pds}/xrpc/{nsid}"
         headers = {"Accept": "application/json"}
         if bearer:
@@ -597,15 +596,10 @@ class BlueskyPlatform:
             headers["Content-Type"] = content_type
         log.debug("bluesky: %s %s", method, url)
         deadline = time.monotonic() + self.timeout
-        try:
+        with transport_errors(self.name, "Bluesky", self.timeout, nsid):
             with self._session.request(method, url, params=params, json=json, data=data, headers=headers,
                                        timeout=self.timeout, stream=True) as response:
                 raw = self._read(response, deadline)
-        except requests.Timeout:
-            raise TransientError(self.name, f"Bluesky did not answer {nsid} within {self.timeout:g}s") from None
-        except requests.RequestException as exc:
-            raise TransientError(self.name, f"could not reach Bluesky for {nsid}: "
-                                            f"{exc.__class__.__name__}") from None
         log.debug("bluesky: %s %s -> %s", method, url, response.status_code)
         try:
             body = _json.loads(raw.decode("utf-8")) if raw else None

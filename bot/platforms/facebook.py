@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 from bot.models import Message, Published, utcnow
+from bot.http import transport_errors
 from bot.urls import identity
 from bot.platforms.base import (
     AuthError,
@@ -166,6 +167,7 @@ def _run_auth(settings: Any, network: FacebookSettings | None, env_path: Path, a
     import getpass
 
     from bot import auth
+    from bot.platforms.facebook_auth import auth_facebook
 
     network = network or FacebookSettings()
     app_id = auth.app_key("facebook", "FACEBOOK_APP_ID (or --app-id)", args.app_id or network.app_id,
@@ -173,7 +175,7 @@ def _run_auth(settings: Any, network: FacebookSettings | None, env_path: Path, a
     app_secret = auth.app_key("facebook", "FACEBOOK_APP_SECRET", network.app_secret,
                               "Meta app secret (not shown): ", getpass.getpass)
     user_token = getpass.getpass("User access token from the Graph API Explorer (not shown): ")
-    auth.auth_facebook(settings, env_path, user_token=user_token, app_id=app_id,
+    auth_facebook(settings, env_path, user_token=user_token, app_id=app_id,
                        app_secret=app_secret, input_fn=input, print_fn=print)
 
 
@@ -302,16 +304,10 @@ class FacebookPlatform:
             if method == "GET":
                 form["method"] = "GET"      # Graph's method override: a read, sent as POST
         http_method = "GET" if query is not None else "POST"
-        import requests
-
         log.debug("facebook: %s %s", http_method, url)
-        try:
+        with transport_errors(self.name, "Graph", self.timeout):
             response = self._session.request(http_method, url, params=query, data=form,
                                              headers=headers, timeout=self.timeout)
-        except requests.Timeout:
-            raise TransientError(self.name, f"Graph did not answer within {self.timeout:g}s") from None
-        except requests.RequestException as exc:
-            raise TransientError(self.name, f"could not reach Graph: {exc.__class__.__name__}") from None
         log.debug("facebook: %s %s -> %s", http_method, url, response.status_code)
 
         try:

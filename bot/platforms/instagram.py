@@ -81,6 +81,7 @@ from urllib.parse import quote
 
 from bot.values import ConfigError
 from bot.models import Message, Published, utcnow
+from bot.http import transport_errors
 from bot.platforms.base import (
     AuthError,
     ImageProblem,
@@ -680,8 +681,6 @@ class InstagramPlatform:
         The token goes in the form body of a POST, or the Authorization header
         of a GET; only the two token endpoints take it in the query (see above).
         """
-        import requests
-
         url = f"{self.base_url}/{self.version}/{path}" if versioned else f"{self.base_url}/{path}"
         secret = token or self._token
         headers = {"Accept": "application/json"}
@@ -697,15 +696,10 @@ class InstagramPlatform:
             form = {**params, "access_token": secret}
         log.debug("instagram: %s %s", method, url)
         deadline = time.monotonic() + self.timeout
-        try:
+        with transport_errors(self.name, "Instagram", self.timeout, path):
             with self._session.request(method, url, params=query, data=form, headers=headers,
                                        timeout=self.timeout, stream=True) as response:
                 raw = self._read(response, deadline)
-        except requests.Timeout:
-            raise TransientError(self.name, f"Instagram did not answer {path} within {self.timeout:g}s") from None
-        except requests.RequestException as exc:
-            raise TransientError(self.name, f"could not reach Instagram for {path}: "
-                                            f"{exc.__class__.__name__}") from None
         status = response.status_code
         log.debug("instagram: %s %s -> %s", method, url, status)
         try:

@@ -62,6 +62,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from bot.models import Message, Published, utcnow
+from bot.http import transport_errors
 from bot.platforms.base import (
     AuthError,
     DuplicateError,
@@ -197,13 +198,14 @@ def _run_auth(settings: Any, network: LinkedInSettings | None, env_path: Path, a
     import webbrowser
 
     from bot import auth
+    from bot.platforms.linkedin_auth import auth_linkedin
 
     network = network or LinkedInSettings()
     client_id = auth.app_key("linkedin", "LINKEDIN_CLIENT_ID (or --client-id)",
                              args.client_id or network.client_id, "LinkedIn app Client ID: ", input)
     client_secret = auth.app_key("linkedin", "LINKEDIN_CLIENT_SECRET", network.client_secret,
                                  "LinkedIn app Client Secret (not shown): ", getpass.getpass)
-    auth.auth_linkedin(settings, env_path, client_id=client_id, client_secret=client_secret,
+    auth_linkedin(settings, env_path, client_id=client_id, client_secret=client_secret,
                        organization=args.organization, port=args.port, print_fn=print,
                        open_browser=None if args.no_browser else webbrowser.open)
 
@@ -460,21 +462,15 @@ class LinkedInPlatform:
     def _request(self, method: str, path: str, *, permission: str, versioned: bool = True,
                  params: dict[str, str] | None = None, json: Any = None) -> requests.Response:
         """One call to LinkedIn; any answer but 2xx becomes the matching PlatformError."""
-        import requests
-
         url = self._base_url + path
         headers = {"Authorization": f"Bearer {self._token}"}
         if versioned:
             headers["LinkedIn-Version"] = self._version
             headers["X-Restli-Protocol-Version"] = "2.0.0"
         log.debug("%s %s", method, url)
-        try:
+        with transport_errors(self.name, "LinkedIn", self._timeout, f"{method} {path}"):
             response = self._session.request(method, url, params=params, json=json, headers=headers,
                                              timeout=self._timeout)
-        except requests.Timeout:
-            raise TransientError(self.name, f"{method} {path} timed out after {self._timeout:g}s") from None
-        except requests.RequestException as exc:
-            raise TransientError(self.name, f"{method} {path} failed: {exc.__class__.__name__}") from None
         if 200 <= response.status_code < 300:
             return response
         raise self._error(response, permission)

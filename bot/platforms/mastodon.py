@@ -63,10 +63,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Mapping
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from bot.values import ConfigError
 from bot.models import Message, Published, utcnow
+from bot.http import transient, transport_errors_caught
+from bot.urls import identity
 from bot.platforms.base import (
     AuthError,
     PermanentError,
@@ -414,9 +416,6 @@ def _exchange(session: requests.Session, method: str, url: str, *, timeout: floa
               params: Mapping[str, str] | None = None) -> _Answer:
     """Make one request whose whole exchange ends within ``timeout`` (plus one read);
     transport failures become TransientError."""
-    import requests
-    import urllib3
-
     deadline = time.monotonic() + timeout
     log.debug("mastodon: %s %s", method, url)
     try:
@@ -436,12 +435,8 @@ def _exchange(session: requests.Session, method: str, url: str, *, timeout: floa
                     raise TransientError(NAME, f"the instance did not finish answering within {timeout:g}s",
                                          status=response.status_code)
             status, answer_headers = response.status_code, response.headers
-    except requests.Timeout:
-        raise TransientError(NAME, f"the instance did not answer within {timeout:g}s") from None
-    except requests.RequestException as exc:
-        raise TransientError(NAME, f"could not reach the instance: {exc.__class__.__name__}") from None
-    except (urllib3.exceptions.HTTPError, OSError) as exc:   # raised by read1 while the body arrives
-        raise TransientError(NAME, f"the connection failed while reading: {exc.__class__.__name__}") from None
+    except transport_errors_caught() as exc:                 # read1 raises urllib3's and OSError mid-body
+        raise transient(NAME, "the instance", timeout, exc) from None
     log.debug("mastodon: %s %s -> %s", method, url, status)
     try:
         body = json.loads(received.decode("utf-8")) if received else None
@@ -583,11 +578,11 @@ class MastodonPlatform:
                                       "exclude_reblogs": "true"}, doing="the list of recent statuses")
         if not isinstance(answer.body, list):
             raise TransientError(NAME, "the instance's list of statuses was not a JSON array", status=answer.status)
-        wanted = _same_article_key(post_url)
+        wanted = identity(post_url, keep_fragment=False)   # a card's link may have lost its #fragment
         for status in answer.body:
             if not isinstance(status, dict) or not isinstance(status.get("id"), str):
                 continue
-            if any(_same_article_key(link) == wanted for link in _status_links(status)):
+            if any(identity(link, keep_fragment=False) == wanted for link in _status_links(status)):
                 url = status.get("url") or status.get("uri")
                 return Published(remote_id=status["id"], url=url if isinstance(url, str) else None,
                                  note="already on Mastodon")
@@ -656,30 +651,6 @@ def _status_links(status: Mapping[str, Any]) -> list[str]:
     if isinstance(content, str):
         links += [html.unescape(a or b) for a, b in _HREF.findall(content)]
     return links
-
-
-# Query parameters that only track a click. bot/urls.py will own this rule for the
-# whole project; until then this is the strictest of the adapters' copies.
-_TRACKING_PREFIXES = ("utm_",)
-_TRACKING_PARAMS = frozenset({"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid"})
-
-
-def _same_article_key(url: str) -> str:
-    """A URL reduced to what names the article: no scheme, ``www.``, default port,
-    trailing slash, fragment or tracking parameters; host in lower case."""
-    parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower()
-    if host.startswith("www."):
-        host = host[4:]
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if port and port not in (80, 443):
-        host = f"{host}:{port}"
-    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                   if k.lower() not in _TRACKING_PARAMS and not k.lower().startswith(_TRACKING_PREFIXES))
-    return urlunsplit(("", host, parts.path.rstrip("/") or "/", urlencode(query), ""))
 
 
 # -- connecting an account (the out-of-band authorization-code flow) ----------------------

@@ -47,6 +47,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from bot.models import Message, Published, utcnow
+from bot.http import transport_errors
 from bot.urls import identity
 from bot.values import ConfigError, parse_bool
 from bot.platforms.base import (
@@ -169,7 +170,7 @@ def _auth_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_auth(settings: Any, network: TwitterSettings | None, env_path: Path, args: argparse.Namespace) -> None:
-    from bot import auth
+    from bot.platforms.twitter_auth import auth_twitter
     from bot.cli import UsageError
 
     network = network or TwitterSettings()
@@ -179,7 +180,7 @@ def _run_auth(settings: Any, network: TwitterSettings | None, env_path: Path, ar
     if missing:
         raise UsageError(f"auth twitter needs {' and '.join(missing)} (the app's \"API Key and Secret\" "
                          f"from the X developer portal) in {env_path} or the environment; nothing was changed")
-    auth.auth_twitter(settings, env_path, input_fn=input, print_fn=print)
+    auth_twitter(settings, env_path, input_fn=input, print_fn=print)
 
 
 def _check_note(settings: Any) -> str | None:
@@ -337,22 +338,11 @@ class TwitterPlatform:
 
         Only the method and route are logged: headers carry the signature.
         """
-        import requests
-
         url = self._base_url + route
         log.debug("X API request: %s %s", method, route)
-        try:
+        with transport_errors(PLATFORM, "X", self._timeout, f"{method} {route}"):
             response = self._session.request(method, url, params=params, json=json, data=data,
                                              files=files, auth=self._oauth, timeout=self._timeout)
-        except requests.Timeout:
-            raise TransientError(PLATFORM, f"{method} {route}: no answer from X within "
-                                           f"{self._timeout:g} s") from None
-        except requests.ConnectionError as exc:
-            raise TransientError(PLATFORM, f"{method} {route}: cannot reach X "
-                                           f"({exc.__class__.__name__})") from None
-        except requests.RequestException as exc:
-            raise TransientError(PLATFORM, f"{method} {route}: request failed "
-                                           f"({exc.__class__.__name__})") from None
         log.debug("X API answer: %s %s -> %s", method, route, response.status_code)
         if 200 <= response.status_code < 300:
             return response

@@ -42,11 +42,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+
+from tests.fakes.server import FakeHandler, FakeServer, bind
 
 HANDLE = "autopost-test.bsky.social"
 DID = "did:plc:7iza6de2dwap2sbkpav7c6c6"
@@ -81,7 +82,9 @@ class _Plan:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakePDS:
+class FakePDS(FakeServer):
+    thread_name = "fake-pds"
+
     def __init__(self, *, handle: str = HANDLE, did: str = DID, app_password: str = APP_PASSWORD):
         self.handle = handle
         self.did = did
@@ -96,23 +99,11 @@ class FakePDS:
         self._refresh: dict[str, bool] = {}
         self._plans: list[_Plan] = []
         self._lock = threading.Lock()
-        self._released = threading.Event()
         self._serial = itertools.count(1)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-pds", daemon=True)
-        self._thread.start()
+        super().__init__()
 
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def close(self) -> None:
-        self._released.set()
-        self._server.shutdown()
-        self._server.server_close()
+    def handler(self) -> type[FakeHandler]:
+        return bind(_Handler, self)
 
     # -- steering -------------------------------------------------------------
 
@@ -426,76 +417,63 @@ def _err(status: int, error: str, message: str) -> tuple[int, Any, dict[str, str
     return status, {"error": error, "message": message}, {}
 
 
-def _handler_for(fake: FakePDS) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True
+class _Handler(FakeHandler):
+    fake: FakePDS
+    protocol_version = "HTTP/1.0"
 
-        def do_GET(self) -> None:
-            self._serve("GET")
+    def respond(self, method: str, path: str, raw: bytes) -> None:
+        parts = urlsplit(self.path)
+        nsid = parts.path[len("/xrpc/"):] if parts.path.startswith("/xrpc/") else parts.path
+        request = Recorded(method, nsid, dict(parse_qsl(parts.query, keep_blank_values=True)),
+                           {k.lower(): v for k, v in self.headers.items()}, raw)
+        answer = self.fake._answer(request)
+        if isinstance(answer, _Plan):
+            if answer.kind == "hang":
+                self.fake._released.wait(timeout=30)
+                return
+            if answer.kind == "drop":
+                self.close_connection = True
+                return                      # the connection closes with no answer at all
+            if answer.kind == "trickle":
+                payload = json.dumps({"uri": f"at://{self.fake.did}/app.bsky.feed.post/x", "cid": "x"}).encode()
+                self._trickle(payload)
+                return
+            if answer.kind == "garbage":
+                self._send(answer.status, b"\x00\x9f{not json", "application/json", {})
+                return
+            if answer.kind == "html":
+                self._send(answer.status, b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+                           "text/html", {})
+                return
+        status, body, extra = answer
+        self._send(status, json.dumps(body).encode(), "application/json; charset=utf-8", extra)
 
-        def do_POST(self) -> None:
-            self._serve("POST")
-
-        def _serve(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            parts = urlsplit(self.path)
-            nsid = parts.path[len("/xrpc/"):] if parts.path.startswith("/xrpc/") else parts.path
-            request = Recorded(method, nsid, dict(parse_qsl(parts.query, keep_blank_values=True)),
-                               {k.lower(): v for k, v in self.headers.items()}, raw)
-            answer = fake._answer(request)
-            if isinstance(answer, _Plan):
-                if answer.kind == "hang":
-                    fake._released.wait(timeout=30)
+    def _trickle(self, payload: bytes) -> None:
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.flush()
+            for byte in payload:
+                if self.fake._released.wait(0.1):
                     return
-                if answer.kind == "drop":
-                    self.close_connection = True
-                    return                      # the connection closes with no answer at all
-                if answer.kind == "trickle":
-                    payload = json.dumps({"uri": f"at://{fake.did}/app.bsky.feed.post/x", "cid": "x"}).encode()
-                    self._trickle(payload)
-                    return
-                if answer.kind == "garbage":
-                    self._send(answer.status, b"\x00\x9f{not json", "application/json", {})
-                    return
-                if answer.kind == "html":
-                    self._send(answer.status, b"<html><body><h1>502 Bad Gateway</h1></body></html>",
-                               "text/html", {})
-                    return
-            status, body, extra = answer
-            self._send(status, json.dumps(body).encode(), "application/json; charset=utf-8", extra)
-
-        def _trickle(self, payload: bytes) -> None:
-            try:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
+                self.wfile.write(bytes([byte]))
                 self.wfile.flush()
-                for byte in payload:
-                    if fake._released.wait(0.1):
-                        return
-                    self.wfile.write(bytes([byte]))
-                    self.wfile.flush()
-            except OSError:
-                pass
-
-        def _send(self, status: int, payload: bytes, content_type: str, extra: dict[str, str]) -> None:
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
-            except OSError:
-                pass
-
-        def log_message(self, format: str, *args: Any) -> None:
+        except OSError:
             pass
 
-    return Handler
+    def _send(self, status: int, payload: bytes, content_type: str, extra: dict[str, str]) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in extra.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:
+            pass
 
 
 @pytest.fixture

@@ -29,15 +29,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
-import json
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
+
+from tests.fakes.server import FakeHandler, FakeServer, bind
 
 PAGE_ID = "104857600123"
 PAGE_TOKEN = "EAAG-fake-PAGE-token-7f3a9c"
@@ -82,15 +82,9 @@ class Recorded:
     form: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
-class _Plan:
-    kind: str                      # "error" | "hang" | "garbage"
-    status: int = 400
-    body: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+class FakeGraph(FakeServer):
+    thread_name = "fake-graph"
 
-
-class FakeGraph:
     def __init__(self, *, page_id: str = PAGE_ID, page_token: str = PAGE_TOKEN,
                  page_name: str = PAGE_NAME, app_secret: str | None = None,
                  user_tokens: dict[str, str] | None = None, unshimmed_urls: bool = False,
@@ -108,23 +102,20 @@ class FakeGraph:
         self.pages: list[dict[str, Any]] = [{"id": page_id, "name": page_name, "access_token": page_token,
                                              "category": "Blogger", "tasks": list(PAGE_TASKS)}]
         self.posts: list[dict[str, Any]] = []  # accepted posts, oldest first
-        self.requests: list[Recorded] = []
-        self._plans: list[_Plan] = []
         self._revoked_subcode: int | None = None
         self._lock = threading.Lock()
-        self._released = threading.Event()
         self._ids = itertools.count(9000001)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        # A short poll interval keeps close() (which waits for the loop to notice) quick.
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-graph", daemon=True)
-        self._thread.start()
+        super().__init__()
+
+    def handler(self) -> type[FakeHandler]:
+        return bind(_Handler, self)
 
     @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    def requests(self) -> list[Recorded]:
+        """Every request as received (headers in lower case, the form decoded), faulted ones included."""
+        return [Recorded(r.method, r.path, {k.lower(): v for k, v in r.headers.items()},
+                         dict(parse_qsl(r.body.decode("utf-8", "replace"), keep_blank_values=True)))
+                for r in list(self.received)]
 
     # -- steering -------------------------------------------------------------
 
@@ -146,19 +137,13 @@ class FakeGraph:
         if user_msg is not None:
             error["error_user_title"] = "Fake title"
             error["error_user_msg"] = user_msg
-        with self._lock:
-            for _ in range(times):
-                self._plans.append(_Plan("error", http_status, {"error": error}, dict(headers or {})))
+        self.answer_next(http_status, {"error": error}, headers, times,
+                         content_type="application/json; charset=UTF-8")
 
-    def hang_next(self) -> None:
-        """Hold the next request open, unanswered, until the fake is closed."""
-        with self._lock:
-            self._plans.append(_Plan("hang"))
-
-    def garbage_next(self, http_status: int = 200) -> None:
+    def garbage_next(self, http_status: int = 200) -> None:  # type: ignore[override]
         """Answer the next request with an HTML page instead of JSON."""
-        with self._lock:
-            self._plans.append(_Plan("garbage", http_status))
+        self.answer_next(http_status, b"<html><body>Sorry, something went wrong.</body></html>",
+                         content_type="text/html; charset=utf-8")
 
     def revoke(self, subcode: int = 460) -> None:
         """Every token is now refused with 190 (default: password changed) until restore()."""
@@ -180,11 +165,6 @@ class FakeGraph:
             self.pages.append({"id": page_id, "name": name, "access_token": token, "category": "Blogger",
                                "tasks": list(tasks)})
 
-    def close(self) -> None:
-        self._released.set()
-        self._server.shutdown()
-        self._server.server_close()
-
     # -- answering ------------------------------------------------------------
 
     def _store(self, message: str, link: str) -> str:
@@ -194,11 +174,8 @@ class FakeGraph:
         return post_id
 
     def _answer(self, method: str, path: str, query: dict[str, str], form: dict[str, str],
-                headers: dict[str, str]) -> tuple[int, Any, dict[str, str]] | _Plan:
+                headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
         with self._lock:
-            self.requests.append(Recorded(method, path, headers, form))
-            if self._plans:
-                return self._plans.pop(0)
             return self._graph(method, path, query, form, headers)
 
     def _graph(self, method, path, query, form, headers):
@@ -300,50 +277,15 @@ def _error(status: int, code: int, message: str, *, subcode: int | None = None) 
     return status, {"error": error}, {}
 
 
-def _handler_for(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True      # headers and body go out at once: no 40 ms delayed-ACK stall
-        def do_GET(self) -> None:
-            self._serve("GET")
+class _Handler(FakeHandler):
+    fake: FakeGraph
 
-        def do_POST(self) -> None:
-            self._serve("POST")
-
-        def _serve(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length).decode("utf-8", "replace") if length else ""
-            form = dict(parse_qsl(raw, keep_blank_values=True))
-            query = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            answer = fake._answer(method, self.path, query, form, headers)
-            if isinstance(answer, _Plan):
-                if answer.kind == "hang":
-                    fake._released.wait(timeout=30)
-                    return
-                if answer.kind == "garbage":
-                    self._send(answer.status, b"<html><body>Sorry, something went wrong.</body></html>",
-                               "text/html; charset=utf-8", {})
-                    return
-                answer = (answer.status, answer.body, answer.headers)
-            status, body, extra = answer
-            self._send(status, json.dumps(body).encode(), "application/json; charset=UTF-8", extra)
-
-        def _send(self, status: int, payload: bytes, content_type: str, extra: dict[str, str]) -> None:
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
-            except OSError:
-                pass                                 # the client gave up (timeout test)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass                                     # keep test output clean
-
-    return Handler
+    def respond(self, method: str, path: str, raw: bytes) -> None:
+        form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        query = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, body, extra = self.fake._answer(method, self.path, query, form, headers)
+        self.send_json(status, body, extra, content_type="application/json; charset=UTF-8")
 
 
 @pytest.fixture

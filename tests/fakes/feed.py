@@ -20,11 +20,12 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime, parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
 import pytest
+
+from tests.fakes.server import FakeHandler, FakeServer, bind
 
 
 @dataclass
@@ -49,21 +50,20 @@ class _Route:
 _EPOCH = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
 
-class FeedServer:
+class FeedServer(FakeServer):
     """Serves canned feeds and faults on http://127.0.0.1:PORT until ``close()``."""
+
+    thread_name = "feed-server"
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
         self._routes: dict[str, _Route] = {}
         self._lock = threading.Lock()
-        self._released = threading.Event()
         self._serves = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
+        super().__init__()
+
+    def handler(self) -> type[FakeHandler]:
+        return bind(_Handler, self)
 
     def url(self, path: str = "/feed.xml") -> str:
         return self.base_url + path
@@ -100,17 +100,6 @@ class FeedServer:
     def requests_to(self, path: str) -> list[RecordedRequest]:
         return [r for r in list(self.requests) if urlsplit(r.path).path == path]
 
-    def close(self) -> None:
-        self._released.set()
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FeedServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- called from handler threads
 
     def _route(self, path: str) -> _Route | None:
@@ -122,52 +111,50 @@ class FeedServer:
             self.requests.append(request)
 
 
-def _handler_for(server: FeedServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True      # headers and body go out at once: no 40 ms delayed-ACK stall
-        def do_GET(self) -> None:           # noqa: N802 (http.server's naming)
-            route = server._route(self.path)
-            record = RecordedRequest(self.path, dict(self.headers.items()))
-            if route is None:
-                self._send(record, 404, b"not found", {"Content-Type": "text/plain"})
-            elif route.kind == "hang":
-                record.status = 0
-                server._record(record)
-                server._released.wait()
-            elif route.kind == "serve":
-                self._serve(record, route)
-            else:
-                self._send(record, route.status, route.body, route.headers)
+class _Handler(FakeHandler):
+    fake: FeedServer
+    protocol_version = "HTTP/1.0"           # one request per connection, as the feed tests expect
 
-        def _serve(self, record: RecordedRequest, route: _Route) -> None:
-            validators = {}
-            if route.etag:
-                validators = {"ETag": route.etag, "Last-Modified": route.last_modified}
-                if _not_modified(self.headers, route):
-                    self._send(record, 304, b"", validators)
-                    return
-            body, headers = route.body, {**route.headers, **validators}
-            if route.compress and "gzip" in self.headers.get("Accept-Encoding", ""):
-                body = gzip.compress(body)
-                headers["Content-Encoding"] = "gzip"
-            self._send(record, 200, body, headers)
-
-        def _send(self, record: RecordedRequest, status: int, body: bytes, headers: dict) -> None:
-            record.status = status
+    def respond(self, method: str, path: str, raw: bytes) -> None:
+        server = self.fake
+        route = server._route(self.path)
+        record = RecordedRequest(self.path, dict(self.headers.items()))
+        if route is None:
+            self._send(record, 404, b"not found", {"Content-Type": "text/plain"})
+        elif route.kind == "hang":
+            record.status = 0
             server._record(record)
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            if status != 304 and not any(name.lower() == "content-length" for name in headers):
-                self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if body and status != 304:
-                self.wfile.write(body)
+            server._released.wait()
+        elif route.kind == "serve":
+            self._serve(record, route)
+        else:
+            self._send(record, route.status, route.body, route.headers)
 
-        def log_message(self, format: str, *args: object) -> None:   # keep test output quiet
-            pass
+    def _serve(self, record: RecordedRequest, route: _Route) -> None:
+        validators = {}
+        if route.etag:
+            validators = {"ETag": route.etag, "Last-Modified": route.last_modified}
+            if _not_modified(self.headers, route):
+                self._send(record, 304, b"", validators)
+                return
+        body, headers = route.body, {**route.headers, **validators}
+        if route.compress and "gzip" in self.headers.get("Accept-Encoding", ""):
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        self._send(record, 200, body, headers)
 
-    return Handler
+    def _send(self, record: RecordedRequest, status: int, body: bytes, headers: dict) -> None:
+        server = self.fake
+        record.status = status
+        server._record(record)
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if status != 304 and not any(name.lower() == "content-length" for name in headers):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body and status != 304:
+            self.wfile.write(body)
 
 
 def _not_modified(headers, route: _Route) -> bool:

@@ -31,16 +31,16 @@ Errors use Graph's shape with HTTP 400. Tests steer the next answers with
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+
+from tests.fakes.server import FakeHandler, FakeServer, bind
 
 ACCOUNT_ID = "17841400000000042"
 USERNAME = "example.blog"
@@ -70,15 +70,9 @@ class Recorded:
     form: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
-class _Plan:
-    kind: str                          # error | hang | garbage | html
-    status: int = 400
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
+class FakeInstagram(FakeServer):
+    thread_name = "fake-instagram"
 
-
-class FakeInstagram:
     def __init__(self, *, account_id: str = ACCOUNT_ID, token: str = TOKEN, username: str = USERNAME,
                  finish_after: int = 0, limit_total: int = 50,
                  clock: Callable[[], datetime] | None = None):
@@ -90,25 +84,23 @@ class FakeInstagram:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.containers: dict[str, dict[str, Any]] = {}
         self.media: list[dict[str, Any]] = []       # published, oldest first
-        self.requests: list[Recorded] = []
         self.image_fetches: list[str] = []
         self.refreshes = 0
         self.fail_permalinks = False        # reading a media's permalink answers 500 (it is published all the same)
-        self._plans: list[_Plan] = []
         self._revoked = False
         self._lock = threading.Lock()
-        self._released = threading.Event()
         self._ids = itertools.count(18000000000000001)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-instagram", daemon=True)
-        self._thread.start()
+        super().__init__()
+
+    def handler(self) -> type[FakeHandler]:
+        return bind(_Handler, self)
 
     @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    def requests(self) -> list[Recorded]:
+        """Every request as received (headers in lower case, the form decoded), faulted ones included."""
+        return [Recorded(r.method, r.path, {k.lower(): v for k, v in r.headers.items()},
+                         dict(parse_qsl(r.body.decode("utf-8", "replace"), keep_blank_values=True)))
+                for r in list(self.received)]
 
     # -- steering -------------------------------------------------------------
 
@@ -124,22 +116,16 @@ class FakeInstagram:
             error["error_user_msg"] = user_msg
         if is_transient is not None:
             error["is_transient"] = is_transient
-        with self._lock:
-            self._plans += [_Plan("error", http_status, {"error": error}, dict(headers or {})) for _ in range(times)]
+        self.answer_next(http_status, {"error": error}, headers, times, content_type="application/json; charset=UTF-8")
 
-    def hang_next(self) -> None:
-        with self._lock:
-            self._plans.append(_Plan("hang"))
-
-    def garbage_next(self, http_status: int = 200) -> None:
+    def garbage_next(self, http_status: int = 200) -> None:  # type: ignore[override]
         """Not JSON at all."""
-        with self._lock:
-            self._plans.append(_Plan("garbage", http_status))
+        self.answer_next(http_status, b"\x00\x01not json{")
 
     def html_next(self, http_status: int = 502) -> None:
         """A proxy's HTML error page."""
-        with self._lock:
-            self._plans.append(_Plan("html", http_status))
+        self.answer_next(http_status, b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+                         content_type="text/html; charset=utf-8")
 
     def revoke(self) -> None:
         with self._lock:
@@ -166,18 +152,9 @@ class FakeInstagram:
     def published_from(self, container_id: str) -> list[dict[str, Any]]:
         return [m for m in self.media if m["container"] == container_id]
 
-    def close(self) -> None:
-        self._released.set()
-        self._server.shutdown()
-        self._server.server_close()
-
     # -- answering ------------------------------------------------------------
 
     def _answer(self, method, path, query, form, headers):
-        with self._lock:
-            self.requests.append(Recorded(method, path, headers, form))
-            if self._plans:
-                return self._plans.pop(0)
         parts = [p for p in urlsplit(path).path.split("/") if p]
         if parts and parts[0] in ("refresh_access_token", "access_token"):
             with self._lock:
@@ -367,54 +344,15 @@ def _error(status: int, code: int, message: str, *, subcode: int | None = None, 
     return status, {"error": error}, {}
 
 
-def _handler_for(fake: FakeInstagram) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True
+class _Handler(FakeHandler):
+    fake: FakeInstagram
 
-        def do_GET(self) -> None:            # noqa: N802
-            self._serve("GET")
-
-        def do_POST(self) -> None:           # noqa: N802
-            self._serve("POST")
-
-        def _serve(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length).decode("utf-8", "replace") if length else ""
-            form = dict(parse_qsl(raw, keep_blank_values=True))
-            query = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            answer = fake._answer(method, self.path, query, form, headers)
-            if isinstance(answer, _Plan):
-                if answer.kind == "hang":
-                    fake._released.wait(timeout=30)
-                    return
-                if answer.kind == "garbage":
-                    self._send(answer.status, b"\x00\x01not json{", "application/json", {})
-                    return
-                if answer.kind == "html":
-                    self._send(answer.status, b"<html><body><h1>502 Bad Gateway</h1></body></html>",
-                               "text/html; charset=utf-8", {})
-                    return
-                answer = (answer.status, answer.body, answer.headers)
-            status, body, extra = answer
-            self._send(status, json.dumps(body).encode(), "application/json; charset=UTF-8", extra)
-
-        def _send(self, status: int, payload: bytes, content_type: str, extra: dict[str, str]) -> None:
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
-            except OSError:
-                pass
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
+    def respond(self, method: str, path: str, raw: bytes) -> None:
+        form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        query = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, body, extra = self.fake._answer(method, self.path, query, form, headers)
+        self.send_json(status, body, extra, content_type="application/json; charset=UTF-8")
 
 
 @pytest.fixture

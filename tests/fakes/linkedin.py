@@ -49,12 +49,12 @@ import itertools
 import json
 import re
 import threading
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+
+from tests.fakes.server import FakeHandler, FakeServer, bind
 
 TOKEN = "li-test-token-9f3c1e77d2"
 ORG_TOKEN = "li-org-token-4b81d0e5aa"
@@ -134,16 +134,10 @@ def little_truncate(commentary: str) -> str:
     return commentary
 
 
-@dataclass
-class _Canned:
-    kind: str                    # "fail" | "hang" | "garbage"
-    path: str | None             # only requests whose path starts with this
-    status: int = 200
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
+class FakeLinkedIn(FakeServer):
+    poll_interval = 0.02
+    thread_name = "fake-linkedin"
 
-
-class FakeLinkedIn:
     def __init__(self, token: str = TOKEN):
         self.token = token
         self.org_token = ORG_TOKEN
@@ -164,24 +158,19 @@ class FakeLinkedIn:
         self._deny = False
         self.posts: list[dict[str, Any]] = []          # accepted posts, commentary as stored
         self.images: dict[str, bytes] = {}             # image URN -> uploaded bytes
-        self.requests: list[tuple[str, str]] = []      # (method, path with query)
         self._pending: dict[str, str] = {}             # upload id -> image URN awaiting its PUT
-        self._canned: list[_Canned] = []
         self._revoked = False
         self._ids = itertools.count(7141138937766391808)
         self._lock = threading.Lock()
-        self._release = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        # A short poll interval: shutdown() waits up to one interval, once per test.
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        daemon=True)
-        self._thread.start()
+        super().__init__()
+
+    def handler(self) -> type[FakeHandler]:
+        return bind(_Handler, self)
 
     @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    def requests(self) -> list[tuple[str, str]]:
+        """(method, path with query) of every request, faulted ones included."""
+        return [(r.method, r.path) for r in self.received]
 
     def image_url(self, name: str = "ok.png") -> str:
         return f"{self.base_url}/img/{name}"
@@ -193,18 +182,11 @@ class FakeLinkedIn:
         """Answer the next ``times`` requests (under ``path``, if given) with this error."""
         if body is None:
             body = dict(_DEFAULT_ERRORS.get(status, {"status": status, "message": f"error {status}"}))
-        with self._lock:
-            self._canned.extend(_Canned("fail", path, status, body, dict(headers or {})) for _ in range(times))
-
-    def hang_next(self, *, path: str | None = None) -> None:
-        """Hold the next request open, unanswered, until the fake is closed."""
-        with self._lock:
-            self._canned.append(_Canned("hang", path))
+        self.answer_next(status, body, headers, times, path=path)
 
     def garbage_next(self, *, path: str | None = None) -> None:
         """Answer the next request with 200 and an HTML body, as a broken proxy would."""
-        with self._lock:
-            self._canned.append(_Canned("garbage", path))
+        self.answer_next(200, b"<html><body>Bad gateway, maybe</body></html>", path=path, content_type="text/html")
 
     def revoke(self) -> None:
         """Every authenticated call answers 401 REVOKED_ACCESS_TOKEN until ``restore()``."""
@@ -220,18 +202,6 @@ class FakeLinkedIn:
     def deny_authorization(self) -> None:
         """The member presses "Cancel" on the consent screen of the next authorization."""
         self._deny = True
-
-    def close(self) -> None:
-        self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
-
-    def _take_canned(self, path: str) -> _Canned | None:
-        with self._lock:
-            for i, canned in enumerate(self._canned):
-                if canned.path is None or path.startswith(canned.path):
-                    return self._canned.pop(i)
-        return None
 
     # ── LinkedIn's behaviour ─────────────────────────────────────────────
 
@@ -410,153 +380,113 @@ def _post_problem(body: Any) -> str | None:
     return None
 
 
-def _handler_for(fake: FakeLinkedIn) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True      # headers and body go out at once: no 40 ms delayed-ACK stall
-        protocol_version = "HTTP/1.1"
+class _Handler(FakeHandler):
+    fake: FakeLinkedIn
 
-        def log_message(self, format: str, *args: Any) -> None:   # keep test output quiet
-            pass
+    def respond(self, method: str, path: str, raw: bytes) -> None:
+        self._route(method, path, parse_qs(urlsplit(self.path).query), raw)
 
-        def do_GET(self) -> None:
-            self._handle("GET")
+    def _route(self, method: str, path: str, query: dict[str, list[str]], raw: bytes) -> None:
+        if path.startswith("/img/") and method == "GET":
+            return self._image(path[len("/img/"):])
+        if path == "/oauth/v2/authorization" and method == "GET":
+            status, payload, headers = self.fake._authorize(query)
+            return self._send(status, payload, "text/html; charset=utf-8", headers)
+        if path == "/oauth/v2/accessToken" and method == "POST":
+            if "client_secret" in query or "code" in query:
+                return self._json(400, {"error": "invalid_request",
+                                        "error_description": "fake: secrets must travel in the body"})
+            form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+            return self._json(*self.fake._exchange(form, self.headers.get("Content-Type", "")))
+        problem = self._auth_problem(path)
+        if problem:
+            return self._json(*problem)
+        scopes = self.fake.token_scopes.get(self.headers.get("Authorization", "")[len("Bearer "):], set())
+        if path == "/v2/userinfo" and method == "GET":
+            if "openid" not in scopes:
+                return self._json(*_denied("userinfo.GET.NO_VERSION"))
+            return self._json(200, {"sub": self.fake.member_sub, "name": self.fake.member_name,
+                                    "given_name": self.fake.member_name.split()[0],
+                                    "family_name": self.fake.member_name.split()[-1],
+                                    "locale": {"country": "US", "language": "en"}})
+        if path == "/rest/organizationAcls" and method == "GET":
+            if not scopes & ADMIN_READ_SCOPES:
+                return self._json(*_denied("organizationAcls.FINDER-roleAssignee." + VERSIONS[-1]))
+            return self._json(*self.fake._acls(query))
+        if path.startswith("/rest/organizations/") and method == "GET":
+            if not scopes & ADMIN_READ_SCOPES:
+                return self._json(*_denied("organizations.GET." + VERSIONS[-1]))
+            org_id = path.rsplit("/", 1)[-1]
+            if org_id not in self.fake.organizations:
+                return self._json(404, _DEFAULT_ERRORS[404])
+            return self._json(200, {"id": int(org_id), "localizedName": self.fake.organizations[org_id],
+                                    "vanityName": self.fake.organizations[org_id].lower()})
+        if path.startswith("/upload/") and method == "PUT":
+            upload_id = path.rsplit("/", 1)[-1]
+            with self.fake._lock:
+                urn = self.fake._pending.pop(upload_id, None)
+                if urn and raw:
+                    self.fake.images[urn] = raw
+            if not urn or not raw:
+                return self._json(400, {"status": 400, "message": "Unknown upload or empty body"})
+            return self._send(201, b"", "text/plain")
+        body = self._body(raw)
+        if path == "/rest/posts" and method == "POST":
+            if body is _INVALID:
+                return self._json(400, {"status": 400, "code": "ILLEGAL_ARGUMENT",
+                                        "message": "Invalid JSON in request body"})
+            return self._json(*self.fake._create_post(body, scopes))
+        if path == "/rest/images" and method == "POST" and query.get("action") == ["initializeUpload"]:
+            if body is _INVALID:
+                return self._json(400, {"status": 400, "message": "Invalid JSON in request body"})
+            return self._json(*self.fake._initialize_upload(body, scopes))
+        return self._json(404, _DEFAULT_ERRORS[404])
 
-        def do_POST(self) -> None:
-            self._handle("POST")
+    def _auth_problem(self, path: str) -> tuple[int, Any] | None:
+        given = self.headers.get("Authorization", "")
+        if not given.startswith("Bearer ") or given[len("Bearer "):] not in self.fake.token_scopes:
+            return 401, {"status": 401, "serviceErrorCode": 65600, "code": "INVALID_ACCESS_TOKEN",
+                         "message": "Invalid access token"}
+        if self.fake._revoked:
+            return 401, {"status": 401, "serviceErrorCode": 65602, "code": "REVOKED_ACCESS_TOKEN",
+                         "message": "The token used in the request has been revoked by the user"}
+        if path.startswith("/rest/"):
+            version = self.headers.get("LinkedIn-Version")
+            if not version:
+                return 400, {"status": 400, "code": "VERSION_MISSING",
+                             "message": "A version must be present. Please specify a version by adding "
+                                        "the LinkedIn-Version header."}
+            if version not in self.fake.versions:
+                return 426, {"status": 426, "code": "NONEXISTENT_VERSION",
+                             "message": f"Requested version {version} is not active"}
+            if self.headers.get("X-Restli-Protocol-Version") != "2.0.0":
+                return 400, {"status": 400, "code": "ILLEGAL_ARGUMENT",
+                             "message": "X-Restli-Protocol-Version: 2.0.0 is required"}
+        return None
 
-        def do_PUT(self) -> None:
-            self._handle("PUT")
+    def _image(self, name: str) -> None:
+        if name == "ok.png":
+            return self._send(200, PNG_BYTES, "image/png")
+        if name == "huge.png":
+            return self._send(200, b"\0" * OVER_FIVE_MB, "image/png")
+        if name == "page.html":
+            return self._send(200, b"<html>not an image</html>", "text/html")
+        return self._send(404, b"not found", "text/plain")
 
-        def _handle(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            parts = urlsplit(self.path)
-            with fake._lock:
-                fake.requests.append((method, self.path))
-            try:
-                canned = fake._take_canned(parts.path)
-                if canned and canned.kind == "hang":
-                    fake._release.wait()
-                    return
-                if canned and canned.kind == "garbage":
-                    self._send(200, b"<html><body>Bad gateway, maybe</body></html>", "text/html")
-                    return
-                if canned:
-                    self._json(canned.status, canned.body, canned.headers)
-                    return
-                self._route(method, parts.path, parse_qs(parts.query), raw)
-            except (BrokenPipeError, ConnectionResetError):
-                pass   # the client gave up (timeout, or stopped reading a big image)
+    @staticmethod
+    def _body(raw: bytes) -> Any:
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return _INVALID
 
-        def _route(self, method: str, path: str, query: dict[str, list[str]], raw: bytes) -> None:
-            if path.startswith("/img/") and method == "GET":
-                return self._image(path[len("/img/"):])
-            if path == "/oauth/v2/authorization" and method == "GET":
-                status, payload, headers = fake._authorize(query)
-                return self._send(status, payload, "text/html; charset=utf-8", headers)
-            if path == "/oauth/v2/accessToken" and method == "POST":
-                if "client_secret" in query or "code" in query:
-                    return self._json(400, {"error": "invalid_request",
-                                            "error_description": "fake: secrets must travel in the body"})
-                form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
-                return self._json(*fake._exchange(form, self.headers.get("Content-Type", "")))
-            problem = self._auth_problem(path)
-            if problem:
-                return self._json(*problem)
-            scopes = fake.token_scopes.get(self.headers.get("Authorization", "")[len("Bearer "):], set())
-            if path == "/v2/userinfo" and method == "GET":
-                if "openid" not in scopes:
-                    return self._json(*_denied("userinfo.GET.NO_VERSION"))
-                return self._json(200, {"sub": fake.member_sub, "name": fake.member_name,
-                                        "given_name": fake.member_name.split()[0],
-                                        "family_name": fake.member_name.split()[-1],
-                                        "locale": {"country": "US", "language": "en"}})
-            if path == "/rest/organizationAcls" and method == "GET":
-                if not scopes & ADMIN_READ_SCOPES:
-                    return self._json(*_denied("organizationAcls.FINDER-roleAssignee." + VERSIONS[-1]))
-                return self._json(*fake._acls(query))
-            if path.startswith("/rest/organizations/") and method == "GET":
-                if not scopes & ADMIN_READ_SCOPES:
-                    return self._json(*_denied("organizations.GET." + VERSIONS[-1]))
-                org_id = path.rsplit("/", 1)[-1]
-                if org_id not in fake.organizations:
-                    return self._json(404, _DEFAULT_ERRORS[404])
-                return self._json(200, {"id": int(org_id), "localizedName": fake.organizations[org_id],
-                                        "vanityName": fake.organizations[org_id].lower()})
-            if path.startswith("/upload/") and method == "PUT":
-                upload_id = path.rsplit("/", 1)[-1]
-                with fake._lock:
-                    urn = fake._pending.pop(upload_id, None)
-                    if urn and raw:
-                        fake.images[urn] = raw
-                if not urn or not raw:
-                    return self._json(400, {"status": 400, "message": "Unknown upload or empty body"})
-                return self._send(201, b"", "text/plain")
-            body = self._body(raw)
-            if path == "/rest/posts" and method == "POST":
-                if body is _INVALID:
-                    return self._json(400, {"status": 400, "code": "ILLEGAL_ARGUMENT",
-                                            "message": "Invalid JSON in request body"})
-                return self._json(*fake._create_post(body, scopes))
-            if path == "/rest/images" and method == "POST" and query.get("action") == ["initializeUpload"]:
-                if body is _INVALID:
-                    return self._json(400, {"status": 400, "message": "Invalid JSON in request body"})
-                return self._json(*fake._initialize_upload(body, scopes))
-            return self._json(404, _DEFAULT_ERRORS[404])
+    def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        payload = b"" if body is None else json.dumps(body).encode()
+        self._send(status, payload, "application/json", headers)
 
-        def _auth_problem(self, path: str) -> tuple[int, Any] | None:
-            given = self.headers.get("Authorization", "")
-            if not given.startswith("Bearer ") or given[len("Bearer "):] not in fake.token_scopes:
-                return 401, {"status": 401, "serviceErrorCode": 65600, "code": "INVALID_ACCESS_TOKEN",
-                             "message": "Invalid access token"}
-            if fake._revoked:
-                return 401, {"status": 401, "serviceErrorCode": 65602, "code": "REVOKED_ACCESS_TOKEN",
-                             "message": "The token used in the request has been revoked by the user"}
-            if path.startswith("/rest/"):
-                version = self.headers.get("LinkedIn-Version")
-                if not version:
-                    return 400, {"status": 400, "code": "VERSION_MISSING",
-                                 "message": "A version must be present. Please specify a version by adding "
-                                            "the LinkedIn-Version header."}
-                if version not in fake.versions:
-                    return 426, {"status": 426, "code": "NONEXISTENT_VERSION",
-                                 "message": f"Requested version {version} is not active"}
-                if self.headers.get("X-Restli-Protocol-Version") != "2.0.0":
-                    return 400, {"status": 400, "code": "ILLEGAL_ARGUMENT",
-                                 "message": "X-Restli-Protocol-Version: 2.0.0 is required"}
-            return None
-
-        def _image(self, name: str) -> None:
-            if name == "ok.png":
-                return self._send(200, PNG_BYTES, "image/png")
-            if name == "huge.png":
-                return self._send(200, b"\0" * OVER_FIVE_MB, "image/png")
-            if name == "page.html":
-                return self._send(200, b"<html>not an image</html>", "text/html")
-            return self._send(404, b"not found", "text/plain")
-
-        @staticmethod
-        def _body(raw: bytes) -> Any:
-            try:
-                return json.loads(raw) if raw else None
-            except ValueError:
-                return _INVALID
-
-        def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            payload = b"" if body is None else json.dumps(body).encode()
-            self._send(status, payload, "application/json", headers)
-
-        def _send(self, status: int, payload: bytes, content_type: str,
-                  headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
-    return Handler
+    def _send(self, status: int, payload: bytes, content_type: str,
+              headers: dict[str, str] | None = None) -> None:
+        self.send_body(status, payload, {"Content-Type": content_type, **(headers or {})})
 
 
 _INVALID = object()

@@ -34,11 +34,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from tests.fakes.server import FakeHandler, FakeServer, bind
 
 TOKEN = "masto-test-token-4b1d2c9e0a"
 USERNAME = "blog"
@@ -85,7 +86,9 @@ class _Plan:
     interval: float = 0.2
 
 
-class FakeMastodon:
+class FakeMastodon(FakeServer):
+    thread_name = "fake-mastodon"
+
     def __init__(self, *, token: str = TOKEN, scopes: frozenset[str] = SCOPES,
                  max_characters: int | None = 500, url_length: int | None = 23,
                  v2_instance: bool = True, clock: Callable[[], datetime] | None = None):
@@ -102,18 +105,11 @@ class FakeMastodon:
         self._plans: list[_Plan] = []
         self._revoked = False
         self._lock = threading.Lock()
-        self._released = threading.Event()
         self._ids = itertools.count(113000000000000001)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-mastodon", daemon=True)
-        self._thread.start()
+        super().__init__()
 
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    def handler(self) -> type[FakeHandler]:
+        return bind(_Handler, self)
 
     def posted(self) -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST" and r.path.startswith("/api/v1/statuses")]
@@ -134,7 +130,7 @@ class FakeMastodon:
             headers["X-RateLimit-Reset"] = reset
         self.fail_next(429, "Too many requests", headers=headers, path=path)
 
-    def hang_next(self, *, path: str | None = None) -> None:
+    def hang_next(self, times: int = 1, *, path: str | None = None) -> None:
         """Hold the next request open, unanswered, until the fake is closed."""
         with self._lock:
             self._plans.append(_Plan("hang", path=path))
@@ -190,11 +186,6 @@ class FakeMastodon:
         if not match:
             raise AssertionError(f"no code on the authorization page: {text[:200]}")
         return match.group(1)
-
-    def close(self) -> None:
-        self._released.set()
-        self._server.shutdown()
-        self._server.server_close()
 
     # -- answering -------------------------------------------------------------------
 
@@ -428,95 +419,83 @@ def _content(text: str) -> str:
     return "".join(paragraphs)
 
 
-def _handler_for(fake: FakeMastodon) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True
+class _Handler(FakeHandler):
+    fake: FakeMastodon
+    protocol_version = "HTTP/1.0"
 
-        def do_GET(self) -> None:
-            self._serve("GET")
+    def respond(self, method: str, path: str, body: bytes) -> None:
+        raw = body.decode("utf-8", "replace")
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        form: dict[str, Any]
+        if content_type == "application/json" and raw:
+            try:
+                form = json.loads(raw)
+            except ValueError:
+                self._send(400, b'{"error":"Error occurred while parsing request parameters"}',
+                           "application/json; charset=utf-8", {})
+                return
+        else:
+            form = {k: (v if k.endswith("[]") else v[-1]) for k, v in
+                    parse_qs(raw, keep_blank_values=True).items()}
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        answer = self.fake._answer(method, self.path, form, headers)
+        if isinstance(answer, _Plan):
+            self._planned(answer)
+            return
+        status, body, extra = answer
+        if isinstance(body, str):
+            self._send(status, body.encode(), "text/html; charset=utf-8", extra)
+        else:
+            self._send(status, json.dumps(body).encode(), "application/json; charset=utf-8", extra)
 
-        def do_POST(self) -> None:
-            self._serve("POST")
-
-        def _serve(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length).decode("utf-8", "replace") if length else ""
-            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-            form: dict[str, Any]
-            if content_type == "application/json" and raw:
-                try:
-                    form = json.loads(raw)
-                except ValueError:
-                    self._send(400, b'{"error":"Error occurred while parsing request parameters"}',
-                               "application/json; charset=utf-8", {})
-                    return
-            else:
-                form = {k: (v if k.endswith("[]") else v[-1]) for k, v in
-                        parse_qs(raw, keep_blank_values=True).items()}
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            answer = fake._answer(method, self.path, form, headers)
-            if isinstance(answer, _Plan):
-                self._planned(answer)
-                return
-            status, body, extra = answer
-            if isinstance(body, str):
-                self._send(status, body.encode(), "text/html; charset=utf-8", extra)
-            else:
-                self._send(status, json.dumps(body).encode(), "application/json; charset=utf-8", extra)
-
-        def _planned(self, plan: _Plan) -> None:
-            if plan.kind == "hang":
-                fake._released.wait(timeout=30)
-                return
-            if plan.kind == "drop":
-                self.close_connection = True
-                return
-            if plan.kind == "garbage":
-                self._send(plan.status, b'{"id": "1130', "application/json; charset=utf-8", {})
-                return
-            if plan.kind == "html":
-                self._send(plan.status, _HTML_ERROR, "text/html", {})
-                return
-            if plan.kind == "trickle":
-                status, body, extra = plan.body
-                payload = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json; charset=utf-8")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    for byte in payload:
-                        if fake._released.wait(plan.interval):
-                            return
-                        self.wfile.write(bytes([byte]))
-                        self.wfile.flush()
-                except OSError:
-                    pass
-                return
-            body = json.dumps(plan.body).encode() if plan.body is not None else b""
-            self._send(plan.status, body, "application/json; charset=utf-8", plan.headers)
-
-        def _send(self, status: int, payload: bytes, content_type: str, extra: dict[str, str]) -> None:
+    def _planned(self, plan: _Plan) -> None:
+        if plan.kind == "hang":
+            self.fake._released.wait(timeout=30)
+            return
+        if plan.kind == "drop":
+            self.close_connection = True
+            return
+        if plan.kind == "garbage":
+            self._send(plan.status, b'{"id": "1130', "application/json; charset=utf-8", {})
+            return
+        if plan.kind == "html":
+            self._send(plan.status, _HTML_ERROR, "text/html", {})
+            return
+        if plan.kind == "trickle":
+            status, body, extra = plan.body
+            payload = json.dumps(body).encode()
             try:
                 self.send_response(status)
-                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(payload)))
-                if "X-RateLimit-Limit" not in extra:
-                    reset = (datetime.now(timezone.utc) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-                    self.send_header("X-RateLimit-Limit", str(RATE_LIMIT))
-                    self.send_header("X-RateLimit-Remaining", str(RATE_LIMIT - 1))
-                    self.send_header("X-RateLimit-Reset", reset)
-                for name, value in extra.items():
-                    self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(payload)
+                for byte in payload:
+                    if self.fake._released.wait(plan.interval):
+                        return
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
             except OSError:
                 pass
+            return
+        body = json.dumps(plan.body).encode() if plan.body is not None else b""
+        self._send(plan.status, body, "application/json; charset=utf-8", plan.headers)
 
-        def log_message(self, format: str, *args: Any) -> None:
+    def _send(self, status: int, payload: bytes, content_type: str, extra: dict[str, str]) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            if "X-RateLimit-Limit" not in extra:
+                reset = (datetime.now(timezone.utc) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                self.send_header("X-RateLimit-Limit", str(RATE_LIMIT))
+                self.send_header("X-RateLimit-Remaining", str(RATE_LIMIT - 1))
+                self.send_header("X-RateLimit-Reset", reset)
+            for name, value in extra.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:
             pass
-
-    return Handler
 
 
 @pytest.fixture

@@ -32,12 +32,12 @@ import json
 import re
 import threading
 import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from tests.fakes.server import FakeHandler, FakeServer, bind
 from oauthlib.oauth1 import RequestValidator, ResourceEndpoint
 
 # Distinctive values, so a test can search logs and messages for them.
@@ -82,18 +82,6 @@ PNG_1PX = bytes.fromhex(
 HUGE_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 HANG_LIMIT_SECONDS = 30  # a hung handler lets go by itself if a test forgets to close
-
-
-@dataclass
-class _Scripted:
-    """One answer the test asked for, replacing the normal one."""
-
-    kind: str                      # "fail" | "hang" | "garbage"
-    path: str | None               # only requests whose path starts with this
-    status: int = 200
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    times: int = 1
 
 
 class _Validator(RequestValidator):
@@ -152,7 +140,9 @@ def _same(given: str | None, expected: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
-class FakeX:
+class FakeX(FakeServer):
+    thread_name = "fake-x"
+
     def __init__(self, *, username: str = "autopost_blog", user_id: str = "1500000000000000001",
                  **credentials: str):
         self.credentials = dict(CREDENTIALS, **credentials)
@@ -164,21 +154,12 @@ class FakeX:
         self.image_requests: list[str] = []
         self.revoked = False
         self._lock = threading.Lock()
-        self._script: list[_Scripted] = []
-        self._release = threading.Event()
         self._ids = itertools.count(1800000000000000001)
         self._endpoint = ResourceEndpoint(_Validator(self))
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._server.handle_error = lambda request, client_address: None  # clients that time out
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-x", daemon=True)
-        self._thread.start()
+        super().__init__()
 
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    def handler(self) -> type[FakeHandler]:
+        return bind(_Handler, self)
 
     # -- steering -------------------------------------------------------------
 
@@ -187,18 +168,12 @@ class FakeX:
         """Answer the next ``times`` API requests (optionally only those under ``path``) with ``status``."""
         if body is None:
             body = _default_problem(status)
-        raw = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str)
-                                                     else json.dumps(body).encode())
-        self._push(_Scripted("fail", path, status, raw, dict(headers or {}), times))
-
-    def hang_next(self, times: int = 1, *, path: str | None = None) -> None:
-        """Never answer the next API request(s): the handler waits until close()."""
-        self._push(_Scripted("hang", path, times=times))
+        self.answer_next(status, body, headers, times, path=path, content_type="application/problem+json")
 
     def garbage_next(self, body: bytes = b"<html>upstream glitch</html>", status: int = 200,
                      times: int = 1, *, path: str | None = None) -> None:
         """Answer a 2xx (by default) with a body that is not the JSON X sends."""
-        self._push(_Scripted("garbage", path, status, body, {"Content-Type": "text/html"}, times))
+        self.answer_next(status, body, times=times, path=path, content_type="text/html")
 
     def revoke(self) -> None:
         """Every API request is X's 401 from now on (a revoked or regenerated token)."""
@@ -218,27 +193,7 @@ class FakeX:
         with self._lock:
             return self._store_post(text, [])
 
-    def close(self) -> None:
-        self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
     # -- internals --------------------------------------------------------------
-
-    def _push(self, scripted: _Scripted) -> None:
-        with self._lock:
-            self._script.append(scripted)
-
-    def _take_script(self, path: str) -> _Scripted | None:
-        with self._lock:
-            for scripted in self._script:
-                if scripted.path is None or path.startswith(scripted.path):
-                    scripted.times -= 1
-                    if scripted.times <= 0:
-                        self._script.remove(scripted)
-                    return scripted
-        return None
 
     def _signature_ok(self, method: str, uri: str, headers: dict[str, str], body: bytes) -> bool:
         content_type = headers.get("Content-Type", "")
@@ -271,178 +226,150 @@ def _rate_headers() -> dict[str, str]:
             "x-user-limit-24hour-reset": str(int(time.time()) + 86400)}
 
 
-def _handler_for(fake: FakeX) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True      # headers and body go out at once: no 40 ms delayed-ACK stall
-        protocol_version = "HTTP/1.1"
+class _Handler(FakeHandler):
+    fake: FakeX
 
-        def log_message(self, format, *args):  # keep test output clean
-            pass
+    def before_faults(self, method: str, path: str, raw: bytes) -> bool:
+        """Images need no auth; every API call is checked for its signature before anything else."""
+        fake = self.fake
+        if path.startswith("/img/"):
+            fake.image_requests.append(path)
+            self._image(path)
+            return True
+        headers = {k: v for k, v in self.headers.items()}
+        uri = f"http://{self.headers.get('Host')}{self.path}"
+        signed = fake._signature_ok(method, uri, headers, raw)
+        fake.requests.append({"method": method, "path": path, "signed": signed})
+        if not signed or fake.revoked:
+            self._json(401, PROBLEM_UNAUTHORIZED)
+            return True
+        return False
 
-        def do_GET(self):
-            self._handle("GET")
+    def respond(self, method: str, path: str, raw: bytes) -> None:
+        fake = self.fake
+        route = (method, path)
+        if route == ("POST", "/2/tweets"):
+            return self._create_post(raw)
+        if route == ("GET", "/2/users/me"):
+            return self._json(200, {"data": {"id": fake.user_id, "name": "Autopost Blog",
+                                             "username": fake.username}})
+        match = re.fullmatch(r"/2/users/(\d+)/tweets", path)
+        if method == "GET" and match:
+            return self._timeline(match.group(1))
+        if route == ("POST", "/2/media/upload"):
+            return self._upload(raw)
+        return self._json(404, {"title": "Not Found Error", "type":
+                                "https://api.twitter.com/2/problems/resource-not-found",
+                                "detail": f"Could not find {path}", "status": 404})
 
-        def do_POST(self):
-            self._handle("POST")
+    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_body(status, body, headers)
 
-        # -- plumbing -----------------------------------------------------
+    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        content_type = "application/problem+json" if status >= 400 else "application/json; charset=utf-8"
+        self._send(status, json.dumps(payload).encode(),
+                   {"Content-Type": content_type, **_rate_headers(), **(headers or {})})
 
-        def _handle(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            path = urlsplit(self.path).path
-            if path.startswith("/img/"):
-                fake.image_requests.append(path)
-                return self._image(path)
-            headers = {k: v for k, v in self.headers.items()}
-            uri = f"http://{self.headers.get('Host')}{self.path}"
-            signed = fake._signature_ok(method, uri, headers, body)
-            fake.requests.append({"method": method, "path": path, "signed": signed})
-            if not signed or fake.revoked:
-                return self._json(401, PROBLEM_UNAUTHORIZED)
-            scripted = fake._take_script(path)
-            if scripted is not None:
-                return self._scripted(scripted)
-            route = (method, path)
-            if route == ("POST", "/2/tweets"):
-                return self._create_post(body)
-            if route == ("GET", "/2/users/me"):
-                return self._json(200, {"data": {"id": fake.user_id, "name": "Autopost Blog",
-                                                 "username": fake.username}})
-            match = re.fullmatch(r"/2/users/(\d+)/tweets", path)
-            if method == "GET" and match:
-                return self._timeline(match.group(1))
-            if route == ("POST", "/2/media/upload"):
-                return self._upload(body)
-            return self._json(404, {"title": "Not Found Error", "type":
-                                    "https://api.twitter.com/2/problems/resource-not-found",
-                                    "detail": f"Could not find {path}", "status": 404})
+    # -- endpoints ----------------------------------------------------
 
-        def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-            try:
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            except OSError:
-                pass  # the client gave up (timeout test)
+    def _create_post(self, body: bytes) -> None:
+        try:
+            request = json.loads(body or b"null")
+        except ValueError:
+            request = None
+        text = request.get("text") if isinstance(request, dict) else None
+        media = request.get("media") if isinstance(request, dict) else None
+        media_ids = (media.get("media_ids") or []) if isinstance(media, dict) else []
+        if not isinstance(text, str) or not text.strip():
+            return self._json(400, {"errors": [{"message": "text: must not be empty"}],
+                                    "title": "Invalid Request", "type":
+                                    "https://api.twitter.com/2/problems/invalid-request",
+                                    "detail": "One or more parameters to your request was invalid."})
+        known_media = {upload["id"] for upload in self.fake.uploads}
+        if any(media_id not in known_media for media_id in media_ids):
+            return self._json(400, {"title": "Invalid Request", "status": 400, "detail":
+                                    "Your media IDs are invalid.", "type":
+                                    "https://api.twitter.com/2/problems/invalid-request"})
+        with self.fake._lock:
+            if any(post["text"] == text for post in self.fake.posts):
+                duplicate = True
+            else:
+                duplicate = False
+                post = self.fake._store_post(text, media_ids)
+        if duplicate:
+            return self._json(403, PROBLEM_DUPLICATE)
+        self._json(201, {"data": {"id": post["id"], "text": text,
+                                  "edit_history_tweet_ids": [post["id"]]}})
 
-        def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-            content_type = "application/problem+json" if status >= 400 else "application/json; charset=utf-8"
-            self._send(status, json.dumps(payload).encode(),
-                       {"Content-Type": content_type, **_rate_headers(), **(headers or {})})
+    def _timeline(self, user_id: str) -> None:
+        query = parse_qs(urlsplit(self.path).query)
+        with_entities = "entities" in ",".join(query.get("tweet.fields", [])).split(",")
+        limit = int((query.get("max_results") or ["10"])[0])
+        posts = [] if user_id != self.fake.user_id else list(reversed(self.fake.posts))[:limit]
+        data = []
+        for post in posts:
+            item = {"id": post["id"], "text": post["text"], "edit_history_tweet_ids": [post["id"]]}
+            if with_entities and post["urls"]:
+                item["entities"] = {"urls": [
+                    {"start": post["text"].index(url), "end": post["text"].index(url) + len(url),
+                     "url": f"https://t.co/fake{n}", "expanded_url": url,
+                     "display_url": url.split("://", 1)[-1][:25]}
+                    for n, url in enumerate(post["urls"])]}
+            data.append(item)
+        if not data:
+            return self._json(200, {"meta": {"result_count": 0}})
+        self._json(200, {"data": data, "meta": {"result_count": len(data), "newest_id": data[0]["id"],
+                                                "oldest_id": data[-1]["id"]}})
 
-        def _scripted(self, scripted: _Scripted) -> None:
-            if scripted.kind == "hang":
-                fake._release.wait(HANG_LIMIT_SECONDS)
-                self.close_connection = True
-                return
-            content_type = "text/html" if scripted.kind == "garbage" else "application/problem+json"
-            self._send(scripted.status, scripted.body, {"Content-Type": content_type, **scripted.headers})
+    def _upload(self, body: bytes) -> None:
+        fields = _multipart(self.headers.get("Content-Type", ""), body)
+        media = fields.get("media")
+        if media is None or not media[0]:
+            return self._json(400, {"title": "Invalid Request", "status": 400, "detail":
+                                    "media: must be present", "type":
+                                    "https://api.twitter.com/2/problems/invalid-request"})
+        content, content_type = media
+        if len(content) > MAX_UPLOAD_BYTES:
+            return self._json(400, {"title": "Invalid Request", "status": 400, "detail":
+                                    "File size exceeds 5242880 bytes.", "type":
+                                    "https://api.twitter.com/2/problems/invalid-request"})
+        category = fields.get("media_category", (b"", ""))[0].decode()
+        media_id = str(next(self.fake._ids))
+        with self.fake._lock:
+            self.fake.uploads.append({"id": media_id, "bytes": content, "content_type": content_type,
+                                 "media_category": category})
+        self._json(200, {"data": {"id": media_id, "media_key": f"3_{media_id}", "size": len(content),
+                                  "expires_after_secs": 86400,
+                                  "image": {"image_type": content_type, "w": 1, "h": 1}}})
 
-        # -- endpoints ----------------------------------------------------
-
-        def _create_post(self, body: bytes) -> None:
-            try:
-                request = json.loads(body or b"null")
-            except ValueError:
-                request = None
-            text = request.get("text") if isinstance(request, dict) else None
-            media = request.get("media") if isinstance(request, dict) else None
-            media_ids = (media.get("media_ids") or []) if isinstance(media, dict) else []
-            if not isinstance(text, str) or not text.strip():
-                return self._json(400, {"errors": [{"message": "text: must not be empty"}],
-                                        "title": "Invalid Request", "type":
-                                        "https://api.twitter.com/2/problems/invalid-request",
-                                        "detail": "One or more parameters to your request was invalid."})
-            known_media = {upload["id"] for upload in fake.uploads}
-            if any(media_id not in known_media for media_id in media_ids):
-                return self._json(400, {"title": "Invalid Request", "status": 400, "detail":
-                                        "Your media IDs are invalid.", "type":
-                                        "https://api.twitter.com/2/problems/invalid-request"})
-            with fake._lock:
-                if any(post["text"] == text for post in fake.posts):
-                    duplicate = True
-                else:
-                    duplicate = False
-                    post = fake._store_post(text, media_ids)
-            if duplicate:
-                return self._json(403, PROBLEM_DUPLICATE)
-            self._json(201, {"data": {"id": post["id"], "text": text,
-                                      "edit_history_tweet_ids": [post["id"]]}})
-
-        def _timeline(self, user_id: str) -> None:
-            query = parse_qs(urlsplit(self.path).query)
-            with_entities = "entities" in ",".join(query.get("tweet.fields", [])).split(",")
-            limit = int((query.get("max_results") or ["10"])[0])
-            posts = [] if user_id != fake.user_id else list(reversed(fake.posts))[:limit]
-            data = []
-            for post in posts:
-                item = {"id": post["id"], "text": post["text"], "edit_history_tweet_ids": [post["id"]]}
-                if with_entities and post["urls"]:
-                    item["entities"] = {"urls": [
-                        {"start": post["text"].index(url), "end": post["text"].index(url) + len(url),
-                         "url": f"https://t.co/fake{n}", "expanded_url": url,
-                         "display_url": url.split("://", 1)[-1][:25]}
-                        for n, url in enumerate(post["urls"])]}
-                data.append(item)
-            if not data:
-                return self._json(200, {"meta": {"result_count": 0}})
-            self._json(200, {"data": data, "meta": {"result_count": len(data), "newest_id": data[0]["id"],
-                                                    "oldest_id": data[-1]["id"]}})
-
-        def _upload(self, body: bytes) -> None:
-            fields = _multipart(self.headers.get("Content-Type", ""), body)
-            media = fields.get("media")
-            if media is None or not media[0]:
-                return self._json(400, {"title": "Invalid Request", "status": 400, "detail":
-                                        "media: must be present", "type":
-                                        "https://api.twitter.com/2/problems/invalid-request"})
-            content, content_type = media
-            if len(content) > MAX_UPLOAD_BYTES:
-                return self._json(400, {"title": "Invalid Request", "status": 400, "detail":
-                                        "File size exceeds 5242880 bytes.", "type":
-                                        "https://api.twitter.com/2/problems/invalid-request"})
-            category = fields.get("media_category", (b"", ""))[0].decode()
-            media_id = str(next(fake._ids))
-            with fake._lock:
-                fake.uploads.append({"id": media_id, "bytes": content, "content_type": content_type,
-                                     "media_category": category})
-            self._json(200, {"data": {"id": media_id, "media_key": f"3_{media_id}", "size": len(content),
-                                      "expires_after_secs": 86400,
-                                      "image": {"image_type": content_type, "w": 1, "h": 1}}})
-
-        def _image(self, path: str) -> None:
-            if path == "/img/ok.png":
-                return self._send(200, PNG_1PX, {"Content-Type": "image/png"})
-            if path == "/img/page.html":
-                return self._send(200, b"<html>not an image</html>", {"Content-Type": "text/html"})
-            if path == "/img/slow.png":
-                fake._release.wait(HANG_LIMIT_SECONDS)
-                self.close_connection = True
-                return
-            if path in ("/img/huge.png", "/img/huge-unsized.png"):
-                return self._huge(declare_length=path == "/img/huge.png")
-            self._send(404, b"<html>Not Found</html>", {"Content-Type": "text/html"})
-
-        def _huge(self, *, declare_length: bool) -> None:
+    def _image(self, path: str) -> None:
+        if path == "/img/ok.png":
+            return self._send(200, PNG_1PX, {"Content-Type": "image/png"})
+        if path == "/img/page.html":
+            return self._send(200, b"<html>not an image</html>", {"Content-Type": "text/html"})
+        if path == "/img/slow.png":
+            self.fake._released.wait(HANG_LIMIT_SECONDS)
             self.close_connection = True
-            try:
-                self.send_response(200)
-                self.send_header("Content-Type", "image/png")
-                if declare_length:
-                    self.send_header("Content-Length", str(HUGE_IMAGE_BYTES))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                chunk = b"\0" * (256 * 1024)
-                for _ in range(HUGE_IMAGE_BYTES // len(chunk)):
-                    self.wfile.write(chunk)
-            except OSError:
-                pass  # the client stopped reading, as it should
+            return
+        if path in ("/img/huge.png", "/img/huge-unsized.png"):
+            return self._huge(declare_length=path == "/img/huge.png")
+        self._send(404, b"<html>Not Found</html>", {"Content-Type": "text/html"})
 
-    return Handler
+    def _huge(self, *, declare_length: bool) -> None:
+        self.close_connection = True
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            if declare_length:
+                self.send_header("Content-Length", str(HUGE_IMAGE_BYTES))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            chunk = b"\0" * (256 * 1024)
+            for _ in range(HUGE_IMAGE_BYTES // len(chunk)):
+                self.wfile.write(chunk)
+        except OSError:
+            pass  # the client stopped reading, as it should
+
 
 
 def _multipart(content_type: str, body: bytes) -> dict[str, tuple[bytes, str]]:

@@ -27,11 +27,12 @@ import json
 import re
 import secrets
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from tests.fakes.server import FakeHandler, FakeServer, bind
 from oauthlib.oauth1 import AccessTokenEndpoint, RequestTokenEndpoint, RequestValidator
 
 from tests.fakes.twitter import CREDENTIALS
@@ -124,7 +125,10 @@ class _Validator(RequestValidator):
         self._fake.issued += 1
 
 
-class FakeXOAuth:
+class FakeXOAuth(FakeServer):
+    poll_interval = 0.02
+    thread_name = "fake-x-oauth"
+
     def __init__(self, *, api: str | None = None, api_key: str = CREDENTIALS["api_key"],
                  api_secret: str = CREDENTIALS["api_secret"], access_token: str = CREDENTIALS["access_token"],
                  access_token_secret: str = CREDENTIALS["access_token_secret"], user_id: str = USER_ID,
@@ -144,16 +148,10 @@ class FakeXOAuth:
         validator = _Validator(self)
         self._request_endpoint = RequestTokenEndpoint(validator)
         self._access_endpoint = AccessTokenEndpoint(validator)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="fake-x-oauth", daemon=True)
-        self._thread.start()
+        super().__init__()
 
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    def handler(self) -> type[FakeHandler]:
+        return bind(_Handler, self)
 
     def deny(self) -> None:
         """The user presses "Cancel" on the authorise page: no PIN is shown."""
@@ -162,10 +160,6 @@ class FakeXOAuth:
     def pin_for(self, request_token: str) -> str | None:
         entry = self.request_tokens.get(request_token)
         return entry["verifier"] if entry else None
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     # -- answering ------------------------------------------------------------
 
@@ -198,71 +192,49 @@ class FakeXOAuth:
                 f'</kbd></p></div></body></html>').encode()
 
 
-def _handler_for(fake: FakeXOAuth) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True      # headers and body go out at once: no 40 ms delayed-ACK stall
-        protocol_version = "HTTP/1.1"
+class _Handler(FakeHandler):
+    fake: FakeXOAuth
 
-        def log_message(self, format, *args):
-            pass
+    def respond(self, method: str, path: str, body: bytes) -> None:
+        parts = urlsplit(self.path)
+        headers = {k: v for k, v in self.headers.items()}
+        if self.fake.api and not parts.path.startswith("/oauth/"):
+            return self._forward(method, body)
+        uri = f"http://{self.headers.get('Host')}{self.path}"
+        if (method, parts.path) == ("POST", "/oauth/request_token"):
+            status, kind, payload = self.fake._token_call("request_token", uri, method, headers, body.decode())
+        elif (method, parts.path) == ("POST", "/oauth/access_token"):
+            status, kind, payload = self.fake._token_call("access_token", uri, method, headers, body.decode())
+        elif (method, parts.path) == ("GET", "/oauth/authorize"):
+            status, kind, payload = 200, "text/html; charset=utf-8", self.fake._authorize_page(parse_qs(parts.query))
+        else:
+            status, kind = 404, "application/json"
+            payload = json.dumps({"errors": [{"code": 34, "message": "Sorry, that page does not exist."}]}).encode()
+        with self.fake._lock:
+            self.fake.requests.append({"method": method, "path": parts.path, "status": status})
+        self._send(status, kind, payload)
 
-        def do_GET(self):
-            self._handle("GET")
+    def _forward(self, method: str, body: bytes) -> None:
+        target = urlsplit(self.fake.api)
+        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+        try:
+            # Host unchanged: the fake API recomputes the signed URI from it.
+            connection.request(method, self.path, body=body or None,
+                               headers={k: v for k, v in self.headers.items()})
+            answer = connection.getresponse()
+            payload = answer.read()
+            self.send_response(answer.status)
+            for name, value in answer.getheaders():
+                if name.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        finally:
+            connection.close()
 
-        def do_POST(self):
-            self._handle("POST")
-
-        def _handle(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            parts = urlsplit(self.path)
-            headers = {k: v for k, v in self.headers.items()}
-            if fake.api and not parts.path.startswith("/oauth/"):
-                return self._forward(method, body)
-            uri = f"http://{self.headers.get('Host')}{self.path}"
-            if (method, parts.path) == ("POST", "/oauth/request_token"):
-                status, kind, payload = fake._token_call("request_token", uri, method, headers, body.decode())
-            elif (method, parts.path) == ("POST", "/oauth/access_token"):
-                status, kind, payload = fake._token_call("access_token", uri, method, headers, body.decode())
-            elif (method, parts.path) == ("GET", "/oauth/authorize"):
-                status, kind, payload = 200, "text/html; charset=utf-8", fake._authorize_page(parse_qs(parts.query))
-            else:
-                status, kind = 404, "application/json"
-                payload = json.dumps({"errors": [{"code": 34, "message": "Sorry, that page does not exist."}]}).encode()
-            with fake._lock:
-                fake.requests.append({"method": method, "path": parts.path, "status": status})
-            self._send(status, kind, payload)
-
-        def _forward(self, method: str, body: bytes) -> None:
-            target = urlsplit(fake.api)
-            connection = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
-            try:
-                # Host unchanged: the fake API recomputes the signed URI from it.
-                connection.request(method, self.path, body=body or None,
-                                   headers={k: v for k, v in self.headers.items()})
-                answer = connection.getresponse()
-                payload = answer.read()
-                self.send_response(answer.status)
-                for name, value in answer.getheaders():
-                    if name.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-            finally:
-                connection.close()
-
-        def _send(self, status: int, kind: str, payload: bytes) -> None:
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-            except OSError:
-                pass
-
-    return Handler
+    def _send(self, status: int, kind: str, payload: bytes) -> None:
+        self.send_body(status, payload, {"Content-Type": kind})
 
 
 def read_pin(page: str) -> str | None:
