@@ -486,6 +486,17 @@ def _print_leases(store: Store) -> None:
         print("no service holds a feed or a delivery now")
 
 
+def _leases_json(store: Store) -> list[dict[str, Any]]:
+    """What _print_leases says, for `status --json` (always empty on a SQLite ledger)."""
+    if not store.shared:
+        return []
+    leases = []
+    for kind, what, holder, until in store.leases():
+        where = dict(zip(("platform", "url"), what.split(" ", 1))) if kind == "delivery" else {"url": what}
+        leases.append({"kind": kind, **where, "holder": holder, "until": _iso(until)})
+    return leases
+
+
 def _store(settings: Settings, *, read_only: bool = False) -> Store:
     """Open the ledger; a command that only reads never creates one."""
     from bot.store import open_ledger
@@ -751,6 +762,7 @@ def _status_json(store: Store, records: Sequence[PostRecord], networks: Sequence
         "networks": [{"platform": n.platform, "state": n.state, "since": _iso(n.since), "reason": n.reason,
                       "rate_limited_until": _iso(n.rate_limited_until)}
                      for n in networks],
+        "leases": _leases_json(store),
         "posts": [],
     }
     for record in records:

@@ -37,6 +37,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlsplit
 
@@ -75,6 +76,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+@lru_cache(maxsize=1024)     # checked at every request of every poll; a pure function of the text
 def address_kind(address: str) -> str | None:
     """What makes an address private ("loopback", "private", ...), or None for a public one."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
@@ -161,6 +163,7 @@ class _Exchange:
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._done = False
+        self.entry: tuple[float, int, _Exchange] | None = None     # its place in the watchdog's heap
 
     def watch(self, sock: socket.socket | None) -> None:
         if sock is None:
@@ -195,21 +198,47 @@ def _shutdown(sock: socket.socket) -> None:
 
 
 class _Watchdog:
-    """One daemon thread expiring exchanges whose deadline passed."""
+    """One daemon thread expiring exchanges whose deadline passed.
+
+    The heap holds only exchanges in flight: one leaves it when it finishes (``discard``), so
+    a service that polls for months keeps no trace of its past exchanges. The thread is woken
+    only for an exchange due before it would wake anyway: one notify per request would hand the
+    GIL to the watchdog at every poll.
+    """
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, _Exchange]] = []
         self._cond = threading.Condition()
         self._count = itertools.count()
         self._thread: threading.Thread | None = None
+        self._wake_at = float("inf")      # when the thread wakes by itself (inf: only when notified)
 
     def add(self, exchange: _Exchange) -> None:
+        entry = (exchange.due, next(self._count), exchange)
         with self._cond:
-            heapq.heappush(self._heap, (exchange.due, next(self._count), exchange))
+            heapq.heappush(self._heap, entry)
+            exchange.entry = entry
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="http-deadline", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if exchange.due < self._wake_at:
+                self._wake_at = exchange.due
+                self._cond.notify()
+
+    def discard(self, exchange: _Exchange) -> None:
+        """A finished exchange leaves the heap (if the thread has not already taken it out)."""
+        entry = exchange.entry
+        if entry is None:
+            return
+        with self._cond:
+            heap = self._heap
+            for index, item in enumerate(heap):
+                if item is entry:
+                    last = heap.pop()
+                    if index < len(heap):
+                        heap[index] = last
+                        heapq.heapify(heap)     # a handful of exchanges in flight: cheap
+                    break
 
     def abort_all(self) -> int:
         with self._cond:
@@ -222,10 +251,12 @@ class _Watchdog:
         while True:
             with self._cond:
                 while not self._heap:
+                    self._wake_at = float("inf")
                     self._cond.wait()
                 due, _, exchange = self._heap[0]
                 wait = due - time.monotonic()
                 if wait > 0:
+                    self._wake_at = due
                     self._cond.wait(wait)
                     continue
                 heapq.heappop(self._heap)
@@ -283,6 +314,7 @@ def deadline(seconds: float, *, guard: Guard | None = None) -> Iterator[None]:
         raise
     finally:
         exchange.finish()
+        _WATCHDOG.discard(exchange)
         _local.exchange = outer
     if exchange.refused is not None:
         raise exchange.refused
@@ -512,8 +544,9 @@ def new_session() -> requests.Session:
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     if bundle:
         session.verify = bundle
-    session.trust_env = bool(urllib.request.getproxies() or os.environ.get("NETRC")
-                             or os.path.exists(os.path.expanduser("~/.netrc")))
+    # A no_proxy list alone (getproxies() names it "no") routes nothing through a proxy.
+    proxies = [scheme for scheme in urllib.request.getproxies() if scheme != "no"]
+    session.trust_env = bool(proxies or os.environ.get("NETRC") or os.path.exists(os.path.expanduser("~/.netrc")))
     return session
 
 

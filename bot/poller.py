@@ -2,7 +2,8 @@
 
 Shared by `autopost poll` and the service's scheduled job. A feed that fails
 is recorded with its error and never stops the others; an unchanged feed (304
-or identical body) costs one ledger write and no parsing.
+or identical body) costs one ledger write and no parsing (one write for all the unchanged
+feeds of a whole cycle of `poll_all`).
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Callable
 
 from bot import feeds
@@ -65,24 +66,32 @@ class Poller:
         (in the calling thread), so `autopost poll` can tell what it does as it goes.
         """
         feeds_ = self.settings.feeds
-        if len(feeds_) == 1 or self.settings.fetch_concurrency == 1:
-            outcomes = []
-            for url in feeds_:
-                outcomes.append(self.poll(url))
-                if on_done:
-                    on_done(outcomes[-1])
-            return outcomes
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=min(self.settings.fetch_concurrency, len(feeds_)),
-                                            thread_name_prefix="poll")
-        futures = [self._pool.submit(self.poll, url) for url in feeds_]
-        if on_done:
-            for future in as_completed(futures):
-                on_done(future.result())
-        return [future.result() for future in futures]
+        # The bookkeeping of the cycle's unchanged feeds is written at its end, in one transaction.
+        unchanged: list[tuple[str, FetchResult, datetime]] = []
+        try:
+            if len(feeds_) == 1 or self.settings.fetch_concurrency == 1:
+                outcomes = []
+                for url in feeds_:
+                    outcomes.append(self.poll(url, unchanged))
+                    if on_done:
+                        on_done(outcomes[-1])
+                return outcomes
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=min(self.settings.fetch_concurrency, len(feeds_)),
+                                                thread_name_prefix="poll")
+            futures = [self._pool.submit(self.poll, url, unchanged) for url in feeds_]
+            if on_done:
+                for future in as_completed(futures):
+                    on_done(future.result())
+            return [future.result() for future in futures]
+        finally:
+            self.store.record_unchanged_all(unchanged)
 
-    def poll(self, url: str) -> FeedOutcome:
-        """Fetch, parse and record one feed; a failure is recorded on the feed, never raised."""
+    def poll(self, url: str, unchanged: list[tuple[str, FetchResult, datetime]] | None = None) -> FeedOutcome:
+        """Fetch, parse and record one feed; a failure is recorded on the feed, never raised.
+
+        An unchanged feed is recorded at once, or appended to ``unchanged`` for poll_all to record.
+        """
         settings, store = self.settings, self.store
         # On a shared ledger one service polls a feed per interval: the others leave it alone.
         if not store.lease_feed(url, ttl=settings.poll_interval * 0.8):
@@ -94,7 +103,10 @@ class Poller:
             log.error("feed %s: %s", url, exc, extra={"event": "feed-error", "feed": url})
             return FeedOutcome(url=url, error=str(exc))
         if parsed is None:
-            store.record_unchanged(url, result)
+            if unchanged is None:
+                store.record_unchanged(url, result)
+            else:
+                unchanged.append((url, result, store.clock()))
             log.debug("feed %s unchanged", url)
             return FeedOutcome(url=url, unchanged=True)
         skipped: tuple[tuple[Post, str], ...] = ()

@@ -5,10 +5,11 @@ tests/test_store.py, parametrised.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -210,6 +211,32 @@ def test_status_names_the_service_holding_a_delivery(tmp_path, pg_url, clock):
     result = run_cli("--env-file", str(env), "status")
     assert "delivery twitter https://blog.example.com/0/: held by worker-7:4242 until" in result.out
     store.close()
+
+
+def test_status_json_names_the_services_holding_feeds_and_deliveries(tmp_path, pg_url, clock):
+    store = Store(pg_url, holder="worker-7:4242")
+    queue(store, clock, 1)
+    store.claim(store.deliveries(states=("pending",))[0].id)
+    other = Store(pg_url, holder="worker-9:99")
+    assert other.lease_feed(FEED, ttl=600)
+    env = write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=FEED, AUTOPOST_DB=pg_url)
+    result = run_cli("--env-file", str(env), "status", "--json")
+    assert result.code == 0, result.err
+    leases = json.loads(result.out)["leases"]
+    assert [{k: v for k, v in lease.items() if k != "until"} for lease in leases] == [
+        {"kind": "delivery", "platform": "twitter", "url": "https://blog.example.com/0/", "holder": "worker-7:4242"},
+        {"kind": "feed", "url": FEED, "holder": "worker-9:99"}]
+    assert all(datetime.fromisoformat(lease["until"]) > datetime.now(timezone.utc) for lease in leases)
+    other.close()
+    store.close()
+
+
+def test_status_json_of_a_sqlite_ledger_has_no_leases(tmp_path):
+    """The key is there on both ledgers; one SQLite ledger has one service and no leases."""
+    env = write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=FEED, AUTOPOST_DB=str(tmp_path / "ledger.db"))
+    Store(tmp_path / "ledger.db").close()
+    result = run_cli("--env-file", str(env), "status", "--json")
+    assert json.loads(result.out)["leases"] == []
 
 
 def test_ledger_copy_moves_the_history_to_postgresql_and_back(tmp_path, pg_url, clock):
