@@ -69,11 +69,12 @@ never published shows nowhere and expires by itself, so a crash before
 """
 from __future__ import annotations
 
+import argparse
 import json as _json
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeGuard
@@ -93,6 +94,7 @@ from bot.platforms.base import (
     mask,
     new_session,
 )
+from bot.platforms.network import AuthFlow, Network, TextRules
 
 if TYPE_CHECKING:
     import requests
@@ -125,6 +127,9 @@ class InstagramSettings:
     template: str | None = None
     image_url_template: str | None = None
     token_expires: date | None = None
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.access_token,)
 
 
 def parse_settings(values: Mapping[str, str]) -> InstagramSettings:
@@ -371,6 +376,66 @@ def write_token(env_path: str | Path, token: str, expires: date | None) -> None:
     if expires is not None:
         updates["INSTAGRAM_TOKEN_EXPIRES"] = expires.isoformat()
     update_env_file(env_path, updates)
+
+
+# -------------------------------------------------------------------------- the description
+
+def _auth_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--token", help="the short-lived token from the Meta app (default: asked for, not shown)")
+
+
+def _run_auth(settings: Any, network: InstagramSettings | None, env_path: Path, args: argparse.Namespace) -> None:
+    """`autopost auth instagram`: a short-lived token → a 60-day one, with the account's id, saved 0600."""
+    import getpass
+
+    from bot import auth
+
+    short = args.token or auth.app_key(NAME, "a short-lived token", None,
+                                       "Short-lived token from the Meta app (not shown): ", getpass.getpass)
+    secret = auth.app_key(NAME, "the Instagram app secret", None,
+                          "Instagram app secret (Meta app → Instagram → API setup with Instagram login → "
+                          "Business login settings; not shown): ", getpass.getpass)
+    base = network.graph_base if network else DEFAULT_GRAPH_BASE
+    version = network.graph_version if network else DEFAULT_GRAPH_VERSION
+    account = connect(env_path, short, secret, base_url=base, version=version,
+                      timeout=getattr(settings, "request_timeout", 30.0))
+    print(f"Instagram: connected as {account}; INSTAGRAM_ACCOUNT_ID, INSTAGRAM_ACCESS_TOKEN and "
+          f"INSTAGRAM_TOKEN_EXPIRES saved to {env_path} (the service refreshes the token before it expires)")
+
+
+def _refresh(adapter: Any, network: InstagramSettings, env_path: Path, today: date) -> InstagramSettings | None:
+    """The service's daily token job: refresh when due, save to the env file, use the new token at once."""
+    if not refresh_due(network.token_expires, today):
+        return None
+    fresh = adapter.refresh_and_save(env_path)
+    return replace(network, access_token=fresh.token, token_expires=fresh.expires)
+
+
+NETWORK = Network(
+    name=NAME,
+    label="Instagram",
+    variables=VARIABLES,
+    secrets=SECRETS,
+    credentials=CREDENTIALS,
+    parse=parse_settings,
+    adapter="bot.platforms.instagram:from_settings",
+    api_base=DEFAULT_GRAPH_BASE,
+    api_version=DEFAULT_GRAPH_VERSION,
+    # A post is found again by its caption (find_existing); a container recorded in the ledger
+    # (the delivery's progress) says by its own status whether it was published (resume).
+    rejects_duplicates=REJECTS_DUPLICATES,
+    text=TextRules(
+        limit=LIMIT,
+        length=length,
+        default_template=DEFAULT_TEMPLATE,
+        url_in_text=URL_IN_TEXT,               # not clickable, but kept whole to be read and copied
+        max_hashtags=MAX_HASHTAGS,
+    ),
+    token_expires=lambda settings: settings.token_expires,
+    refresh_token=_refresh,
+    auth=AuthFlow(help="Instagram: exchange a short-lived token for a 60-day one",
+                  epilog="Example: autopost auth instagram", run=_run_auth, arguments=_auth_arguments),
+)
 
 
 # -------------------------------------------------------------------------- the adapter

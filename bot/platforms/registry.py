@@ -8,7 +8,7 @@ libraries (requests, tweepy) for when its adapter is built.
 """
 from __future__ import annotations
 
-from bot.platforms import bluesky, facebook, linkedin, twitter
+from bot.platforms import bluesky, facebook, instagram, linkedin, twitter
 from bot.platforms.network import Network
 
 NETWORKS: tuple[Network, ...] = (
@@ -16,6 +16,7 @@ NETWORKS: tuple[Network, ...] = (
     linkedin.NETWORK,
     facebook.NETWORK,
     bluesky.NETWORK,
+    instagram.NETWORK,
 )
 
 # Not a network: the stand-in that prints each message (no network configured, or a dry run).

@@ -1,0 +1,96 @@
+"""Instagram as a plugged-in network: its description, `auth instagram`, its caption rules in compose."""
+from __future__ import annotations
+
+import getpass
+import stat
+from datetime import datetime, timedelta, timezone
+
+from bot.compose import ComposeOptions, compose
+from bot.config import SECRET_VARIABLES, VARIABLES, settings_from
+from bot.models import Post
+from bot.platforms import registry
+from tests.conftest import run_cli, write_env
+from tests.fakes import instagram as fake
+
+FEED = "https://blog.example.com/feed.xml"
+
+
+def test_instagram_is_one_registry_line_and_configured_by_its_description(fake_instagram):
+    assert "instagram" in registry.NAMES and registry.network("instagram").label == "Instagram"
+    assert {"INSTAGRAM_ACCOUNT_ID", "INSTAGRAM_IMAGE_URL_TEMPLATE", "INSTAGRAM_TEMPLATE",
+            "INSTAGRAM_DAILY_CAP"} <= set(VARIABLES)
+    assert "INSTAGRAM_ACCESS_TOKEN" in SECRET_VARIABLES
+
+    settings = settings_from({"AUTOPOST_FEEDS": FEED, "INSTAGRAM_ACCOUNT_ID": fake.ACCOUNT_ID,
+                              "INSTAGRAM_ACCESS_TOKEN": fake.TOKEN, "INSTAGRAM_TOKEN_EXPIRES": "2027-01-05"})
+
+    assert settings.platforms == ("instagram",)                 # credentials set: enabled
+    assert fake.TOKEN in settings.secrets()
+    from bot.service import token_expiries
+    assert str(token_expiries(settings)["instagram"]) == "2027-01-05"
+
+
+def _post(**kw) -> Post:
+    values = dict(feed_url=FEED, key="k", url="https://blog.example.com/2026/11/a-long-post/",
+                  title="A long post", summary="word " * 1500, published=None,
+                  image_url="https://blog.example.com/cover.jpg")
+    values.update(kw)
+    return Post(**values)
+
+
+def test_the_caption_fits_2200_characters_and_keeps_the_url_whole():
+    message = compose(_post(), "instagram")
+
+    assert message.length <= 2200 and message.limit == 2200
+    assert "\nhttps://blog.example.com/2026/11/a-long-post/\n" in message.text + "\n"
+    assert message.image_url == "https://blog.example.com/cover.jpg"
+    assert message.title == "A long post"                      # the image's alt text
+
+
+def test_the_caption_never_carries_more_than_30_hashtags():
+    written = " ".join(f"#w{i}" for i in range(12))             # the summary's own count as well
+    categories = [f"topic{i}" for i in range(40)]
+
+    message = compose(_post(summary=f"Short. {written}", categories=categories), "instagram", None,
+                      ComposeOptions(hashtags_max=40))
+    plain = compose(_post(summary="Short.", categories=categories), "facebook", "{title} {hashtags}",
+                    ComposeOptions(hashtags_max=40))
+
+    assert message.text.count("#") == 30
+    assert plain.text.count("#") == 40                          # the cap is Instagram's, not everyone's
+
+
+def test_auth_instagram_exchanges_a_short_token_and_saves_a_private_env_file(tmp_path, fake_instagram,
+                                                                               monkeypatch):
+    env = write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=FEED, INSTAGRAM_GRAPH_BASE=fake_instagram.base_url,
+                    INSTAGRAM_ACCOUNT_ID="1", INSTAGRAM_ACCESS_TOKEN="an-expired-token")
+    env.chmod(0o644)
+    answers = iter([fake.SHORT_TOKEN, fake.APP_SECRET])
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": next(answers))
+
+    result = run_cli("--env-file", str(env), "auth", "instagram")
+
+    assert result.code == 0, result
+    text = env.read_text()
+    assert f"INSTAGRAM_ACCOUNT_ID={fake.ACCOUNT_ID}\n" in text
+    assert f"INSTAGRAM_ACCESS_TOKEN={fake.TOKEN}\n" in text and "an-expired-token" not in text
+    expires = (datetime.now(timezone.utc) + timedelta(seconds=fake.EXPIRES_IN)).date()
+    assert f"INSTAGRAM_TOKEN_EXPIRES={expires.isoformat()}\n" in text       # 60 days from now
+    assert stat.S_IMODE(env.stat().st_mode) == 0o600
+    assert f"@{fake.USERNAME}" in result.out
+    assert fake.SHORT_TOKEN not in result.out + result.err and fake.APP_SECRET not in result.out + result.err
+
+
+def test_auth_instagram_with_a_wrong_app_secret_saves_nothing_and_shows_no_secret(tmp_path, fake_instagram,
+                                                                                  monkeypatch):
+    env = write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=FEED, INSTAGRAM_GRAPH_BASE=fake_instagram.base_url,
+                    INSTAGRAM_ACCOUNT_ID="1", INSTAGRAM_ACCESS_TOKEN="an-expired-token")
+    before = env.read_text()
+    answers = iter([fake.SHORT_TOKEN, "not-the-app-secret"])
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": next(answers))
+
+    result = run_cli("--env-file", str(env), "auth", "instagram")
+
+    assert result.code != 0
+    assert env.read_text() == before
+    assert "not-the-app-secret" not in result.out + result.err and fake.SHORT_TOKEN not in result.out + result.err
