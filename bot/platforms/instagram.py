@@ -85,10 +85,12 @@ from bot.models import Message, Published, utcnow
 from bot.platforms.base import (
     AuthError,
     ImageProblem,
+    InProgress,
     PermanentError,
     PlatformError,
     RateLimited,
     TransientError,
+    Unsuitable,
     check_api_base,
     download_image,
     mask,
@@ -465,14 +467,13 @@ _RETRY_SUBCODES = frozenset({2207003, 2207001, 2207032, 2207053, 2207008})
 _GONE_SUBCODES = frozenset({2207020})
 
 
-class NotReady(TransientError):
+class NotReady(InProgress):
     """The container is still IN_PROGRESS: store ``container_id`` and call ``resume`` at ``retry_at``."""
 
     def __init__(self, container_id: str, retry_at: datetime, message: str = ""):
         super().__init__(NAME, message or f"Instagram is still processing the image (container {container_id})",
-                         code="IN_PROGRESS")
+                         progress=container_id, retry_at=retry_at, code="IN_PROGRESS")
         self.container_id = container_id
-        self.retry_at = retry_at
 
 
 class InstagramPlatform:
@@ -516,8 +517,8 @@ class InstagramPlatform:
 
     # -- the Platform interface ---------------------------------------------
 
-    def publish(self, message: Message, *,
-                on_container: Callable[[str], None] | None = None) -> Published:
+    def publish(self, message: Message, *, on_container: Callable[[str], None] | None = None,
+                on_progress: Callable[[str], None] | None = None) -> Published:
         """Check the image, create the container and publish it when Instagram is ready.
 
         ``on_container(container_id)`` is called as soon as the container exists,
@@ -533,9 +534,10 @@ class InstagramPlatform:
                                          f"24 hours); waiting", retry_at=self._clock() + LIMIT_BACKOFF,
                               code=_LIMIT_CODE)
         container_id = self.create_container(message, image_url=image_url)
-        if on_container is not None:
-            on_container(container_id)
-        return self._finish(container_id, message, created_now=True)
+        for record in (on_container, on_progress):     # on_progress: delivery's name (base.StagedPlatform)
+            if record is not None:
+                record(container_id)
+        return self._finish(container_id, message, created_now=True, on_progress=on_progress or on_container)
 
     def verify(self) -> str:
         """"@username" of the account the token posts as; refuses a token for another account."""
@@ -575,7 +577,7 @@ class InstagramPlatform:
     def check_message_image(self, message: Message) -> str:
         """The URL Instagram will fetch, after checking what it serves; PermanentError "no image …" if unusable."""
         if not message.image_url:
-            raise PermanentError(self.name, f"{NO_IMAGE}: the entry has no image (enclosure, media:content, "
+            raise Unsuitable(self.name, f"{NO_IMAGE}: the entry has no image (enclosure, media:content, "
                                             f"JSON Feed image or an image in its content)", code="no-image")
         url = image_url_for(message.image_url, self.image_url_template)
         try:
@@ -586,14 +588,14 @@ class InstagramPlatform:
             if str(exc).startswith(_IMAGE_HOST_DOWN):
                 # The blog's image server is down or slow: the post is not without an image, yet.
                 raise TransientError(self.name, f"could not check the image for Instagram: {url}: {exc}") from None
-            raise PermanentError(self.name, f"{NO_IMAGE}: {url}: {exc}", code="no-image") from None
+            raise Unsuitable(self.name, f"{NO_IMAGE}: {url}: {exc}", code="no-image") from None
         return url
 
     def create_container(self, message: Message, *, image_url: str | None = None) -> str:
         """``POST /{ig-user-id}/media``: the container id. Posts nothing yet."""
         url = image_url or image_url_for(message.image_url or "", self.image_url_template)
         if not url:
-            raise PermanentError(self.name, f"{NO_IMAGE}: the entry has no image", code="no-image")
+            raise Unsuitable(self.name, f"{NO_IMAGE}: the entry has no image", code="no-image")
         fields = {"image_url": url, "caption": message.text}
         alt = (getattr(message, "image_alt", None) or message.title or "").strip()
         if alt:
@@ -658,7 +660,8 @@ class InstagramPlatform:
                                             "config.quota_total", status=200)
         return int(used), int(total)
 
-    def resume(self, container_id: str, message: Message) -> Published:
+    def resume(self, container_id: str, message: Message, *,
+               on_progress: Callable[[str], None] | None = None) -> Published:
         """Finish a delivery whose container id the ledger holds, by asking the container what happened.
 
         A container Instagram no longer knows (code 100 or 24: long gone) says
@@ -666,7 +669,7 @@ class InstagramPlatform:
         is not there is a new container made.
         """
         try:
-            return self._finish(container_id, message, created_now=False)
+            return self._finish(container_id, message, created_now=False, on_progress=on_progress)
         except PermanentError as exc:
             if exc.code not in (24, 100) or exc.message.startswith(NO_IMAGE):
                 raise
@@ -675,9 +678,10 @@ class InstagramPlatform:
             return earlier
         log.info("instagram: container %s is unknown to Instagram and the post is not on the account; "
                  "creating a new container", container_id)
-        return self.publish(message)
+        return self.publish(message, on_progress=on_progress)
 
-    def _finish(self, container_id: str, message: Message, *, created_now: bool) -> Published:
+    def _finish(self, container_id: str, message: Message, *, created_now: bool,
+                on_progress: Callable[[str], None] | None = None) -> Published:
         status, detail = self._container(container_id)
         if status == "FINISHED":
             return self.publish_container(container_id)
@@ -703,7 +707,7 @@ class InstagramPlatform:
             raise TransientError(self.name, f"container {container_id} is {status} at once{detail_words}",
                                  code=status)
         log.info("instagram: container %s is %s%s; creating a new one", container_id, status, detail_words)
-        return self.publish(message)
+        return self.publish(message, on_progress=on_progress)
 
     # -- tokens ---------------------------------------------------------------
 
