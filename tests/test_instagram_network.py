@@ -94,3 +94,72 @@ def test_auth_instagram_with_a_wrong_app_secret_saves_nothing_and_shows_no_secre
     assert result.code != 0
     assert env.read_text() == before
     assert "not-the-app-secret" not in result.out + result.err and fake.SHORT_TOKEN not in result.out + result.err
+
+
+# -- the service's daily token renewal --------------------------------------------------------------
+
+def _renewal(tmp_path, clock, fake_instagram, expires_in_days: int):
+    from bot.delivery import Deliverer
+    from bot.service import TokenRenewal, build_platforms
+    from bot.store import Store
+    from tests.conftest import network_env
+
+    expires = (clock() + timedelta(days=expires_in_days)).date().isoformat()
+    env = write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=FEED, **network_env(fake_instagram=fake_instagram),
+                    INSTAGRAM_TOKEN_EXPIRES=expires)
+    env.chmod(0o600)
+    settings = settings_from({"AUTOPOST_FEEDS": FEED, **network_env(fake_instagram=fake_instagram),
+                              "INSTAGRAM_TOKEN_EXPIRES": expires}, env_file=env)
+    deliverer = Deliverer(Store(tmp_path / "ledger.db", clock=clock), settings,
+                          build_platforms(settings, clock=clock), clock=clock)
+    return env, deliverer, TokenRenewal(deliverer)
+
+
+def test_a_token_near_its_expiry_is_renewed_saved_and_used(tmp_path, clock, fake_instagram, caplog):
+    from bot.alerts import ExpiryReminder
+    from bot.service import check_expiry, token_expiries
+
+    env, deliverer, renewal = _renewal(tmp_path, clock, fake_instagram, expires_in_days=6)
+
+    renewal.daily(clock().date())
+    renewal.daily(clock().date())                                  # once a day, however often the job runs
+
+    assert fake_instagram.refreshes == 1
+    fresh = f"{fake.REFRESHED_PREFIX}1"
+    expires = (clock() + timedelta(seconds=fake.EXPIRES_IN)).date()
+    text = env.read_text()
+    assert f"INSTAGRAM_ACCESS_TOKEN={fresh}\n" in text and fake.TOKEN not in text
+    assert f"INSTAGRAM_TOKEN_EXPIRES={expires.isoformat()}\n" in text
+    assert stat.S_IMODE(env.stat().st_mode) == 0o600              # replaced atomically, still private
+    assert deliverer.platforms["instagram"].verify() == f"@{fake.USERNAME}"   # the old token is gone on the fake
+    assert token_expiries(renewal.current())["instagram"] == expires
+    caplog.clear()
+    check_expiry(renewal.current(), ExpiryReminder(), None, clock().date())
+    assert "expires in" not in caplog.text                         # renewed: nothing to warn about
+    assert fresh not in caplog.text and fake.TOKEN not in caplog.text
+
+
+def test_a_token_far_from_its_expiry_is_left_alone(tmp_path, clock, fake_instagram):
+    env, _, renewal = _renewal(tmp_path, clock, fake_instagram, expires_in_days=45)
+    before = env.read_text()
+
+    renewal.daily(clock().date())
+
+    assert fake_instagram.refreshes == 0 and env.read_text() == before
+
+
+def test_a_refused_renewal_is_logged_and_warned_about_7_days_ahead(tmp_path, clock, fake_instagram, caplog):
+    from bot.alerts import ExpiryReminder
+    from bot.service import check_expiry
+
+    env, _, renewal = _renewal(tmp_path, clock, fake_instagram, expires_in_days=7)
+    before = env.read_text()
+    fake_instagram.fail_next(190, 460, message="Error validating access token: the user changed the password")
+
+    renewal.daily(clock().date())
+    check_expiry(renewal.current(), ExpiryReminder(), None, clock().date())
+
+    assert env.read_text() == before
+    assert "could not renew the Instagram token" in caplog.text and "changed the password" in caplog.text
+    assert "instagram token expires in 7 days" in caplog.text
+    assert fake.TOKEN not in caplog.text
