@@ -782,7 +782,12 @@ class InstagramPlatform:
         except (ValueError, UnicodeDecodeError):
             body = None
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            raise self._error(status, body["error"], response.headers)
+            error = self._error(status, body["error"], response.headers)
+            if isinstance(error, AuthError) and token is None and secret != self._token:
+                # The token was renewed while this call was under way (the service's daily job):
+                # a refusal of the old one is asked again with the new one; nothing was done.
+                return self._request(method, path, params, versioned=versioned, token_in_query=token_in_query)
+            raise error
         if status == 429:
             raise RateLimited(self.name, "Instagram answered 429 Too Many Requests",
                               retry_at=self._retry_at(response.headers), status=429)
