@@ -413,6 +413,17 @@ def _refresh(adapter: Any, network: InstagramSettings, env_path: Path, today: da
     return replace(network, access_token=fresh.token, token_expires=fresh.expires)
 
 
+def _preview_note(settings: Any, network: InstagramSettings | None, post: Any, candidates: Any) -> list[str]:
+    """Which image Instagram would be given for this post (it is checked only when it is sent)."""
+    if not post.image_url:
+        return [f"instagram image: none in this entry: it would be skipped ({NO_IMAGE})"]
+    template = network.image_url_template if network else None
+    if template:
+        return [f"instagram image: {post.image_url}",
+                f"  Instagram fetches it through INSTAGRAM_IMAGE_URL_TEMPLATE: {image_url_for(post.image_url, template)}"]
+    return [f"instagram image: {post.image_url} (must be a JPEG, 4:5 to 1.91:1, at most 8 MB)"]
+
+
 NETWORK = Network(
     name=NAME,
     label="Instagram",
@@ -435,6 +446,7 @@ NETWORK = Network(
     ),
     token_expires=lambda settings: settings.token_expires,
     refresh_token=_refresh,
+    preview_note=_preview_note,
     auth=AuthFlow(help="Instagram: exchange a short-lived token for a 60-day one",
                   epilog="Example: autopost auth instagram", run=_run_auth, arguments=_auth_arguments),
 )
