@@ -419,8 +419,9 @@ def _preview_note(settings: Any, network: InstagramSettings | None, post: Any, c
         return [f"instagram image: none in this entry: it would be skipped ({NO_IMAGE})"]
     template = network.image_url_template if network else None
     if template:
+        fetched = image_url_for(post.image_url, template)
         return [f"instagram image: {post.image_url}",
-                f"  Instagram fetches it through INSTAGRAM_IMAGE_URL_TEMPLATE: {image_url_for(post.image_url, template)}"]
+                f"  Instagram fetches it through INSTAGRAM_IMAGE_URL_TEMPLATE: {fetched}"]
     return [f"instagram image: {post.image_url} (must be a JPEG, 4:5 to 1.91:1, at most 8 MB)"]
 
 
