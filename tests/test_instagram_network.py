@@ -163,3 +163,23 @@ def test_a_refused_renewal_is_logged_and_warned_about_7_days_ahead(tmp_path, clo
     assert "could not renew the Instagram token" in caplog.text and "changed the password" in caplog.text
     assert "instagram token expires in 7 days" in caplog.text
     assert fake.TOKEN not in caplog.text
+
+
+def test_preview_names_the_image_url_instagram_is_given_through_the_template(tmp_path, feed_server, fake_instagram):
+    from tests.conftest import network_env
+    from tests.fakes.feed import rss_feed
+
+    image = "https://blog.example.com/images/cover.png?v=2"
+    feed_server.serve("/feed.xml", rss_feed([{"title": "A post", "link": "https://blog.example.com/a/", "guid": "a",
+                                              "description": "Text.", "image": image}]))
+    env = write_env(tmp_path / "a.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(tmp_path / "l.db"),
+                    INSTAGRAM_IMAGE_URL_TEMPLATE="https://img.example.com/{url}?format=jpg&w=1080",
+                    **network_env(fake_instagram=fake_instagram))
+
+    preview = run_cli("--env-file", str(env), "preview")
+
+    assert preview.code == 0, preview.err
+    assert f"instagram image: {image}\n" in preview.out
+    assert ("Instagram fetches it through INSTAGRAM_IMAGE_URL_TEMPLATE: https://img.example.com/"
+            "https%3A%2F%2Fblog.example.com%2Fimages%2Fcover.png%3Fv%3D2?format=jpg&w=1080") in preview.out
+    assert fake_instagram.requests == []
