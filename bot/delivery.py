@@ -5,6 +5,7 @@ State machine of one delivery (a row of ``deliveries``)::
     pending ──claim──► sending ──► sent        posted, or the network says it already has it
        ▲                  │   ├──► failed      permanent error, too many attempts, or too old to post late
        │                  │   ├──► blocked     the network refused our credentials; held until it verifies again
+       │                  │   ├──► skipped     the network cannot carry this post (no image where it needs one)
        └── retry at T ◄───┘   └──► uncertain   interrupted by a crash and impossible to check
 
 Crash reasoning. The claim (``sending``, attempt + 1) is committed *before*
@@ -26,6 +27,14 @@ reached the network". At start-up each one is reconciled:
 
 The same lookup runs before a retry after a transient error on such a
 network, since a timeout can hide a post the network did make.
+
+A network that publishes in steps (its adapter has ``resume``, see
+``bot.platforms.base.StagedPlatform``) records its progress in the row
+(``progress``, committed before the step that posts). A row that holds it is
+resumed from it, on the next attempt and after a crash alike: the network's own
+record of that step says whether the post exists. ``InProgress`` (not ready yet)
+keeps the row pending until its ``retry_at`` without counting an attempt, and
+``Unsuitable`` (the post cannot go there, e.g. no image) settles it as ``skipped``.
 
 A network's own state (``networks`` table) is ``healthy``, ``failing`` (its
 last call timed out, was reset or answered 5xx: it still gets its retries, but

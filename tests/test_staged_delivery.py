@@ -147,9 +147,16 @@ def test_the_daily_publishing_limit_waits_as_rate_limited(world, fake_instagram,
     assert len(fake_instagram.media) == 2
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_world(request, tmp_path, clock, fake_instagram):
+    """The same world on a SQLite file and on a PostgreSQL database (shared: leases apply)."""
+    target = tmp_path / "ledger.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    return lambda **overrides: World(target, clock, fake_instagram, **overrides)
+
+
 @pytest.mark.parametrize("container", ["FINISHED", "PUBLISHED", "EXPIRED"])
-def test_recovery_resumes_from_the_recorded_container(world, fake_instagram, images, container):
-    w = world()
+def test_recovery_resumes_from_the_recorded_container(any_world, fake_instagram, images, container, clock):
+    w = any_world()
     (post,) = w.new_posts(images["jpeg"])
     (d,) = w.deliveries()
     claimed = w.store.claim(d.id)
@@ -163,6 +170,7 @@ def test_recovery_resumes_from_the_recorded_container(world, fake_instagram, ima
     elif container == "EXPIRED":
         fake_instagram.expire(container_id)
     # the service died here: the row is `sending` with its container recorded
+    clock.advance(seconds=w.store.lease.total_seconds() + 1)      # on a shared ledger, its lease runs out
 
     restarted = w.new_deliverer()
     assert [state for _, state in restarted.recover()] == ["pending"]
