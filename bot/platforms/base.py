@@ -109,7 +109,7 @@ class Platform(Protocol):
 
 
 class StagedPlatform(Platform, Protocol):
-    """A network that publishes in steps (Instagram: container, then publish).
+    """A network that publishes in steps (e.g. a media container made first, then published).
 
     ``on_progress(token)`` is called before the step that posts, with what a later attempt
     needs to continue; delivery commits it to the ledger. A delivery that holds such a token
