@@ -624,3 +624,32 @@ def test_instagram_through_check_preview_poll_status_and_repost(tmp_path, feed_s
     deliveries = [(d["kind"], d["state"]) for d in story["posts"][0]["deliveries"]]
     assert deliveries == [("auto", "sent"), ("manual", "sent")]
     assert run_cli("--env-file", env, "status").code == 0
+
+
+def test_instagram_repost_of_an_image_still_processing_is_finished_by_the_next_poll(tmp_path, feed_server,
+                                                                                   fake_instagram):
+    from tests.fakes.instagram import jpeg
+
+    feed_server.serve("/cover.jpg", jpeg(1080, 1080), content_type="image/jpeg")
+    feed_server.serve("/feed.xml", rss_feed([{**ITEMS[0], "image": feed_server.url("/cover.jpg")}]))
+    env = str(write_env(tmp_path / "a.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(tmp_path / "l.db"),
+                        **network_env(fake_instagram=fake_instagram)))
+    assert run_cli("--env-file", env, "poll").code == 0                  # first sight: nothing posted
+    fake_instagram.finish_after = 1                                       # Instagram is still processing it
+
+    repost = run_cli("--env-file", env, "repost", "https://blog.example.com/rust/", "--platform", "instagram")
+
+    assert repost.code == 0, repost.out + repost.err
+    assert "instagram in-progress" in repost.out and "finishes it after" in repost.out
+    assert fake_instagram.media == [] and len(fake_instagram.containers) == 1
+    story = json.loads(run_cli("--env-file", env, "status", "--json", "https://blog.example.com/rust/").out)
+    (manual,) = [d for d in story["posts"][0]["deliveries"] if d["kind"] == "manual"]
+    assert manual["state"] == "pending" and manual["attempts"] == 0
+
+    # Past its retry time the next poll resumes the recorded container: one post, one container.
+    import sqlite3
+    with sqlite3.connect(tmp_path / "l.db") as db:
+        db.execute("UPDATE deliveries SET next_attempt_at = '2000-01-01T00:00:00+00:00' WHERE kind = 'manual'")
+    assert run_cli("--env-file", env, "poll").code == 0
+    (media,) = fake_instagram.media
+    assert media["container"] == next(iter(fake_instagram.containers))
