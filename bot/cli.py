@@ -326,7 +326,12 @@ def cmd_repost(settings: Settings, args: argparse.Namespace) -> int:
         state = deliverer.deliver(delivery)
         done = store.get_delivery(delivery.id)
         print(f"{name:9} {state:12} {done.remote_url or done.remote_id or done.error or ''}".rstrip())
-        failed |= state != "sent"
+        if state == "in-progress":
+            # The network is still preparing it; its progress is in the ledger, and the service
+            # (or the next `poll`) finishes it: not a failure.
+            print(f"{'':9} {'':12} the service (or the next `autopost poll`) finishes it after "
+                  f"{_when(done.next_attempt_at)}")
+        failed |= state not in ("sent", "in-progress")
     return 1 if failed else 0
 
 

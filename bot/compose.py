@@ -568,6 +568,10 @@ def compose(post: Post, network: str, template: str | None = None,
         raw["title"] = raw["summary"]
     tags = hashtags(post.categories, limit=options.hashtags_max, extra=options.hashtags_extra,
                     text=f"{raw['title']} {raw['summary']}")
+    if rules.max_hashtags is not None:
+        # The network counts every hashtag in the text, the title's and summary's own included.
+        written = len(_existing_hashtags(f"{raw['title']} {raw['summary']}"))
+        tags = tags[:max(rules.max_hashtags - written, 0)]
     # Only the fields that can be shown are worth trimming (the title is the fallback's).
     shown = _fields_in(segments) | {"title"}
     fields = {name: _pretrimmed(value, rules) if name in shown else _Field(value) for name, value in raw.items()}

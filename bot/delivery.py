@@ -5,6 +5,7 @@ State machine of one delivery (a row of ``deliveries``)::
     pending ──claim──► sending ──► sent        posted, or the network says it already has it
        ▲                  │   ├──► failed      permanent error, too many attempts, or too old to post late
        │                  │   ├──► blocked     the network refused our credentials; held until it verifies again
+       │                  │   ├──► skipped     the network cannot carry this post (no image where it needs one)
        └── retry at T ◄───┘   └──► uncertain   interrupted by a crash and impossible to check
 
 Crash reasoning. The claim (``sending``, attempt + 1) is committed *before*
@@ -27,6 +28,14 @@ reached the network". At start-up each one is reconciled:
 
 The same lookup runs before a retry after a transient error on such a
 network, since a timeout can hide a post the network did make.
+
+A network that publishes in steps (its adapter has ``resume``, see
+``bot.platforms.base.StagedPlatform``) records its progress in the row
+(``progress``, committed before the step that posts). A row that holds it is
+resumed from it, on the next attempt and after a crash alike: the network's own
+record of that step says whether the post exists. ``InProgress`` (not ready yet)
+keeps the row pending until its ``retry_at`` without counting an attempt, and
+``Unsuitable`` (the post cannot go there, e.g. no image) settles it as ``skipped``.
 
 A network's own state (``networks`` table) is ``healthy``, ``failing`` (its
 last call timed out, was reset or answered 5xx: it still gets its retries, but
@@ -52,7 +61,8 @@ from bot.config import Settings
 from bot.logs import scrub
 from bot.models import Delivery, Message, Post, Published, utcnow
 from bot.platforms.base import (
-    AuthError, DuplicateError, PermanentError, Platform, PlatformError, RateLimited, TransientError,
+    AuthError, DuplicateError, InProgress, PermanentError, Platform, PlatformError, RateLimited, TransientError,
+    StagedPlatform, Unsuitable, staged,
 )
 from bot.platforms.network import TextRules
 from bot.platforms.registry import CONSOLE, NAMES, NETWORKS
@@ -264,16 +274,33 @@ class Deliverer:
         post = self.store.get_post(claimed.post_id)
         platform = claimed.platform
         adapter = self.platforms[platform]
+        steps = staged(adapter)
         try:
             messages = [replace(m, key=delivery_key(claimed))
                         for m in messages_for(post, platform, self.settings, self._text_rules(platform))]
             # A timeout may hide a post the network made; where it does not
-            # reject duplicates itself, look before posting again.
+            # reject duplicates itself, look before posting again. A staged network's
+            # recorded progress says that itself (resume).
             earlier = (adapter.find_existing(post.url)
-                       if claimed.attempts > 1 and platform not in REJECTS_DUPLICATES else None)
+                       if claimed.attempts > 1 and platform not in REJECTS_DUPLICATES
+                       and not (steps and claimed.progress) else None)
             # Images named by the post may reach only where its feed may (bot/http.py's guard).
             with http.images_for(post.feed_url, allow_private_networks=self.settings.allow_private_networks):
-                published = earlier or [adapter.publish(message) for message in messages][-1]
+                if earlier:
+                    published = earlier
+                elif steps is not None:
+                    published = self._publish_staged(steps, claimed, messages[-1])
+                else:
+                    published = [adapter.publish(message) for message in messages][-1]
+        except InProgress as exc:
+            # Under way on the network: look again later, without holding this lane or losing an attempt.
+            self.store.set_progress(claimed.id, exc.progress)
+            self.store.finish(claimed.id, "pending", outcome="in-progress", detail=exc.message,
+                              next_attempt_at=exc.retry_at, uncount_attempt=True)
+            log.info("%s to %s is in progress (%s); looking again at %s", post.url, platform, exc.message,
+                     exc.retry_at.isoformat(timespec="seconds"),
+                     extra=_fields("in-progress", platform, post.url, "pending"))
+            return "in-progress"
         except RateLimited as exc:
             self.store.set_rate_limited(platform, exc.retry_at)
             self.store.finish(claimed.id, "pending", outcome="rate-limited", detail=exc.message,
@@ -296,6 +323,11 @@ class Deliverer:
             log.error("%s refused our credentials: %s", platform, exc.message,
                       extra=_fields("blocked", platform, post.url, "blocked"))
             return "blocked"
+        except Unsuitable as exc:
+            self.store.finish(claimed.id, "skipped", outcome="skipped", detail=exc.message)
+            log.warning("%s skipped on %s: %s", post.url, platform, exc.message,
+                        extra=_fields("skipped", platform, post.url, "skipped"))
+            return "skipped"
         except PermanentError as exc:
             return self._fail(claimed, exc.message, post)
         except PlatformError as exc:                 # a subclass we do not know: treat as permanent
@@ -324,6 +356,14 @@ class Deliverer:
             ask = getattr(self.platforms[platform], "text_rules", None)
             self._rules[platform] = ask() if ask is not None else None
         return self._rules[platform]
+    def _publish_staged(self, adapter: StagedPlatform, delivery: Delivery, message: Message) -> Published:
+        """Publish in steps; the network's progress is committed before the step that posts."""
+        def record(progress: str) -> None:
+            self.store.set_progress(delivery.id, progress)
+
+        if delivery.progress:
+            return adapter.resume(delivery.progress, message, on_progress=record)
+        return adapter.publish(message, on_progress=record)
 
     def _retry_or_fail(self, delivery: Delivery, error: str, post: Post) -> str:
         if delivery.attempts >= self.settings.max_attempts:
@@ -406,6 +446,14 @@ class Deliverer:
         for delivery in self.store.interrupted():
             post = self.store.get_post(delivery.post_id)
             adapter = self.platforms.get(delivery.platform)
+            if adapter is not None and delivery.progress and staged(adapter):
+                # The network's own record of the step it reached says what happened: resume from it.
+                self.store.release([delivery.id], detail="interrupted by a crash after the network started it; "
+                                                         "resuming from its recorded progress")
+                log.warning("recovered interrupted delivery of %s to %s: resuming", post.url, delivery.platform,
+                            extra=_fields("recovered", delivery.platform, post.url, "pending"))
+                outcomes.append((delivery, "pending"))
+                continue
             found, looked = None, False
             if adapter is not None:
                 try:

@@ -85,6 +85,7 @@ class Delivery:
     error: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    progress: str | None = None   # a staged network's token of how far it got (Store.set_progress)
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,59 @@ def check_expiry(settings: Settings, reminder: ExpiryReminder, alert: Alerter | 
                 alert("token-expiring", name, "", message)
 
 
+class TokenRenewal:
+    """The daily job that renews the tokens a network can renew itself (its ``refresh_token`` hook).
+
+    A renewed token is written to the env file by the network and used by its adapter at once;
+    ``current`` then holds the settings with the new expiry, so the expiry warnings follow it.
+    A refusal is logged and tried again the next day: ``check_expiry`` warns from 7 days
+    before the old token runs out, as for any other token.
+    """
+
+    def __init__(self, deliverer: Deliverer):
+        self.deliverer = deliverer
+        self.renewed: dict[str, Any] = {}
+        self._last_day: date | None = None
+
+    def daily(self, today: date) -> None:
+        """``run`` at most once a day (the job that calls it runs every AUTOPOST_REVERIFY_INTERVAL)."""
+        if self._last_day != today:
+            self._last_day = today
+            self.run(today)
+
+    def current(self) -> Settings:
+        """The settings with every renewed network's settings in place."""
+        import dataclasses
+
+        settings = self.deliverer.settings
+        if not self.renewed:
+            return settings
+        return dataclasses.replace(settings, networks={**settings.networks, **self.renewed})
+
+    def run(self, today: date) -> None:
+        from bot.platforms.registry import NETWORKS
+
+        settings = self.current()
+        for network in NETWORKS:
+            adapter = self.deliverer.platforms.get(network.name)
+            if network.refresh_token is None or adapter is None or network.name not in settings.networks:
+                continue
+            if settings.env_file is None:
+                log.warning("%s token cannot be renewed: there is no env file to save it in", network.label,
+                            extra={"event": "token-refresh", "platform": network.name})
+                continue
+            try:
+                renewed = network.refresh_token(adapter, settings.networks[network.name], settings.env_file, today)
+            except PlatformError as exc:
+                log.warning("could not renew the %s token (tried again tomorrow): %s", network.label, exc.message,
+                            extra={"event": "token-refresh-failed", "platform": network.name})
+                continue
+            if renewed is not None:
+                self.renewed[network.name] = renewed
+                log.info("%s token renewed and saved to %s", network.label, settings.env_file,
+                         extra={"event": "token-refreshed", "platform": network.name})
+
+
 def token_expiries(settings: Settings) -> dict[str, date]:
     """Each enabled network's known token expiry, by its description's hook."""
     from bot.platforms.registry import NETWORKS
@@ -236,7 +289,15 @@ class Service:
             for name in deliverer.platforms:
                 scheduler.add_job(self._guarded(functools.partial(verify_one, deliverer, name)), "interval",
                                   seconds=settings.reverify_interval, next_run_time=now, id=f"verify-{name}")
-            scheduler.add_job(self._guarded(lambda: check_expiry(settings, reminder, alert, self.clock().date())),
+            renewal = TokenRenewal(deliverer)
+
+            def renew_and_check_expiry() -> None:
+                # Renew first (once a day), so that a renewed token is not warned about.
+                today = self.clock().date()
+                renewal.daily(today)
+                check_expiry(renewal.current(), reminder, alert, today)
+
+            scheduler.add_job(self._guarded(renew_and_check_expiry),
                               "interval", seconds=settings.reverify_interval, next_run_time=now, id="expiry")
             add_lease_recovery(scheduler, self._guarded, deliverer, settings)
 

@@ -134,6 +134,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE feeds ADD COLUMN lease_holder TEXT;
     ALTER TABLE feeds ADD COLUMN lease_until TEXT;
     """,
+    # 4: a network that publishes in steps records how far it got (its progress token, e.g. a
+    # media container's id) before the step that posts, so a later attempt or crash recovery
+    # continues from it instead of starting again.
+    """
+    ALTER TABLE deliveries ADD COLUMN progress TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -960,6 +966,12 @@ class Store:
             db.execute("INSERT INTO attempts (delivery_id, at, outcome, detail) VALUES (?, ?, ?, ?)",
                        (delivery_id, now, outcome, detail))
 
+    def set_progress(self, delivery_id: int, progress: str) -> None:
+        """Record (committed at once) how far a staged network got with this delivery, before it posts."""
+        with self.transaction() as db:
+            db.execute("UPDATE deliveries SET progress = ?, updated_at = ? WHERE id = ?",
+                       (progress, _iso(self.clock()), delivery_id))
+
     def release(self, delivery_ids: Iterable[int], *, state: str = "pending",
                 next_attempt_at: datetime | None = None, detail: str = "") -> None:
         """Move deliveries back to waiting (or to another state) without counting an attempt."""
@@ -1125,7 +1137,8 @@ def _delivery(row: sqlite3.Row) -> Delivery:
     return Delivery(id=row["id"], post_id=row["post_id"], platform=row["platform"], kind=row["kind"],
                     state=row["state"], attempts=row["attempts"], next_attempt_at=_dt(row["next_attempt_at"]),
                     text=row["text"], remote_id=row["remote_id"], remote_url=row["remote_url"],
-                    error=row["last_error"], created_at=_dt(row["created_at"]), updated_at=_dt(row["updated_at"]))
+                    error=row["last_error"], created_at=_dt(row["created_at"]), updated_at=_dt(row["updated_at"]),
+                    progress=row["progress"])
 
 
 # The ledger's tables, parents first, as `ledger copy` moves them.

@@ -85,11 +85,13 @@ def write_env(path: Path, **values: str) -> Path:
 # The fake networks' fixtures, for tests that post through the real adapters.
 from tests.fakes.bluesky import fake_pds  # noqa: E402,F401
 from tests.fakes.facebook import fake_graph  # noqa: E402,F401
+from tests.fakes.instagram import fake_instagram  # noqa: E402,F401
 from tests.fakes.linkedin import fake_linkedin  # noqa: E402,F401
 from tests.fakes.twitter import fake_x  # noqa: E402,F401
 
 
-def network_env(fake_x=None, fake_linkedin=None, fake_graph=None, fake_pds=None) -> dict[str, str]:
+def network_env(fake_x=None, fake_linkedin=None, fake_graph=None, fake_pds=None,
+                fake_instagram=None) -> dict[str, str]:
     """Env variables that point autopost's adapters at the running fakes."""
     from tests.fakes import bluesky, facebook, linkedin, twitter
 
@@ -108,4 +110,9 @@ def network_env(fake_x=None, fake_linkedin=None, fake_graph=None, fake_pds=None)
     if fake_pds is not None:
         values.update(BLUESKY_PDS=fake_pds.base_url, BLUESKY_HANDLE=bluesky.HANDLE,
                       BLUESKY_APP_PASSWORD=bluesky.APP_PASSWORD)
+    if fake_instagram is not None:
+        from tests.fakes import instagram
+
+        values.update(INSTAGRAM_GRAPH_BASE=fake_instagram.base_url, INSTAGRAM_ACCOUNT_ID=instagram.ACCOUNT_ID,
+                      INSTAGRAM_ACCESS_TOKEN=instagram.TOKEN)
     return values

@@ -581,3 +581,75 @@ def test_bluesky_check_with_a_wrong_app_password_fails_and_says_how_to_fix_it(tm
     assert check.code == 1
     assert "bluesky: FAILED" in check.out and "App passwords" in check.out + check.err
     assert wrong not in check.out + check.err
+
+
+def test_instagram_through_check_preview_poll_status_and_repost(tmp_path, feed_server, fake_instagram):
+    from tests.fakes.instagram import USERNAME, jpeg
+
+    feed_server.serve("/cover.jpg", jpeg(1080, 1350), content_type="image/jpeg")
+    cover = feed_server.url("/cover.jpg")
+    items = [{**ITEMS[0], "image": cover}, {**ITEMS[1], "pubDate": NOW - timedelta(hours=2)}]
+    feed_server.serve("/feed.xml", rss_feed(items))
+    env = str(write_env(tmp_path / "a.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(tmp_path / "l.db"),
+                        AUTOPOST_BACKFILL="2", **network_env(fake_instagram=fake_instagram)))
+
+    check = run_cli("--env-file", env, "check")
+    assert check.code == 0, check.out + check.err
+    assert f"instagram: OK, posts as @{USERNAME}" in check.out
+
+    preview = run_cli("--env-file", env, "preview")
+    assert preview.code == 0, preview.err
+    assert "── instagram (" in preview.out and "/2200) ──\nRust 2.0 & you\n\nWhat changes.\n\n" in preview.out
+    assert "\nhttps://blog.example.com/rust/\n\n#Rust #Programming" in preview.out
+    assert f"instagram image: {cover} (must be a JPEG" in preview.out
+    assert fake_instagram.containers == {}                          # preview posts nothing
+    older = run_cli("--env-file", env, "preview", "https://blog.example.com/older/")
+    assert "instagram image: none in this entry: it would be skipped" in older.out
+
+    # The first try is refused: the delivery fails, and `repost` is how the owner sends it.
+    fake_instagram.fail_next(100, message="(#100) refused for the test")
+    assert run_cli("--env-file", env, "poll").code == 1
+    status = run_cli("--env-file", env, "status")
+    assert "instagram failed" in status.out and "refused for the test" in status.out
+    assert "skipped: no image for Instagram" in status.out            # the entry without an image
+    assert fake_instagram.media == []
+
+    repost = run_cli("--env-file", env, "repost", "https://blog.example.com/rust/", "--platform", "instagram")
+    assert repost.code == 0, repost.out + repost.err
+    (media,) = fake_instagram.media
+    assert f"instagram sent         {media['permalink']}" in repost.out
+    assert fake_instagram.image_fetches == [cover]
+    assert media["caption"].startswith("Rust 2.0 & you\n\nWhat changes.\n\nhttps://blog.example.com/rust/")
+    story = json.loads(run_cli("--env-file", env, "status", "--json", "https://blog.example.com/rust/").out)
+    deliveries = [(d["kind"], d["state"]) for d in story["posts"][0]["deliveries"]]
+    assert deliveries == [("auto", "sent"), ("manual", "sent")]
+    assert run_cli("--env-file", env, "status").code == 0
+
+
+def test_instagram_repost_of_an_image_still_processing_is_finished_by_the_next_poll(tmp_path, feed_server,
+                                                                                   fake_instagram):
+    from tests.fakes.instagram import jpeg
+
+    feed_server.serve("/cover.jpg", jpeg(1080, 1080), content_type="image/jpeg")
+    feed_server.serve("/feed.xml", rss_feed([{**ITEMS[0], "image": feed_server.url("/cover.jpg")}]))
+    env = str(write_env(tmp_path / "a.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(tmp_path / "l.db"),
+                        **network_env(fake_instagram=fake_instagram)))
+    assert run_cli("--env-file", env, "poll").code == 0                  # first sight: nothing posted
+    fake_instagram.finish_after = 1                                       # Instagram is still processing it
+
+    repost = run_cli("--env-file", env, "repost", "https://blog.example.com/rust/", "--platform", "instagram")
+
+    assert repost.code == 0, repost.out + repost.err
+    assert "instagram in-progress" in repost.out and "finishes it after" in repost.out
+    assert fake_instagram.media == [] and len(fake_instagram.containers) == 1
+    story = json.loads(run_cli("--env-file", env, "status", "--json", "https://blog.example.com/rust/").out)
+    (manual,) = [d for d in story["posts"][0]["deliveries"] if d["kind"] == "manual"]
+    assert manual["state"] == "pending" and manual["attempts"] == 0
+
+    # Past its retry time the next poll resumes the recorded container: one post, one container.
+    import sqlite3
+    with sqlite3.connect(tmp_path / "l.db") as db:
+        db.execute("UPDATE deliveries SET next_attempt_at = '2000-01-01T00:00:00+00:00' WHERE kind = 'manual'")
+    assert run_cli("--env-file", env, "poll").code == 0
+    (media,) = fake_instagram.media
+    assert media["container"] == next(iter(fake_instagram.containers))

@@ -218,3 +218,61 @@ def test_bluesky_killed_after_the_pds_accepted_and_unreadable_on_restart_posts_o
         assert len(fake_pds.calls("com.atproto.repo.createRecord")) == 2       # refused: the key is taken
     finally:
         proxy.close()
+
+
+# --------------------------------------------------------------------------- Instagram
+
+def _instagram_env(tmp_path, feed_server, graph_base: str, fake_instagram) -> str:
+    from tests.fakes.instagram import jpeg
+
+    feed_server.serve("/cover.jpg", jpeg(1080, 1080), content_type="image/jpeg")
+    feed_server.serve("/feed.xml", rss_feed([OLD]))
+    values = network_env(fake_instagram=fake_instagram)
+    values["INSTAGRAM_GRAPH_BASE"] = graph_base
+    env_file = str(write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(),
+                             AUTOPOST_DB=str(tmp_path / "ledger.db"), AUTOPOST_POLL_INTERVAL="1", **values))
+    assert run_cli("--env-file", env_file, "poll").code == 0
+    return env_file
+
+
+@pytest.mark.parametrize("held", ["status", "publish"])
+def test_instagram_killed_between_the_container_and_the_publish_posts_once(tmp_path, feed_server, fake_instagram,
+                                                                           held):
+    """Killed while Instagram answers the container's status (nothing published yet), or after
+    media_publish went through unheard: the recorded container says which, and the post is made once."""
+    from tests.fakes.holding_proxy import HoldingProxy
+
+    proxy = HoldingProxy(fake_instagram.base_url)
+    try:
+        env_file = _instagram_env(tmp_path, feed_server, proxy.base_url, fake_instagram)
+        if held == "status":
+            proxy.hold(lambda method, path: method == "GET" and path.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+                       in fake_instagram.containers)
+        else:
+            proxy.hold(lambda method, path: method == "POST" and path.endswith("/media_publish"))
+        service = subprocess.Popen([sys.executable, "-m", "bot", "--env-file", env_file, "run"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            feed_server.serve("/feed.xml", rss_feed([{**NEW, "image": feed_server.url("/cover.jpg")}, OLD]))
+            wait_for(lambda: proxy.held)
+        finally:
+            service.send_signal(signal.SIGKILL)
+            service.communicate(timeout=10)
+        (container_id,) = fake_instagram.containers
+        assert len(fake_instagram.media) == (1 if held == "publish" else 0)
+
+        result = run_cli("--env-file", env_file, "poll")               # restart: recover, resume, deliver
+        assert result.code == 0, result.out + result.err
+        again = run_cli("--env-file", env_file, "poll")
+        assert again.code == 0
+
+        (media,) = fake_instagram.media                                # one post
+        assert media["container"] == container_id                      # the recorded container, no second one
+        assert list(fake_instagram.containers) == [container_id]
+        story = json.loads(run_cli("--env-file", env_file, "status", "--json",
+                                   "https://blog.example.com/new/").out)["posts"][0]
+        (delivery,) = story["deliveries"]
+        assert delivery["state"] == "sent" and delivery["remote_id"] == media["id"]
+        assert any("resuming from its recorded progress" in a["detail"] for a in story["attempts"])
+    finally:
+        proxy.close()

@@ -6,9 +6,11 @@ Exceptions raised by adapters and handled only in ``bot/delivery.py``::
      └── PlatformError                platform, status, code, message
           ├── RateLimited(retry_at)   429 or the network's throttling code: retry at retry_at
           ├── TransientError          5xx, timeout, reset, garbage body: back off and retry
+          │    └── InProgress(progress, retry_at)  a staged publish not ready yet: look again, no attempt lost
           ├── AuthError               token expired/revoked/lacking permission: hold as blocked
           ├── DuplicateError          the network already has this content: treat as sent
           └── PermanentError          any other 4xx: the request is wrong; never retried
+               └── Unsuitable         the post cannot go to this network (no image): skipped
 
 Adapters never sleep, retry, truncate or reword: they make one call and say
 exactly what happened.
@@ -70,6 +72,24 @@ class PermanentError(PlatformError):
     pass
 
 
+class InProgress(TransientError):
+    """A staged publish is under way on the network and not ready yet: look again at ``retry_at``.
+
+    ``progress`` is the network's token of how far it got; delivery keeps the row pending at
+    ``retry_at``, counts no failed attempt, and hands ``progress`` back to ``resume``.
+    """
+
+    def __init__(self, platform: str, message: str, *, progress: str, retry_at: datetime, **kw: Any) -> None:
+        super().__init__(platform, message, **kw)
+        self.progress = progress
+        self.retry_at = retry_at
+
+
+class Unsuitable(PermanentError):
+    """This post cannot go to this network at all (e.g. it has no image where the network needs
+    one): delivery settles it as ``skipped`` with these words, never retried, never blocking."""
+
+
 class Platform(Protocol):
     name: str
 
@@ -86,6 +106,26 @@ class Platform(Protocol):
         duplicates itself, "cannot look". Raise PlatformError when the lookup
         fails on a network that does not reject duplicates.
         """
+
+
+class StagedPlatform(Platform, Protocol):
+    """A network that publishes in steps (e.g. a media container made first, then published).
+
+    ``on_progress(token)`` is called before the step that posts, with what a later attempt
+    needs to continue; delivery commits it to the ledger. A delivery that holds such a token
+    (a retry, or one interrupted by a crash) is handed to ``resume`` instead of ``publish``.
+    """
+
+    def publish(self, message: Message, *,
+                on_progress: Callable[[str], None] | None = None) -> Published: ...
+
+    def resume(self, progress: str, message: Message, *,
+               on_progress: Callable[[str], None] | None = None) -> Published: ...
+
+
+def staged(adapter: Platform) -> StagedPlatform | None:
+    """The adapter as a staged one when it publishes in steps (it has ``resume``), else None."""
+    return adapter if callable(getattr(adapter, "resume", None)) else None  # type: ignore[return-value]
 
 
 def create_platform(name: str, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Platform:

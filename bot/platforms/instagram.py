@@ -69,11 +69,12 @@ never published shows nowhere and expires by itself, so a crash before
 """
 from __future__ import annotations
 
+import argparse
 import json as _json
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeGuard
@@ -85,15 +86,18 @@ from bot.http import transport_errors
 from bot.platforms.base import (
     AuthError,
     ImageProblem,
+    InProgress,
     PermanentError,
     PlatformError,
     RateLimited,
     TransientError,
+    Unsuitable,
     check_api_base,
     download_image,
     mask,
     new_session,
 )
+from bot.platforms.network import AuthFlow, Network, TextRules
 
 if TYPE_CHECKING:
     import requests
@@ -126,6 +130,9 @@ class InstagramSettings:
     template: str | None = None
     image_url_template: str | None = None
     token_expires: date | None = None
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.access_token,)
 
 
 def parse_settings(values: Mapping[str, str]) -> InstagramSettings:
@@ -374,6 +381,79 @@ def write_token(env_path: str | Path, token: str, expires: date | None) -> None:
     update_env_file(env_path, updates)
 
 
+# -------------------------------------------------------------------------- the description
+
+def _auth_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--token", help="the short-lived token from the Meta app (default: asked for, not shown)")
+
+
+def _run_auth(settings: Any, network: InstagramSettings | None, env_path: Path, args: argparse.Namespace) -> None:
+    """`autopost auth instagram`: a short-lived token → a 60-day one, with the account's id, saved 0600."""
+    import getpass
+
+    from bot import auth
+
+    short = args.token or auth.app_key(NAME, "a short-lived token", None,
+                                       "Short-lived token from the Meta app (not shown): ", getpass.getpass)
+    secret = auth.app_key(NAME, "the Instagram app secret", None,
+                          "Instagram app secret (Meta app → Instagram → API setup with Instagram login → "
+                          "Business login settings; not shown): ", getpass.getpass)
+    base = network.graph_base if network else DEFAULT_GRAPH_BASE
+    version = network.graph_version if network else DEFAULT_GRAPH_VERSION
+    account = connect(env_path, short, secret, base_url=base, version=version,
+                      timeout=getattr(settings, "request_timeout", 30.0))
+    print(f"Instagram: connected as {account}; INSTAGRAM_ACCOUNT_ID, INSTAGRAM_ACCESS_TOKEN and "
+          f"INSTAGRAM_TOKEN_EXPIRES saved to {env_path} (the service refreshes the token before it expires)")
+
+
+def _refresh(adapter: Any, network: InstagramSettings, env_path: Path, today: date) -> InstagramSettings | None:
+    """The service's daily token job: refresh when due, save to the env file, use the new token at once."""
+    if not refresh_due(network.token_expires, today):
+        return None
+    fresh = adapter.refresh_and_save(env_path)
+    return replace(network, access_token=fresh.token, token_expires=fresh.expires)
+
+
+def _preview_note(settings: Any, network: InstagramSettings | None, post: Any, candidates: Any) -> list[str]:
+    """Which image Instagram would be given for this post (it is checked only when it is sent)."""
+    if not post.image_url:
+        return [f"instagram image: none in this entry: it would be skipped ({NO_IMAGE})"]
+    template = network.image_url_template if network else None
+    if template:
+        fetched = image_url_for(post.image_url, template)
+        return [f"instagram image: {post.image_url}",
+                f"  Instagram fetches it through INSTAGRAM_IMAGE_URL_TEMPLATE: {fetched}"]
+    return [f"instagram image: {post.image_url} (must be a JPEG, 4:5 to 1.91:1, at most 8 MB)"]
+
+
+NETWORK = Network(
+    name=NAME,
+    label="Instagram",
+    variables=VARIABLES,
+    secrets=SECRETS,
+    credentials=CREDENTIALS,
+    parse=parse_settings,
+    adapter="bot.platforms.instagram:from_settings",
+    api_base=DEFAULT_GRAPH_BASE,
+    api_version=DEFAULT_GRAPH_VERSION,
+    # A post is found again by its caption (find_existing); a container recorded in the ledger
+    # (the delivery's progress) says by its own status whether it was published (resume).
+    rejects_duplicates=REJECTS_DUPLICATES,
+    text=TextRules(
+        limit=LIMIT,
+        length=length,
+        default_template=DEFAULT_TEMPLATE,
+        url_in_text=URL_IN_TEXT,               # not clickable, but kept whole to be read and copied
+        max_hashtags=MAX_HASHTAGS,
+    ),
+    token_expires=lambda settings: settings.token_expires,
+    refresh_token=_refresh,
+    preview_note=_preview_note,
+    auth=AuthFlow(help="Instagram: exchange a short-lived token for a 60-day one",
+                  epilog="Example: autopost auth instagram", run=_run_auth, arguments=_auth_arguments),
+)
+
+
 # -------------------------------------------------------------------------- the adapter
 
 CONTAINER_STATES = ("FINISHED", "IN_PROGRESS", "PUBLISHED", "EXPIRED", "ERROR")
@@ -401,14 +481,13 @@ _RETRY_SUBCODES = frozenset({2207003, 2207001, 2207032, 2207053, 2207008})
 _GONE_SUBCODES = frozenset({2207020})
 
 
-class NotReady(TransientError):
+class NotReady(InProgress):
     """The container is still IN_PROGRESS: store ``container_id`` and call ``resume`` at ``retry_at``."""
 
     def __init__(self, container_id: str, retry_at: datetime, message: str = ""):
         super().__init__(NAME, message or f"Instagram is still processing the image (container {container_id})",
-                         code="IN_PROGRESS")
+                         progress=container_id, retry_at=retry_at, code="IN_PROGRESS")
         self.container_id = container_id
-        self.retry_at = retry_at
 
 
 class InstagramPlatform:
@@ -452,8 +531,8 @@ class InstagramPlatform:
 
     # -- the Platform interface ---------------------------------------------
 
-    def publish(self, message: Message, *,
-                on_container: Callable[[str], None] | None = None) -> Published:
+    def publish(self, message: Message, *, on_container: Callable[[str], None] | None = None,
+                on_progress: Callable[[str], None] | None = None) -> Published:
         """Check the image, create the container and publish it when Instagram is ready.
 
         ``on_container(container_id)`` is called as soon as the container exists,
@@ -469,9 +548,10 @@ class InstagramPlatform:
                                          f"24 hours); waiting", retry_at=self._clock() + LIMIT_BACKOFF,
                               code=_LIMIT_CODE)
         container_id = self.create_container(message, image_url=image_url)
-        if on_container is not None:
-            on_container(container_id)
-        return self._finish(container_id, message, created_now=True)
+        for record in (on_container, on_progress):     # on_progress: delivery's name (base.StagedPlatform)
+            if record is not None:
+                record(container_id)
+        return self._finish(container_id, message, created_now=True, on_progress=on_progress or on_container)
 
     def verify(self) -> str:
         """"@username" of the account the token posts as; refuses a token for another account."""
@@ -511,7 +591,7 @@ class InstagramPlatform:
     def check_message_image(self, message: Message) -> str:
         """The URL Instagram will fetch, after checking what it serves; PermanentError "no image …" if unusable."""
         if not message.image_url:
-            raise PermanentError(self.name, f"{NO_IMAGE}: the entry has no image (enclosure, media:content, "
+            raise Unsuitable(self.name, f"{NO_IMAGE}: the entry has no image (enclosure, media:content, "
                                             f"JSON Feed image or an image in its content)", code="no-image")
         url = image_url_for(message.image_url, self.image_url_template)
         try:
@@ -522,14 +602,14 @@ class InstagramPlatform:
             if str(exc).startswith(_IMAGE_HOST_DOWN):
                 # The blog's image server is down or slow: the post is not without an image, yet.
                 raise TransientError(self.name, f"could not check the image for Instagram: {url}: {exc}") from None
-            raise PermanentError(self.name, f"{NO_IMAGE}: {url}: {exc}", code="no-image") from None
+            raise Unsuitable(self.name, f"{NO_IMAGE}: {url}: {exc}", code="no-image") from None
         return url
 
     def create_container(self, message: Message, *, image_url: str | None = None) -> str:
         """``POST /{ig-user-id}/media``: the container id. Posts nothing yet."""
         url = image_url or image_url_for(message.image_url or "", self.image_url_template)
         if not url:
-            raise PermanentError(self.name, f"{NO_IMAGE}: the entry has no image", code="no-image")
+            raise Unsuitable(self.name, f"{NO_IMAGE}: the entry has no image", code="no-image")
         fields = {"image_url": url, "caption": message.text}
         alt = (getattr(message, "image_alt", None) or message.title or "").strip()
         if alt:
@@ -594,7 +674,8 @@ class InstagramPlatform:
                                             "config.quota_total", status=200)
         return int(used), int(total)
 
-    def resume(self, container_id: str, message: Message) -> Published:
+    def resume(self, container_id: str, message: Message, *,
+               on_progress: Callable[[str], None] | None = None) -> Published:
         """Finish a delivery whose container id the ledger holds, by asking the container what happened.
 
         A container Instagram no longer knows (code 100 or 24: long gone) says
@@ -602,7 +683,7 @@ class InstagramPlatform:
         is not there is a new container made.
         """
         try:
-            return self._finish(container_id, message, created_now=False)
+            return self._finish(container_id, message, created_now=False, on_progress=on_progress)
         except PermanentError as exc:
             if exc.code not in (24, 100) or exc.message.startswith(NO_IMAGE):
                 raise
@@ -611,9 +692,10 @@ class InstagramPlatform:
             return earlier
         log.info("instagram: container %s is unknown to Instagram and the post is not on the account; "
                  "creating a new container", container_id)
-        return self.publish(message)
+        return self.publish(message, on_progress=on_progress)
 
-    def _finish(self, container_id: str, message: Message, *, created_now: bool) -> Published:
+    def _finish(self, container_id: str, message: Message, *, created_now: bool,
+                on_progress: Callable[[str], None] | None = None) -> Published:
         status, detail = self._container(container_id)
         if status == "FINISHED":
             return self.publish_container(container_id)
@@ -639,7 +721,7 @@ class InstagramPlatform:
             raise TransientError(self.name, f"container {container_id} is {status} at once{detail_words}",
                                  code=status)
         log.info("instagram: container %s is %s%s; creating a new one", container_id, status, detail_words)
-        return self.publish(message)
+        return self.publish(message, on_progress=on_progress)
 
     # -- tokens ---------------------------------------------------------------
 
@@ -707,7 +789,12 @@ class InstagramPlatform:
         except (ValueError, UnicodeDecodeError):
             body = None
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            raise self._error(status, body["error"], response.headers)
+            error = self._error(status, body["error"], response.headers)
+            if isinstance(error, AuthError) and token is None and secret != self._token:
+                # The token was renewed while this call was under way (the service's daily job):
+                # a refusal of the old one is asked again with the new one; nothing was done.
+                return self._request(method, path, params, versioned=versioned, token_in_query=token_in_query)
+            raise error
         if status == 429:
             raise RateLimited(self.name, "Instagram answered 429 Too Many Requests",
                               retry_at=self._retry_at(response.headers), status=429)

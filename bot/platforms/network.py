@@ -48,6 +48,7 @@ class TextRules:
     defuse_mentions: Callable[[str], str] | None = None   # None: the network needs no defusing
     url_in_text: bool = False                         # the link is in the text (else sent as a card)
     card_fields: tuple[str, ...] = CARD_FIELDS        # Message fields the network's card uses
+    max_hashtags: int | None = None                   # the network's own cap on hashtags; None: none
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,10 @@ class Network:
     api_version: str = ""                             # default API version, when it pins one
     rejects_duplicates: bool = False                  # a blind retry after a crash cannot post twice
     token_expires: Callable[[Any], date | None] | None = None   # its settings -> when its token expires
+    # A token the service renews by itself, checked daily: (adapter, its settings, env file, today) ->
+    # its settings with the new token (saved to the env file and used by the adapter from now on),
+    # or None when no refresh is due; raises PlatformError when the network refuses.
+    refresh_token: Callable[[Any, Any, Path, date], Any] | None = field(default=None, repr=False)
     auth: AuthFlow | None = None
     # A line for `check` about this network's running costs; (core settings) -> text or None.
     check_note: Callable[[Any], str | None] | None = None

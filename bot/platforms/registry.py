@@ -8,7 +8,7 @@ libraries (requests, tweepy) for when its adapter is built.
 """
 from __future__ import annotations
 
-from bot.platforms import bluesky, facebook, linkedin, mastodon, twitter
+from bot.platforms import bluesky, facebook, instagram, linkedin, mastodon, twitter
 from bot.platforms.network import Network
 
 NETWORKS: tuple[Network, ...] = (
@@ -17,6 +17,7 @@ NETWORKS: tuple[Network, ...] = (
     facebook.NETWORK,
     mastodon.NETWORK,
     bluesky.NETWORK,
+    instagram.NETWORK,
 )
 
 # Not a network: the stand-in that prints each message (no network configured, or a dry run).
