@@ -9,22 +9,25 @@ ends in where they differ from ``EXPECTED``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
 import pytest
 
 from bot.config import settings_from
-from bot.delivery import Deliverer, messages_for
+from bot.delivery import Deliverer, delivery_key, messages_for
 from bot.models import FetchResult, Post
 from bot.platforms.facebook import DEFAULT_FACEBOOK_GRAPH_VERSION
 from bot.app import build_platforms
 from bot.store import Store
 from tests.conftest import network_env
 from bot.platforms.registry import NAMES
-from tests.fakes import bluesky, facebook, twitter
+from bot.platforms.instagram import DEFAULT_GRAPH_VERSION as INSTAGRAM_GRAPH_VERSION
+from tests.fakes import bluesky, facebook, instagram, mastodon, twitter
 from tests.fakes.bluesky import fake_pds  # noqa: F401  (fixture)
+from tests.fakes.instagram import fake_instagram  # noqa: F401  (fixture)
+from tests.fakes.mastodon import fake_mastodon  # noqa: F401  (fixture)
 from tests.fakes.server import FakeServer
 
 FEED = "https://blog.example.com/feed/"
@@ -62,6 +65,7 @@ class Contract:
     reset_headers: Callable[[datetime], dict[str, str]]   # a 429's headers announcing "again at" this time
     duplicate: Callable[[Any], None] | None = None        # scripted duplicate answer; None: it says so itself
     expected: dict[str, tuple[str, str, int]] = field(default_factory=dict)   # where it differs
+    post: Callable[[pytest.FixtureRequest], dict[str, Any]] = lambda request: {}   # what its post needs (an image)
 
 
 # -- the networks ------------------------------------------------------------------------
@@ -119,6 +123,55 @@ def _pds_reset(when: datetime) -> dict[str, str]:
     return {"RateLimit-Limit": "5000", "RateLimit-Remaining": "0", "RateLimit-Reset": str(int(when.timestamp()))}
 
 
+# Mastodon's own words for each status (its API answers ``{"error": ...}``: docs.joinmastodon.org,
+# entities/Error; the 503 is Api::BaseController's for a race or a storage failure), and its
+# rate-limit headers (api/rate-limits): X-RateLimit-Reset is an ISO 8601 timestamp. The fake
+# adds a Reset five minutes from the wall clock to any answer without X-RateLimit-Limit, so a
+# 429 "without reset" names Limit and Remaining itself.
+_MASTODON_ERRORS = {401: "The access token is invalid", 403: "This action is outside the authorized scopes",
+                    429: "Too many requests", 500: "Internal Server Error",
+                    503: "There was a temporary problem serving your request, please try again"}
+
+
+def _mastodon_error(fake: mastodon.FakeMastodon, status: int, headers: dict[str, str]) -> None:
+    if status == 429:
+        headers = {"X-RateLimit-Limit": str(mastodon.RATE_LIMIT), "X-RateLimit-Remaining": "0", **headers}
+    fake.fail_next(status, _MASTODON_ERRORS[status], headers=headers, path="/api/v1/statuses")
+
+
+def _mastodon_reset(when: datetime) -> dict[str, str]:
+    return {"X-RateLimit-Reset": when.strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+
+
+# Instagram answers errors in Graph's shape (bot/platforms/instagram.py's docstring): 190 an
+# invalid token, 10 a permission missing, 4 the app's throttle, 2 and 1 service trouble.
+_INSTAGRAM_CODES = {401: 190, 403: 10, 429: 4, 500: 2, 503: 1}
+_INSTAGRAM_PUBLISH = f"/{INSTAGRAM_GRAPH_VERSION}/{instagram.ACCOUNT_ID}/media_publish"
+
+
+def _instagram_error(fake: instagram.FakeInstagram, status: int, headers: dict[str, str]) -> None:
+    # The fake's fail_next answers whatever request comes next (the quota check comes first):
+    # the same Graph error, aimed at media_publish through the shared base.
+    code = _INSTAGRAM_CODES[status]
+    error = {"message": instagram._TEXT.get(code, f"(#{code}) Fake Instagram error"), "type": "OAuthException",
+             "code": code, "fbtrace_id": f"AfakeIG{code}"}
+    FakeServer.answer_next(fake, status, {"error": error}, headers, path=_INSTAGRAM_PUBLISH)
+
+
+def _instagram_reset(when: datetime) -> dict[str, str]:
+    minutes = int(RESET_AFTER.total_seconds() // 60)
+    usage = {instagram.ACCOUNT_ID: [{"type": "instagram", "call_count": 100, "total_cputime": 10, "total_time": 10,
+                                     "estimated_time_to_regain_access": minutes}]}
+    return {"X-Business-Use-Case-Usage": json.dumps(usage)}
+
+
+def _instagram_image(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Instagram posts an image: the blog serves one that passes its rules (JPEG, 1:1)."""
+    feed_server = request.getfixturevalue("feed_server")
+    feed_server.serve("/cover.jpg", instagram.jpeg(1080, 1080), content_type="image/jpeg")
+    return {"image_url": feed_server.url("/cover.jpg")}
+
+
 CONTRACTS = [
     Contract("twitter", "fake_x", lambda fake: network_env(fake_x=fake), "/2/tweets",
              lambda fake: len(fake.posts), _x_error, _x_reset),
@@ -133,6 +186,24 @@ CONTRACTS = [
     Contract("bluesky", "fake_pds", lambda fake: {"BLUESKY_PDS": fake.base_url, "BLUESKY_HANDLE": bluesky.HANDLE,
                                                   "BLUESKY_APP_PASSWORD": bluesky.APP_PASSWORD},
              "/xrpc/com.atproto.repo.createRecord", lambda fake: len(fake.records), _pds_error, _pds_reset),
+    # Mastodon posts the same text twice; the Idempotency-Key derived from the delivery makes it
+    # answer the status already made instead (bot/platforms/mastodon.py): it says so itself.
+    Contract("mastodon", "fake_mastodon",
+             lambda fake: {"MASTODON_INSTANCE": fake.base_url, "MASTODON_ACCESS_TOKEN": mastodon.TOKEN},
+             "/api/v1/statuses", lambda fake: len(fake.statuses), _mastodon_error, _mastodon_reset),
+    # The faults hit media_publish, the one call of the three that posts (the container before it
+    # posts nothing; bot/platforms/instagram.py). A container still IN_PROGRESS is its own state
+    # ("in-progress", pending, no attempt spent: tests/test_staged_delivery.py), not a fault here.
+    Contract("instagram", "fake_instagram",
+             lambda fake: {**network_env(fake_instagram=fake), "AUTOPOST_ALLOW_PRIVATE_NETWORKS": "true"},
+             _INSTAGRAM_PUBLISH, lambda fake: len(fake.media), _instagram_error, _instagram_reset,
+             post=_instagram_image,
+             # No duplicate answer exists: neither Meta's content-publishing page nor its error-code
+             # table (both cited in bot/platforms/instagram.py) names a refusal of the same image and
+             # caption. What guards a retry is the container id in the ledger ("answer lost",
+             # "crash between send and record"); a post made outside the ledger's container record,
+             # as here, is published a second time.
+             expected={"duplicate answer": ("sent", "sent", 2)}),
 ]
 # A network joins the table once it is registered (a row for an unregistered one could not run).
 CONTRACTS = [contract for contract in CONTRACTS if contract.name in NAMES]
@@ -141,7 +212,7 @@ CONTRACTS = [contract for contract in CONTRACTS if contract.name in NAMES]
 # -- the world each row runs in -------------------------------------------------------------
 
 class World:
-    def __init__(self, contract: Contract, fake: Any, tmp_path, clock):
+    def __init__(self, contract: Contract, fake: Any, tmp_path, clock, request: pytest.FixtureRequest):
         self.contract, self.fake, self.clock = contract, fake, clock
         self.settings = settings_from({"AUTOPOST_FEEDS": FEED, "AUTOPOST_PLATFORMS": contract.name,
                                        "AUTOPOST_REQUEST_TIMEOUT": "0.5", "AUTOPOST_RETRY_BASE": "30",
@@ -152,7 +223,7 @@ class World:
                                   platforms=self.settings.platforms, backfill=0, max_age=None)
         post = Post(feed_url=FEED, key="p1", url="https://blog.example.com/contract/",
                     title="What the contract table checks", summary="Every network, the same faults.",
-                    published=clock() - timedelta(minutes=5))
+                    published=clock() - timedelta(minutes=5), **contract.post(request))
         (self.post,) = self.store.record_entries(FEED, FetchResult(url=FEED, status=200), "Blog", [post],
                                                  platforms=self.settings.platforms, backfill=0, max_age=None)
         (self.delivery,) = self.store.deliveries(states=("pending",))
@@ -163,10 +234,14 @@ class World:
                          clock=self.clock, rng=lambda: 0.5)   # backoff jitter fixed: retries wait
 
     def publish_directly(self) -> None:
-        """The network accepts the post outside autopost's bookkeeping (what a crash leaves behind)."""
+        """The network accepts the post outside autopost's bookkeeping (what a crash leaves behind).
+
+        An earlier try of this delivery made it, so it carries the delivery's key as that try's
+        message did (a network may derive its own duplicate guard from it: Mastodon's
+        Idempotency-Key)."""
         adapter = self.deliverer.platforms[self.contract.name]
         for message in messages_for(self.store.get_post(self.delivery.post_id), self.contract.name, self.settings):
-            adapter.publish(message)
+            adapter.publish(replace(message, key=delivery_key(self.delivery)))
 
     def state(self) -> str:
         return self.store.get_delivery(self.delivery.id).state
@@ -218,7 +293,7 @@ def _arrange(world: World, fault: str) -> Callable[[], str]:
 @pytest.mark.parametrize("contract", CONTRACTS, ids=lambda contract: contract.name)
 def test_every_network_ends_each_fault_in_its_state(contract, fault, request, tmp_path, clock):
     fake = request.getfixturevalue(contract.fixture)
-    world = World(contract, fake, tmp_path, clock)
+    world = World(contract, fake, tmp_path, clock, request)
     run = _arrange(world, fault)
     returned, state, posts = contract.expected.get(fault, EXPECTED[fault])
     assert run() == returned
@@ -238,7 +313,7 @@ def test_a_lost_answer_is_posted_once_after_the_retry(request, tmp_path, clock):
     for contract in CONTRACTS:
         fake = request.getfixturevalue(contract.fixture)
         (tmp_path / contract.name).mkdir()
-        world = World(contract, fake, tmp_path / contract.name, clock)
+        world = World(contract, fake, tmp_path / contract.name, clock, request)
         FakeServer.drop_next(fake, path=contract.publish_path)
         assert world.deliverer.deliver(world.delivery) == "retry"
         clock.advance(hours=2)
