@@ -720,11 +720,15 @@ def _print_record(record: PostRecord) -> None:
 
 def _feeds_in_order(settings: Settings, store: Store) -> list[tuple[FeedState, bool]]:
     """(feed state, configured?) in configuration order, then the ledger's feeds no longer configured."""
+    from dataclasses import replace
+
     from bot.urls import display_url
 
     shown = [display_url(url) for url in settings.feeds]      # the ledger keys feeds by this form
     configured = [(store.feed_state(url), True) for url in dict.fromkeys(shown)]
-    gone = [(state, False) for state in store.feed_states() if state.url not in shown]
+    # A ledger written before feed URLs were masked may still key a feed by its real URL.
+    gone = [(replace(state, url=display_url(state.url)), False) for state in store.feed_states()
+            if state.url not in shown]
     return configured + gone
 
 

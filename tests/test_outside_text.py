@@ -143,3 +143,17 @@ def test_plain_text_removes_escape_sequences_and_controls_whole(raw, clean):
     from bot.values import plain_text
 
     assert plain_text(raw) == clean
+
+
+def test_status_masks_a_feed_a_ledger_of_an_earlier_version_keyed_by_its_real_url(tmp_path, feed_server):
+    from bot.store import Store
+
+    feed_server.serve("/feed.xml", _rss("Public"))
+    db = tmp_path / "ledger.db"
+    store = Store(db)                        # an earlier version stored the feed under its real URL
+    store.record_fetch_error("https://feeduser:OLDPASSWORD555@blog.example.com/feed", "HTTP 500")
+    store.close()
+    env_file = str(write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(db)))
+    output = "".join(autopost(env_file, *args).stdout for args in (("status",), ("status", "--json")))
+    assert "https://feeduser:****@blog.example.com/feed (no longer configured)" in output
+    assert "OLDPASSWORD555" not in output
