@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence, TextIO
 
 from bot import __version__
 from bot.errors import AutopostError
+from bot.values import plain_text
 
 if TYPE_CHECKING:                       # imported for real only by the commands that run
     from datetime import datetime
@@ -359,9 +360,9 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
         return 1 if problems else 0
     now = store.clock()
     for state, configured in feed_states:
-        print(f"feed {state.url}{'' if configured else ' (no longer configured)'}: "
-              f"last polled {_when(state.last_polled_at)}"
-              + (f" — ERROR: {state.last_error}" if state.last_error else ""))
+        print(plain_text(f"feed {state.url}{'' if configured else ' (no longer configured)'}: "
+                         f"last polled {_when(state.last_polled_at)}"
+                         + (f" — ERROR: {state.last_error}" if state.last_error else "")))
     for feed_url, held, last in store.bursts():
         print(f"feed {feed_url}: BURST: {held} entr{'y' if held == 1 else 'ies'} held back (skipped: burst),"
               f" last on {_when(last)}; `autopost repost URL` posts one on purpose")
@@ -538,20 +539,23 @@ def _check_feeds(settings: Settings, store: Store) -> bool:
     from bot import feeds
     from bot.models import FeedState
 
+    from bot.urls import display_url
+
     healthy = True
-    for url in settings.feeds:
+    for real in settings.feeds:
+        url = display_url(real)       # the ledger's key and what is shown; the real one is fetched
         known = store.feed_state(url)
         try:
-            result = feeds.fetch(url, FeedState(url=url, etag=known.etag, last_modified=known.last_modified),
+            result = feeds.fetch(real, FeedState(url=url, etag=known.etag, last_modified=known.last_modified),
                                  timeout=settings.request_timeout, max_bytes=settings.max_feed_bytes)
             if result.body is None:
                 print(f"feed {url}: OK, not modified since the last poll ({_when(known.last_polled_at)})")
                 continue
-            parsed = feeds.parse(result.body, feed_url=url, base_url=result.final_url or url,
+            parsed = feeds.parse(result.body, feed_url=url, base_url=display_url(result.final_url or real),
                                  content_type=result.content_type)
         except AutopostError as exc:
             healthy = False
-            print(f"feed {url}: FAILED: {exc}")
+            print(plain_text(f"feed {url}: FAILED: {exc}"))
             continue
         count = len(parsed.posts)
         line = f"feed {url}: OK, {count} entr{'y' if count == 1 else 'ies'}"
@@ -560,7 +564,7 @@ def _check_feeds(settings: Settings, store: Store) -> bool:
             line += f", newest: {newest.title or newest.url}"
             if newest.published:
                 line += f" ({_when(newest.published)})"
-        print(line)                          # a malformed but usable feed: feeds.parse has logged why
+        print(plain_text(line))              # a malformed but usable feed: feeds.parse has logged why
     return healthy
 
 
@@ -592,13 +596,16 @@ def _current_posts(settings: Settings) -> list[Post]:
     """Every entry the feeds show now, fetched whole (no validators); a feed that fails is reported."""
     from bot import feeds
 
+    from bot.urls import display_url
+
     posts: list[Post] = []
-    for url in settings.feeds:
+    for real in settings.feeds:
+        url = display_url(real)
         try:
-            result = feeds.fetch(url, None, timeout=settings.request_timeout, max_bytes=settings.max_feed_bytes,
+            result = feeds.fetch(real, None, timeout=settings.request_timeout, max_bytes=settings.max_feed_bytes,
                                  allow_private_networks=settings.allow_private_networks)
             assert result.body is not None                # no validators given: always a body
-            posts.extend(feeds.parse(result.body, feed_url=url, base_url=result.final_url or url,
+            posts.extend(feeds.parse(result.body, feed_url=url, base_url=display_url(result.final_url or real),
                                      content_type=result.content_type).posts)
         except AutopostError as exc:
             print(f"feed {url}: {exc}", file=sys.stderr)
@@ -628,7 +635,7 @@ def _show_messages(settings: Settings, posts: Sequence[Post]) -> None:
 def _print_feed_outcomes(outcomes: Sequence[FeedOutcome]) -> None:
     for outcome in outcomes:
         if outcome.error:
-            print(f"feed {outcome.url}: ERROR: {outcome.error}")
+            print(plain_text(f"feed {outcome.url}: ERROR: {outcome.error}"))
         elif outcome.unchanged:
             print(f"feed {outcome.url}: unchanged")
         else:
@@ -641,9 +648,9 @@ def _print_feed_outcomes(outcomes: Sequence[FeedOutcome]) -> None:
 def _print_entries(outcome: FeedOutcome) -> None:
     """What happened to each entry the feed showed for the first time; deliveries follow."""
     for post in outcome.new_posts:
-        print(f"    queued: {post.title or '(untitled)'} — {post.url}")
+        print(plain_text(f"    queued: {post.title or '(untitled)'} — {post.url}"))
     for post, reason in outcome.skipped:
-        print(f"    skipped ({reason}): {post.title or '(untitled)'} — {post.url}")
+        print(plain_text(f"    skipped ({reason}): {post.title or '(untitled)'} — {post.url}"))
 
 
 class _FeedProgress:
@@ -652,7 +659,9 @@ class _FeedProgress:
 
     def __init__(self, urls: Sequence[str], stream: TextIO | None = None):
         self.stream = stream or sys.stderr
-        self.pending = list(urls)
+        from bot.urls import display_url
+
+        self.pending = [display_url(url) for url in urls]     # outcomes carry the display form
         self.total = len(self.pending)
         self.live = self.stream.isatty()
         self._draw()
@@ -689,7 +698,8 @@ def _when(moment: datetime | None) -> str:
 
 def _print_record(record: PostRecord) -> None:
     post = record.post
-    print(f"{_when(post.published or record.first_seen)}  {post.title or '(untitled)'}")
+    # A ledger written before feed text was cleaned may still hold control characters.
+    print(plain_text(f"{_when(post.published or record.first_seen)}  {post.title or '(untitled)'}"))
     print(f"    {post.url or '(no link of its own)'}")
     if record.skipped:
         print(f"    skipped: {record.skipped} (first seen {_when(record.first_seen)})")
@@ -705,13 +715,20 @@ def _print_record(record: PostRecord) -> None:
             line += f"  skipped: {d.error or 'by owner'}"
         elif d.error and d.state != "sent":
             line += f"  — {d.error}"
-        print(line)
+        print(plain_text(line))
 
 
 def _feeds_in_order(settings: Settings, store: Store) -> list[tuple[FeedState, bool]]:
     """(feed state, configured?) in configuration order, then the ledger's feeds no longer configured."""
-    configured = [(store.feed_state(url), True) for url in dict.fromkeys(settings.feeds)]
-    gone = [(state, False) for state in store.feed_states() if state.url not in settings.feeds]
+    from dataclasses import replace
+
+    from bot.urls import display_url
+
+    shown = [display_url(url) for url in settings.feeds]      # the ledger keys feeds by this form
+    configured = [(store.feed_state(url), True) for url in dict.fromkeys(shown)]
+    # A ledger written before feed URLs were masked may still key a feed by its real URL.
+    gone = [(replace(state, url=display_url(state.url)), False) for state in store.feed_states()
+            if state.url not in shown]
     return configured + gone
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from bot.platforms.registry import CONSOLE, NETWORKS, PLATFORM_NAMES
+from bot.urls import display_url, url_secrets
 from bot.values import (  # noqa: F401  (re-exported: modules and tests import them from here)
-    ConfigError, parse_bool, parse_duration, parse_int, split_list,
+    ConfigError, parse_bool, parse_duration, parse_int, split_list, url_problem,
 )
 
 # The core's secrets; each network names its own (its description's ``secrets``).
@@ -104,6 +105,8 @@ class Settings:
     def secrets(self) -> tuple[str, ...]:
         """Every configured secret value, for the log filter that masks them."""
         values = [self.alert_webhook or "", (self.db_url and _url_password(self.db_url)) or ""]
+        for feed in self.feeds:
+            values += url_secrets(feed)
         for settings in self.networks.values():
             values += settings.secrets()
         return tuple(v for v in values if v)
@@ -245,7 +248,10 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
                                             "separated by commas or spaces")
     for feed in feeds:
         if "://" in feed and not feed.lower().startswith(("http://", "https://", "file://")):
-            raise ConfigError("AUTOPOST_FEEDS", f"{feed!r} is neither an http(s) URL nor a file path")
+            raise ConfigError("AUTOPOST_FEEDS", f"{display_url(feed)!r} is neither an http(s) URL nor a file path")
+        problem = url_problem(feed) if "://" in feed else None
+        if problem:
+            raise ConfigError("AUTOPOST_FEEDS", f"{display_url(feed)!r} {problem}")
 
     platforms = _platforms(values, get("AUTOPOST_PLATFORMS"), require_credentials)
 
@@ -303,6 +309,8 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
     webhook = get("AUTOPOST_ALERT_WEBHOOK") or None
     if webhook and not webhook.lower().startswith(("http://", "https://")):
         raise ConfigError("AUTOPOST_ALERT_WEBHOOK", "must be an http(s) URL")
+    if webhook and url_problem(webhook):
+        raise ConfigError("AUTOPOST_ALERT_WEBHOOK", url_problem(webhook) or "")
 
     http_listen = None
     if get("AUTOPOST_HTTP"):

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from urllib.parse import unquote, urljoin, urlsplit
 
 from bot.models import AutopostError, FeedState, FetchResult, ParsedFeed, Post
+from bot.values import plain_text
 from bot.urls import canonical_url, is_web_url, normalise_url as _normalise_url  # noqa: F401  (canonical_url: re-exported)
 
 if TYPE_CHECKING:
@@ -86,6 +87,11 @@ def fetch(url: str, state: FeedState | None, *, timeout: float = DEFAULT_TIMEOUT
     path = local_path(url)
     if path is not None:
         return _fetch_file(url, path, state, max_bytes)
+    from bot.values import url_problem
+
+    problem = url_problem(url)
+    if problem:
+        raise FeedError(url, f"the feed URL {problem}")
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         raise FeedError(url, f"unsupported URL scheme {scheme!r}; use http(s)://, file:// or a file path")
@@ -735,7 +741,7 @@ def first_image_src(markup: str | None) -> str | None:
 
 
 def _collapse(text: str) -> str:
-    return " ".join(text.split())
+    return " ".join(plain_text(text).split())
 
 
 _CHARREF = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")

@@ -58,7 +58,9 @@ class Health:
                                    registry=self.registry)
         self._last_success: dict[str, datetime] = {}
         self._lock = threading.Lock()
-        for feed in settings.feeds:          # every configured feed shows, at 0, from the start
+        from bot.urls import display_url
+
+        for feed in map(display_url, settings.feeds):   # every configured feed shows, at 0, from the start
             self.polls.labels(feed)
             self.feed_errors.labels(feed)
         self.registry.register(_LedgerCollector(self))

@@ -59,6 +59,11 @@ def check_api_base(url: str) -> str | None:
     Plain http is allowed only for loopback hosts: tokens must never cross a
     network in clear text, but the project's tests run fakes on 127.0.0.1.
     """
+    from bot.values import url_problem
+
+    problem = url_problem(url)
+    if problem:
+        return problem
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "must be an http(s) URL such as https://api.example.com"

@@ -19,6 +19,7 @@ from bot.alerts import burst_message
 from bot.config import Settings
 from bot.models import AutopostError, FetchResult, ParsedFeed, Post
 from bot.store import Store
+from bot.urls import display_url
 
 if TYPE_CHECKING:
     import requests
@@ -93,11 +94,14 @@ class Poller:
         An unchanged feed is recorded at once, or appended to ``unchanged`` for poll_all to record.
         """
         settings, store = self.settings, self.store
+        # The real URL is only fetched: the ledger, the log and the outcome see its display form,
+        # without a password or ?key= secret (the ledger keys feeds by that form).
+        real, url = url, display_url(url)
         # On a shared ledger one service polls a feed per interval: the others leave it alone.
         if not store.lease_feed(url, ttl=settings.poll_interval * 0.8):
             return FeedOutcome(url=url, unchanged=True)
         try:
-            result, parsed = self.fetch_and_parse(url)
+            result, parsed = self.fetch_and_parse(real)
         except AutopostError as exc:
             store.record_fetch_error(url, str(exc))
             log.error("feed %s: %s", url, exc, extra={"event": "feed-error", "feed": url})
@@ -140,12 +144,13 @@ class Poller:
     def fetch_and_parse(self, url: str) -> tuple[FetchResult, ParsedFeed | None]:
         """Fetch one feed with the ledger's validators; returns (result, parsed feed or None if unchanged)."""
         settings = self.settings
-        result = feeds.fetch(url, self.store.feed_state(url), timeout=settings.request_timeout,
+        shown = display_url(url)
+        result = feeds.fetch(url, self.store.feed_state(shown), timeout=settings.request_timeout,
                              max_bytes=settings.max_feed_bytes, session=self._session(),
                              allow_private_networks=settings.allow_private_networks)
         if result.body is None:                    # unchanged: a 304, or the same bytes as last time
             return result, None
-        parsed = feeds.parse(result.body, feed_url=url, base_url=result.final_url or url,
+        parsed = feeds.parse(result.body, feed_url=shown, base_url=display_url(result.final_url or url),
                              content_type=result.content_type)
         # A malformed but usable feed is logged once, by feeds.parse, which knows why.
         return result, parsed
@@ -178,9 +183,10 @@ def peek_new(settings: Settings, store: Store) -> tuple[list[Post], list[FeedOut
     poller = Poller(settings, store)
     new: list[Post] = []
     outcomes: list[FeedOutcome] = []
-    for url in settings.feeds:
+    for real in settings.feeds:
+        url = display_url(real)
         try:
-            _, parsed = poller.fetch_and_parse(url)
+            _, parsed = poller.fetch_and_parse(real)
         except AutopostError as exc:
             outcomes.append(FeedOutcome(url=url, error=str(exc)))
             continue

@@ -27,6 +27,7 @@ from bot.models import AutopostError, utcnow
 from bot.platforms.base import PlatformError
 from bot.poller import FeedOutcome
 from bot.store import StorageError, Store, ledger_target, open_ledger
+from bot.urls import display_url
 
 if TYPE_CHECKING:
     from http.server import ThreadingHTTPServer
@@ -265,7 +266,7 @@ class Service:
             app = App(settings, store, clock=self.clock, stopping=self.stopping, on_event=alert)
             deliverer = app.deliverer
             log.info("autopost starting: %d feed(s) %s; networks %s; ledger %s%s", len(settings.feeds),
-                     ", ".join(settings.feeds), ", ".join(settings.platforms), settings.ledger,
+                     ", ".join(map(display_url, settings.feeds)), ", ".join(settings.platforms), settings.ledger,
                      " (dry run)" if settings.dry_run else "")
             warn_if_env_file_is_readable(settings.env_file)
             app.recover()
@@ -284,7 +285,7 @@ class Service:
             for number, url in enumerate(settings.feeds):
                 scheduler.add_job(self._guarded(functools.partial(app.poll_feed, url)), "interval",
                                   seconds=settings.poll_interval, jitter=min(30, settings.poll_interval / 10),
-                                  next_run_time=now, id=f"feed-{number}", name=f"poll {url}")
+                                  next_run_time=now, id=f"feed-{number}", name=f"poll {display_url(url)}")
             # Each network verifies on its own: one that does not answer delays no other.
             for name in deliverer.platforms:
                 scheduler.add_job(self._guarded(functools.partial(verify_one, deliverer, name)), "interval",

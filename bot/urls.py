@@ -176,3 +176,47 @@ def _ignored_for_identity(pair: str) -> bool:
     if not has_value:
         return bool(_BARE_TIMESTAMP.fullmatch(name))
     return name in _CACHE_BUSTERS and bool(_BUSTER_VALUE.fullmatch(value))
+
+
+# Query parameters whose value is a credential (a feed behind ``?key=...`` or a signed URL).
+_SECRET_PARAMETERS = {"key", "token", "apikey", "api_key", "access_token", "secret", "password",
+                      "sig", "signature"}
+
+
+def display_url(url: str) -> str:
+    """``url`` as it may be shown, logged and stored: a userinfo password and the values of
+    secret-named query parameters as ``****``. The real URL is only for fetching."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:                  # unreadable: mask everything between :// and @
+        return re.sub(r"(://[^/@]*?:)[^/@]*@", r"\1****@", url)
+    netloc = parts.netloc
+    if password:
+        userinfo, _, host = netloc.rpartition("@")
+        netloc = f"{userinfo.partition(':')[0]}:****@{host}"
+    query = parts.query
+    if query:
+        query = "&".join(
+            f"{name}=****" if sep and unquote(name).lower() in _SECRET_PARAMETERS and value else piece
+            for piece in query.split("&")
+            for name, sep, value in [piece.partition("=")])
+    if netloc == parts.netloc and query == parts.query:
+        return url
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secret values ``display_url`` masks, for the log filter."""
+    try:
+        parts = urlsplit(url)
+        found = [parts.password] if parts.password else []
+    except ValueError:
+        return []
+    for piece in parts.query.split("&"):
+        name, sep, value = piece.partition("=")
+        if sep and value and unquote(name).lower() in _SECRET_PARAMETERS:
+            found += [value, unquote(value)]
+    if parts.password:
+        found.append(unquote(parts.password))
+    return [s for s in found if s]

@@ -11,6 +11,23 @@ import re
 from bot.models import AutopostError
 
 
+def url_problem(url: str) -> str | None:
+    """What makes ``url`` unreadable as a URL ("" never), or None.
+
+    urlsplit raises ValueError for a bracketed host that is not an IPv6 address (http://[zz) and
+    ``.port`` for a port that is no number: checked once when the configuration loads, so no
+    later fetch or request meets the error as a traceback.
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        _ = parts.port, parts.hostname          # each parses on access, and may raise
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    return None
+
+
 class ConfigError(AutopostError):
     """The configuration is unusable; the message names the variable."""
 
@@ -56,3 +73,23 @@ def parse_int(value: str, variable: str, *, minimum: int = 0) -> int:
 
 def split_list(value: str) -> tuple[str, ...]:
     return tuple(item for item in re.split(r"[\s,]+", value) if item)
+
+
+# Feed text is shown in the owner's terminal (poll, status) and posted: a terminal escape
+# sequence in a title could recolour, retitle or rewrite the screen, and a bidi override turns
+# the text around in every network's post. Whole sequences go first, so no "[31m" is left:
+# CSI (ESC [ params final), OSC (ESC ] ... BEL or ESC \), any other ESC x; then every other
+# C0/C1 control (tab and newline are whitespace and collapse below) and the bidi embedding,
+# override and isolate controls U+202A-U+202E, U+2066-U+2069.
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?|\x9b[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]PX^_]|[\x9d\x90\x98\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]?")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def plain_text(text: str) -> str:
+    """``text`` without terminal escape sequences, control characters and bidi controls."""
+    if text.isprintable():
+        return text
+    return _CONTROL.sub("", _ESCAPE_SEQUENCE.sub("", text))
