@@ -142,13 +142,9 @@ def _netloc(parts: Any, scheme: str) -> str:
         port = parts.port
     except ValueError:
         port = None
-    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
-    if parts.username is not None:
-        userinfo = _quote(parts.username, "%!$&'()*+,;=-._~")
-        if parts.password is not None:
-            userinfo += ":" + _quote(parts.password, "%!$&'()*+,;=-._~")
-        netloc = f"{userinfo}@{netloc}"
-    return netloc
+    # No user or password: these URLs are published, and a password-protected feed's relative
+    # links, resolved against its (masked) address, must not carry "user:****@" into a post.
+    return host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
 
 
 def _quote(text: str, safe: str) -> str:

@@ -14,6 +14,7 @@ import pytest
 from bot import feeds
 from bot.config import ConfigError, settings_from
 from tests.conftest import network_env, write_env
+from tests.fakes.feed import rss_feed
 
 NOW = datetime.now(timezone.utc)
 
@@ -157,3 +158,18 @@ def test_status_masks_a_feed_a_ledger_of_an_earlier_version_keyed_by_its_real_ur
     output = "".join(autopost(env_file, *args).stdout for args in (("status",), ("status", "--json")))
     assert "https://feeduser:****@blog.example.com/feed (no longer configured)" in output
     assert "OLDPASSWORD555" not in output
+
+
+def test_a_protected_feeds_relative_links_carry_no_credentials_into_posts(tmp_path, feed_server, fake_x):
+    feed_server.serve("/private/feed.xml", rss_feed([
+        {"title": "Members only", "link": "/2026/11/members/", "guid": "m1", "pubDate": NOW - timedelta(minutes=5),
+         "image": "/img/cover.jpg"}]))
+    port = feed_server.url().split(":")[2].split("/")[0]
+    env_file = str(write_env(tmp_path / "autopost.env",
+                             AUTOPOST_FEEDS=f"http://feeduser:FEEDPASSWORD777@127.0.0.1:{port}/private/feed.xml",
+                             AUTOPOST_DB=str(tmp_path / "ledger.db"), AUTOPOST_BACKFILL="1",
+                             AUTOPOST_PLATFORMS="twitter", **network_env(fake_x=fake_x)))
+    assert autopost(env_file, "poll").returncode == 0
+    (sent,) = [post["text"] for post in fake_x.posts]
+    assert f"http://127.0.0.1:{port}/2026/11/members/" in sent
+    assert "feeduser" not in sent and "****" not in sent
