@@ -193,7 +193,11 @@ def _stop_within(grace: float) -> None:
 
 
 def _refused(exc: AutopostError) -> bool:
-    """Another service holds the ledger: nothing was done, like a usage error."""
+    """Another service holds the ledger, or `ledger copy` was asked what it cannot do: nothing was
+    done, like a usage error."""
+    ledger_cmd = sys.modules.get("bot.ledger_cmd")
+    if ledger_cmd is not None and isinstance(exc, ledger_cmd.LedgerCommandError):
+        return True
     service = sys.modules.get("bot.service")       # only a command that imported it can be refused
     return service is not None and isinstance(exc, service.AlreadyRunning)
 
@@ -410,7 +414,7 @@ def cmd_skip(settings: Settings, args: argparse.Namespace) -> int:
     if not skipped:
         print(f"autopost: nothing to skip: {post.url} has no pending, blocked, uncertain or failed delivery"
               + (f" to {', '.join(names)}" if names else ""), file=sys.stderr)
-        return 1
+        return 2                                      # nothing was done, as for a usage error
     return 0
 
 

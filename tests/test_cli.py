@@ -233,6 +233,18 @@ def test_a_feed_over_the_size_limit_is_named_in_the_units_configured(tmp_path, f
     assert "KB" not in result.out and "." not in words
 
 
+def test_ledger_copy_asked_the_impossible_is_a_usage_error_and_copies_nothing(tmp_path):
+    from bot.store import Store
+
+    source = tmp_path / "ledger.db"
+    Store(source).close()
+    same = run_cli("ledger", "copy", str(source), str(source))
+    assert same.code == 2 and "same ledger" in same.err
+    missing = run_cli("ledger", "copy", str(tmp_path / "missing.db"), str(tmp_path / "copy.db"))
+    assert missing.code == 2 and "no ledger at" in missing.err
+    assert not (tmp_path / "copy.db").exists() and not (tmp_path / "missing.db").exists()
+
+
 @pytest.mark.parametrize("command", [("poll",), ("run",)])
 def test_a_command_refused_because_another_service_holds_the_ledger_exits_2(env_file, tmp_path, command):
     import subprocess
@@ -356,7 +368,7 @@ def test_skip_cancels_queued_deliveries_on_purpose(tmp_path, feed_server, fake_x
     assert run_cli("--env-file", env, "poll").code == 0
     assert fake_x.posts == []                                     # never posted after the skip
     again = run_cli("--env-file", env, "skip", "https://blog.example.com/rust/")
-    assert again.code == 1 and "nothing to skip" in again.err
+    assert again.code == 2 and "nothing to skip" in again.err
     assert run_cli("--env-file", env, "skip", "https://blog.example.com/nope/").code == 2
     assert run_cli("--env-file", env, "skip", "https://blog.example.com/rust/", "--platform", "myspace").code == 2
 
