@@ -45,7 +45,8 @@ class UsageError(AutopostError):
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autopost",
-        description="Post every new article of a blog's feed to X, LinkedIn, a Facebook Page, Bluesky, Mastodon and Instagram, exactly once.",
+        description=("Post every new article of a blog's feed to X, LinkedIn, a Facebook Page, Bluesky, "
+                     "Mastodon and Instagram, exactly once."),
         epilog="Example: autopost --env-file autopost.env poll --dry-run",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _global_options(parser, default_env_file=None, default_verbose=False)
