@@ -433,14 +433,19 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     unknown = [n for n in names if n not in settings.platforms]
     if unknown:
         raise UsageError(f"--platform {unknown[0]} is not enabled; enabled: {', '.join(settings.platforms)}")
-    store = _store(settings)
+    # An existing ledger learns each network's verified or blocked state (held posts are released
+    # by a check that passes), with the alerts such a change sends. Where there is no ledger yet,
+    # the check runs on a scratch one in memory: it creates no file and alerts no one.
+    ledger_exists = bool(settings.db_url) or settings.db_path.exists()
+    store = _store(settings, read_only=not ledger_exists)
     print(f"config: {'OK' if not settings.warnings else 'WARNING'} ({len(settings.feeds)} feed(s), "
           f"networks: {', '.join(settings.platforms)}, ledger: {settings.ledger})")
     for finding in settings.warnings:
         print(f"config: warning: {finding}")
     healthy = _check_feeds(settings, store)
     settings = replace(settings, platforms=names)
-    deliverer = Deliverer(store, settings, build_platforms(settings), on_event=make_alerter(settings))
+    deliverer = Deliverer(store, settings, build_platforms(settings),
+                          on_event=make_alerter(settings) if ledger_exists else None)
     for name in settings.platforms:
         ok, text = try_verify(deliverer, name)
         healthy &= ok

@@ -101,6 +101,25 @@ def test_check_says_what_the_hourly_reverify_costs_on_x(tmp_path, feed_server, f
             "a day, about $0.72–$7.20 a month") in result.out
 
 
+def test_check_creates_no_ledger_but_tells_an_existing_one_what_it_verified(tmp_path, feed_server, fake_x):
+    feed_server.serve("/feed.xml", rss_feed(ITEMS))
+    ledger = tmp_path / "autopost.db"
+    env = str(write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(ledger),
+                        **network_env(fake_x=fake_x)))
+    fake_x.revoke()
+
+    result = run_cli("--env-file", env, "check")
+
+    assert result.code == 1 and "twitter: FAILED" in result.out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["autopost.env"]   # no ledger, no -wal, no -shm
+    fake_x.restore()
+    assert run_cli("--env-file", env, "poll").code == 0                     # now there is a ledger
+    fake_x.revoke()
+    assert run_cli("--env-file", env, "check").code == 1
+    networks = json.loads(run_cli("--env-file", env, "status", "--json").out)["networks"]
+    assert [(n["platform"], n["state"]) for n in networks] == [("twitter", "blocked")]
+
+
 def test_preview_of_a_given_url_and_an_unknown_one(env_file):
     assert "Older news" in run_cli("--env-file", env_file, "preview", "https://blog.example.com/older/").out
     unknown = run_cli("--env-file", env_file, "preview", "https://blog.example.com/nope/")
