@@ -698,9 +698,17 @@ def _when(moment: datetime | None) -> str:
 
 
 def _print_record(record: PostRecord) -> None:
+    from bot.store import FUTURE_SLACK
+
     post = record.post
-    print(f"{_when(post.published or record.first_seen)}  {post.title or '(untitled)'}")
+    # Listed, as the ledger orders it, by the earlier of its date and when it was seen: an entry
+    # dated ahead stands where it was seen, and its own date is said plainly below.
+    ahead = post.published is not None and post.published > record.first_seen + FUTURE_SLACK
+    shown = record.first_seen if ahead or post.published is None else post.published
+    print(f"{_when(shown)}  {post.title or '(untitled)'}")
     print(f"    {post.url or '(no link of its own)'}")
+    if ahead:
+        print(f"    dated {_when(post.published)}, ahead of when it was seen: due then, not before")
     if record.skipped:
         print(f"    skipped: {record.skipped} (first seen {_when(record.first_seen)})")
     for d in record.deliveries:
