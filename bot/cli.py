@@ -743,6 +743,16 @@ def _due(delivery: Delivery, now: datetime) -> str:
     return _when(delivery.next_attempt_at)
 
 
+def _due_json(delivery: Delivery, now: datetime) -> dict[str, Any]:
+    """`_due` for a program: "due" an ISO 8601 time, or null when due now (then "due_now" is true)
+    or when it waits on something other than the clock ("waits_for" says what)."""
+    waits_for = {"blocked": "the network to verify again",
+                 "uncertain": "the owner: `autopost repost URL` or `autopost skip URL`"}.get(delivery.state)
+    later = delivery.next_attempt_at is not None and delivery.next_attempt_at > now
+    return {"due": _iso(delivery.next_attempt_at) if later and waits_for is None else None,
+            "due_now": waits_for is None and not later, "waits_for": waits_for}
+
+
 def _print_queue(store: Store, *, as_json: bool) -> None:
     """What is still to go out, soonest first within publication order, and when."""
     now = store.clock()
@@ -753,7 +763,7 @@ def _print_queue(store: Store, *, as_json: bool) -> None:
 
         print(json.dumps({"pending": [
             {"url": posts[d.post_id].url, "title": posts[d.post_id].title, "platform": d.platform,
-             "kind": d.kind, "state": d.state, "due": _due(d, now), "next_attempt": _iso(d.next_attempt_at),
+             "kind": d.kind, "state": d.state, **_due_json(d, now), "next_attempt": _iso(d.next_attempt_at),
              "attempts": d.attempts, "error": d.error} for d in queued]}, indent=2, ensure_ascii=False))
         return
     for d in queued:

@@ -357,9 +357,15 @@ def test_status_pending_shows_only_the_queue_with_when_each_is_due(tmp_path, clo
     assert lines[3] == "    https://blog.example.com/2/  — token revoked"
     assert lines[4].startswith("console   uncertain  due when you decide")
     assert lines[-1] == "3 deliveries queued"
+    queue = json.loads(run_cli("--env-file", str(env), "status", "--pending", "--json").out)["pending"]
+    whens = [(q["state"], q["due"], q["due_now"], q["waits_for"]) for q in queue]
+    assert whens[0] == ("pending", "2099-01-02T03:04:05+00:00", False, None)     # ISO 8601, not prose
+    assert whens[1] == ("blocked", None, False, "the network to verify again")
+    assert whens[2][:3] == ("uncertain", None, False) and "autopost skip URL" in whens[2][3]
     store.release([second.id], next_attempt_at=clock() - timedelta(minutes=5))
     queue = json.loads(run_cli("--env-file", str(env), "status", "--pending", "--json").out)["pending"]
-    assert [(q["url"], q["state"], q["due"]) for q in queue][0] == ("https://blog.example.com/1/", "pending", "now")
+    assert [(q["url"], q["state"], q["due"], q["due_now"]) for q in queue][0] == (
+        "https://blog.example.com/1/", "pending", None, True)
     store.skip_deliveries(store.find_post("https://blog.example.com/2/").id)
     store.skip_deliveries(store.find_post("https://blog.example.com/3/").id)
     store.skip_deliveries(store.find_post("https://blog.example.com/1/").id)
