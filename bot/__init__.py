@@ -1,3 +1,4 @@
-"""autopost: post every new blog article to X, LinkedIn and a Facebook Page, exactly once."""
+"""autopost: post every new blog article to X, LinkedIn, a Facebook Page, Bluesky, Mastodon and
+Instagram, exactly once."""
 
 __version__ = "0.1.0"

@@ -46,7 +46,8 @@ class UsageError(AutopostError):
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autopost",
-        description="Post every new article of a blog's feed to X, LinkedIn and a Facebook Page, exactly once.",
+        description=("Post every new article of a blog's feed to X, LinkedIn, a Facebook Page, Bluesky, "
+                     "Mastodon and Instagram, exactly once."),
         epilog="Example: autopost --env-file autopost.env poll --dry-run",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _global_options(parser, default_env_file=None, default_verbose=False)
@@ -194,7 +195,11 @@ def _stop_within(grace: float) -> None:
 
 
 def _refused(exc: AutopostError) -> bool:
-    """Another service holds the ledger: nothing was done, like a usage error."""
+    """Another service holds the ledger, or `ledger copy` was asked what it cannot do: nothing was
+    done, like a usage error."""
+    ledger_cmd = sys.modules.get("bot.ledger_cmd")
+    if ledger_cmd is not None and isinstance(exc, ledger_cmd.LedgerCommandError):
+        return True
     service = sys.modules.get("bot.service")       # only a command that imported it can be refused
     return service is not None and isinstance(exc, service.AlreadyRunning)
 
@@ -411,7 +416,7 @@ def cmd_skip(settings: Settings, args: argparse.Namespace) -> int:
     if not skipped:
         print(f"autopost: nothing to skip: {post.url} has no pending, blocked, uncertain or failed delivery"
               + (f" to {', '.join(names)}" if names else ""), file=sys.stderr)
-        return 1
+        return 2                                      # nothing was done, as for a usage error
     return 0
 
 
@@ -429,14 +434,19 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     unknown = [n for n in names if n not in settings.platforms]
     if unknown:
         raise UsageError(f"--platform {unknown[0]} is not enabled; enabled: {', '.join(settings.platforms)}")
-    store = _store(settings)
+    # An existing ledger learns each network's verified or blocked state (held posts are released
+    # by a check that passes), with the alerts such a change sends. Where there is no ledger yet,
+    # the check runs on a scratch one in memory: it creates no file and alerts no one.
+    ledger_exists = bool(settings.db_url) or settings.db_path.exists()
+    store = _store(settings, read_only=not ledger_exists)
     print(f"config: {'OK' if not settings.warnings else 'WARNING'} ({len(settings.feeds)} feed(s), "
           f"networks: {', '.join(settings.platforms)}, ledger: {settings.ledger})")
     for finding in settings.warnings:
         print(f"config: warning: {finding}")
     healthy = _check_feeds(settings, store)
     settings = replace(settings, platforms=names)
-    deliverer = Deliverer(store, settings, build_platforms(settings), on_event=make_alerter(settings))
+    deliverer = Deliverer(store, settings, build_platforms(settings),
+                          on_event=make_alerter(settings) if ledger_exists else None)
     for name in settings.platforms:
         ok, text = try_verify(deliverer, name)
         healthy &= ok
@@ -697,10 +707,18 @@ def _when(moment: datetime | None) -> str:
 
 
 def _print_record(record: PostRecord) -> None:
+    from bot.store import FUTURE_SLACK
+
     post = record.post
+    # Listed, as the ledger orders it, by the earlier of its date and when it was seen: an entry
+    # dated ahead stands where it was seen, and its own date is said plainly below.
+    ahead = post.published is not None and post.published > record.first_seen + FUTURE_SLACK
+    shown = record.first_seen if ahead or post.published is None else post.published
     # A ledger written before feed text was cleaned may still hold control characters.
-    print(plain_text(f"{_when(post.published or record.first_seen)}  {post.title or '(untitled)'}"))
+    print(plain_text(f"{_when(shown)}  {post.title or '(untitled)'}"))
     print(f"    {post.url or '(no link of its own)'}")
+    if ahead:
+        print(f"    dated {_when(post.published)}, ahead of when it was seen: due then, not before")
     if record.skipped:
         print(f"    skipped: {record.skipped} (first seen {_when(record.first_seen)})")
     for d in record.deliveries:
@@ -742,6 +760,16 @@ def _due(delivery: Delivery, now: datetime) -> str:
     return _when(delivery.next_attempt_at)
 
 
+def _due_json(delivery: Delivery, now: datetime) -> dict[str, Any]:
+    """`_due` for a program: "due" an ISO 8601 time, or null when due now (then "due_now" is true)
+    or when it waits on something other than the clock ("waits_for" says what)."""
+    waits_for = {"blocked": "the network to verify again",
+                 "uncertain": "the owner: `autopost repost URL` or `autopost skip URL`"}.get(delivery.state)
+    later = delivery.next_attempt_at is not None and delivery.next_attempt_at > now
+    return {"due": _iso(delivery.next_attempt_at) if later and waits_for is None else None,
+            "due_now": waits_for is None and not later, "waits_for": waits_for}
+
+
 def _print_queue(store: Store, *, as_json: bool) -> None:
     """What is still to go out, soonest first within publication order, and when."""
     now = store.clock()
@@ -752,7 +780,7 @@ def _print_queue(store: Store, *, as_json: bool) -> None:
 
         print(json.dumps({"pending": [
             {"url": posts[d.post_id].url, "title": posts[d.post_id].title, "platform": d.platform,
-             "kind": d.kind, "state": d.state, "due": _due(d, now), "next_attempt": _iso(d.next_attempt_at),
+             "kind": d.kind, "state": d.state, **_due_json(d, now), "next_attempt": _iso(d.next_attempt_at),
              "attempts": d.attempts, "error": d.error} for d in queued]}, indent=2, ensure_ascii=False))
         return
     for d in queued:

@@ -202,10 +202,28 @@ def expiry_warning(name: str, expires: date, today: date) -> str | None:
 
 
 def warn_if_env_file_is_readable(path: Path | None) -> None:
-    """The env file holds the networks' tokens: only its owner should read it."""
-    if path and path.exists() and path.stat().st_mode & 0o077:
-        log.warning("%s can be read by other users of this machine; it holds your tokens: chmod 600 %s",
-                    path, path)
+    """An env file that holds a secret (a token, an app secret, a webhook, a database password)
+    should be readable by its owner only; one holding none (the example's) is no one's concern."""
+    if not (path and path.exists() and path.stat().st_mode & 0o077):
+        return
+    held = _secrets_held(path)
+    if held:
+        log.warning("%s can be read by other users of this machine; it holds %s: chmod 600 %s",
+                    path, ", ".join(held), path)
+
+
+def _secrets_held(path: Path) -> list[str]:
+    """The names (never the values) of the secret variables the env file sets."""
+    from dotenv import dotenv_values
+
+    from bot.config import SECRET_VARIABLES
+    from bot.store import url_password
+
+    values = dotenv_values(path)
+    held = [name for name in SECRET_VARIABLES if values.get(name)]
+    if url_password(values.get("AUTOPOST_DB") or ""):
+        held.append("AUTOPOST_DB (its password)")
+    return held
 
 
 def verify_all(deliverer: Deliverer) -> None:

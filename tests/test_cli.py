@@ -101,6 +101,25 @@ def test_check_says_what_the_hourly_reverify_costs_on_x(tmp_path, feed_server, f
             "a day, about $0.72–$7.20 a month") in result.out
 
 
+def test_check_creates_no_ledger_but_tells_an_existing_one_what_it_verified(tmp_path, feed_server, fake_x):
+    feed_server.serve("/feed.xml", rss_feed(ITEMS))
+    ledger = tmp_path / "autopost.db"
+    env = str(write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(ledger),
+                        **network_env(fake_x=fake_x)))
+    fake_x.revoke()
+
+    result = run_cli("--env-file", env, "check")
+
+    assert result.code == 1 and "twitter: FAILED" in result.out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["autopost.env"]   # no ledger, no -wal, no -shm
+    fake_x.restore()
+    assert run_cli("--env-file", env, "poll").code == 0                     # now there is a ledger
+    fake_x.revoke()
+    assert run_cli("--env-file", env, "check").code == 1
+    networks = json.loads(run_cli("--env-file", env, "status", "--json").out)["networks"]
+    assert [(n["platform"], n["state"]) for n in networks] == [("twitter", "blocked")]
+
+
 def test_preview_of_a_given_url_and_an_unknown_one(env_file):
     assert "Older news" in run_cli("--env-file", env_file, "preview", "https://blog.example.com/older/").out
     unknown = run_cli("--env-file", env_file, "preview", "https://blog.example.com/nope/")
@@ -233,6 +252,18 @@ def test_a_feed_over_the_size_limit_is_named_in_the_units_configured(tmp_path, f
     assert "KB" not in result.out and "." not in words
 
 
+def test_ledger_copy_asked_the_impossible_is_a_usage_error_and_copies_nothing(tmp_path):
+    from bot.store import Store
+
+    source = tmp_path / "ledger.db"
+    Store(source).close()
+    same = run_cli("ledger", "copy", str(source), str(source))
+    assert same.code == 2 and "same ledger" in same.err
+    missing = run_cli("ledger", "copy", str(tmp_path / "missing.db"), str(tmp_path / "copy.db"))
+    assert missing.code == 2 and "no ledger at" in missing.err
+    assert not (tmp_path / "copy.db").exists() and not (tmp_path / "missing.db").exists()
+
+
 @pytest.mark.parametrize("command", [("poll",), ("run",)])
 def test_a_command_refused_because_another_service_holds_the_ledger_exits_2(env_file, tmp_path, command):
     import subprocess
@@ -326,9 +357,15 @@ def test_status_pending_shows_only_the_queue_with_when_each_is_due(tmp_path, clo
     assert lines[3] == "    https://blog.example.com/2/  — token revoked"
     assert lines[4].startswith("console   uncertain  due when you decide")
     assert lines[-1] == "3 deliveries queued"
+    queue = json.loads(run_cli("--env-file", str(env), "status", "--pending", "--json").out)["pending"]
+    whens = [(q["state"], q["due"], q["due_now"], q["waits_for"]) for q in queue]
+    assert whens[0] == ("pending", "2099-01-02T03:04:05+00:00", False, None)     # ISO 8601, not prose
+    assert whens[1] == ("blocked", None, False, "the network to verify again")
+    assert whens[2][:3] == ("uncertain", None, False) and "autopost skip URL" in whens[2][3]
     store.release([second.id], next_attempt_at=clock() - timedelta(minutes=5))
     queue = json.loads(run_cli("--env-file", str(env), "status", "--pending", "--json").out)["pending"]
-    assert [(q["url"], q["state"], q["due"]) for q in queue][0] == ("https://blog.example.com/1/", "pending", "now")
+    assert [(q["url"], q["state"], q["due"], q["due_now"]) for q in queue][0] == (
+        "https://blog.example.com/1/", "pending", None, True)
     store.skip_deliveries(store.find_post("https://blog.example.com/2/").id)
     store.skip_deliveries(store.find_post("https://blog.example.com/3/").id)
     store.skip_deliveries(store.find_post("https://blog.example.com/1/").id)
@@ -356,7 +393,7 @@ def test_skip_cancels_queued_deliveries_on_purpose(tmp_path, feed_server, fake_x
     assert run_cli("--env-file", env, "poll").code == 0
     assert fake_x.posts == []                                     # never posted after the skip
     again = run_cli("--env-file", env, "skip", "https://blog.example.com/rust/")
-    assert again.code == 1 and "nothing to skip" in again.err
+    assert again.code == 2 and "nothing to skip" in again.err
     assert run_cli("--env-file", env, "skip", "https://blog.example.com/nope/").code == 2
     assert run_cli("--env-file", env, "skip", "https://blog.example.com/rust/", "--platform", "myspace").code == 2
 

@@ -45,10 +45,25 @@ def test_auth_on_a_private_env_file_says_it_stays_private(tmp_path, graph, monke
 
 @pytest.mark.parametrize("command", [["poll"], ["poll", "--dry-run"], ["check"]])
 @pytest.mark.parametrize("mode, warned", [(0o644, True), (0o640, True), (0o600, False)])
-def test_poll_and_check_warn_about_a_readable_env_file(tmp_path, feed_server, command, mode, warned):
+def test_poll_and_check_warn_about_a_readable_env_file_holding_a_secret(tmp_path, feed_server, command, mode,
+                                                                       warned):
     feed_server.serve("/feed.xml", rss_feed([]))
     env = write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(),
-                    AUTOPOST_DB=str(tmp_path / "l.db"), AUTOPOST_PLATFORMS="console")
+                    AUTOPOST_DB=str(tmp_path / "l.db"), AUTOPOST_PLATFORMS="console",
+                    AUTOPOST_ALERT_WEBHOOK="http://127.0.0.1:9/hooks/not-a-real-token-4f2a")
     env.chmod(mode)
     result = run_cli("--env-file", str(env), *command)
     assert ("can be read by other users" in result.err) is warned, result.err
+    if warned:
+        assert "it holds AUTOPOST_ALERT_WEBHOOK" in result.err
+    assert "not-a-real-token-4f2a" not in result.out + result.err
+
+
+@pytest.mark.parametrize("command", [["poll", "--dry-run"], ["check"]])
+def test_a_readable_env_file_without_a_secret_is_not_warned_about(tmp_path, feed_server, command):
+    feed_server.serve("/feed.xml", rss_feed([]))
+    env = write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(),   # as examples/autopost.env
+                    AUTOPOST_DB=str(tmp_path / "l.db"), AUTOPOST_PLATFORMS="console", AUTOPOST_ALERT_WEBHOOK="")
+    env.chmod(0o644)
+    result = run_cli("--env-file", str(env), *command)
+    assert "can be read by other users" not in result.err, result.err

@@ -354,6 +354,24 @@ def test_an_entry_dated_in_the_future_waits_for_its_date_and_is_not_pinned_on_to
     assert [p["title"] for p in status(env_file)][:2] == ["Article 10", "Article 9"]
 
 
+def test_an_entry_dated_2099_is_listed_by_when_it_was_seen_and_says_its_date(env, feed_server, networks):
+    feed_server.serve("/feed.xml", rss_feed([item(1)]))
+    env_file = env()
+    poll(env_file)
+    far = datetime(2099, 1, 1, tzinfo=timezone.utc)
+    feed_server.serve("/feed.xml", rss_feed([item(9, pubDate=far), item(1)]))
+    poll(env_file)
+    feed_server.serve("/feed.xml", rss_feed([item(10, pubDate=datetime.now(timezone.utc)), item(9, pubDate=far),
+                                             item(1)]))
+    poll(env_file)
+    assert [p["title"] for p in status(env_file)][:2] == ["Article 10", "Article 9"]
+    text = run_cli("--env-file", env_file, "status").out
+    assert text.index("Article 10") < text.index("Article 9")
+    heading = next(line for line in text.splitlines() if line.endswith("  Article 9"))
+    assert not heading.startswith("2099")                         # listed by when it was seen
+    assert "    dated 2099-01-01 00:00:00 UTC, ahead of when it was seen: due then, not before" in text
+
+
 def test_a_clock_a_few_minutes_fast_is_not_the_future(env, feed_server, networks):
     feed_server.serve("/feed.xml", rss_feed([item(1)]))
     env_file = env()

@@ -34,6 +34,8 @@ def env_file(tmp_path, feed_server):
 
 
 def test_sigterm_stops_promptly_with_exit_0(env_file, feed_server):
+    with open(env_file, "a", encoding="utf-8") as env:            # a secret, so its mode matters
+        env.write("AUTOPOST_ALERT_WEBHOOK=http://127.0.0.1:9/hooks/not-a-real-secret\n")
     service = start(env_file, "run")
     try:
         wait_for(lambda: feed_server.requests)                      # it polled on start
@@ -44,6 +46,7 @@ def test_sigterm_stops_promptly_with_exit_0(env_file, feed_server):
     assert service.returncode == 0, err
     assert "autopost starting" in err and "autopost stopped" in err
     assert "can be read by other users" in err                      # the env file is 0644 here
+    assert "not-a-real-secret" not in err
 
 
 def test_a_private_env_file_gives_no_warning(env_file, feed_server):

@@ -197,7 +197,10 @@ def _preview_note(settings: Any, network: Any, post: Any, candidates: Any) -> li
     (message,) = messages_for(post, PLATFORM, settings)
     lines = twitter_costs.cost_lines(
         has_url=bool(url_spans(message.text)),
-        per_day=twitter_costs.posts_per_day((p.published for p in candidates), utcnow()),
+        per_day=twitter_costs.posts_per_day([p.published for p in candidates], utcnow(),
+                                            poll_interval=settings.poll_interval,
+                                            burst_limit=settings.burst_limit),
+        history=twitter_costs.history_days([p.published for p in candidates], utcnow()),
         daily_cap=settings.daily_caps.get(PLATFORM), reverify_interval=settings.reverify_interval)
     return ["── X cost (estimate; the X developer console has the real prices)", *(f"  {line}" for line in lines)]
 

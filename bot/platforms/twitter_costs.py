@@ -28,21 +28,44 @@ def post_cost(has_url: bool) -> float:
     return POST_WITH_URL_USD if has_url else POST_WITHOUT_URL_USD
 
 
-def posts_per_day(published: Iterable[datetime | None], now: datetime) -> float | None:
-    """The feed's recent posting rate, from its entries' dates; None if no entry has a date.
+def posts_per_day(published: Iterable[datetime | None], now: datetime, *, poll_interval: float = 300.0,
+                  burst_limit: int = 0) -> float | None:
+    """The feed's posting rate over its last RATE_WINDOW (90 days), from its entries' dates; None
+    if no entry has a date.
 
-    Entries of the last RATE_WINDOW are counted over the time the feed covers: the
-    whole window when it also holds older entries, else since its oldest entry (a
-    feed keeps only its newest N). An entry dated in the future counts as now.
+    The entries of the window are counted over the whole window, as the README promises, even
+    when the feed goes back less far (``history_days`` says how far, so the caller can say so).
+    An entry dated in the future counts as now. Entries the burst guard would hold back are not
+    counted: of the entries that appear within one poll interval of each other, at most
+    ``burst_limit`` go out (0: no guard). Backfill holds back what the feed holds at first sight,
+    so the estimate is of what comes after, at the rate of the feed's history.
     """
     dates = [min(d, now) for d in published if d is not None]
     if not dates:
         return None
-    start = now - RATE_WINDOW
-    recent = [d for d in dates if d >= start]
-    covered = now - max(start, min(dates))
-    days = max(covered / timedelta(days=1), 1.0)
-    return len(recent) / days
+    recent = sorted(d for d in dates if d >= now - RATE_WINDOW)
+    return _posted(recent, poll_interval, burst_limit) / (RATE_WINDOW / timedelta(days=1))
+
+
+def history_days(published: Iterable[datetime | None], now: datetime) -> float | None:
+    """How many days back the feed's dated entries go, when less than the RATE_WINDOW; else None."""
+    dates = [min(d, now) for d in published if d is not None]
+    if not dates or now - min(dates) >= RATE_WINDOW:
+        return None
+    return (now - min(dates)) / timedelta(days=1)
+
+
+def _posted(dates: list[datetime], poll_interval: float, burst_limit: int) -> int:
+    """How many of ``dates`` (sorted) would be posted: one poll sees what appeared since the last."""
+    if burst_limit <= 0:
+        return len(dates)
+    count, start, seen = 0, None, 0
+    for moment in dates:
+        if start is None or (moment - start).total_seconds() >= poll_interval:
+            count += min(seen, burst_limit)
+            start, seen = moment, 0
+        seen += 1
+    return count + min(seen, burst_limit)
 
 
 def reverify_reads_per_day(reverify_interval: float) -> float:
@@ -68,7 +91,7 @@ def reverify_line(reverify_interval: float) -> str:
 
 
 def cost_lines(*, has_url: bool, per_day: float | None, daily_cap: int | None,
-               reverify_interval: float) -> list[str]:
+               reverify_interval: float, history: float | None = None) -> list[str]:
     """``preview``'s estimate: per post, per month at the feed's rate, the cap's bound, the reads."""
     each = post_cost(has_url)
     other = post_cost(not has_url)
@@ -80,8 +103,15 @@ def cost_lines(*, has_url: bool, per_day: float | None, daily_cap: int | None,
     else:
         monthly = per_day * DAYS_PER_MONTH
         capped = monthly if daily_cap is None else min(monthly, daily_cap * DAYS_PER_MONTH)
-        lines.append(f"At the feed's recent rate (about {monthly:.1f} post(s) a month) that is about "
-                     f"{_usd(capped * each)} a month on X.")
+        lines.append(f"At the feed's rate over its last 90 days (about {monthly:.1f} post(s) a month) that is "
+                     f"about {_usd(capped * each)} a month on X.")
+        if history is not None:
+            # A feed that keeps only its newest entries says little about 90 days: say so, and what
+            # the same entries over the days they do cover would come to.
+            short = monthly * (RATE_WINDOW / timedelta(days=1)) / max(history, 1.0)
+            short = short if daily_cap is None else min(short, daily_cap * DAYS_PER_MONTH)
+            lines.append(f"The feed's dated entries go back only {history:.0f} day(s), not 90: counted over "
+                         f"those days alone it would be about {_usd(short * each)} a month.")
     if daily_cap is None:
         lines.append("TWITTER_DAILY_CAP is unset: nothing bounds the bill if the feed floods; "
                      "TWITTER_DAILY_CAP=N allows at most N automatic X posts in any 24 hours.")
