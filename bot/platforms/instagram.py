@@ -82,7 +82,7 @@ from urllib.parse import quote
 
 from bot.values import ConfigError
 from bot.models import Message, Published, utcnow
-from bot.http import transport_errors
+from bot.http import read_answer, transport_errors
 from bot.platforms.base import (
     AuthError,
     ImageProblem,
@@ -781,7 +781,8 @@ class InstagramPlatform:
         with transport_errors(self.name, "Instagram", self.timeout, path):
             with self._session.request(method, url, params=query, data=form, headers=headers,
                                        timeout=self.timeout, stream=True) as response:
-                raw = self._read(response, deadline)
+                raw = read_answer(response, platform=self.name, who="Instagram", max_bytes=_MAX_ANSWER_BYTES,
+                                  deadline=deadline, timeout=self.timeout)
         status = response.status_code
         log.debug("instagram: %s %s -> %s", method, url, status)
         try:
@@ -805,22 +806,6 @@ class InstagramPlatform:
             raise TransientError(self.name, f"Instagram answered {path} with HTTP {status} and {what}",
                                  status=status)
         return body
-
-    def _read(self, response: requests.Response, deadline: float) -> bytes:
-        """The whole answer, given up on at the deadline however slowly the bytes come."""
-        raw = response.raw
-        reader = getattr(raw, "read1", None)
-        received = bytearray()
-        while True:
-            chunk = reader(64 * 1024, decode_content=True) if reader else raw.read(1024, decode_content=True)
-            if not chunk:
-                return bytes(received)
-            received += chunk
-            if len(received) > _MAX_ANSWER_BYTES:
-                raise TransientError(self.name, "Instagram's answer was larger than 1 MB", status=response.status_code)
-            if time.monotonic() > deadline:
-                raise TransientError(self.name, f"Instagram's answer took longer than {self.timeout:g}s to arrive",
-                                     status=response.status_code)
 
     def _error(self, status: int, error: Mapping[str, Any], headers: Mapping[str, str]) -> PlatformError:
         """Instagram's error object → our exception, by code and subcode, with Instagram's words."""
