@@ -402,6 +402,34 @@ def transport_errors(platform: str, who: str, timeout: float, what: str = "") ->
         raise transient(platform, who, timeout, exc, what) from None
 
 
+def read_answer(response: requests.Response, *, platform: str, who: str, max_bytes: int, deadline: float,
+                timeout: float) -> bytes:
+    """A streamed API answer's whole body, cut off at ``max_bytes`` and at ``deadline`` (``time.monotonic()``).
+
+    ``read1`` returns what has arrived, so a server dripping bytes is noticed at
+    the deadline even between socket reads (the session's watchdog ends the
+    exchange too; this check words it as the network's answer). ``who`` names the
+    far end ("Bluesky", "the instance"); ``timeout`` is the deadline's length, for
+    the message. Both refusals are the network's ``TransientError``.
+    """
+    from bot.platforms.base import TransientError
+
+    raw = response.raw
+    reader = getattr(raw, "read1", None)
+    received = bytearray()
+    while True:
+        chunk = reader(64 * 1024, decode_content=True) if reader else raw.read(1024, decode_content=True)
+        if not chunk:
+            return bytes(received)
+        received += chunk
+        if len(received) > max_bytes:
+            raise TransientError(platform, f"{who}'s answer was larger than {max_bytes / 1024 / 1024:g} MB",
+                                 status=response.status_code)
+        if time.monotonic() > deadline:
+            raise TransientError(platform, f"{who}'s answer took longer than {timeout:g}s to arrive",
+                                 status=response.status_code)
+
+
 # --------------------------------------------------------------------------- sessions
 
 

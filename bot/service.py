@@ -24,7 +24,7 @@ from bot.app import App, build_platforms, make_alerter
 from bot.config import Settings
 from bot.delivery import Deliverer
 from bot.models import AutopostError, utcnow
-from bot.platforms.base import PlatformError
+from bot.platforms.base import PlatformError, token_expiry_sentence
 from bot.poller import FeedOutcome
 from bot.store import StorageError, Store, ledger_target, open_ledger
 from bot.urls import display_url
@@ -183,22 +183,11 @@ def log_token_expiry(deliverer: Deliverer) -> None:
             log.warning("%s", warning, extra={"event": "token-expiry", "platform": name})
 
 
-EXPIRY_WARNING_DAYS = 7
-
-
 def expiry_warning(name: str, expires: date, today: date) -> str | None:
     """A warning sentence from EXPIRY_WARNING_DAYS before a token's expiry, else None."""
     from bot.platforms.registry import network
 
-    label, days, when = network(name).label, (expires - today).days, expires.isoformat()
-    if days > EXPIRY_WARNING_DAYS:
-        return None
-    if days < 0:
-        return f"{label} token expired on {when}: run `autopost auth {name}`"
-    if days == 0:
-        return f"{label} token expires today ({when}): run `autopost auth {name}`"
-    unit = "day" if days == 1 else "days"
-    return f"{label} token expires in {days} {unit} ({when}): run `autopost auth {name}`"
+    return token_expiry_sentence(network(name).label, name, expires, today)
 
 
 def warn_if_env_file_is_readable(path: Path | None) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import requests
 
 from bot import http
 from bot.platforms.base import TransientError
-from tests.fakes.trickle import trickle  # noqa: F401  (fixture)
+from tests.fakes.trickle import TrickleServer, trickle  # noqa: F401  (fixture)
 
 PLATFORMS = Path(__file__).resolve().parent.parent / "bot" / "platforms"
 
@@ -41,6 +42,38 @@ def test_a_body_cut_off_while_it_arrives_is_transient():
     error = http.transient("mastodon", "the instance", 2, ConnectionResetError("reset by peer"))
     assert isinstance(error, TransientError)
     assert error.message == "the connection to the instance failed while reading (ConnectionResetError)"
+
+
+def test_an_answer_over_the_cap_is_transient_and_reading_stops(feed_server):
+    feed_server.serve("/xrpc/big", b"{" + b" " * (1024 * 1024), content_type="application/json")
+    with requests.get(feed_server.url("/xrpc/big"), stream=True, timeout=5) as response:
+        with pytest.raises(TransientError) as caught:
+            http.read_answer(response, platform="bluesky", who="Bluesky", max_bytes=1024 * 1024,
+                             deadline=time.monotonic() + 5, timeout=5)
+    assert caught.value.platform == "bluesky"
+    assert caught.value.message == "Bluesky's answer was larger than 1 MB"
+    assert caught.value.status == 200
+
+
+def test_an_answer_at_the_cap_is_read_whole(feed_server):
+    body = b"[" + b" " * (1024 * 1024 - 2) + b"]"
+    feed_server.serve("/api/v1/statuses", body, content_type="application/json")
+    with requests.get(feed_server.url("/api/v1/statuses"), stream=True, timeout=5) as response:
+        assert http.read_answer(response, platform="mastodon", who="the instance", max_bytes=1024 * 1024,
+                                deadline=time.monotonic() + 5, timeout=5) == body
+
+
+def test_a_dripping_answer_is_cut_at_the_readers_own_deadline():
+    # A plain session (no watchdog): only read_answer's deadline check can end this body.
+    server = TrickleServer(mode="body", interval=0.05)
+    try:
+        with requests.get(server.url("/graph"), stream=True, timeout=2) as response:
+            with pytest.raises(TransientError) as caught:
+                http.read_answer(response, platform="instagram", who="Instagram", max_bytes=1024 * 1024,
+                                 deadline=time.monotonic() + 0.3, timeout=0.3)
+    finally:
+        server.close()
+    assert caught.value.message == "Instagram's answer took longer than 0.3s to arrive"
 
 
 def _handlers_that_map_requests_errors(path: Path) -> list[int]:

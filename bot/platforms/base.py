@@ -17,7 +17,7 @@ exactly what happened.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 # The HTTP toolbox lives in bot.http; these names stay importable from here.
@@ -144,3 +144,22 @@ def create_platform(name: str, settings: Settings, *, clock: Callable[[], dateti
 def mask(secret: str | None) -> str:
     """How a secret is shown anywhere a person could read it."""
     return "****" if secret else ""
+
+
+EXPIRY_WARNING_DAYS = 7
+
+
+def token_expiry_sentence(label: str, name: str, expires: date, today: date) -> str | None:
+    """A warning sentence from EXPIRY_WARNING_DAYS before a token's expiry, else None.
+
+    One wording for every network's token, whether the service or an adapter says it.
+    """
+    days, when = (expires - today).days, expires.isoformat()
+    if days > EXPIRY_WARNING_DAYS:
+        return None
+    if days < 0:
+        return f"{label} token expired on {when}: run `autopost auth {name}`"
+    if days == 0:
+        return f"{label} token expires today ({when}): run `autopost auth {name}`"
+    unit = "day" if days == 1 else "days"
+    return f"{label} token expires in {days} {unit} ({when}): run `autopost auth {name}`"

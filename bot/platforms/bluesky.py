@@ -71,7 +71,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from bot.values import ConfigError
 from bot.models import Message, Published, utcnow
-from bot.http import transport_errors
+from bot.http import read_answer, transport_errors
 from bot.platforms.base import (
     AuthError,
     DuplicateError,
@@ -599,7 +599,8 @@ class BlueskyPlatform:
         with transport_errors(self.name, "Bluesky", self.timeout, nsid):
             with self._session.request(method, url, params=params, json=json, data=data, headers=headers,
                                        timeout=self.timeout, stream=True) as response:
-                raw = self._read(response, deadline)
+                raw = read_answer(response, platform=self.name, who="Bluesky", max_bytes=_MAX_ANSWER_BYTES,
+                                  deadline=deadline, timeout=self.timeout)
         log.debug("bluesky: %s %s -> %s", method, url, response.status_code)
         try:
             body = _json.loads(raw.decode("utf-8")) if raw else None
@@ -617,22 +618,6 @@ class BlueskyPlatform:
             raise TransientError(self.name, f"Bluesky answered {nsid} with HTTP {status} but no JSON object",
                                  status=status)
         return body
-
-    def _read(self, response: requests.Response, deadline: float) -> bytes:
-        """The whole answer, given up on at the deadline however slowly the bytes come."""
-        raw = response.raw
-        reader = getattr(raw, "read1", None)
-        received = bytearray()
-        while True:
-            chunk = reader(64 * 1024, decode_content=True) if reader else raw.read(1024, decode_content=True)
-            if not chunk:
-                return bytes(received)
-            received += chunk
-            if len(received) > _MAX_ANSWER_BYTES:
-                raise TransientError(self.name, "Bluesky's answer was larger than 1 MB", status=response.status_code)
-            if time.monotonic() > deadline:
-                raise TransientError(self.name, f"Bluesky's answer took longer than {self.timeout:g}s to arrive",
-                                     status=response.status_code)
 
     def _error(self, nsid: str, status: int, body: Any) -> PlatformError | _Expired:
         name, said = _name(body), self._scrub(_said(body))

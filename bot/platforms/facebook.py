@@ -42,10 +42,9 @@ every Graph call ("method override as we always do a POST", BaseFacebook.php).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
@@ -63,6 +62,8 @@ from bot.platforms.base import (
     new_session,
 )
 
+from bot.platforms.graph import DEFAULT_THROTTLE_BACKOFF  # noqa: F401  (this module's interface: the wait without an estimate)
+from bot.platforms.graph import BUC_THROTTLE_RANGE, TOKEN_CODES, as_int, throttle_wait
 from bot.platforms.network import AuthFlow, Network, TextRules
 from bot.values import ConfigError
 
@@ -75,23 +76,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Graph's throttling codes: 4 app, 17 user, 32 page, 341 app limit, 613 custom
-# limit; 80000-80099 are the Business Use Case limits (80001 = Pages).
+# limit; the Business Use Case limits and token codes are in bot.platforms.graph.
 _THROTTLE_CODES = frozenset({4, 17, 32, 341, 613})
-_BUC_THROTTLE_RANGE = range(80000, 80100)
-# 190 = token expired/revoked/invalid; 102 = session, same recovery per the docs.
-_TOKEN_CODES = frozenset({102, 190})
 _TRANSIENT_CODES = frozenset({1, 2})
 _DUPLICATE_CODE = 506
 _POLICY_BLOCK_CODE = 368
 # "Error Posting Link": the scraper could not fetch the article (yet).
 _LINK_SCRAPE_CODE = 1609005
 
-# Without estimated_time_to_regain_access nothing says when the quota comes
-# back. An hour lets the rolling one-hour app/user window empty completely and
-# takes a good bite out of the 24-hour Page window; calling sooner would only
-# spend another throttled call, and Graph will say again (usually with an
-# estimate) if we are still over.
-DEFAULT_THROTTLE_BACKOFF = timedelta(hours=1)
 
 _RECENT_POSTS_FIELDS = "id,permalink_url,attachments{url,unshimmed_url},created_time"
 _RECENT_POSTS_LIMIT = 25
@@ -330,19 +322,19 @@ class FacebookPlatform:
     def _error(self, response: requests.Response, error: Mapping[str, Any]) -> PlatformError:
         """Turn Graph's error object into our exception, by ``error.code``."""
         status = response.status_code
-        code = _as_int(error.get("code"))
-        subcode = _as_int(error.get("error_subcode"))
+        code = as_int(error.get("code"))
+        subcode = as_int(error.get("error_subcode"))
         developer_text = self._scrub(str(error.get("message") or "").strip())
         user_text = self._scrub(str(error.get("error_user_msg") or "").strip())
         trace = str(error.get("fbtrace_id") or "").strip()
         said = user_text or developer_text or f"error code {code}"
         kw: dict[str, Any] = {"status": status, "code": code}
 
-        if code in _THROTTLE_CODES or (code is not None and code in _BUC_THROTTLE_RANGE) or (
+        if code in _THROTTLE_CODES or (code is not None and code in BUC_THROTTLE_RANGE) or (
                 code is None and status == 429):
             return RateLimited(self.name, f"throttled by Facebook: {said}",
                                retry_at=self._retry_at(response.headers), **kw)
-        if code in _TOKEN_CODES:
+        if code in TOKEN_CODES:
             reason = _TOKEN_ADVICE.get(subcode or 0, "the Page access token is expired, revoked or invalid")
             return AuthError(self.name, f"{said} ({reason}). {_NEW_TOKEN}", **kw)
         if code == 10 or (code is not None and 200 <= code <= 299):
@@ -370,9 +362,7 @@ class FacebookPlatform:
                                          f"{said}{_trace(trace)}", **kw)
 
     def _retry_at(self, headers: Mapping[str, str]) -> datetime:
-        minutes = _regain_access_minutes(headers.get("X-Business-Use-Case-Usage"))
-        wait = timedelta(minutes=minutes) if minutes else DEFAULT_THROTTLE_BACKOFF
-        return self._clock() + wait
+        return self._clock() + throttle_wait(headers.get("X-Business-Use-Case-Usage"))
 
     def _scrub(self, text: str) -> str:
         """Facebook's words go into the ledger and logs: make sure no secret rides along."""
@@ -404,30 +394,6 @@ def _post_url(post_id: str) -> str:
 
 def _trace(fbtrace_id: str) -> str:
     return f" (fbtrace_id {fbtrace_id})" if fbtrace_id else ""
-
-
-def _as_int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _regain_access_minutes(header: str | None) -> float | None:
-    """The longest ``estimated_time_to_regain_access`` in the BUC header, in minutes."""
-    if not header:
-        return None
-    try:
-        usage = json.loads(header)
-    except ValueError:
-        return None
-    longest = None
-    for entries in usage.values() if isinstance(usage, dict) else ():
-        for entry in entries if isinstance(entries, list) else ():
-            value = entry.get("estimated_time_to_regain_access") if isinstance(entry, dict) else None
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-                longest = max(longest or 0, value)
-    return longest
 
 
 def _attachment_links(post: Mapping[str, Any]) -> list[str]:

@@ -82,7 +82,7 @@ from urllib.parse import quote
 
 from bot.values import ConfigError
 from bot.models import Message, Published, utcnow
-from bot.http import transport_errors
+from bot.http import read_answer, transport_errors
 from bot.platforms.base import (
     AuthError,
     ImageProblem,
@@ -97,6 +97,7 @@ from bot.platforms.base import (
     mask,
     new_session,
 )
+from bot.platforms.graph import BUC_THROTTLE_RANGE, TOKEN_CODES, as_int, throttle_wait
 from bot.platforms.network import AuthFlow, Network, TextRules
 
 if TYPE_CHECKING:
@@ -458,7 +459,6 @@ NETWORK = Network(
 
 CONTAINER_STATES = ("FINISHED", "IN_PROGRESS", "PUBLISHED", "EXPIRED", "ERROR")
 NOT_READY_DELAY = timedelta(seconds=60)         # when to look at an IN_PROGRESS container again
-DEFAULT_THROTTLE_BACKOFF = timedelta(hours=1)
 # The publishing window is a rolling 24 hours; nothing says when the oldest post
 # leaves it, so look again in an hour rather than guess a whole day.
 LIMIT_BACKOFF = timedelta(hours=1)
@@ -466,10 +466,8 @@ _RECENT_MEDIA = 50
 _MAX_ANSWER_BYTES = 1024 * 1024
 
 _THROTTLE_CODES = frozenset({4, 17, 32, 613})
-_BUC_THROTTLE = range(80000, 80100)
 _LIMIT_CODE, _LIMIT_SUBCODE = 9, 2207042
 _SPAM_SUBCODE = 2207051
-_TOKEN_CODES = frozenset({102, 190})
 _ACCOUNT_SUBCODE = 2207050
 _NOT_READY_SUBCODE = 2207027
 # Instagram could not use the image or the request: a new attempt would fail the same way.
@@ -781,7 +779,8 @@ class InstagramPlatform:
         with transport_errors(self.name, "Instagram", self.timeout, path):
             with self._session.request(method, url, params=query, data=form, headers=headers,
                                        timeout=self.timeout, stream=True) as response:
-                raw = self._read(response, deadline)
+                raw = read_answer(response, platform=self.name, who="Instagram", max_bytes=_MAX_ANSWER_BYTES,
+                                  deadline=deadline, timeout=self.timeout)
         status = response.status_code
         log.debug("instagram: %s %s -> %s", method, url, status)
         try:
@@ -806,26 +805,10 @@ class InstagramPlatform:
                                  status=status)
         return body
 
-    def _read(self, response: requests.Response, deadline: float) -> bytes:
-        """The whole answer, given up on at the deadline however slowly the bytes come."""
-        raw = response.raw
-        reader = getattr(raw, "read1", None)
-        received = bytearray()
-        while True:
-            chunk = reader(64 * 1024, decode_content=True) if reader else raw.read(1024, decode_content=True)
-            if not chunk:
-                return bytes(received)
-            received += chunk
-            if len(received) > _MAX_ANSWER_BYTES:
-                raise TransientError(self.name, "Instagram's answer was larger than 1 MB", status=response.status_code)
-            if time.monotonic() > deadline:
-                raise TransientError(self.name, f"Instagram's answer took longer than {self.timeout:g}s to arrive",
-                                     status=response.status_code)
-
     def _error(self, status: int, error: Mapping[str, Any], headers: Mapping[str, str]) -> PlatformError:
         """Instagram's error object → our exception, by code and subcode, with Instagram's words."""
-        code = _as_int(error.get("code"))
-        subcode = _as_int(error.get("error_subcode"))
+        code = as_int(error.get("code"))
+        subcode = as_int(error.get("error_subcode"))
         developer = self._scrub(str(error.get("message") or "").strip())
         user = self._scrub(str(error.get("error_user_msg") or "").strip())
         trace = str(error.get("fbtrace_id") or "").strip()
@@ -842,10 +825,11 @@ class InstagramPlatform:
             # A spam restriction lasts and needs a person; retrying blindly makes it worse.
             return _with_subcode(PermanentError(self.name, f"Instagram restricted publishing: {said}{ref}", **kw),
                                  subcode)
-        if code in _THROTTLE_CODES or (code is not None and code in _BUC_THROTTLE) or (code is None and status == 429):
+        if code in _THROTTLE_CODES or (code is not None and code in BUC_THROTTLE_RANGE) or (
+                code is None and status == 429):
             return _with_subcode(RateLimited(self.name, f"throttled by Instagram: {said}{ref}",
                                              retry_at=self._retry_at(headers), **kw), subcode)
-        if code in _TOKEN_CODES:
+        if code in TOKEN_CODES:
             return _with_subcode(AuthError(self.name, f"Instagram refused the access token: {said}{ref}. "
                                                       f"{TOKEN_ADVICE}", **kw), subcode)
         if code == 10 or (code is not None and 200 <= code <= 299):
@@ -867,8 +851,7 @@ class InstagramPlatform:
         return _with_subcode(PermanentError(self.name, f"Instagram refused the request: {said}{ref}", **kw), subcode)
 
     def _retry_at(self, headers: Mapping[str, str]) -> datetime:
-        minutes = _regain_access_minutes(headers.get("X-Business-Use-Case-Usage"))
-        return self._clock() + (timedelta(minutes=minutes) if minutes else DEFAULT_THROTTLE_BACKOFF)
+        return self._clock() + throttle_wait(headers.get("X-Business-Use-Case-Usage"))
 
     def _scrub(self, text: str) -> str:
         """Instagram's words go into the ledger and logs: no token rides along."""
@@ -939,30 +922,6 @@ def _permanent_container_error(detail: str) -> bool:
 
 def _is_count(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _as_int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _regain_access_minutes(header: str | None) -> float | None:
-    """The longest ``estimated_time_to_regain_access`` in X-Business-Use-Case-Usage, in minutes."""
-    if not header:
-        return None
-    try:
-        usage = _json.loads(header)
-    except ValueError:
-        return None
-    longest = None
-    for entries in usage.values() if isinstance(usage, dict) else ():
-        for entry in entries if isinstance(entries, list) else ():
-            value = entry.get("estimated_time_to_regain_access") if isinstance(entry, dict) else None
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-                longest = max(longest or 0, value)
-    return longest
 
 
 def _comparable(url: str) -> str:

@@ -74,6 +74,7 @@ from bot.platforms.base import (
     download_image,
     mask,
     new_session,
+    token_expiry_sentence,
 )
 
 from bot.platforms.network import AuthFlow, Network, TextRules
@@ -94,7 +95,6 @@ VERSIONING_DOCS = "https://learn.microsoft.com/en-us/linkedin/marketing/versioni
 
 # LinkedIn accepts JPG, GIF and PNG images.
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif")
-EXPIRY_WARNING_DAYS = 7
 
 # The URN LinkedIn names in a duplicate answer; posts are shares or ugcPosts.
 _DUPLICATE_URN = re.compile(r"urn:li:(?:share|ugcPost):\d+")
@@ -385,16 +385,7 @@ class LinkedInPlatform:
         """A warning sentence from EXPIRY_WARNING_DAYS before LINKEDIN_TOKEN_EXPIRES, else None."""
         if self._token_expires is None:
             return None
-        days = (self._token_expires - today).days
-        when = self._token_expires.isoformat()
-        if days > EXPIRY_WARNING_DAYS:
-            return None
-        if days < 0:
-            return f"LinkedIn token expired on {when}: run `autopost auth linkedin`"
-        if days == 0:
-            return f"LinkedIn token expires today ({when}): run `autopost auth linkedin`"
-        unit = "day" if days == 1 else "days"
-        return f"LinkedIn token expires in {days} {unit} ({when}): run `autopost auth linkedin`"
+        return token_expiry_sentence("LinkedIn", self.name, self._token_expires, today)
 
     def _userinfo(self) -> str:
         data = self._json(self._request("GET", "/v2/userinfo", versioned=False,

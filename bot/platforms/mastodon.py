@@ -67,7 +67,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from bot.values import ConfigError
 from bot.models import Message, Published, utcnow
-from bot.http import transient, transport_errors_caught
+from bot.http import read_answer, transient, transport_errors_caught
 from bot.urls import identity
 from bot.platforms.base import (
     AuthError,
@@ -421,19 +421,8 @@ def _exchange(session: requests.Session, method: str, url: str, *, timeout: floa
     try:
         with session.request(method, url, headers=dict(headers or {}), data=data, params=params,
                              timeout=timeout, stream=True, allow_redirects=False) as response:
-            received = bytearray()
-            while True:
-                # read1 returns what has arrived; a server dripping bytes is cut at the deadline.
-                chunk = response.raw.read1(65536, decode_content=True)
-                if not chunk:
-                    break
-                received += chunk
-                if len(received) > MAX_BODY_BYTES:
-                    raise TransientError(NAME, f"the instance's answer is larger than {MAX_BODY_BYTES} bytes",
-                                         status=response.status_code)
-                if time.monotonic() > deadline:
-                    raise TransientError(NAME, f"the instance did not finish answering within {timeout:g}s",
-                                         status=response.status_code)
+            received = read_answer(response, platform=NAME, who="the instance", max_bytes=MAX_BODY_BYTES,
+                                   deadline=deadline, timeout=timeout)
             status, answer_headers = response.status_code, response.headers
     except transport_errors_caught() as exc:                 # read1 raises urllib3's and OSError mid-body
         raise transient(NAME, "the instance", timeout, exc) from None
@@ -442,7 +431,7 @@ def _exchange(session: requests.Session, method: str, url: str, *, timeout: floa
         body = json.loads(received.decode("utf-8")) if received else None
     except (ValueError, UnicodeDecodeError):
         body = None
-    return _Answer(status, answer_headers, body, bytes(received))
+    return _Answer(status, answer_headers, body, received)
 
 
 def _words(answer: _Answer, secrets: tuple[str, ...] = ()) -> str:

@@ -464,16 +464,7 @@ class _Handler(FakeHandler):
             pass
 
     def _send(self, status: int, payload: bytes, content_type: str, extra: dict[str, str]) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in extra.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-        except OSError:
-            pass
+        self.send_body(status, payload, {"Content-Type": content_type, **extra})
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 
+from tests.fakes.graph import GraphHandler, graph_error
 from tests.fakes.server import FakeHandler, FakeServer, bind
 
 PAGE_ID = "104857600123"
@@ -270,22 +271,11 @@ class FakeGraph(FakeServer):
 
 
 def _error(status: int, code: int, message: str, *, subcode: int | None = None) -> tuple[int, Any, dict]:
-    error: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code,
-                             "fbtrace_id": f"AbCfake{code}"}
-    if subcode is not None:
-        error["error_subcode"] = subcode
-    return status, {"error": error}, {}
+    return graph_error(status, code, message, trace_prefix="AbCfake", subcode=subcode)
 
 
-class _Handler(FakeHandler):
+class _Handler(GraphHandler):
     fake: FakeGraph
-
-    def respond(self, method: str, path: str, raw: bytes) -> None:
-        form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
-        query = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        status, body, extra = self.fake._answer(method, self.path, query, form, headers)
-        self.send_json(status, body, extra, content_type="application/json; charset=UTF-8")
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from tests.fakes.graph import GraphHandler, graph_error
 from tests.fakes.server import FakeHandler, FakeServer, bind
 
 ACCOUNT_ID = "17841400000000042"
@@ -332,27 +333,13 @@ def _dimensions(data: bytes) -> tuple[int, int] | None:
 
 
 def _error(status: int, code: int, message: str, *, subcode: int | None = None, user_msg: str | None = None,
-           user_title: str | None = None):
-    error: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code,
-                             "fbtrace_id": f"AfakeIG{code}"}
-    if subcode is not None:
-        error["error_subcode"] = subcode
-    if user_title is not None:
-        error["error_user_title"] = user_title
-    if user_msg is not None:
-        error["error_user_msg"] = user_msg
-    return status, {"error": error}, {}
+           user_title: str | None = None) -> tuple[int, Any, dict]:
+    return graph_error(status, code, message, trace_prefix="AfakeIG", subcode=subcode, user_msg=user_msg,
+                       user_title=user_title)
 
 
-class _Handler(FakeHandler):
+class _Handler(GraphHandler):
     fake: FakeInstagram
-
-    def respond(self, method: str, path: str, raw: bytes) -> None:
-        form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
-        query = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        status, body, extra = self.fake._answer(method, self.path, query, form, headers)
-        self.send_json(status, body, extra, content_type="application/json; charset=UTF-8")
 
 
 @pytest.fixture

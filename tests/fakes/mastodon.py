@@ -481,21 +481,12 @@ class _Handler(FakeHandler):
         self._send(plan.status, body, "application/json; charset=utf-8", plan.headers)
 
     def _send(self, status: int, payload: bytes, content_type: str, extra: dict[str, str]) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            if "X-RateLimit-Limit" not in extra:
-                reset = (datetime.now(timezone.utc) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-                self.send_header("X-RateLimit-Limit", str(RATE_LIMIT))
-                self.send_header("X-RateLimit-Remaining", str(RATE_LIMIT - 1))
-                self.send_header("X-RateLimit-Reset", reset)
-            for name, value in extra.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-        except OSError:
-            pass
+        limits: dict[str, str] = {}
+        if "X-RateLimit-Limit" not in extra:
+            reset = (datetime.now(timezone.utc) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            limits = {"X-RateLimit-Limit": str(RATE_LIMIT), "X-RateLimit-Remaining": str(RATE_LIMIT - 1),
+                      "X-RateLimit-Reset": reset}
+        self.send_body(status, payload, {"Content-Type": content_type, **limits, **extra})
 
 
 @pytest.fixture
