@@ -73,6 +73,7 @@ import argparse
 import json as _json
 import logging
 import re
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -510,6 +511,9 @@ class InstagramPlatform:
         self._clock = clock or utcnow
         self._session = session or new_session()
         self._old_tokens: list[str] = []        # scrubbed from Instagram's words after a refresh
+        # Held from the refresh's request to the token swap: Instagram drops the old token when it
+        # answers, before this adapter holds the new one, and a call refused in that gap must wait.
+        self._refreshing = threading.RLock()
 
     @classmethod
     def from_settings(cls, settings: InstagramSettings, *, timeout: float,
@@ -725,11 +729,12 @@ class InstagramPlatform:
 
     def refresh_token(self) -> NewToken:
         """``GET /refresh_access_token``: a new 60-day token, which this adapter uses from now on."""
-        body = self._request("GET", "refresh_access_token", {"grant_type": "ig_refresh_token"},
-                             versioned=False, token_in_query=True)
-        fresh = self._new_token(body, "refresh_access_token")
-        self._old_tokens.append(self._token)
-        self._token = fresh.token
+        with self._refreshing:
+            body = self._request("GET", "refresh_access_token", {"grant_type": "ig_refresh_token"},
+                                 versioned=False, token_in_query=True)
+            fresh = self._new_token(body, "refresh_access_token")
+            self._old_tokens.append(self._token)
+            self._token = fresh.token
         return fresh
 
     def exchange_token(self, short_token: str, app_secret: str) -> NewToken:
@@ -743,6 +748,11 @@ class InstagramPlatform:
         write_token(env_path, fresh.token, fresh.expires)
         log.info("instagram: access token refreshed; it now expires on %s", fresh.expires.isoformat())
         return fresh
+
+    def _renewed_since(self, secret: str) -> bool:
+        """Whether the token is no longer ``secret``, once a refresh under way has swapped it."""
+        with self._refreshing:
+            return secret != self._token
 
     def _new_token(self, body: Mapping[str, Any], call: str) -> NewToken:
         token, expires_in = body.get("access_token"), body.get("expires_in")
@@ -789,7 +799,7 @@ class InstagramPlatform:
             body = None
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
             error = self._error(status, body["error"], response.headers)
-            if isinstance(error, AuthError) and token is None and secret != self._token:
+            if isinstance(error, AuthError) and token is None and self._renewed_since(secret):
                 # The token was renewed while this call was under way (the service's daily job):
                 # a refusal of the old one is asked again with the new one; nothing was done.
                 return self._request(method, path, params, versioned=versioned, token_in_query=token_in_query)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import date, timedelta
 
 import pytest
@@ -20,10 +21,12 @@ from bot.platforms.instagram import (
     jpeg_dimensions,
     parse_settings,
 )
+from tests.conftest import wait_for
 from tests.fakes.instagram import (
     ACCOUNT_ID,
     APP_SECRET,
     EXPIRES_IN,
+    REFRESHED_PREFIX,
     SHORT_TOKEN,
     TOKEN,
     USERNAME,
@@ -431,6 +434,32 @@ def test_refresh_gives_a_new_token_that_the_adapter_uses(fake_instagram, ig, clo
     assert call.path.startswith("/refresh_access_token?") and "grant_type=ig_refresh_token" in call.path
     ig.publish(message(cover))                                  # the old token is gone; the new one works
     assert fake_instagram.requests[-1].headers["authorization"] == f"Bearer {fresh.token}"
+
+
+def test_a_call_refused_while_the_token_is_renewed_is_asked_again_with_the_new_one(fake_instagram, clock):
+    """Instagram drops the old token when it answers the refresh, a moment before the adapter holds
+    the new one: a call refused in that gap (the service verifies while its token job runs) waits
+    for the swap and is asked again, instead of failing the network's credentials."""
+    verified = threading.Event()
+
+    def refresh_clock():
+        if threading.current_thread().name == "token-job":
+            verified.wait(0.5)          # the refresh has its answer and has not swapped the token yet
+        return clock()
+
+    ig = InstagramPlatform(account_id=ACCOUNT_ID, access_token=TOKEN, base_url=fake_instagram.base_url,
+                           timeout=5.0, clock=refresh_clock)
+    job = threading.Thread(target=ig.refresh_token, name="token-job")
+    job.start()
+    try:
+        wait_for(lambda: TOKEN not in fake_instagram.tokens, seconds=5)
+        assert ig.verify() == f"@{USERNAME}"
+    finally:
+        verified.set()
+        job.join(5)
+    assert ig.access_token == f"{REFRESHED_PREFIX}1"
+    assert [r.headers["authorization"] for r in fake_instagram.requests if "/me" in r.path] == [
+        f"Bearer {TOKEN}", f"Bearer {REFRESHED_PREFIX}1"]
 
 
 def test_a_refused_refresh_is_an_auth_error_without_the_token(fake_instagram, ig, tmp_path):
