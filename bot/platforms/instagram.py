@@ -878,8 +878,8 @@ def exchange_token(short_token: str, app_secret: str, *, base_url: str = DEFAULT
     if not short_token or not short_token.strip():
         raise ConfigError("INSTAGRAM_ACCESS_TOKEN", f"no short-lived token given: {TOKEN_ADVICE}")
     if not app_secret or not app_secret.strip():
-        raise ConfigError("INSTAGRAM_APP_SECRET", "the Instagram app secret is needed (Meta app → Instagram → "
-                                                  "API setup with Instagram login → Business login settings)")
+        raise ConfigError("auth instagram", "the Instagram app secret is needed (Meta app → Instagram → "
+                                            "API setup with Instagram login → Business login settings)")
     # An adapter that only knows the short token: its scrubbing keeps both secrets out of errors.
     client = InstagramPlatform(account_id="me", access_token=short_token, base_url=base_url, timeout=timeout,
                                clock=clock, session=session)
