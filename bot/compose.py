@@ -600,4 +600,5 @@ def compose(post: Post, network: str, template: str | None = None,
         image_url=post.image_url if "image_url" in rules.card_fields else None,
         length=rules.length(text),
         limit=rules.limit,
+        language=post.language,
     )

@@ -42,6 +42,7 @@ ENABLED = _etree is not None
 
 _CONTENT = "http://purl.org/rss/1.0/modules/content/"
 _DC = "http://purl.org/dc/elements/1.1/"
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _MEDIA = ("http://search.yahoo.com/mrss/", "http://search.yahoo.com/mrss")
 # RSS 2.0 item elements read here; any other element without a namespace is refused, as
 # feedparser matches names case-blind and maps many (summary, author, lastBuildDate ...).
@@ -196,6 +197,12 @@ def _read_rss(root: Any, base: str = "") -> tuple[dict, list]:
     feed: dict = {}
     items: list = []
     titles = links = 0
+    # feedparser's feed language: the root's xml:lang (or lang), "_" read as "-"; then each
+    # channel <language> or <dc:language>, in document order, replaces it (mixin.unknown_starttag,
+    # _end_language). An empty one is left to feedparser.
+    root_lang = root.get(_XML_LANG, root.get("lang"))
+    if root_lang:
+        feed["language"] = root_lang.replace("_", "-")
     for child in channel:
         namespace, local = _split(child.tag)
         if namespace == "#":
@@ -214,7 +221,9 @@ def _read_rss(root: Any, base: str = "") -> tuple[dict, list]:
             elif local == "link":
                 links += 1
                 feed["link"] = _uri(_text(child), base)
-            elif local.lower() in ("title", "link"):
+            elif local == "language" and not len(child):
+                feed["language"] = _language(child)
+            elif local.lower() in ("title", "link", "language"):
                 raise Refused(f"channel element {local}")
             elif len(child) and local not in ("image", "textInput", "cloud", "skipHours", "skipDays"):
                 raise Refused(f"channel element {local} with elements inside")
@@ -222,7 +231,9 @@ def _read_rss(root: Any, base: str = "") -> tuple[dict, list]:
             if local != "link" or (child.get("rel") or "alternate").lower() == "alternate":
                 raise Refused(f"Atom {local} on the channel")
         elif namespace in _REFUSED or namespace == _DC:
-            if local.lower() in ("title", "link", "item", "entry"):
+            if namespace == _DC and local == "language" and not len(child):
+                feed["language"] = _language(child)
+            elif local.lower() in ("title", "link", "item", "entry", "language"):
                 raise Refused(f"channel element {child.tag}")
         elif len(child):
             raise Refused(f"channel element {child.tag} with elements inside")
@@ -335,6 +346,13 @@ def _media(element: Any, entry: dict) -> None:
         raise Refused(f"media element {local}")
     for child in element:
         _media(child, entry)
+
+
+def _language(element: Any) -> str:
+    value = _text(element)
+    if not value:
+        raise Refused("an empty language")
+    return value
 
 
 def _text(element: Any) -> str:

@@ -307,7 +307,8 @@ def _parse_xml_feed(body: bytes, *, feed_url: str, base_url: str | None, content
         site = _site_base(fast_read.feed.get("link"), base_url, feed_url)
         try:
             posts = _posts_remembered(fast_read, feed_url=feed_url, feed_title=feed_title, site=site,
-                                      base=base_url or feed_url)
+                                      base=base_url or feed_url,
+                                      language=language_tag(fast_read.feed.get("language")))
         except Refused:
             pass                      # an item shape only feedparser reads as feedparser does
         else:
@@ -332,8 +333,9 @@ def _parse_xml_feed(body: bytes, *, feed_url: str, base_url: str | None, content
     feed = parsed.feed
     feed_title = _text(feed.get("title_detail"), feed.get("title"))
     site = _site_base(feed.get("link"), base_url, feed_url)
+    language = language_tag(feed.get("language"))
     posts = [_post_from_entry(entry, feed_url=feed_url, feed_title=feed_title, site=site,
-                              base=base_url or feed_url) for entry in entries]
+                              base=base_url or feed_url, language=language) for entry in entries]
     if parsed.bozo:
         # A broken document (cut off mid-item, say) ends in half an entry: only whole entries
         # count, or the half one is posted as new and never undone when the full feed returns.
@@ -354,18 +356,19 @@ _memo: dict[str, tuple[tuple, dict[bytes, Post]]] = {}
 _memo_lock = threading.Lock()
 
 
-def _posts_remembered(document: Any, *, feed_url: str, feed_title: str, site: str, base: str) -> list[Post]:
+def _posts_remembered(document: Any, *, feed_url: str, feed_title: str, site: str, base: str,
+                      language: str = "") -> list[Post]:
     """The fast route's Posts, reusing the Post of an item whose bytes, namespace declarations
     and feed context are those of an item of the feed's last parse (raises ``Refused``)."""
     from bot.fastparse import entry
 
     def build(item: Any) -> Post:
         return _post_from_entry(entry(item, document.base), feed_url=feed_url, feed_title=feed_title,
-                                site=site, base=base)
+                                site=site, base=base, language=language)
 
     if document.chunks is None:
         return [build(item) for item in document.items]
-    context = (feed_title, site, base, document.scope)
+    context = (feed_title, site, base, document.scope, language)
     with _memo_lock:
         last_context, last = _memo.pop(feed_url, (context, {}))
     if last_context != context:
@@ -436,6 +439,20 @@ def _as_utf8(body: bytes, content_type: str) -> bytes:
     return text.encode("utf-8")
 
 
+# A plausible BCP-47 tag (RFC 5646): a 2-8 letter primary subtag, then subtags of 1-8 letters or
+# digits. Anything else a feed writes there ("English", "en_US", markup) is not sent on: a
+# network refuses a record whose language is not a tag (Bluesky's ``langs`` has format language).
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*")
+
+
+def language_tag(value: Any) -> str:
+    """``value`` stripped when it is a plausible BCP-47 language tag, else ""."""
+    if not isinstance(value, str):
+        return ""
+    value = value.strip()
+    return value if _LANGUAGE_TAG.fullmatch(value) else ""
+
+
 def _bozo_reason(exc: BaseException | None) -> str:
     if exc is None:
         return "unknown problem"
@@ -452,7 +469,8 @@ def _site_base(feed_link: str | None, base_url: str | None, feed_url: str) -> st
     return fallback
 
 
-def _post_from_entry(entry: Any, *, feed_url: str, feed_title: str, site: str, base: str) -> Post:
+def _post_from_entry(entry: Any, *, feed_url: str, feed_title: str, site: str, base: str,
+                     language: str = "") -> Post:
     # feedparser resolves xml:base itself; what is still relative is resolved against where
     # the document came from. Never against the channel <link>: it is not the entry's, and
     # may be anything (the home page, a javascript: URL). A local file is no web base.
@@ -478,6 +496,7 @@ def _post_from_entry(entry: Any, *, feed_url: str, feed_title: str, site: str, b
         image_url=_entry_image(entry, content_html, site),
         feed_title=feed_title,
         published=_struct_time_utc(entry.get("published_parsed") or entry.get("updated_parsed")),
+        language=language,
     )
 
 
@@ -585,14 +604,15 @@ def _parse_json_feed(body: bytes, *, feed_url: str, base_url: str | None) -> Par
     feed_title = _plain_or_guess(_str(document.get("title")))
     site = _site_base(_str(document.get("home_page_url")) or None, base_url, feed_url)
     feed_authors = _json_authors(document)
+    language = language_tag(document.get("language"))
     posts = [_post_from_json_item(item, feed_url=feed_url, feed_title=feed_title, site=site,
-                                  feed_authors=feed_authors, base=base_url or feed_url)
+                                  feed_authors=feed_authors, base=base_url or feed_url, language=language)
              for item in document["items"] if isinstance(item, dict)]
     return ParsedFeed(title=feed_title, posts=_unique_keys(posts), warning=warning)
 
 
 def _post_from_json_item(item: dict, *, feed_url: str, feed_title: str, site: str,
-                         feed_authors: str, base: str) -> Post:
+                         feed_authors: str, base: str, language: str = "") -> Post:
     item_id = _str(item.get("id")).strip()
     link = _str(item.get("url")).strip()
     if not link and re.match(r"(?i)https?://", item_id):
@@ -627,6 +647,7 @@ def _post_from_json_item(item: dict, *, feed_url: str, feed_title: str, site: st
         image_url=image_url,
         feed_title=feed_title,
         published=_iso_utc(item.get("date_published")) or _iso_utc(item.get("date_modified")),
+        language=language,
     )
 
 

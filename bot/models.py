@@ -32,6 +32,7 @@ class Post:
     feed_title: str = ""
     published: datetime | None = None   # UTC; None when the feed gives no date at all
     id: int | None = None               # the ledger's row id, once stored
+    language: str = ""                  # the feed's own BCP-47 tag ("de-DE"), "" when it gives none
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Message:
     # Set by delivery: the same on every try of one delivery, different for any other (a
     # repost, another ledger), so a network's idempotency key can make a retry exactly-once.
     key: str = ""
+    language: str = ""            # the post's BCP-47 tag, "" when unknown (Bluesky's ``langs``)
 
 
 @dataclass(frozen=True)

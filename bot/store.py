@@ -140,6 +140,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE deliveries ADD COLUMN progress TEXT;
     """,
+    # 5: the feed's language, so a delivery sent later (a retry, a repost) still tells the
+    # network what language the post is in (Bluesky's ``langs``).
+    """
+    ALTER TABLE posts ADD COLUMN language TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -744,11 +749,12 @@ class Store:
                      skipped: str | None) -> int:
         cursor = db.execute(
             "INSERT INTO posts (feed_id, entry_key, url, title, summary, author, categories, image_url,"
-            " feed_title, published_at, first_seen_at, skipped, ident, key_ident)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " feed_title, published_at, first_seen_at, skipped, ident, key_ident, language)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (feed_id, post.key, post.url, post.title, post.summary, post.author,
              json.dumps(list(post.categories), ensure_ascii=False), post.image_url, post.feed_title,
-             _iso(post.published), _iso(now), skipped, identity(post.url) or None, _key_ident(post.key)))
+             _iso(post.published), _iso(now), skipped, identity(post.url) or None, _key_ident(post.key),
+             post.language))
         return _rowid(cursor)
 
     def add_post(self, feed_url: str, post: Post) -> Post:
@@ -1130,7 +1136,7 @@ def _post(row: sqlite3.Row) -> Post:
     return Post(feed_url=row["feed_url"], key=row["entry_key"], url=row["url"], title=row["title"],
                 summary=row["summary"], author=row["author"], categories=tuple(json.loads(row["categories"])),
                 image_url=row["image_url"], feed_title=row["feed_title"], published=_dt(row["published_at"]),
-                id=row["id"])
+                id=row["id"], language=row["language"] or "")
 
 
 def _delivery(row: sqlite3.Row) -> Delivery:

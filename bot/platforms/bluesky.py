@@ -407,8 +407,7 @@ class BlueskyPlatform:
     def publish(self, message: Message, *, language: str | None = None) -> Published:
         """Create the post record under its derived key; a key already taken means already posted.
 
-        ``language`` (or a ``language`` attribute on the message, once Message
-        has one) fills ``langs``.
+        ``language``, else ``message.language`` (the feed's own tag), fills ``langs``.
         """
         # Feed entries without a link are never posted; the text is only a last resort for a key.
         url = message.post_url or message.link or message.text

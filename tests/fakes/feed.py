@@ -189,13 +189,15 @@ def _utc(moment: datetime) -> datetime:
 
 
 def rss_feed(items: list[dict], *, title: str = "Example Tech News",
-             link: str = "https://blog.example.com/") -> bytes:
+             link: str = "https://blog.example.com/", language: str | None = None) -> bytes:
     """RSS 2.0 with content:encoded, dc:creator and media:content, like WordPress writes it."""
     out = ['<?xml version="1.0" encoding="UTF-8"?>',
            '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"'
            ' xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:media="http://search.yahoo.com/mrss/">',
            "<channel>", f"<title>{escape(title)}</title>", f"<link>{escape(link)}</link>",
            "<description>Test feed</description>"]
+    if language is not None:
+        out.append(f"<language>{escape(language)}</language>")
     for item in items:
         out.append("<item>")
         if "title" in item:
