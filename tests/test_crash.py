@@ -161,6 +161,19 @@ def test_bluesky_killed_before_the_pds_accepts_posts_once(tmp_path, feed_server,
     assert any("crash" in a["detail"] for a in story["attempts"])
 
 
+def _kill_once_held(env_file: str, proxy, publish_new) -> None:
+    """Run the service, publish a new entry, and SIGKILL the service once the proxy holds the
+    network's answer: the network acted and autopost never heard back."""
+    service = subprocess.Popen([sys.executable, "-m", "bot", "--env-file", env_file, "run"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        publish_new()
+        wait_for(lambda: proxy.held)
+    finally:
+        service.send_signal(signal.SIGKILL)
+        service.communicate(timeout=10)
+
+
 def test_bluesky_killed_after_the_pds_accepted_posts_once(tmp_path, feed_server, fake_pds):
     from tests.fakes.holding_proxy import HoldingProxy
 
@@ -168,14 +181,7 @@ def test_bluesky_killed_after_the_pds_accepted_posts_once(tmp_path, feed_server,
     try:
         env_file = _bluesky_env(tmp_path, feed_server, proxy.base_url, fake_pds)
         proxy.hold(lambda method, path: method == "POST" and path.endswith("/com.atproto.repo.createRecord"))
-        service = subprocess.Popen([sys.executable, "-m", "bot", "--env-file", env_file, "run"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            feed_server.serve("/feed.xml", rss_feed([NEW, OLD]))
-            wait_for(lambda: proxy.held)
-        finally:
-            service.send_signal(signal.SIGKILL)
-            service.communicate(timeout=10)
+        _kill_once_held(env_file, proxy, lambda: feed_server.serve("/feed.xml", rss_feed([NEW, OLD])))
         # Bluesky has the post; the ledger still says "sending".
         assert len(fake_pds.records) == 1
 
@@ -199,14 +205,7 @@ def test_bluesky_killed_after_the_pds_accepted_and_unreadable_on_restart_posts_o
     try:
         env_file = _bluesky_env(tmp_path, feed_server, proxy.base_url, fake_pds)
         proxy.hold(lambda method, path: method == "POST" and path.endswith("/com.atproto.repo.createRecord"))
-        service = subprocess.Popen([sys.executable, "-m", "bot", "--env-file", env_file, "run"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            feed_server.serve("/feed.xml", rss_feed([NEW, OLD]))
-            wait_for(lambda: proxy.held)
-        finally:
-            service.send_signal(signal.SIGKILL)
-            service.communicate(timeout=10)
+        _kill_once_held(env_file, proxy, lambda: feed_server.serve("/feed.xml", rss_feed([NEW, OLD])))
         assert len(fake_pds.records) == 1
         fake_pds.fail_next(503, None, nsid="com.atproto.repo.getRecord")     # recovery cannot look
 
@@ -250,14 +249,8 @@ def test_instagram_killed_between_the_container_and_the_publish_posts_once(tmp_p
                        in fake_instagram.containers)
         else:
             proxy.hold(lambda method, path: method == "POST" and path.endswith("/media_publish"))
-        service = subprocess.Popen([sys.executable, "-m", "bot", "--env-file", env_file, "run"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            feed_server.serve("/feed.xml", rss_feed([{**NEW, "image": feed_server.url("/cover.jpg")}, OLD]))
-            wait_for(lambda: proxy.held)
-        finally:
-            service.send_signal(signal.SIGKILL)
-            service.communicate(timeout=10)
+        _kill_once_held(env_file, proxy, lambda: feed_server.serve(
+            "/feed.xml", rss_feed([{**NEW, "image": feed_server.url("/cover.jpg")}, OLD])))
         (container_id,) = fake_instagram.containers
         assert len(fake_instagram.media) == (1 if held == "publish" else 0)
 

@@ -30,14 +30,13 @@ import hashlib
 import hmac
 import itertools
 import threading
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 
-from tests.fakes.graph import GraphHandler, graph_error
+from tests.fakes.graph import graph_error, GraphHandler, Recorded, recorded
 from tests.fakes.server import FakeHandler, FakeServer, bind
 
 PAGE_ID = "104857600123"
@@ -73,14 +72,6 @@ _ERROR_TEXT = {
 }
 
 
-@dataclass
-class Recorded:
-    """One request as the fake received it."""
-
-    method: str
-    path: str                      # with the query string, exactly as sent
-    headers: dict[str, str]
-    form: dict[str, str] = field(default_factory=dict)
 
 
 class FakeGraph(FakeServer):
@@ -114,9 +105,7 @@ class FakeGraph(FakeServer):
     @property
     def requests(self) -> list[Recorded]:
         """Every request as received (headers in lower case, the form decoded), faulted ones included."""
-        return [Recorded(r.method, r.path, {k.lower(): v for k, v in r.headers.items()},
-                         dict(parse_qsl(r.body.decode("utf-8", "replace"), keep_blank_values=True)))
-                for r in list(self.received)]
+        return recorded(self.received)
 
     # -- steering -------------------------------------------------------------
 

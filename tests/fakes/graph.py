@@ -7,10 +7,28 @@ request's form, query and lower-cased headers go to the fake's ``_answer``.
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes.server import FakeHandler
+
+
+@dataclass
+class Recorded:
+    """One request as a Graph fake received it."""
+
+    method: str
+    path: str                      # with the query string, exactly as sent
+    headers: dict[str, str]
+    form: dict[str, str] = field(default_factory=dict)
+
+
+def recorded(received: Iterable[Any]) -> list[Recorded]:
+    """The server base's raw requests with lower-cased headers and the form decoded, faulted ones included."""
+    return [Recorded(r.method, r.path, {k.lower(): v for k, v in r.headers.items()},
+                     dict(parse_qsl(r.body.decode("utf-8", "replace"), keep_blank_values=True)))
+            for r in list(received)]
 
 
 def graph_error(status: int, code: int, message: str, *, trace_prefix: str, subcode: int | None = None,

@@ -33,14 +33,13 @@ from __future__ import annotations
 import itertools
 import threading
 import urllib.request
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.fakes.graph import GraphHandler, graph_error
+from tests.fakes.graph import graph_error, GraphHandler, Recorded, recorded
 from tests.fakes.server import FakeHandler, FakeServer, bind
 
 ACCOUNT_ID = "17841400000000042"
@@ -63,12 +62,6 @@ _TEXT = {
 }
 
 
-@dataclass
-class Recorded:
-    method: str
-    path: str                          # with the query string, as sent
-    headers: dict[str, str]
-    form: dict[str, str] = field(default_factory=dict)
 
 
 class FakeInstagram(FakeServer):
@@ -99,9 +92,7 @@ class FakeInstagram(FakeServer):
     @property
     def requests(self) -> list[Recorded]:
         """Every request as received (headers in lower case, the form decoded), faulted ones included."""
-        return [Recorded(r.method, r.path, {k.lower(): v for k, v in r.headers.items()},
-                         dict(parse_qsl(r.body.decode("utf-8", "replace"), keep_blank_values=True)))
-                for r in list(self.received)]
+        return recorded(self.received)
 
     # -- steering -------------------------------------------------------------
 
