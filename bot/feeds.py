@@ -15,11 +15,12 @@ Two halves, both used by the service and the CLI:
 Every failure is a ``FeedError`` whose message is a sentence a blog owner can act on; it is
 what ``autopost status`` shows next to the feed.
 
-``requests`` and ``feedparser`` are imported inside the functions that use them: the CLI
-must start fast for commands that never touch a feed.
+The HTTP client (``bot.feed_http``) and ``feedparser`` are imported inside the functions that
+use them: the CLI must start fast for commands that never touch a feed.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import html
 import html.entities
@@ -37,10 +38,10 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from bot.models import AutopostError, FeedState, FetchResult, ParsedFeed, Post
 from bot.values import plain_text
-from bot.urls import canonical_url, is_web_url, normalise_url as _normalise_url  # noqa: F401  (canonical_url: re-exported)
+from bot.urls import canonical_url, display_url, is_web_url, normalise_url as _normalise_url  # noqa: F401  (canonical_url: re-exported)
 
 if TYPE_CHECKING:
-    import requests
+    from bot.feed_http import Answer, FeedClient
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class FeedError(AutopostError):
 
 
 def fetch(url: str, state: FeedState | None, *, timeout: float = DEFAULT_TIMEOUT,
-          max_bytes: int = DEFAULT_MAX_BYTES, session: requests.Session | None = None,
+          max_bytes: int = DEFAULT_MAX_BYTES, client: FeedClient | None = None,
           allow_private_networks: bool = False) -> FetchResult:
     """Fetch ``url`` (http(s) URL, ``file://`` URL or local path), conditionally when ``state`` allows.
 
@@ -95,7 +96,7 @@ def fetch(url: str, state: FeedState | None, *, timeout: float = DEFAULT_TIMEOUT
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         raise FeedError(url, f"unsupported URL scheme {scheme!r}; use http(s)://, file:// or a file path")
-    return _fetch_http(url, state, timeout=timeout, max_bytes=max_bytes, session=session,
+    return _fetch_http(url, state, timeout=timeout, max_bytes=max_bytes, client=client,
                        allow_private_networks=allow_private_networks)
 
 
@@ -130,82 +131,149 @@ def _fetch_file(url: str, path: Path, state: FeedState | None, max_bytes: int) -
 
 
 def _fetch_http(url: str, state: FeedState | None, *, timeout: float, max_bytes: int,
-                session: requests.Session | None, allow_private_networks: bool = False) -> FetchResult:
-    import requests
-
+                client: FeedClient | None, allow_private_networks: bool = False) -> FetchResult:
     from bot import http
+    from bot.feed_http import FeedClient
 
-    own_session = session is None
-    session = session if session is not None else http.new_session()
-    # requests reads the redirect limit from the session, not from the call.
-    # https://requests.readthedocs.io (Session.max_redirects; TooManyRedirects when exceeded)
-    session.max_redirects = MAX_REDIRECTS
-    headers = {"User-Agent": http.USER_AGENT, "Accept": ACCEPT}
+    own_client = client is None
+    client = client if client is not None else FeedClient()
+    # gzip and deflate only: what every feed server speaks, and what the body limit is sure to bound.
+    headers = {"User-Agent": http.USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"}
     if state is not None and state.etag:
         headers["If-None-Match"] = state.etag
     if state is not None and state.last_modified:
         headers["If-Modified-Since"] = state.last_modified
-    log.debug("GET %s%s", url, " (conditional)" if len(headers) > 2 else "")
+    log.debug("GET %s%s", url, " (conditional)" if len(headers) > 3 else "")
     try:
-        # stream=True: the body is read below in chunks so a huge one is cut off at max_bytes;
-        # iter_content() undoes gzip/deflate, so the limit applies to the decoded bytes.
-        # The deadline bounds connect, headers and body together; the guard checks every
-        # address the fetch connects to, redirects included.
+        # The deadline bounds connect, headers and body of every hop together; the guard checks
+        # every address the fetch connects to, redirects included.
         guard = http.guard_for(url, allow_private_networks=allow_private_networks)
-        with http.guarded(guard, timeout), \
-                session.get(url, headers=headers, timeout=(timeout, timeout), stream=True) as response:
-            result = _read_response(url, state, response, max_bytes)
-        return result
+        with http.guarded(guard, timeout):
+            response, final_url = _follow_redirects(client, url, headers, timeout)
+            try:
+                return _read_response(url, state, response, final_url, max_bytes)
+            finally:
+                response.close()        # kept alive after a whole body, closed after a refused one
     except FeedError:
         raise
     except http.AddressRefused as exc:
         raise FeedError(url, str(exc)) from None
-    except requests.exceptions.TooManyRedirects:
-        raise FeedError(url, f"more than {MAX_REDIRECTS} redirects") from None
-    except requests.exceptions.Timeout as exc:
-        if getattr(exc, "aborted", False):
-            raise FeedError(url, "interrupted: autopost was stopping") from None
-        raise FeedError(url, f"timed out after {timeout:g} s") from None
-    except requests.exceptions.ConnectionError as exc:
-        # A read timeout in the middle of the body surfaces as ConnectionError(ReadTimeoutError).
-        if "timed out" in str(exc).lower():
-            raise FeedError(url, f"timed out after {timeout:g} s") from None
-        raise FeedError(url, f"cannot connect: {_connection_reason(exc)}") from None
-    except requests.exceptions.RequestException as exc:
-        raise FeedError(url, f"request failed: {exc.__class__.__name__}") from None
+    except Exception as exc:  # noqa: BLE001  (every transport failure becomes the feed's error)
+        problem = _transport_problem(exc, timeout)
+        if problem is None:
+            raise
+        raise FeedError(url, problem) from None
     finally:
-        if own_session:
-            session.close()
+        if own_client:
+            client.close()
 
 
-def _read_response(url: str, state: FeedState | None, response: Any, max_bytes: int) -> FetchResult:
-    final_url = response.url or url
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+def _follow_redirects(client: FeedClient, url: str, headers: dict[str, str], timeout: float) -> tuple[Answer, str]:
+    """The first answer that is not a redirect, and the URL that gave it (at most MAX_REDIRECTS hops).
+
+    As requests follows them: a relative Location is resolved against the hop, credentials
+    stay only while the origin does (or upgrades from http to https on the same host).
+    """
+    origin = url
+    credentials = client.credentials(url)
+    for hop in range(MAX_REDIRECTS + 1):
+        response = client.get(url, {**headers, **credentials}, timeout)
+        location = response.headers.get("Location")
+        if response.status not in _REDIRECTS or not location:
+            return response, url
+        # A redirect's body is not wanted: closing drops the connection, never reads a hostile body.
+        response.close()
+        if hop == MAX_REDIRECTS:
+            break
+        target = urljoin(url, location.strip())
+        if urlsplit(target).scheme.lower() not in ("http", "https"):
+            raise FeedError(origin, f"redirected to a URL that is not http(s): {display_url(target)}")
+        if credentials and _leaves_origin(url, target):
+            credentials = {}
+        credentials = client.credentials(target) or credentials
+        url = target
+    raise FeedError(origin, f"more than {MAX_REDIRECTS} redirects")
+
+
+def _leaves_origin(old: str, new: str) -> bool:
+    a, b = urlsplit(old), urlsplit(new)
+    if a.hostname != b.hostname:
+        return True
+    default = {"http": 80, "https": 443}
+    a_port, b_port = a.port or default.get(a.scheme), b.port or default.get(b.scheme)
+    upgrade = a.scheme == "http" and b.scheme == "https" and a_port == 80 and b_port == 443
+    return not upgrade and (a.scheme, a_port) != (b.scheme, b_port)
+
+
+def _transport_problem(exc: Exception, timeout: float) -> str | None:
+    """What went wrong on the way, in the owner's words; None for an error that is not the transport's."""
+    import http.client
+    import socket
+    import ssl
+
+    from bot import http as transport
+    from bot.feed_http import DecodeError
+
+    if transport.is_deadline(exc):
+        return "interrupted: autopost was stopping" if getattr(exc, "aborted", False) else \
+            f"timed out after {timeout:g} s"
+    if isinstance(exc, TimeoutError):          # socket.timeout too
+        return f"timed out after {timeout:g} s"
+    if isinstance(exc, socket.gaierror):
+        return "cannot connect: unknown host"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"cannot connect: TLS certificate not valid ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError):
+        return f"cannot connect: TLS handshake failed ({exc.reason or exc.__class__.__name__})"
+    if isinstance(exc, DecodeError):
+        return str(exc)
+    if isinstance(exc, http.client.IncompleteRead):
+        return "the connection broke before the whole body arrived"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "the server closed the connection without an answer"
+    if isinstance(exc, OSError) and exc.errno is not None and exc.strerror:
+        return f"cannot connect: {_connection_reason(exc)}"
+    if isinstance(exc, http.client.HTTPException):
+        return f"the server's answer is not valid HTTP ({exc.__class__.__name__})"
+    if isinstance(exc, OSError):
+        return f"cannot connect: {exc or exc.__class__.__name__}"
+    if isinstance(exc, ValueError):            # a host name IDNA cannot encode, a port out of range ...
+        return f"the URL cannot be requested ({exc.__class__.__name__})"
+    return None
+
+
+def _read_response(url: str, state: FeedState | None, response: Answer, final_url: str,
+                   max_bytes: int) -> FetchResult:
     etag = response.headers.get("ETag") or None
     last_modified = response.headers.get("Last-Modified") or None
-    if response.status_code == 304:
-        # Reading the (empty) body lets requests return the connection to its pool; a
-        # response closed unread drops it, and every unchanged poll would reconnect.
-        response.content  # noqa: B018
+    if response.status == 304:
+        # Reading the (empty) body keeps the connection alive; an answer closed unread closes
+        # it, and every unchanged poll would reconnect.
+        response.read()
         # RFC 9110 §15.4.5: a 304 may repeat the validators; keep the stored ones otherwise.
         return FetchResult(
             url=url, status=304, body=None,
             etag=etag or (state.etag if state else None),
             last_modified=last_modified or (state.last_modified if state else None),
             body_hash=state.body_hash if state else None, final_url=final_url)
-    if response.status_code >= 300:
-        reason = response.reason or _status_phrase(response.status_code)
-        raise FeedError(url, f"HTTP {response.status_code} {reason}".rstrip())
+    if response.status >= 300:
+        reason = response.reason or _status_phrase(response.status)
+        raise FeedError(url, f"HTTP {response.status} {reason}".rstrip())
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes and not response.headers.get("Content-Encoding"):
         raise FeedError(url, f"body larger than {_size(max_bytes)}, stopped reading")
     chunks: list[bytes] = []
     total = 0
-    for chunk in response.iter_content(_CHUNK):
+    # Decoded as it streams: the limit applies to the bytes we would parse, not to a gzip bomb's.
+    for chunk in response.chunks(_CHUNK):
         total += len(chunk)
         if total > max_bytes:
             raise FeedError(url, f"body larger than {_size(max_bytes)}, stopped reading")
         chunks.append(chunk)
-    return _result(url, state, b"".join(chunks), status=response.status_code, etag=etag,
+    return _result(url, state, b"".join(chunks), status=response.status, etag=etag,
                    last_modified=last_modified, content_type=response.headers.get("Content-Type", ""),
                    final_url=final_url)
 
@@ -228,14 +296,10 @@ def _status_phrase(code: int) -> str:
         return ""
 
 
-def _connection_reason(exc: Exception) -> str:
-    text = str(exc)
-    for needle, reason in (("refused", "connection refused"), ("Name or service not known", "unknown host"),
-                           ("nodename nor servname", "unknown host"), ("getaddrinfo", "unknown host"),
-                           ("reset", "connection reset"), ("CERTIFICATE_VERIFY_FAILED", "TLS certificate not valid")):
-        if needle in text:
-            return reason
-    return exc.__class__.__name__
+def _connection_reason(exc: OSError) -> str:
+    reasons = {errno.ECONNREFUSED: "connection refused", errno.ECONNRESET: "connection reset",
+               errno.EHOSTUNREACH: "host unreachable", errno.ENETUNREACH: "network unreachable"}
+    return reasons.get(exc.errno or 0) or (exc.strerror or exc.__class__.__name__).lower()
 
 
 def _size(limit: int) -> str:

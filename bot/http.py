@@ -36,7 +36,6 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlsplit
@@ -118,12 +117,22 @@ class Network:
 NETWORK = Network()
 
 
-@dataclass(frozen=True)
 class Guard:
-    """Which addresses a fetch may reach: public ones, and private ones only when allowed."""
+    """Which addresses a fetch may reach: public ones, and private ones only when allowed.
 
-    origin: str                 # the configured feed URL, named in refusals
-    allow_private: bool
+    Whether the feed itself lives in private space is decided only when a private address
+    turns up, so a poll reusing a connection to a public host costs no name lookup.
+    """
+
+    def __init__(self, origin: str, allow_private: bool | None):
+        self.origin = origin                   # the configured feed URL, named in refusals
+        self._allow_private = allow_private    # None: the origin's own addresses decide, on first need
+
+    @property
+    def allow_private(self) -> bool:
+        if self._allow_private is None:
+            self._allow_private = _in_private_space(urlsplit(self.origin).hostname or "")
+        return self._allow_private
 
     def check(self, host: str, address: str) -> None:
         kind = address_kind(address)
@@ -134,18 +143,22 @@ class Guard:
                 "if this is intended")
 
 
+def _in_private_space(host: str) -> bool:
+    try:
+        return address_kind(host) is not None          # an address literal needs no lookup
+    except ValueError:
+        pass
+    try:
+        return any(address_kind(a) for a in NETWORK.resolve(host, 0))
+    except OSError:
+        return False
+
+
 def guard_for(feed_url: str | None, *, allow_private_networks: bool = False) -> Guard:
     """The guard for a feed and its images: private space is open when the feed itself lives there."""
     if allow_private_networks:
         return Guard(feed_url or "", True)
-    host = urlsplit(feed_url or "").hostname
-    if not host:
-        return Guard(feed_url or "", False)
-    try:
-        addresses = NETWORK.resolve(host, 0)
-    except OSError:
-        return Guard(feed_url or "", False)
-    return Guard(feed_url or "", any(address_kind(a) for a in addresses))
+    return Guard(feed_url or "", None if urlsplit(feed_url or "").hostname else False)
 
 
 class AddressRefused(OSError):
@@ -288,6 +301,58 @@ def stop_all() -> None:
 
 def _current() -> _Exchange | None:
     return getattr(_local, "exchange", None)
+
+
+def dial_checked(host: str, port: int, guard: Guard, timeout: float | None, source_address: Any = None,
+                 socket_options: Any = None) -> socket.socket:
+    """A connection to ``host`` at an address ``guard`` accepts, watched by the exchange in flight.
+
+    Every address the name resolves to is checked before any is dialled (then each in turn, an
+    AAAA first on a host without IPv6), and the very address checked is the one connected to.
+    Raises ``socket.gaierror``, ``AddressRefused`` or the dial's ``OSError``.
+    """
+    addresses = NETWORK.resolve(host, port)
+    for address in addresses:
+        guard.check(host, address)
+    error: OSError = OSError(f"{host} has no address")
+    for address in addresses:
+        try:
+            sock = NETWORK.dial(address, port, timeout, source_address, socket_options)
+        except OSError as exc:
+            error = exc
+            continue
+        watch(sock)
+        return sock
+    raise error
+
+
+def check_reused(host: str, sock: socket.socket) -> None:
+    """A kept-alive connection about to carry a guarded exchange: its peer is judged like a new one."""
+    exchange = _current()
+    if exchange is None or exchange.guard is None:
+        return
+    try:
+        address = sock.getpeername()[0]
+    except OSError:
+        return
+    try:
+        exchange.guard.check(host, address)
+    except AddressRefused as exc:
+        exchange.refused = exc
+        raise
+
+
+def current_guard() -> Guard | None:
+    """The guard of the exchange in flight in this thread, if any."""
+    exchange = _current()
+    return exchange.guard if exchange is not None else None
+
+
+def watch(sock: socket.socket) -> None:
+    """The exchange in flight, if any, cuts ``sock`` when its deadline passes."""
+    exchange = _current()
+    if exchange is not None:
+        exchange.watch(sock)
 
 
 @contextmanager
@@ -466,30 +531,19 @@ def _transport() -> dict[str, Any]:
         def _guarded_conn(self, exchange: _Exchange) -> socket.socket:
             from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
-            host = self._dns_host.strip("[]")
+            assert exchange.guard is not None, "only a guarded exchange comes here"
             try:
-                addresses = NETWORK.resolve(host, self.port)
+                return dial_checked(self._dns_host.strip("[]"), self.port, exchange.guard, self.timeout,
+                                    self.source_address, self.socket_options)
             except socket.gaierror as exc:
                 raise NameResolutionError(self.host, self, exc) from exc
-            guard = exchange.guard
-            assert guard is not None, "only a guarded exchange comes here"
-            try:
-                for address in addresses:
-                    guard.check(host, address)
             except AddressRefused as exc:
                 exchange.refused = exc
                 raise NewConnectionError(self, str(exc)) from exc
-            # Every checked address in turn, as urllib3 does (an AAAA first on a host without IPv6).
-            error: OSError = OSError(f"{host} has no address")
-            for address in addresses:
-                try:
-                    return NETWORK.dial(address, self.port, self.timeout, self.source_address,
-                                        self.socket_options)
-                except OSError as exc:
-                    error = exc
-            if isinstance(error, socket.timeout):
-                raise ConnectTimeoutError(self, f"Connection to {self.host} timed out") from error
-            raise NewConnectionError(self, f"Failed to establish a new connection: {error}") from error
+            except socket.timeout as exc:
+                raise ConnectTimeoutError(self, f"Connection to {self.host} timed out") from exc
+            except OSError as exc:
+                raise NewConnectionError(self, f"Failed to establish a new connection: {exc}") from exc
 
         def connect(self) -> None:
             super().connect()
@@ -501,17 +555,8 @@ def _transport() -> dict[str, Any]:
             exchange = _current()
             if exchange is not None and self.sock is not None:
                 exchange.watch(self.sock)
-                if exchange.guard is not None and not getattr(self, "proxy", None):
-                    try:
-                        address = self.sock.getpeername()[0]
-                    except OSError:
-                        address = None
-                    if address:
-                        try:
-                            exchange.guard.check(self.host, address)
-                        except AddressRefused as exc:
-                            exchange.refused = exc
-                            raise
+                if not getattr(self, "proxy", None):
+                    check_reused(self.host, self.sock)
             return super().request(*args, **kwargs)
 
     class WatchedHTTPConnection(_Watched, HTTPConnection):

@@ -22,7 +22,7 @@ from bot.store import Store
 from bot.urls import display_url
 
 if TYPE_CHECKING:
-    import requests
+    from bot.feed_http import FeedClient
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ def _max_age(settings: Settings) -> timedelta | None:
 class Poller:
     """Polls the configured feeds with a bounded pool of workers that lives as long as the poller.
 
-    Each worker keeps one keep-alive HTTP session (requests sessions are not
-    thread-safe), so a long-running service reuses its connections.
+    Each worker keeps one FeedClient (its keep-alive connections; not thread-safe), so a
+    long-running service reuses its connections.
     """
 
     def __init__(self, settings: Settings, store: Store, *, explain: bool = False,
@@ -55,7 +55,9 @@ class Poller:
         self.settings = settings
         self.store = store
         self.explain = explain       # also say which new entries are skipped and why (one more query)
-        self._local = threading.local()
+        self._local = threading.local()         # each worker's own FeedClient (keep-alive connections)
+        self._clients: list[FeedClient] = []   # all of them, closed with the poller
+        self._clients_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._alert = alert
         self._alert_lock = threading.Lock()
@@ -146,7 +148,7 @@ class Poller:
         settings = self.settings
         shown = display_url(url)
         result = feeds.fetch(url, self.store.feed_state(shown), timeout=settings.request_timeout,
-                             max_bytes=settings.max_feed_bytes, session=self._session(),
+                             max_bytes=settings.max_feed_bytes, client=self._client(),
                              allow_private_networks=settings.allow_private_networks)
         if result.body is None:                    # unchanged: a 304, or the same bytes as last time
             return result, None
@@ -155,17 +157,25 @@ class Poller:
         # A malformed but usable feed is logged once, by feeds.parse, which knows why.
         return result, parsed
 
-    def _session(self) -> requests.Session:
-        if not hasattr(self._local, "session"):
-            from bot.http import new_session
+    def _client(self) -> FeedClient:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            from bot.feed_http import FeedClient
 
-            self._local.session = new_session()
-        return self._local.session
+            client = self._local.client = FeedClient()
+            with self._clients_lock:
+                self._clients.append(client)
+        return client
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        with self._clients_lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
+        self._local = threading.local()
 
 
 def poll_feeds(settings: Settings, store: Store,

@@ -1,0 +1,316 @@
+"""The HTTP/1.1 client of feed polls: keep-alive GETs on the standard library's ``http.client``.
+
+A poll of an unchanged feed is one conditional GET and nothing else, so at thousands of
+feeds a cycle costs what its client spends per request. requests spends about 0.9 ms of CPU
+on a GET answered 304 (preparing the request, merging session settings, urllib3's pools
+and response wrapping); ``http.client`` under this module about 0.15 ms (issue 18,
+``bench/run.py``). The network APIs, images and webhooks keep requests: those are few.
+
+What the feed fetch needs of a client, and only that:
+
+* the deadline and the guard of ``bot.http``: every connection is dialled through
+  ``http.dial_checked`` (the guard judges each address, the deadline watches the socket), and
+  a kept-alive connection is judged again by its peer before it carries a request;
+* keep-alive per worker (one client per thread: it is not thread-safe), with a connection that
+  the server closed while idle noticed before use, and a request that finds it closed anyway
+  sent once more on a new connection (a GET may be repeated);
+* ``gzip`` and ``deflate`` bodies decoded as they stream, in bounded steps, so the body
+  limit applies to decoded bytes and a small bomb never expands in memory at once;
+* what requests would take from the environment, taken once as requests takes it: proxies
+  (``HTTP(S)_PROXY``, ``ALL_PROXY``, ``NO_PROXY``; https through a CONNECT tunnel), the CA
+  bundle (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, else certifi's) and ``~/.netrc``
+  credentials for a URL that carries none.
+
+Redirects are the caller's (``bot.feeds``): each hop is a request of its own here.
+"""
+from __future__ import annotations
+
+import base64
+import http.client
+import os
+import select
+import socket
+import ssl
+import zlib
+from collections import OrderedDict
+from functools import lru_cache
+from typing import Any, Iterator
+from urllib.parse import quote, unquote, urlsplit
+
+from bot import http as transport
+
+MAX_CONNECTIONS = 10         # kept-alive connections per client (per poll worker), least recently used dropped
+
+
+class DecodeError(Exception):
+    """The body's Content-Encoding could not be undone."""
+
+
+class Answer:
+    """One response: status, reason and headers; the body streams, decoded, from ``chunks``."""
+
+    def __init__(self, response: http.client.HTTPResponse, connection: http.client.HTTPConnection):
+        self.status = response.status
+        self.reason = response.reason
+        self.headers = response.headers
+        self._response = response
+        self._connection = connection
+
+    def chunks(self, size: int) -> Iterator[bytes]:
+        """The decoded body in pieces of at most about ``size`` bytes."""
+        decoder = None              # chosen at the first byte: a 304 may name an encoding and send nothing
+        while True:
+            data = self._response.read1(size)
+            if not data:
+                break
+            decoder = decoder or _decoder(self.headers.get("Content-Encoding", ""))
+            yield from decoder(data, size)
+        if decoder is not None:
+            yield from decoder(b"", size)
+        self._response.read()       # marks the answer complete (read1 leaves an empty one open): kept alive
+
+    def read(self) -> bytes:
+        return b"".join(self.chunks(64 * 1024))
+
+    def close(self) -> None:
+        """Done with the answer: a body read to its end leaves the connection kept alive; one left
+        unread closes it, so no half-read connection carries the next request."""
+        if not self._response.isclosed():
+            self._connection.close()
+        self._response.close()
+
+
+class FeedClient:
+    """Kept-alive connections for one poll worker's feed GETs."""
+
+    def __init__(self) -> None:
+        import urllib.request
+
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if not bundle:
+            import certifi
+
+            bundle = certifi.where()
+        self._tls = _tls_context(bundle)
+        self._proxies = {scheme: proxy for scheme, proxy in urllib.request.getproxies().items() if scheme != "no"}
+        self._netrc = os.path.exists(os.environ.get("NETRC") or os.path.expanduser("~/.netrc"))
+        self._connections: OrderedDict[tuple[str, str, int, str], http.client.HTTPConnection] = OrderedDict()
+
+    def get(self, url: str, headers: dict[str, str], timeout: float) -> Answer:
+        """Send one GET (no redirect followed) and read the answer's status and headers.
+
+        Credentials go in ``headers`` (see ``credentials``), never in the request line: the URL's
+        userinfo and fragment are not sent, so neither a server's log nor a proxy sees them.
+        Raises ``OSError`` (``socket.gaierror``, refused, timed out, ``ssl.SSLError``),
+        ``http.client.HTTPException`` or ``bot.http.AddressRefused``.
+        """
+        parts = urlsplit(url)
+        scheme, host = parts.scheme.lower(), parts.hostname or ""
+        port = parts.port or (443 if scheme == "https" else 80)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        # Percent-encoded as requests sends it: a space or a non-ASCII letter cannot go in a request line.
+        target = quote(target, safe="!#$%&'()*+,/:;=?@[]~")
+        proxy = self._proxy_for(url)
+        if proxy and scheme == "http":
+            # A plain-http request through a proxy names the whole URL (without its userinfo).
+            target = f"http://{_host_port(host, parts.port)}{target}"
+            headers = {**headers, **(_proxy_credentials(urlsplit(_with_scheme(proxy))) or {})}
+        key = (scheme, host, port, proxy or "")
+        connection = self._connections.pop(key, None)
+        reused = connection is not None and connection.sock is not None
+        if connection is None or (reused and _closed_by_peer(connection)):
+            if connection is not None:
+                connection.close()
+            connection = self._connect(scheme, host, port, proxy, timeout)
+            reused = False
+        self._keep(key, connection)
+        connection.timeout = timeout
+        if connection.sock is not None:
+            connection.sock.settimeout(timeout)
+        try:
+            return self._send(connection, host, target, headers, guarded=not proxy)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # The server closed a kept-alive connection as the request went out: once more, anew.
+            connection.close()
+            if not reused:
+                raise
+        except BaseException:
+            connection.close()          # a request cut half-way leaves http.client unable to send another
+            raise
+        try:
+            return self._send(connection, host, target, headers, guarded=not proxy)
+        except BaseException:
+            connection.close()
+            raise
+
+    def credentials(self, url: str) -> dict[str, str]:
+        """The Authorization header for ``url``: Basic from its userinfo, else from ~/.netrc (as requests)."""
+        parts = urlsplit(url)
+        if parts.username is not None:
+            user, password = unquote(parts.username), unquote(parts.password or "")
+        elif self._netrc:
+            from requests.utils import get_netrc_auth   # requests' own reading of the file
+
+            found = get_netrc_auth(url)
+            if not found:
+                return {}
+            user, password = found
+        else:
+            return {}
+        return {"Authorization": "Basic " + _base64(f"{user}:{password}")}
+
+    def close(self) -> None:
+        while self._connections:
+            self._connections.popitem()[1].close()
+
+    def _send(self, connection: http.client.HTTPConnection, host: str, target: str, headers: dict[str, str],
+              *, guarded: bool) -> Answer:
+        if connection.sock is not None:
+            transport.watch(connection.sock)
+            if guarded:
+                transport.check_reused(host, connection.sock)
+        connection.request("GET", target, headers=headers)
+        return Answer(connection.getresponse(), connection)
+
+    def _keep(self, key: tuple[str, str, int, str], connection: http.client.HTTPConnection) -> None:
+        self._connections[key] = connection
+        while len(self._connections) > MAX_CONNECTIONS:
+            self._connections.popitem(last=False)[1].close()
+
+    def _connect(self, scheme: str, host: str, port: int, proxy: str | None,
+                 timeout: float) -> http.client.HTTPConnection:
+        connection: http.client.HTTPConnection
+        if proxy:
+            proxy_parts = urlsplit(_with_scheme(proxy))
+            proxy_port = proxy_parts.port or (443 if proxy_parts.scheme == "https" else 80)
+            if scheme == "https":
+                connection = http.client.HTTPSConnection(proxy_parts.hostname or "", proxy_port, timeout=timeout,
+                                                         context=self._tls)
+                connection.set_tunnel(host, port, headers=_proxy_credentials(proxy_parts))
+            else:
+                connection = http.client.HTTPConnection(proxy_parts.hostname or "", proxy_port, timeout=timeout)
+            # The proxy makes the connection: the guard does not apply (README), the deadline does.
+            connection._create_connection = _watched_dial  # type: ignore[attr-defined]
+            return connection
+        if scheme == "https":
+            connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._tls)
+        else:
+            connection = http.client.HTTPConnection(host, port, timeout=timeout)
+        connection._create_connection = _guarded_dial  # type: ignore[attr-defined]
+        return connection
+
+    def _proxy_for(self, url: str) -> str | None:
+        if not self._proxies:
+            return None
+        from requests.utils import select_proxy, should_bypass_proxies   # the choice requests makes
+
+        if should_bypass_proxies(url, no_proxy=None):
+            return None
+        return select_proxy(url, self._proxies)
+
+
+@lru_cache(maxsize=4)
+def _tls_context(bundle: str) -> ssl.SSLContext:
+    """One context per CA bundle for the whole process: loading a bundle costs milliseconds, and a
+    context may serve every thread."""
+    if os.path.isdir(bundle):
+        return ssl.create_default_context(capath=bundle)
+    return ssl.create_default_context(cafile=bundle)
+
+
+def _guarded_dial(address: tuple[str, int], timeout: float | None, source_address: Any = None) -> socket.socket:
+    """http.client's connect, through the guard of the exchange in flight (always one for a feed)."""
+    host, port = address
+    exchange_guard = transport.current_guard()
+    if exchange_guard is None:
+        return _watched_dial(address, timeout, source_address)
+    return transport.dial_checked(host.strip("[]"), port, exchange_guard, timeout, source_address)
+
+
+def _watched_dial(address: tuple[str, int], timeout: float | None, source_address: Any = None) -> socket.socket:
+    sock = socket.create_connection(address, timeout, source_address)
+    transport.watch(sock)
+    return sock
+
+
+def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
+    """An idle kept-alive connection that is readable was closed by the server (or says something
+    unasked): either way it cannot carry a request."""
+    try:
+        readable, _, _ = select.select([connection.sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+def _decoder(encoding: str) -> Any:
+    """A function (data, size) -> decoded pieces of at most ``size`` bytes; b"" ends the body."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return lambda data, size: [data] if data else []
+    if encoding in ("gzip", "x-gzip"):
+        return _Inflater(zlib.MAX_WBITS | 16).decode
+    if encoding == "deflate":
+        return _Inflater(zlib.MAX_WBITS).decode
+    raise DecodeError(f"the server sent the body as {encoding!r}, which was not asked for")
+
+
+class _Inflater:
+    """gzip (every member) or deflate (zlib-wrapped, or raw as some servers send it), in bounded steps."""
+
+    def __init__(self, wbits: int):
+        self._gzip = wbits & 16 != 0
+        self._wbits = wbits
+        self._inflate = zlib.decompressobj(wbits)
+        self._started = False
+
+    def decode(self, data: bytes, size: int) -> Iterator[bytes]:
+        if not data:
+            if self._started and not self._inflate.eof:
+                raise DecodeError("the compressed body ended before its end")
+            return
+        if not self._started and not self._gzip:
+            try:                # a zlib header, or raw deflate: the first bytes tell
+                zlib.decompressobj(self._wbits).decompress(data[:64], 1)
+            except zlib.error:
+                self._wbits = -zlib.MAX_WBITS
+                self._inflate = zlib.decompressobj(self._wbits)
+        self._started = True
+        try:
+            while data:
+                piece = self._inflate.decompress(data, size)
+                data = self._inflate.unconsumed_tail
+                if piece:
+                    yield piece
+                if self._inflate.eof:
+                    rest = self._inflate.unused_data
+                    if not self._gzip or not rest.strip(b"\0"):
+                        return
+                    self._inflate = zlib.decompressobj(self._wbits)   # the next gzip member
+                    data = rest
+        except zlib.error as exc:
+            raise DecodeError(f"the body could not be decoded ({exc})") from None
+
+
+def _base64(text: str) -> str:
+    try:
+        raw = text.encode("latin-1")        # what requests sends, and most servers expect
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8")
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _proxy_credentials(proxy: Any) -> dict[str, str] | None:
+    if proxy.username is None:
+        return None
+    pair = f"{unquote(proxy.username)}:{unquote(proxy.password or '')}"
+    return {"Proxy-Authorization": "Basic " + _base64(pair)}
+
+
+def _host_port(host: str, port: int | None) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{port}" if port else shown
+
+
+def _with_scheme(proxy: str) -> str:
+    return proxy if "://" in proxy else f"http://{proxy}"
