@@ -11,6 +11,7 @@ import functools
 import re
 import unicodedata
 from typing import Callable, Iterable
+from bot.patterns import LazyPattern, lazy
 
 #
 # X counts a post as twitter-text's ``parseTweet`` does with configuration v3
@@ -78,7 +79,7 @@ _TEXT_STYLE = "\u00a9\u00ae"
 _PICTO = "[" + _char_class(r for r in _PICTOGRAPHIC_RANGES if chr(r[0]) not in _TEXT_STYLE) + "]"
 _SKIN_TONE = "[\U0001F3FB-\U0001F3FF]"
 _EMOJI_ELEMENT = (f"(?:[{_TEXT_STYLE}]\uFE0F|{_PICTO}(?:\uFE0F|{_SKIN_TONE})?(?!\uFE0E))")
-_EMOJI = re.compile(
+_EMOJI = lazy(
     "[\U0001F1E6-\U0001F1FF]{2}"                              # flag: a regional-indicator pair
     "|[0-9#*]\uFE0F?\u20E3"                                   # keycap
     "|\U0001F3F4[\U000E0020-\U000E007E]+\U000E007F"           # subdivision flag (tag sequence)
@@ -89,7 +90,7 @@ _EMOJI = re.compile(
 # knows only some, and splits the others into their parts, each counted on its own. When
 # fitting, one that is not in its set is counted code point by code point, which can only
 # over-count; one in its set counts 2, as X counts it.
-_OPEN_ENDED_SEQUENCE = re.compile("[\u200D\U0001F1E6-\U0001F1FF\U000E0020-\U000E007F\U0001F3FB-\U0001F3FF]")
+_OPEN_ENDED_SEQUENCE = lazy("[\u200D\U0001F1E6-\U0001F1FF\U000E0020-\U000E007F\U0001F3FB-\U0001F3FF]")
 
 
 @functools.cache
@@ -222,9 +223,9 @@ _PATH = ("(?:(?:" + _PATH_CHAR + "*(?:" + _BALANCED_PARENS + _PATH_CHAR + "*)*" 
 _QUERY_CHAR = r"[a-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]"
 _QUERY_END = r"[a-z0-9\-_&=#/]"
 _PRECEDING_CHAR = "[^A-Za-z0-9@\uFF20$#\uFF03" + _INVALID_CHARS + "]"
-_TCO_URL = re.compile(r"^https?:\/\/t\.co\/([a-z0-9]+)(?:\?" + _QUERY_CHAR + "*" + _QUERY_END + ")?",
+_TCO_URL = lazy(r"^https?:\/\/t\.co\/([a-z0-9]+)(?:\?" + _QUERY_CHAR + "*" + _QUERY_END + ")?",
                       re.IGNORECASE)
-_NO_PROTOCOL_BAD_BEFORE = re.compile(r"[-_./]$")
+_NO_PROTOCOL_BAD_BEFORE = lazy(r"[-_./]$")
 
 # twitter-text finds URLs with one regular expression (rebuilt from these pieces in
 # tests/test_twitter_text.py, which checks that we find exactly what it finds):
@@ -268,9 +269,9 @@ for _rank, _word in enumerate(_GTLDS + _CCTLDS):
 _TLD_LONGEST = max(map(len, _TLD_RANK))
 # Characters that may be in a TLD (matched ignoring case, so the regex engine applies the
 # same rules as the lookup), and those after which a TLD may not end.
-_TLD_RUN = re.compile("[" + re.escape("".join(sorted(set("".join(_TLD_RANK))))) + "]+", re.IGNORECASE)
-_TLD_BLOCKED = re.compile("[0-9a-zA-Z@+-]", re.IGNORECASE)
-_PUNYCODE_LABEL = re.compile(_PUNYCODE, re.IGNORECASE)
+_TLD_RUN = lazy("[" + re.escape("".join(sorted(set("".join(_TLD_RANK))))) + "]+", re.IGNORECASE)
+_TLD_BLOCKED = lazy("[0-9a-zA-Z@+-]", re.IGNORECASE)
+_PUNYCODE_LABEL = lazy(_PUNYCODE, re.IGNORECASE)
 
 
 def _fold(text: str) -> str:
@@ -312,31 +313,31 @@ def _has_tld(text: str, start: int = 0, end: int | None = None) -> bool:
     return False
 
 
-_DOT = re.compile(r"\.")
+_DOT = lazy(r"\.")
 _NOT_DOMAIN_CHAR = "[" + _PUNCT + _SPACES + _INVALID_CHARS + _DIRECTIONAL + "]"
-_IS_DOMAIN_CHAR = re.compile(_DOMAIN_CHAR, re.IGNORECASE)
+_IS_DOMAIN_CHAR = lazy(_DOMAIN_CHAR, re.IGNORECASE)
 _SUBLABEL = "(?:" + _DOMAIN_CHAR + "(?:[_-]|" + _DOMAIN_CHAR + ")*)?" + _DOMAIN_CHAR
-_LABEL = re.compile("(?:" + _DOMAIN_CHAR + "(?:-|" + _DOMAIN_CHAR + ")*)?" + _DOMAIN_CHAR, re.IGNORECASE)
+_LABEL = lazy("(?:" + _DOMAIN_CHAR + "(?:-|" + _DOMAIN_CHAR + ")*)?" + _DOMAIN_CHAR, re.IGNORECASE)
 _ASCII_LABEL = r"[\-a-z0-9" + _LATIN_ACCENTS + "]+"
 # A whole segment, from just after a dot (or the start) to just before the next dot.
-_WHOLE_SUBLABEL = re.compile("(?<![^." + _SPACES + "])" + _SUBLABEL + r"(?=\.)", re.IGNORECASE)
-_WHOLE_ASCII_LABEL = re.compile(r"(?<![^.])" + _ASCII_LABEL + r"(?=\.)", re.IGNORECASE)
+_WHOLE_SUBLABEL = lazy("(?<![^." + _SPACES + "])" + _SUBLABEL + r"(?=\.)", re.IGNORECASE)
+_WHOLE_ASCII_LABEL = lazy(r"(?<![^.])" + _ASCII_LABEL + r"(?=\.)", re.IGNORECASE)
 # Matched over one segment, these end just after the last character a label may not hold:
 # a label ending the segment may start anywhere from there on.
-_SUBLABEL_BREAK = re.compile("(?:.*(?![_-])" + _NOT_DOMAIN_CHAR + ")?", re.IGNORECASE | re.DOTALL)
-_LABEL_BREAK = re.compile("(?:.*(?!-)" + _NOT_DOMAIN_CHAR + ")?", re.IGNORECASE | re.DOTALL)
-_ASCII_LABEL_BREAK = re.compile(r"(?:.*[^\-a-z0-9" + _LATIN_ACCENTS + "])?", re.IGNORECASE | re.DOTALL)
-_PROTOCOL = re.compile(r"https?://", re.IGNORECASE)
-_IS_PRECEDING = re.compile(_PRECEDING_CHAR, re.IGNORECASE)
+_SUBLABEL_BREAK = lazy("(?:.*(?![_-])" + _NOT_DOMAIN_CHAR + ")?", re.IGNORECASE | re.DOTALL)
+_LABEL_BREAK = lazy("(?:.*(?!-)" + _NOT_DOMAIN_CHAR + ")?", re.IGNORECASE | re.DOTALL)
+_ASCII_LABEL_BREAK = lazy(r"(?:.*[^\-a-z0-9" + _LATIN_ACCENTS + "])?", re.IGNORECASE | re.DOTALL)
+_PROTOCOL = lazy(r"https?://", re.IGNORECASE)
+_IS_PRECEDING = lazy(_PRECEDING_CHAR, re.IGNORECASE)
 # Where a URL without protocol may start: a domain character after a preceding character.
-_LABEL_START = re.compile("(?<=" + _PRECEDING_CHAR + ")" + _DOMAIN_CHAR, re.IGNORECASE)
-_AFTER_DOMAIN = re.compile(
+_LABEL_START = lazy("(?<=" + _PRECEDING_CHAR + ")" + _DOMAIN_CHAR, re.IGNORECASE)
+_AFTER_DOMAIN = lazy(
     "(?::[0-9]+)?"                                                # port
     + r"(\/" + _PATH + "*)?"                                      # path
     + r"(?:\?" + _QUERY_CHAR + "*" + _QUERY_END + ")?",           # query
     re.IGNORECASE,
 )
-_DOTTED_WORD = re.compile("(?<![^" + _SPACES + "])[^" + _SPACES + ".]*\\.[^" + _SPACES + "]*")
+_DOTTED_WORD = lazy("(?<![^" + _SPACES + "])[^" + _SPACES + ".]*\\.[^" + _SPACES + "]*")
 
 
 def _punycode_length(domain: str) -> int | None:
@@ -357,7 +358,7 @@ class _Dotted:
     greedy ``(label.)* last_label. TLD`` begun at segment i puts its last label.
     """
 
-    def __init__(self, text: str, start: int, end: int, whole_label: re.Pattern[str],
+    def __init__(self, text: str, start: int, end: int, whole_label: LazyPattern,
                  last_label: Callable[[int, int], bool]) -> None:
         self.starts = [start] + [dot.end() for dot in _DOT.finditer(text, start, end)]
         self.ends = [s - 1 for s in self.starts[1:]] + [end]
@@ -494,7 +495,7 @@ def _accept(text: str, start: int, domain_start: int, domain_end: int, end: int,
 # Characters outside the weight-1 ranges, in runs: the text between URLs and emoji is
 # weighed by counting these rather than character by character (a composed tweet is
 # weighed several times while fitting).
-_HEAVY_RUN = re.compile("[^" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _WEIGHT_ONE_RANGES) + "]+")
+_HEAVY_RUN = lazy("[^" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _WEIGHT_ONE_RANGES) + "]+")
 
 
 def _plain_weight(text: str, start: int, end: int) -> int:
@@ -606,9 +607,9 @@ def measure(network: str, text: str) -> int:
 # not a letter, digit or one of _!#$%&*@＠; the name is 1-20 of [A-Za-z0-9_], and
 # not one followed by another "@", a Latin accented letter or "://". So
 # "me@example.com" is an address, left as it is.
-_MENTION = re.compile(
+_MENTION = lazy(
     "(?:^|(?<=[^A-Za-z0-9_!#$%&*@\uFF20])|(?:^|(?<=[^A-Za-z0-9_+~.-]))[Rr][Tt]:?)[@\uFF20]([A-Za-z0-9_]{1,20})")
-_MENTION_INVALID_END = re.compile(
+_MENTION_INVALID_END = lazy(
     "[@\uFF20\xC0-\xD6\xD8-\xF6\xF8-\xFF\u0100-\u024F\u0253\u0254\u0256\u0257\u0259\u025B"
     "\u0263\u0268\u026F\u0272\u0289\u028B\u02BB\u0300-\u036F\u1E00-\u1EFF]|://")
 
