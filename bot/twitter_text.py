@@ -451,12 +451,19 @@ def _urls_in_word(text: str, word_start: int, word_end: int, spans: list[tuple[i
 
 def url_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of every URL X recognises in ``text``, as twitter-text extracts them."""
+    return list(_url_spans(text))
+
+
+# Composing weighs each candidate text twice in a row (X's count, and the cautious count used
+# while fitting): the URLs of the last few texts are kept rather than found again.
+@functools.lru_cache(maxsize=16)
+def _url_spans(text: str) -> tuple[tuple[int, int], ...]:
     if "." not in text:
-        return []
+        return ()
     spans: list[tuple[int, int]] = []
     for word in _DOTTED_WORD.finditer(text):
         _urls_in_word(text, word.start(), word.end(), spans)
-    return spans
+    return tuple(spans)
 
 
 def _always(match: re.Match[str] | None) -> re.Match[str]:
@@ -508,7 +515,7 @@ def _weigh(text: str, *, emoji_parsing: bool = True, open_sequences_in_full: boo
     text = unicodedata.normalize("NFC", text)
     # Left to right, a URL before an emoji starting at the same place; anything starting
     # inside the previous one is skipped, as a walk character by character would.
-    spans = [(start, 0, end) for start, end in url_spans(text)]
+    spans = [(start, 0, end) for start, end in _url_spans(text)]
     if emoji_parsing:
         spans += [(m.start(), 1, m.end()) for m in _EMOJI.finditer(text)]
     spans.sort()
@@ -571,7 +578,7 @@ def weight_exceeded_at(text: str, budget: int) -> int:
 
 
 def _weight_exceeded_in(window: str, budget: int) -> int:
-    urls = dict(url_spans(window))
+    urls = dict(_url_spans(window))
     emoji = {m.start(): m.end() for m in _EMOJI.finditer(window)}
     total, index = 0, 0
     while index < len(window):

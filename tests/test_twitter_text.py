@@ -213,6 +213,24 @@ def test_many_urls_in_long_text_are_all_found():
     assert url_spans(text) == [(16 * i, 16 * i + 15) for i in range(600)]
 
 
+def test_a_text_weighed_twice_is_searched_for_urls_once(monkeypatch):
+    # Composing weighs each text by X's count and by the cautious one; the second reuses the URLs.
+    walked = []
+    real = tt._urls_in_word
+    monkeypatch.setattr(tt, "_urls_in_word", lambda text, *rest: walked.append(text) or real(text, *rest))
+    text = "Read it: https://example.com/a-post-été 😀 then example.org"
+    assert weighted_length(text) == 8 + 1 + 23 + 1 + 2 + 6 + 23
+    assert cautious_weighted_length(text) == weighted_length(text)
+    assert len(walked) == 2            # two dotted words, each walked once for three weighings
+
+
+def test_the_urls_handed_out_are_a_copy_the_caller_may_change():
+    text = "see https://example.com/x and example.org"
+    found = url_spans(text)
+    found.clear()
+    assert url_spans(text) == [(4, 25), (30, 41)]
+
+
 # --------------------------------------------------------------------------- the TLD after a dot
 #
 # The TLD was found by one regular expression of all TLDs, as a prefix tree that kept
