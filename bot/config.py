@@ -168,11 +168,11 @@ def read_env_bindings(path: Path) -> list[tuple[str, str, int]]:
 def unknown_variables(bindings: list[tuple[str, str, int]], path: Path) -> tuple[str, ...]:
     """A warning for each name with autopost's prefixes that autopost does not read, naming the
     line and the closest known name: a misspelt variable must not be silently ignored."""
-    import difflib
-
     warnings = []
     for key, _, line in bindings:
         if key.startswith(PREFIXES) and key not in VARIABLES:
+            import difflib              # only for a name that needs a hint: not on every start
+
             close = difflib.get_close_matches(key, VARIABLES, n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]}?" if close else ""
             warnings.append(f"{path}, line {line}: unknown variable {key}, ignored{hint}")
