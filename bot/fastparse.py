@@ -29,12 +29,17 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
+
+from bot.patterns import lazy
+
 # email.utils's own parsedate_tz, from the module that defines it: email.utils imports the rest
 # of the email package besides (~3 ms of every start that reads a feed).
-from email._parseaddr import parsedate_tz
-from typing import Any
-from urllib.parse import urljoin
-from bot.patterns import lazy
+if TYPE_CHECKING:
+    from email.utils import parsedate_tz
+else:
+    from email._parseaddr import parsedate_tz
 
 try:    # the optional extra; without it every document goes to feedparser
     from lxml import etree as _etree
