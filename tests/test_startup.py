@@ -22,7 +22,8 @@ print(json.dumps({
     "scrubber_compiled": [p.is_compiled for p, _ in logs._SHAPES],
     "env_writer_compiled": envfile._KEY.is_compiled,
     "rfc822_compiled": fastparse._RFC822.is_compiled, "w3cdtf_compiled": fastparse._W3CDTF.is_compiled,
-    "x_urls_compiled": twitter_text._AFTER_DOMAIN.is_compiled,
+    "x_urls_compiled": twitter_text._ASCII_AFTER_DOMAIN.is_compiled,
+    "x_full_urls_compiled": twitter_text._AFTER_DOMAIN.is_compiled,
     "modules": sorted(sys.modules),
 }))
 """
@@ -44,11 +45,13 @@ def preview(tmp_path_factory):
 
 def test_preview_compiles_only_the_patterns_it_uses(preview):
     # Nothing is logged, no env file is written, the sample feed's dates are RFC 822 ones: the
-    # log scrubber's, the env-file writer's and the W3C date patterns stay uncompiled. What the
-    # command uses is compiled: the RFC 822 date format, and X's URL patterns.
+    # log scrubber's, the env-file writer's and the W3C date patterns stay uncompiled, and so
+    # does X's URL pattern for non-ASCII paths (the sample's URLs are ASCII). What the command
+    # uses is compiled: the RFC 822 date format, and X's URL pattern for ASCII ones.
     assert preview["scrubber_compiled"] == [False] * 4
     assert preview["env_writer_compiled"] is False
     assert preview["w3cdtf_compiled"] is False
+    assert preview["x_full_urls_compiled"] is False
     assert preview["rfc822_compiled"] is True and preview["x_urls_compiled"] is True
 
 
