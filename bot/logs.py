@@ -16,6 +16,7 @@ import sys
 import threading
 from datetime import datetime, timezone
 from typing import IO, Iterable
+
 from bot.patterns import lazy
 
 # These libraries log credentials at DEBUG (tweepy: request headers; oauthlib and
@@ -41,8 +42,8 @@ _SHAPES = (
      "OAuth ****"),
     (lazy(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]{16,}=*"), r"\1 ****"),
     (lazy(r"""(?i)(["']?\b(?:oauth_(?:consumer_key|token|token_secret|signature|verifier|nonce)|access_token|"""
-                r"""refresh_token|id_token|client_secret|app_secret|consumer_secret|input_token|fb_exchange_token|"""
-                r"""api_key|api_secret|appsecret_proof)\\?["']?\s*[:=]\s*\\?["']?)[^"'&\s,;}<>\\]+"""), r"\1****"),
+          r"""refresh_token|id_token|client_secret|app_secret|consumer_secret|input_token|fb_exchange_token|"""
+          r"""api_key|api_secret|appsecret_proof)\\?["']?\s*[:=]\s*\\?["']?)[^"'&\s,;}<>\\]+"""), r"\1****"),
 )
 
 

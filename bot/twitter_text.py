@@ -11,6 +11,7 @@ import functools
 import re
 import unicodedata
 from typing import Callable, Iterable
+
 from bot.patterns import LazyPattern, lazy
 
 #
@@ -225,7 +226,7 @@ _QUERY_CHAR = r"[a-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]"
 _QUERY_END = r"[a-z0-9\-_&=#/]"
 _PRECEDING_CHAR = "[^A-Za-z0-9@\uFF20$#\uFF03" + _INVALID_CHARS + "]"
 _TCO_URL = lazy(r"^https?:\/\/t\.co\/([a-z0-9]+)(?:\?" + _QUERY_CHAR + "*" + _QUERY_END + ")?",
-                      re.IGNORECASE)
+                re.IGNORECASE)
 _NO_PROTOCOL_BAD_BEFORE = lazy(r"[-_./]$")
 
 # twitter-text finds URLs with one regular expression (rebuilt from these pieces in
@@ -332,6 +333,7 @@ _PROTOCOL = lazy(r"https?://", re.IGNORECASE)
 _IS_PRECEDING = lazy(_PRECEDING_CHAR, re.IGNORECASE)
 # Where a URL without protocol may start: a domain character after a preceding character.
 _LABEL_START = lazy("(?<=" + _PRECEDING_CHAR + ")" + _DOMAIN_CHAR, re.IGNORECASE)
+_DOTTED_WORD = lazy("(?<![^" + _SPACES + "])[^" + _SPACES + ".]*\\.[^" + _SPACES + "]*")
 _AFTER_DOMAIN = lazy(
     "(?::[0-9]+)?"                                                # port
     + r"(\/" + _PATH + "*)?"                                      # path
@@ -340,11 +342,12 @@ _AFTER_DOMAIN = lazy(
 )
 # The same for a URL whose rest, up to the next space, is ASCII (nearly every one): each
 # character class keeps its ASCII members only, upper case spelt out instead of ignoring case.
-# The full pattern repeats its path classes, with their Cyrillic and accented Latin letters,
-# 14 times and takes ~6 ms to compile, paid by the first message for X of every process; this
-# one a tenth of that. They match alike on such text: no class holds a space, so neither reads
-# past the next one; outside its classes the pattern has no letter; and each class matches the
-# same ASCII characters as its full form (all checked in tests/test_twitter_text.py).
+# The full pattern holds its path character class (Cyrillic and accented Latin letters among
+# them) eleven times and takes ~6 ms to compile, paid by the first message for X of every
+# process; this one a tenth of that. They match alike on such text: no class holds a space,
+# so neither reads past the next one; outside its classes the pattern has no letter; and each
+# class matches the same ASCII characters as its full form (all checked in
+# tests/test_twitter_text.py).
 _URL_CLASSES = (_PATH_CHAR, _PATH_END_CHAR, _QUERY_CHAR, _QUERY_END)
 _NON_ASCII_MEMBERS = (_CYRILLIC, _LATIN_ACCENTS, r"\u2013")
 
@@ -366,7 +369,6 @@ def _after_domain(text: str, domain_end: int) -> re.Match[str]:
     space = _SPACE.search(text, domain_end)
     rest = text[domain_end:space.start() if space else len(text)]
     return _always((_ASCII_AFTER_DOMAIN if rest.isascii() else _AFTER_DOMAIN).match(text, domain_end))
-_DOTTED_WORD = lazy("(?<![^" + _SPACES + "])[^" + _SPACES + ".]*\\.[^" + _SPACES + "]*")
 
 
 def _punycode_length(domain: str) -> int | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
+
 from bot.patterns import lazy
 
 # Query parameters that only say where a click came from: they are dropped from post URLs so

@@ -193,7 +193,7 @@ _END_MENTION = lazy("(?:[@\uff20" + _LATIN_ACCENTS + "]|://)")
 # A URL's start: a scheme Mastodon links, not right after a letter, digit, @, $ or #.
 _NON_SPACE_RUN = lazy(r"\S*")
 _SCHEME = lazy(r"(?<![A-Za-z0-9@\uff20$#\uff03\ufffe\ufeff\uffff])"
-                     r"(?:https?|dat|dweb|ipfs|ipns|ssb|gopher|gemini)://", re.IGNORECASE)
+               r"(?:https?|dat|dweb|ipfs|ipns|ssb|gopher|gemini)://", re.IGNORECASE)
 # Domain characters: anything but ASCII punctuation, spaces, invalid and directional characters.
 _NOT_DOMAIN = r"\s!-/:-@\[-`{-~\ufffe\ufeff\uffff\u202a-\u202e\u061c\u200e\u200f\u2066-\u2069"
 _HOST_RUN = lazy("(?:[^" + _NOT_DOMAIN + "]|[-_.])+")
