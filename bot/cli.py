@@ -265,11 +265,13 @@ def cmd_preview(settings: Settings, args: argparse.Namespace) -> int:
 
     from bot import feeds
 
-    store = _store(settings, read_only=True)
     candidates = _current_posts(settings)
     if args.url:
         wanted = feeds.canonical_url(args.url)
-        post = next((p for p in candidates if p.url == wanted), None) or store.find_post(wanted)
+        # The ledger is read only for a post the feeds no longer show: opening it (or making an
+        # empty one in memory, when there is no file yet) is no part of the common preview.
+        post = next((p for p in candidates if p.url == wanted), None) \
+            or _store(settings, read_only=True).find_post(wanted)
         if post is None:
             raise UsageError(f"no post with URL {args.url} in the feeds or the ledger")
     else:

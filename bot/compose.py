@@ -21,6 +21,7 @@ from bot.platforms.network import TextRules
 from bot.platforms.registry import NETWORKS
 from bot.platforms.registry import network as described
 from bot.twitter_text import MAX_URL_LENGTH, is_pictographic, url_spans
+from bot.patterns import lazy
 
 FIELDS = ("title", "url", "summary", "hashtags", "author", "feed_title")
 
@@ -134,7 +135,7 @@ def _joined(before: int, after: int, after_char: str, regional_run: int) -> bool
 PLAIN_CHARS = (r"\x20-\x7e\xa0-\xac\xae-\u02ff\u0370-\u0482\u048a-\u052f\u1e00-\u1fff\u2010-\u2027"
                r"\u2030-\u205e\u2070-\u20cf\u2100-\u2bff\u3000-\u3029\u3041-\u3096\u309b-\u9fff\uff00-\uffef"
                r"\U0001F000-\U0001F1E5\U0001F200-\U0001F3FA\U0001F400-\U0001FAFF")
-_PLAIN_RUN = re.compile("[" + PLAIN_CHARS + "]{2,}")
+_PLAIN_RUN = lazy("[" + PLAIN_CHARS + "]{2,}")
 
 
 def grapheme_boundaries(text: str) -> list[int]:
@@ -173,8 +174,8 @@ def _walk_boundaries(text: str, start: int, end: int, state: tuple[int | None, i
     return previous, regional_run
 
 
-_HASHTAG_SPAN = re.compile(r"[#\uFF03][\w\u200C\u00B7]+")
-_EXPLICIT_URL_SPAN = re.compile(r"https?://\S+", re.IGNORECASE)
+_HASHTAG_SPAN = lazy(r"[#\uFF03][\w\u200C\u00B7]+")
+_EXPLICIT_URL_SPAN = lazy(r"https?://\S+", re.IGNORECASE)
 
 
 def _protected_spans(text: str) -> list[tuple[int, int]]:
@@ -185,9 +186,9 @@ def _protected_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-_SPACE_AFTER_WORD = re.compile(r"(?<=\S)\s")
+_SPACE_AFTER_WORD = lazy(r"(?<=\S)\s")
 NARROW_CHARS = r"\x00-\u0377\u0400-\u052f"
-_MAYBE_WIDE_RUN = re.compile("[^" + NARROW_CHARS + "]+")
+_MAYBE_WIDE_RUN = lazy("[^" + NARROW_CHARS + "]+")
 
 
 def _cut_points(text: str, upto: int | None = None) -> tuple[list[int], list[int]]:
@@ -232,10 +233,10 @@ def _shortened(text: str, position: int) -> str:
 
 # --------------------------------------------------------------------------- cleaning feed text
 
-_INVALID_TEXT = re.compile("[\uFEFF\uFFFE\uFFFF\u2028\u2029]")   # twitter-text rejects the first three
-_SURROGATE = re.compile(r"[\ud800-\udfff]")                           # general category Cs
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")                      # general category Cc
-_WHITESPACE_RUN = re.compile(r"\s+")
+_INVALID_TEXT = lazy("[\uFEFF\uFFFE\uFFFF\u2028\u2029]")   # twitter-text rejects the first three
+_SURROGATE = lazy(r"[\ud800-\udfff]")                           # general category Cs
+_CONTROL_CHARS = lazy(r"[\x00-\x1f\x7f-\x9f]")                      # general category Cc
+_WHITESPACE_RUN = lazy(r"\s+")
 
 
 def clean_text(text: str) -> str:
@@ -492,7 +493,7 @@ def _fit(segments: Sequence[tuple[str, str | None]], fields: dict[str, _Field], 
 
 
 # A sentence ends with . ! ? … (or CJK 。！？), perhaps inside closing quotes or brackets.
-_SENTENCE_END = re.compile("[.!?\u2026\u3002\uFF01\uFF1F][\"'\u201D\u2019\u00BB)\\]]*$")
+_SENTENCE_END = lazy("[.!?\u2026\u3002\uFF01\uFF1F][\"'\u201D\u2019\u00BB)\\]]*$")
 
 
 def teaser(summary: str, limit: int) -> tuple[str, bool]:

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from bot.platforms.registry import CONSOLE, NETWORKS, PLATFORM_NAMES
 from bot.urls import display_url, url_secrets
+from bot.patterns import lazy
 from bot.values import (  # noqa: F401  (re-exported: modules and tests import them from here)
     ConfigError, parse_bool, parse_duration, parse_int, split_list, url_problem,
 )
@@ -133,7 +134,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     return {key: value for key, value, _ in read_env_bindings(path)}
 
 
-_OPENING_QUOTE = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(['\"])")
+_OPENING_QUOTE = lazy(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(['\"])")
 
 
 def read_env_bindings(path: Path) -> list[tuple[str, str, int]]:
@@ -167,11 +168,11 @@ def read_env_bindings(path: Path) -> list[tuple[str, str, int]]:
 def unknown_variables(bindings: list[tuple[str, str, int]], path: Path) -> tuple[str, ...]:
     """A warning for each name with autopost's prefixes that autopost does not read, naming the
     line and the closest known name: a misspelt variable must not be silently ignored."""
-    import difflib
-
     warnings = []
     for key, _, line in bindings:
         if key.startswith(PREFIXES) and key not in VARIABLES:
+            import difflib              # only for a name that needs a hint: not on every start
+
             close = difflib.get_close_matches(key, VARIABLES, n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]}?" if close else ""
             warnings.append(f"{path}, line {line}: unknown variable {key}, ignored{hint}")

@@ -53,7 +53,7 @@ import random
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from bot import http
 from bot.compose import ComposeOptions, compose
@@ -66,7 +66,9 @@ from bot.platforms.base import (
 )
 from bot.platforms.network import TextRules
 from bot.platforms.registry import CONSOLE, NAMES, NETWORKS
-from bot.store import Store
+
+if TYPE_CHECKING:                 # the ledger is handed in: `preview` composes without one
+    from bot.store import Store
 
 log = logging.getLogger(__name__)
 

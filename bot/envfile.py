@@ -26,22 +26,22 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import stat
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from bot.models import AutopostError
+from bot.patterns import lazy
 
 NEW_FILE_MODE = 0o600
 
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_KEY = lazy(r"[A-Za-z_][A-Za-z0-9_]*")
 # Characters a plain (unquoted) value may hold and read back unchanged.
-_PLAIN = re.compile(r"[A-Za-z0-9_\-.:/@+,=%~^]+")
+_PLAIN = lazy(r"[A-Za-z0-9_\-.:/@+,=%~^]+")
 # The start of a binding's original text: blank lines, indentation, ``export``.
-_LEAD = re.compile(r"(\s*)(export[^\S\r\n]+)?")
-_LINE_END = re.compile(r"(\r\n|\n|\r)$")
+_LEAD = lazy(r"(\s*)(export[^\S\r\n]+)?")
+_LINE_END = lazy(r"(\r\n|\n|\r)$")
 
 
 class EnvFileError(AutopostError):

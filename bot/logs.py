@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import threading
 from datetime import datetime, timezone
 from typing import IO, Iterable
+
+from bot.patterns import lazy
 
 # These libraries log credentials at DEBUG (tweepy: request headers; oauthlib and
 # requests-oauthlib: keys, tokens, signatures; urllib3: URLs). They stay at WARNING
@@ -35,14 +36,14 @@ _registry_lock = threading.Lock()
 # Credential shapes, whoever's they are. The name is kept, the value goes.
 _SHAPES = (
     # An echoed header: "Authorization: Bearer x", "authorization": "OAuth oauth_…", Proxy-Authorization=…
-    (re.compile(r"""(?i)((?:proxy-)?authorization\\?["']?\s*[:=]\s*\\?["']?)(?:\\.|[^\r\n"'\\])+"""),
+    (lazy(r"""(?i)((?:proxy-)?authorization\\?["']?\s*[:=]\s*\\?["']?)(?:\\.|[^\r\n"'\\])+"""),
      r"\1****"),
-    (re.compile(r"""(?i)\bOAuth\s+oauth_\w+\s*=\s*\\?"[^"\\]*\\?"(?:\s*,\s*\w+\s*=\s*\\?"[^"\\]*\\?")*"""),
+    (lazy(r"""(?i)\bOAuth\s+oauth_\w+\s*=\s*\\?"[^"\\]*\\?"(?:\s*,\s*\w+\s*=\s*\\?"[^"\\]*\\?")*"""),
      "OAuth ****"),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]{16,}=*"), r"\1 ****"),
-    (re.compile(r"""(?i)(["']?\b(?:oauth_(?:consumer_key|token|token_secret|signature|verifier|nonce)|access_token|"""
-                r"""refresh_token|id_token|client_secret|app_secret|consumer_secret|input_token|fb_exchange_token|"""
-                r"""api_key|api_secret|appsecret_proof)\\?["']?\s*[:=]\s*\\?["']?)[^"'&\s,;}<>\\]+"""), r"\1****"),
+    (lazy(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]{16,}=*"), r"\1 ****"),
+    (lazy(r"""(?i)(["']?\b(?:oauth_(?:consumer_key|token|token_secret|signature|verifier|nonce)|access_token|"""
+          r"""refresh_token|id_token|client_secret|app_secret|consumer_secret|input_token|fb_exchange_token|"""
+          r"""api_key|api_secret|appsecret_proof)\\?["']?\s*[:=]\s*\\?["']?)[^"'&\s,;}<>\\]+"""), r"\1****"),
 )
 
 

@@ -706,6 +706,16 @@ class Store:
         candidates = [post for post in posts if post.key not in known_keys]
         if not candidates:
             return []
+        if db.execute("SELECT 1 FROM posts LIMIT 1").fetchone() is None:
+            # A ledger without posts knows no identity and no title, so the checks below would
+            # find nothing: every entry is new (each key once). A new user's first poll and the
+            # dry runs before it skip computing each entry's identities (issue 18).
+            fresh = []
+            for post in candidates:
+                if post.key not in known_keys:
+                    known_keys.add(post.key)
+                    fresh.append(post)
+            return fresh
 
         def link_identity(post: Post) -> str:
             if not post.url:

@@ -12,6 +12,8 @@ import re
 import unicodedata
 from typing import Callable, Iterable
 
+from bot.patterns import LazyPattern, lazy
+
 #
 # X counts a post as twitter-text's ``parseTweet`` does with configuration v3
 # (docs.x.com/fundamentals/counting-characters; developer.x.com "Counting characters"):
@@ -78,7 +80,7 @@ _TEXT_STYLE = "\u00a9\u00ae"
 _PICTO = "[" + _char_class(r for r in _PICTOGRAPHIC_RANGES if chr(r[0]) not in _TEXT_STYLE) + "]"
 _SKIN_TONE = "[\U0001F3FB-\U0001F3FF]"
 _EMOJI_ELEMENT = (f"(?:[{_TEXT_STYLE}]\uFE0F|{_PICTO}(?:\uFE0F|{_SKIN_TONE})?(?!\uFE0E))")
-_EMOJI = re.compile(
+_EMOJI = lazy(
     "[\U0001F1E6-\U0001F1FF]{2}"                              # flag: a regional-indicator pair
     "|[0-9#*]\uFE0F?\u20E3"                                   # keycap
     "|\U0001F3F4[\U000E0020-\U000E007E]+\U000E007F"           # subdivision flag (tag sequence)
@@ -89,7 +91,7 @@ _EMOJI = re.compile(
 # knows only some, and splits the others into their parts, each counted on its own. When
 # fitting, one that is not in its set is counted code point by code point, which can only
 # over-count; one in its set counts 2, as X counts it.
-_OPEN_ENDED_SEQUENCE = re.compile("[\u200D\U0001F1E6-\U0001F1FF\U000E0020-\U000E007F\U0001F3FB-\U0001F3FF]")
+_OPEN_ENDED_SEQUENCE = lazy("[\u200D\U0001F1E6-\U0001F1FF\U000E0020-\U000E007F\U0001F3FB-\U0001F3FF]")
 
 
 @functools.cache
@@ -216,15 +218,16 @@ _PUNYCODE = r"(?:xn--[\-0-9a-z]+)"
 _PATH_CHAR = "[a-z" + _CYRILLIC + r"0-9!\*';:=\+,\.\$\/%#\[\]\-\u2013_~@\|&" + _LATIN_ACCENTS + "]"
 _BALANCED_PARENS = (r"\((?:" + _PATH_CHAR + "+|(?:" + _PATH_CHAR + r"*\(" + _PATH_CHAR + r"+\)"
                     + _PATH_CHAR + r"*))\)")
-_PATH_END = r"(?:[\+\-a-z" + _CYRILLIC + r"0-9=_#\/" + _LATIN_ACCENTS + "]|(?:" + _BALANCED_PARENS + "))"
+_PATH_END_CHAR = r"[\+\-a-z" + _CYRILLIC + r"0-9=_#\/" + _LATIN_ACCENTS + "]"
+_PATH_END = "(?:" + _PATH_END_CHAR + "|(?:" + _BALANCED_PARENS + "))"
 _PATH = ("(?:(?:" + _PATH_CHAR + "*(?:" + _BALANCED_PARENS + _PATH_CHAR + "*)*" + _PATH_END
          + ")|(?:@" + _PATH_CHAR + "+/))")
 _QUERY_CHAR = r"[a-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]"
 _QUERY_END = r"[a-z0-9\-_&=#/]"
 _PRECEDING_CHAR = "[^A-Za-z0-9@\uFF20$#\uFF03" + _INVALID_CHARS + "]"
-_TCO_URL = re.compile(r"^https?:\/\/t\.co\/([a-z0-9]+)(?:\?" + _QUERY_CHAR + "*" + _QUERY_END + ")?",
-                      re.IGNORECASE)
-_NO_PROTOCOL_BAD_BEFORE = re.compile(r"[-_./]$")
+_TCO_URL = lazy(r"^https?:\/\/t\.co\/([a-z0-9]+)(?:\?" + _QUERY_CHAR + "*" + _QUERY_END + ")?",
+                re.IGNORECASE)
+_NO_PROTOCOL_BAD_BEFORE = lazy(r"[-_./]$")
 
 # twitter-text finds URLs with one regular expression (rebuilt from these pieces in
 # tests/test_twitter_text.py, which checks that we find exactly what it finds):
@@ -268,9 +271,9 @@ for _rank, _word in enumerate(_GTLDS + _CCTLDS):
 _TLD_LONGEST = max(map(len, _TLD_RANK))
 # Characters that may be in a TLD (matched ignoring case, so the regex engine applies the
 # same rules as the lookup), and those after which a TLD may not end.
-_TLD_RUN = re.compile("[" + re.escape("".join(sorted(set("".join(_TLD_RANK))))) + "]+", re.IGNORECASE)
-_TLD_BLOCKED = re.compile("[0-9a-zA-Z@+-]", re.IGNORECASE)
-_PUNYCODE_LABEL = re.compile(_PUNYCODE, re.IGNORECASE)
+_TLD_RUN = lazy("[" + re.escape("".join(sorted(set("".join(_TLD_RANK))))) + "]+", re.IGNORECASE)
+_TLD_BLOCKED = lazy("[0-9a-zA-Z@+-]", re.IGNORECASE)
+_PUNYCODE_LABEL = lazy(_PUNYCODE, re.IGNORECASE)
 
 
 def _fold(text: str) -> str:
@@ -312,31 +315,60 @@ def _has_tld(text: str, start: int = 0, end: int | None = None) -> bool:
     return False
 
 
-_DOT = re.compile(r"\.")
+_DOT = lazy(r"\.")
 _NOT_DOMAIN_CHAR = "[" + _PUNCT + _SPACES + _INVALID_CHARS + _DIRECTIONAL + "]"
-_IS_DOMAIN_CHAR = re.compile(_DOMAIN_CHAR, re.IGNORECASE)
+_IS_DOMAIN_CHAR = lazy(_DOMAIN_CHAR, re.IGNORECASE)
 _SUBLABEL = "(?:" + _DOMAIN_CHAR + "(?:[_-]|" + _DOMAIN_CHAR + ")*)?" + _DOMAIN_CHAR
-_LABEL = re.compile("(?:" + _DOMAIN_CHAR + "(?:-|" + _DOMAIN_CHAR + ")*)?" + _DOMAIN_CHAR, re.IGNORECASE)
+_LABEL = lazy("(?:" + _DOMAIN_CHAR + "(?:-|" + _DOMAIN_CHAR + ")*)?" + _DOMAIN_CHAR, re.IGNORECASE)
 _ASCII_LABEL = r"[\-a-z0-9" + _LATIN_ACCENTS + "]+"
 # A whole segment, from just after a dot (or the start) to just before the next dot.
-_WHOLE_SUBLABEL = re.compile("(?<![^." + _SPACES + "])" + _SUBLABEL + r"(?=\.)", re.IGNORECASE)
-_WHOLE_ASCII_LABEL = re.compile(r"(?<![^.])" + _ASCII_LABEL + r"(?=\.)", re.IGNORECASE)
+_WHOLE_SUBLABEL = lazy("(?<![^." + _SPACES + "])" + _SUBLABEL + r"(?=\.)", re.IGNORECASE)
+_WHOLE_ASCII_LABEL = lazy(r"(?<![^.])" + _ASCII_LABEL + r"(?=\.)", re.IGNORECASE)
 # Matched over one segment, these end just after the last character a label may not hold:
 # a label ending the segment may start anywhere from there on.
-_SUBLABEL_BREAK = re.compile("(?:.*(?![_-])" + _NOT_DOMAIN_CHAR + ")?", re.IGNORECASE | re.DOTALL)
-_LABEL_BREAK = re.compile("(?:.*(?!-)" + _NOT_DOMAIN_CHAR + ")?", re.IGNORECASE | re.DOTALL)
-_ASCII_LABEL_BREAK = re.compile(r"(?:.*[^\-a-z0-9" + _LATIN_ACCENTS + "])?", re.IGNORECASE | re.DOTALL)
-_PROTOCOL = re.compile(r"https?://", re.IGNORECASE)
-_IS_PRECEDING = re.compile(_PRECEDING_CHAR, re.IGNORECASE)
+_SUBLABEL_BREAK = lazy("(?:.*(?![_-])" + _NOT_DOMAIN_CHAR + ")?", re.IGNORECASE | re.DOTALL)
+_LABEL_BREAK = lazy("(?:.*(?!-)" + _NOT_DOMAIN_CHAR + ")?", re.IGNORECASE | re.DOTALL)
+_ASCII_LABEL_BREAK = lazy(r"(?:.*[^\-a-z0-9" + _LATIN_ACCENTS + "])?", re.IGNORECASE | re.DOTALL)
+_PROTOCOL = lazy(r"https?://", re.IGNORECASE)
+_IS_PRECEDING = lazy(_PRECEDING_CHAR, re.IGNORECASE)
 # Where a URL without protocol may start: a domain character after a preceding character.
-_LABEL_START = re.compile("(?<=" + _PRECEDING_CHAR + ")" + _DOMAIN_CHAR, re.IGNORECASE)
-_AFTER_DOMAIN = re.compile(
+_LABEL_START = lazy("(?<=" + _PRECEDING_CHAR + ")" + _DOMAIN_CHAR, re.IGNORECASE)
+_DOTTED_WORD = lazy("(?<![^" + _SPACES + "])[^" + _SPACES + ".]*\\.[^" + _SPACES + "]*")
+_AFTER_DOMAIN = lazy(
     "(?::[0-9]+)?"                                                # port
     + r"(\/" + _PATH + "*)?"                                      # path
     + r"(?:\?" + _QUERY_CHAR + "*" + _QUERY_END + ")?",           # query
     re.IGNORECASE,
 )
-_DOTTED_WORD = re.compile("(?<![^" + _SPACES + "])[^" + _SPACES + ".]*\\.[^" + _SPACES + "]*")
+# The same for a URL whose rest, up to the next space, is ASCII (nearly every one): each
+# character class keeps its ASCII members only, upper case spelt out instead of ignoring case.
+# The full pattern holds its path character class (Cyrillic and accented Latin letters among
+# them) eleven times and takes ~6 ms to compile, paid by the first message for X of every
+# process; this one a tenth of that. They match alike on such text: no class holds a space,
+# so neither reads past the next one; outside its classes the pattern has no letter; and each
+# class matches the same ASCII characters as its full form (all checked in
+# tests/test_twitter_text.py).
+_URL_CLASSES = (_PATH_CHAR, _PATH_END_CHAR, _QUERY_CHAR, _QUERY_END)
+_NON_ASCII_MEMBERS = (_CYRILLIC, _LATIN_ACCENTS, r"\u2013")
+
+
+def _ascii_only(pattern: str) -> str:
+    """``pattern`` (matched ignoring case) with the URL's character classes cut to their ASCII
+    members, to be matched with case: ``a-z`` becomes ``a-zA-Z``."""
+    for members in _NON_ASCII_MEMBERS:
+        pattern = pattern.replace(members, "")
+    return pattern.replace("a-z", "a-zA-Z")
+
+
+_ASCII_AFTER_DOMAIN = lazy(_ascii_only(_AFTER_DOMAIN.pattern))
+_SPACE = lazy(r"\s")
+
+
+def _after_domain(text: str, domain_end: int) -> re.Match[str]:
+    """Port, path and query of the URL whose domain ends at ``domain_end`` (each may be empty)."""
+    space = _SPACE.search(text, domain_end)
+    rest = text[domain_end:space.start() if space else len(text)]
+    return _always((_ASCII_AFTER_DOMAIN if rest.isascii() else _AFTER_DOMAIN).match(text, domain_end))
 
 
 def _punycode_length(domain: str) -> int | None:
@@ -357,7 +389,7 @@ class _Dotted:
     greedy ``(label.)* last_label. TLD`` begun at segment i puts its last label.
     """
 
-    def __init__(self, text: str, start: int, end: int, whole_label: re.Pattern[str],
+    def __init__(self, text: str, start: int, end: int, whole_label: LazyPattern,
                  last_label: Callable[[int, int], bool]) -> None:
         self.starts = [start] + [dot.end() for dot in _DOT.finditer(text, start, end)]
         self.ends = [s - 1 for s in self.starts[1:]] + [end]
@@ -443,19 +475,26 @@ def _urls_in_word(text: str, word_start: int, word_end: int, spans: list[tuple[i
                 url_start = match.start() if match else None
             domain_start = url_start
         if url_start is not None and domain_start is not None:     # domain_start is set with url_start
-            rest = _always(_AFTER_DOMAIN.match(text, domain_end))
+            rest = _after_domain(text, domain_end)
             _accept(text, url_start, domain_start, domain_end, rest.end(), rest.group(1), spans)
             searched = rest.end()
 
 
 def url_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of every URL X recognises in ``text``, as twitter-text extracts them."""
+    return list(_url_spans(text))
+
+
+# Composing weighs each candidate text twice in a row (X's count, and the cautious count used
+# while fitting): the URLs of the last few texts are kept rather than found again.
+@functools.lru_cache(maxsize=16)
+def _url_spans(text: str) -> tuple[tuple[int, int], ...]:
     if "." not in text:
-        return []
+        return ()
     spans: list[tuple[int, int]] = []
     for word in _DOTTED_WORD.finditer(text):
         _urls_in_word(text, word.start(), word.end(), spans)
-    return spans
+    return tuple(spans)
 
 
 def _always(match: re.Match[str] | None) -> re.Match[str]:
@@ -494,7 +533,7 @@ def _accept(text: str, start: int, domain_start: int, domain_end: int, end: int,
 # Characters outside the weight-1 ranges, in runs: the text between URLs and emoji is
 # weighed by counting these rather than character by character (a composed tweet is
 # weighed several times while fitting).
-_HEAVY_RUN = re.compile("[^" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _WEIGHT_ONE_RANGES) + "]+")
+_HEAVY_RUN = lazy("[^" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _WEIGHT_ONE_RANGES) + "]+")
 
 
 def _plain_weight(text: str, start: int, end: int) -> int:
@@ -507,7 +546,7 @@ def _weigh(text: str, *, emoji_parsing: bool = True, open_sequences_in_full: boo
     text = unicodedata.normalize("NFC", text)
     # Left to right, a URL before an emoji starting at the same place; anything starting
     # inside the previous one is skipped, as a walk character by character would.
-    spans = [(start, 0, end) for start, end in url_spans(text)]
+    spans = [(start, 0, end) for start, end in _url_spans(text)]
     if emoji_parsing:
         spans += [(m.start(), 1, m.end()) for m in _EMOJI.finditer(text)]
     spans.sort()
@@ -570,7 +609,7 @@ def weight_exceeded_at(text: str, budget: int) -> int:
 
 
 def _weight_exceeded_in(window: str, budget: int) -> int:
-    urls = dict(url_spans(window))
+    urls = dict(_url_spans(window))
     emoji = {m.start(): m.end() for m in _EMOJI.finditer(window)}
     total, index = 0, 0
     while index < len(window):
@@ -606,9 +645,9 @@ def measure(network: str, text: str) -> int:
 # not a letter, digit or one of _!#$%&*@＠; the name is 1-20 of [A-Za-z0-9_], and
 # not one followed by another "@", a Latin accented letter or "://". So
 # "me@example.com" is an address, left as it is.
-_MENTION = re.compile(
+_MENTION = lazy(
     "(?:^|(?<=[^A-Za-z0-9_!#$%&*@\uFF20])|(?:^|(?<=[^A-Za-z0-9_+~.-]))[Rr][Tt]:?)[@\uFF20]([A-Za-z0-9_]{1,20})")
-_MENTION_INVALID_END = re.compile(
+_MENTION_INVALID_END = lazy(
     "[@\uFF20\xC0-\xD6\xD8-\xF6\xF8-\xFF\u0100-\u024F\u0253\u0254\u0256\u0257\u0259\u025B"
     "\u0263\u0268\u026F\u0272\u0289\u028B\u02BB\u0300-\u036F\u1E00-\u1EFF]|://")
 

@@ -19,6 +19,8 @@ import re
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
+from bot.patterns import lazy
+
 # Query parameters that only say where a click came from: they are dropped from post URLs so
 # the same article shared twice is the same URL (DESIGN.md, "posts" table).
 _TRACKING_EXACT = {"fbclid", "gclid", "mc_cid", "mc_eid"}
@@ -31,14 +33,14 @@ _CLICK_IDS = {"dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "igshid
                       "_hsenc", "_hsmi", "oly_enc_id", "oly_anon_id", "vero_id", "rb_clickid", "s_cid",
                       "ncid", "cmpid", "wt.mc_id", "ocid", "__s", "_ga", "_gl", "spm"}
 _FEED_SOURCE_PARAMS = {"source", "ref", "src", "from", "via", "feed", "rss"}
-_FEED_SOURCE_VALUE = re.compile(r"(?i)(?:rss|atom|feed|feedburner|newsletter|email)(?:[-_.:].*)?")
+_FEED_SOURCE_VALUE = lazy(r"(?i)(?:rss|atom|feed|feedburner|newsletter|email)(?:[-_.:].*)?")
 
 # Cache-busters: a new value at every request, never a different article. Only a value that
 # looks like a counter, a version or a time is ignored, so that a parameter that happens to
 # share the name but holds an id (YouTube's ``watch?v=dQw4w9WgXcQ``) still tells posts apart.
 _CACHE_BUSTERS = {"v", "ver", "version", "cb", "_", "t", "ts", "timestamp", "nocache", "cachebuster", "rnd"}
-_BUSTER_VALUE = re.compile(r"[0-9][0-9TZtz.:+\-_ ]*|")
-_BARE_TIMESTAMP = re.compile(r"[0-9]{6,}")
+_BUSTER_VALUE = lazy(r"[0-9][0-9TZtz.:+\-_ ]*|")
+_BARE_TIMESTAMP = lazy(r"[0-9]{6,}")
 
 # Query parameters that name the post itself (WordPress's ``?p=``, forum and CMS ids).
 _POST_PARAMS = {"p", "id", "page_id", "post", "postid", "post_id", "article", "articleid", "article_id",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from bot.models import AutopostError
+from bot.patterns import lazy
 
 
 def url_problem(url: str) -> str | None:
@@ -36,7 +37,7 @@ class ConfigError(AutopostError):
         super().__init__(f"{variable}: {problem}")
 
 
-_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
+_DURATION = lazy(r"^\s*(-?\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -81,11 +82,11 @@ def split_list(value: str) -> tuple[str, ...]:
 # CSI (ESC [ params final), OSC (ESC ] ... BEL or ESC \), any other ESC x; then every other
 # C0/C1 control (tab and newline are whitespace and collapse below) and the bidi embedding,
 # override and isolate controls U+202A-U+202E, U+2066-U+2069.
-_ESCAPE_SEQUENCE = re.compile(
+_ESCAPE_SEQUENCE = lazy(
     r"\x1b\[[0-?]*[ -/]*[@-~]?|\x9b[0-?]*[ -/]*[@-~]?"
     r"|(?:\x1b[\]PX^_]|[\x9d\x90\x98\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
     r"|\x1b[ -/]*[0-~]?")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = lazy("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def plain_text(text: str) -> str:

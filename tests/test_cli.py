@@ -127,6 +127,16 @@ def test_preview_of_a_given_url_and_an_unknown_one(env_file):
     assert "no post" in unknown.err
 
 
+def test_preview_reads_the_ledger_only_for_a_post_the_feeds_no_longer_show(env_file, tmp_path):
+    (tmp_path / "ledger.db").write_bytes(b"not a ledger at all " * 100)
+    shown = run_cli("--env-file", env_file, "preview")
+    assert shown.code == 0, shown.err
+    assert "Rust 2.0 & you" in shown.out
+    assert "Older news" in run_cli("--env-file", env_file, "preview", "https://blog.example.com/older/").out
+    gone = run_cli("--env-file", env_file, "preview", "https://blog.example.com/gone/")
+    assert gone.code == 1 and "ledger.db" in gone.err           # only then is the ledger read
+
+
 def test_status_tells_a_posts_whole_story(env_file):
     run_cli("--env-file", env_file, "poll")
     result = run_cli("--env-file", env_file, "status", "https://blog.example.com/rust/")

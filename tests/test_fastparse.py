@@ -243,3 +243,10 @@ def test_a_document_without_items_but_html_near_the_top_gets_feedparsers_error()
     for fast in (True, False):
         with pytest.raises(feeds.FeedError, match="HTML page"):
             feeds._parse_xml_feed(body, feed_url="https://blog.example.com/feed", base_url=None, fast=fast)
+
+
+def test_dates_are_read_by_email_utils_own_parser():
+    # Imported from the module that defines it, so reading a feed does not import all of email.
+    import email.utils
+
+    assert fastparse.parsedate_tz is email.utils.parsedate_tz

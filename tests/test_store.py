@@ -118,6 +118,29 @@ def test_plan_writes_nothing(store, clock):
     assert store.post_records(limit=0) == []
 
 
+def test_an_empty_ledger_plans_without_computing_identities(store, clock, monkeypatch):
+    import bot.store
+
+    def no_identity(url, **_):
+        raise AssertionError(f"identity({url!r}) computed for an empty ledger")
+
+    entries = [post(1, clock), post(2, clock), post(1, clock, url="https://blog.example.com/other/")]
+    with monkeypatch.context() as patched:
+        patched.setattr(bot.store, "identity", no_identity)
+        plan = store.plan_entries(FEED, entries, backfill=5, max_age=None)
+    # The same key twice in one document still counts once (the first), as with a ledger.
+    assert [(p.key, p.url, skipped) for p, skipped in plan] == [
+        ("guid-1", "https://blog.example.com/1/", None), ("guid-2", "https://blog.example.com/2/", None)]
+
+
+def test_one_post_of_another_feed_makes_identities_count_again(store, clock):
+    # The shortcut is for a ledger without any post: a post known from another feed is still known.
+    store.record_entries("https://other.example.com/feed/", RESULT, "Other", [post(1, clock, key="o-1")],
+                         platforms=("twitter",), backfill=0, max_age=None)
+    plan = store.plan_entries(FEED, [post(1, clock), post(2, clock)], backfill=5, max_age=None)
+    assert [p.key for p, _ in plan] == ["guid-2"]
+
+
 def test_schema_version_and_reopen(tmp_path, clock):
     path = tmp_path / "ledger.db"
     Store(path, clock=clock).close()

@@ -213,6 +213,63 @@ def test_many_urls_in_long_text_are_all_found():
     assert url_spans(text) == [(16 * i, 16 * i + 15) for i in range(600)]
 
 
+def test_a_text_weighed_twice_is_searched_for_urls_once(monkeypatch):
+    # Composing weighs each text by X's count and by the cautious one; the second reuses the URLs.
+    walked = []
+    real = tt._urls_in_word
+    monkeypatch.setattr(tt, "_urls_in_word", lambda text, *rest: walked.append(text) or real(text, *rest))
+    text = "Read it: https://example.com/a-post-été 😀 then example.org"
+    assert weighted_length(text) == 8 + 1 + 23 + 1 + 2 + 6 + 23
+    assert cautious_weighted_length(text) == weighted_length(text)
+    assert len(walked) == 2            # two dotted words, each walked once for three weighings
+
+
+# What follows a URL's domain is read by a pattern cut to ASCII when the rest of the word is
+# ASCII (bot/twitter_text.py, _after_domain); these prove it reads that text as the full one.
+_WHITESPACE = [chr(code) for code in range(0x110000) if re.fullmatch(r"\s", chr(code))]
+
+
+@pytest.mark.parametrize("cls", tt._URL_CLASSES)
+def test_each_url_class_cut_to_ascii_matches_the_same_ascii_characters(cls):
+    full, cut = re.compile(cls, re.IGNORECASE), re.compile(tt._ascii_only(cls))
+    assert cut.pattern.isascii()
+    for code in range(128):
+        assert bool(full.fullmatch(chr(code))) == bool(cut.fullmatch(chr(code))), hex(code)
+    for space in _WHITESPACE:              # so neither pattern reads past the next space
+        assert not full.fullmatch(space) and not cut.fullmatch(space), hex(ord(space))
+
+
+def test_the_ascii_pattern_differs_from_the_full_one_only_in_its_classes():
+    full = tt._AFTER_DOMAIN.pattern
+    rebuilt, outside = full, full
+    for cls in tt._URL_CLASSES:
+        rebuilt = rebuilt.replace(cls, tt._ascii_only(cls))
+        outside = outside.replace(cls, "")
+    assert tt._ASCII_AFTER_DOMAIN.pattern == rebuilt
+    # Outside the classes: no letter (so no case to ignore), nothing non-ASCII, no lookaround.
+    assert outside.isascii() and not re.search("[A-Za-z]", outside)
+    assert not re.search(r"\(\?<?[=!]", full)
+
+
+@pytest.mark.parametrize("text", [
+    "https://example.com/path/a_(b)/c?x=1&y=2#top end", "example.com/Post-1/ and more",
+    "HTTPS://EXAMPLE.COM/UPPER/CASE?Q=1", "see https://example.com:8080/x~y|z@w/ now",
+    "https://example.com/@user/ x", "https://example.com/path/–dash", "https://example.com/жур",
+    "https://example.com/café/ and https://example.org/plain/", "https://example.com/x y",
+    "https://example.com/kK/ſ", "https://example.com/a(b(c)d)e", "example.com/x.😀",
+    "https://example.com/?q=ж", "https://example.com/a　b/c",
+])
+def test_urls_with_ascii_and_non_ascii_rests_are_found_as_twitter_text_finds_them(text):
+    assert url_spans(text) == reference_url_spans(text)
+
+
+def test_the_urls_handed_out_are_a_copy_the_caller_may_change():
+    text = "see https://example.com/x and example.org"
+    found = url_spans(text)
+    found.clear()
+    assert url_spans(text) == [(4, 25), (30, 41)]
+
+
 # --------------------------------------------------------------------------- the TLD after a dot
 #
 # The TLD was found by one regular expression of all TLDs, as a prefix tree that kept

@@ -100,6 +100,7 @@ from bot.platforms.base import (
 )
 from bot.platforms.graph import BUC_THROTTLE_RANGE, TOKEN_CODES, as_int, throttle_wait
 from bot.platforms.network import AuthFlow, Network, TextRules
+from bot.patterns import lazy
 
 if TYPE_CHECKING:
     import requests
@@ -223,9 +224,9 @@ URL_IN_TEXT = True
 # never refused by the network itself.
 REJECTS_DUPLICATES = False
 
-_URL = re.compile(r"https?://\S+", re.IGNORECASE)
-_HASHTAG = re.compile(r"(?<![\w#&])[#\uFF03](\w+)")
-_MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9._]+)")
+_URL = lazy(r"https?://\S+", re.IGNORECASE)
+_HASHTAG = lazy(r"(?<![\w#&])[#\uFF03](\w+)")
+_MENTION = lazy(r"(?<![\w@])@([A-Za-z0-9._]+)")
 
 
 def length(text: str) -> int:

@@ -79,6 +79,7 @@ from bot.platforms.base import (
 
 from bot.platforms.network import AuthFlow, Network, TextRules
 from bot.values import ConfigError
+from bot.patterns import lazy
 
 if TYPE_CHECKING:
     import argparse
@@ -97,7 +98,7 @@ VERSIONING_DOCS = "https://learn.microsoft.com/en-us/linkedin/marketing/versioni
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif")
 
 # The URN LinkedIn names in a duplicate answer; posts are shares or ugcPosts.
-_DUPLICATE_URN = re.compile(r"urn:li:(?:share|ugcPost):\d+")
+_DUPLICATE_URN = lazy(r"urn:li:(?:share|ugcPost):\d+")
 _ORGANIZATION = "urn:li:organization:"
 # Roles that may post as a Page (Posts API; the ACL enum spells CONTENT_ADMINISTRATOR).
 POSTING_ROLES = ("ADMINISTRATOR", "CONTENT_ADMINISTRATOR", "CONTENT_ADMIN", "DIRECT_SPONSORED_CONTENT_POSTER")

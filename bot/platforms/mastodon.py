@@ -81,6 +81,7 @@ from bot.platforms.base import (
 )
 
 from bot.platforms.network import AuthFlow, Network, TextRules
+from bot.patterns import lazy
 
 if TYPE_CHECKING:
     import argparse
@@ -183,27 +184,27 @@ def normalize_instance(value: str, variable: str = "MASTODON_INSTANCE") -> str:
 # A mention as Account::MENTION_RE finds it: not after "=", "/" or a word character
 # (so me@example.com and https://host/@user are not mentions), a username, an optional domain.
 _USERNAME = r"[a-z0-9_]+(?:[.-]+[a-z0-9_]+)*"
-_MENTION = re.compile(r"(?<![=/\w])@(" + _USERNAME + r")(@\w+(?:[.-]+\w+)*)?", re.IGNORECASE)
+_MENTION = lazy(r"(?<![=/\w])@(" + _USERNAME + r")(@\w+(?:[.-]+\w+)*)?", re.IGNORECASE)
 # twitter-text's end_mention_match: what right after a mention makes it no mention.
 _LATIN_ACCENTS = ("\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259"
                   "\u025b\u0263\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff")
-_END_MENTION = re.compile("(?:[@\uff20" + _LATIN_ACCENTS + "]|://)")
+_END_MENTION = lazy("(?:[@\uff20" + _LATIN_ACCENTS + "]|://)")
 
 # A URL's start: a scheme Mastodon links, not right after a letter, digit, @, $ or #.
-_NON_SPACE_RUN = re.compile(r"\S*")
-_SCHEME = re.compile(r"(?<![A-Za-z0-9@\uff20$#\uff03\ufffe\ufeff\uffff])"
-                     r"(?:https?|dat|dweb|ipfs|ipns|ssb|gopher|gemini)://", re.IGNORECASE)
+_NON_SPACE_RUN = lazy(r"\S*")
+_SCHEME = lazy(r"(?<![A-Za-z0-9@\uff20$#\uff03\ufffe\ufeff\uffff])"
+               r"(?:https?|dat|dweb|ipfs|ipns|ssb|gopher|gemini)://", re.IGNORECASE)
 # Domain characters: anything but ASCII punctuation, spaces, invalid and directional characters.
 _NOT_DOMAIN = r"\s!-/:-@\[-`{-~\ufffe\ufeff\uffff\u202a-\u202e\u061c\u200e\u200f\u2066-\u2069"
-_HOST_RUN = re.compile("(?:[^" + _NOT_DOMAIN + "]|[-_.])+")
-_PORT = re.compile(r":[0-9]+")
-_TLD_FOLLOW_BAD = re.compile(r"[0-9a-zA-Z@+-]")
+_HOST_RUN = lazy("(?:[^" + _NOT_DOMAIN + "]|[-_.])+")
+_PORT = lazy(r":[0-9]+")
+_TLD_FOLLOW_BAD = lazy(r"[0-9a-zA-Z@+-]")
 # Mastodon's path rules (twitter_regex.rb): a path runs over anything but spaces,
 # < > ( ) ?, with balanced parentheses, and ends on a character not in this set.
 _PATH_STOP = set("<>()?")
 _PATH_NOT_ENDING = set("()?!*\"'\u300c\u300d<>;:=,.$%[]~&|@")
 _GENERAL = r"[^\s<>()?]"
-_BALANCED = re.compile(r"\((?:" + _GENERAL + r"+|" + _GENERAL + r"*\(" + _GENERAL + r"+\)" + _GENERAL + r"*)\)")
+_BALANCED = lazy(r"\((?:" + _GENERAL + r"+|" + _GENERAL + r"*\(" + _GENERAL + r"+\)" + _GENERAL + r"*)\)")
 # Query characters (twitter_regex.rb's valid_url_query_chars and _ending_chars): ASCII
 # sets plus UCHARS, which are ranges, checked by hand (a case-insensitive regex over
 # them costs 60 ms to compile at import).
@@ -627,7 +628,7 @@ def _positive(value: Any, default: int) -> int:
     return default
 
 
-_HREF = re.compile(r"""href\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
+_HREF = lazy(r"""href\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
 
 
 def _status_links(status: Mapping[str, Any]) -> list[str]:

@@ -1,0 +1,70 @@
+"""What a start of the CLI does not do (issue 18): `preview` compiles only the patterns it uses,
+imports no module it does not need, and composes exactly what it composed before."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+SAMPLE = REPO / "examples" / "sample-feed.xml"
+
+PROBE = """
+import contextlib, io, json, sys
+from bot import cli, envfile, fastparse, logs, twitter_text
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    code = cli.main(["--env-file", sys.argv[1], "preview"])
+print(json.dumps({
+    "code": code, "out": out.getvalue(),
+    "scrubber_compiled": [p.is_compiled for p, _ in logs._SHAPES],
+    "env_writer_compiled": envfile._KEY.is_compiled,
+    "rfc822_compiled": fastparse._RFC822.is_compiled, "w3cdtf_compiled": fastparse._W3CDTF.is_compiled,
+    "x_urls_compiled": twitter_text._ASCII_AFTER_DOMAIN.is_compiled,
+    "x_full_urls_compiled": twitter_text._AFTER_DOMAIN.is_compiled,
+    "modules": sorted(sys.modules),
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def preview(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("preview")
+    env = folder / "preview.env"
+    env.write_text(f"AUTOPOST_FEEDS={SAMPLE}\nAUTOPOST_DB={folder / 'ledger.db'}\nAUTOPOST_MAX_AGE=0\n"
+                   "AUTOPOST_BACKFILL=3\nAUTOPOST_HASHTAGS_MAX=3\n")
+    result = subprocess.run([sys.executable, "-c", PROBE, str(env)], capture_output=True, text=True,
+                            cwd=folder, timeout=120)
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)
+    assert facts["code"] == 0 and "── twitter (" in facts["out"], facts["out"]
+    return facts
+
+
+def test_preview_compiles_only_the_patterns_it_uses(preview):
+    # Nothing is logged, no env file is written, the sample feed's dates are RFC 822 ones: the
+    # log scrubber's, the env-file writer's and the W3C date patterns stay uncompiled, and so
+    # does X's URL pattern for non-ASCII paths (the sample's URLs are ASCII). What the command
+    # uses is compiled: the RFC 822 date format, and X's URL pattern for ASCII ones.
+    assert preview["scrubber_compiled"] == [False] * 4
+    assert preview["env_writer_compiled"] is False
+    assert preview["w3cdtf_compiled"] is False
+    assert preview["x_full_urls_compiled"] is False
+    assert preview["rfc822_compiled"] is True and preview["x_urls_compiled"] is True
+
+
+def test_preview_imports_no_module_it_does_not_use(preview):
+    # difflib only to suggest a name for a misspelt variable (none here); email.utils and the
+    # rest of the email package: the feed's dates need only email._parseaddr; the ledger (and
+    # sqlite3) only for a post the feeds no longer show.
+    unused = {"difflib", "email.utils", "email.charset", "requests", "feedparser", "bot.service", "bot.poller",
+              "bot.store", "sqlite3"}
+    assert unused.isdisjoint(preview["modules"])
+
+
+def test_preview_still_shows_every_network_of_the_sample(preview):
+    for network in ("twitter", "linkedin", "facebook", "mastodon", "bluesky", "instagram"):
+        assert f"── {network} (" in preview["out"]
+    assert "X cost (estimate" in preview["out"]
