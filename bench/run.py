@@ -674,6 +674,39 @@ def time_cmd(cmd: list[str], env: dict, cwd: Path, *, check: bool = True) -> flo
     return elapsed
 
 
+_CONSOLE_SCRIPT = """#!{python}
+import re
+import sys
+from bot.cli import main
+if __name__ == '__main__':
+    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
+    sys.exit(main())
+"""
+
+
+def installed_layout(tmp: Path) -> tuple[list[str], list[str]]:
+    """(autopost, python) as `pip install autopost` lays them out, for whole-process timings.
+
+    The development install (`pip install -e`) puts an import hook in site-packages that
+    every start of its Python runs (about 15 ms: it imports pathlib, importlib.util ...),
+    `python -c pass` included; no installed copy has it. So a virtual environment of its own,
+    whose site-packages names the checkout and the development environment's packages by plain
+    path entries (a .pth there is not run), and an `autopost` script as pip writes it.
+    """
+    import sysconfig
+
+    venv = tmp / "installed"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   capture_output=True, timeout=120)
+    site = next(venv.glob("lib/python*/site-packages"))
+    (site / "autopost-bench.pth").write_text(f"{REPO}\n{sysconfig.get_paths()['purelib']}\n")
+    python = venv / "bin" / "python"
+    script = venv / "bin" / "autopost"
+    script.write_text(_CONSOLE_SCRIPT.format(python=python))
+    script.chmod(0o755)
+    return [str(script)], [str(python)]
+
+
 def startup_env(tmp: Path) -> dict[str, str]:
     """Python as an installed autopost runs it: bytecode cached. The cache is written under a
     prefix in the temp dir (never into the checkout), and PYTHONDONTWRITEBYTECODE is dropped;
@@ -916,6 +949,7 @@ def bench_cold_start(tmp: Path, runs: int) -> dict:
         f"AUTOPOST_FEEDS={sample}", f"AUTOPOST_DB={work / 'preview.db'}", "AUTOPOST_BACKFILL=3",
         "AUTOPOST_MAX_AGE=0", "AUTOPOST_HASHTAGS_MAX=3", ""]))
 
+    autopost, python = installed_layout(work)
     exe, why_not = _install_feed2toot(work)
     if exe:
         ini = work / "feed2toot.ini"
@@ -923,12 +957,12 @@ def bench_cold_start(tmp: Path, runs: int) -> dict:
         peer = [str(exe), "-c", str(ini), "-n", "-l", str(BIG_ENTRIES)]
         peer_name = f"{FEED2TOOT} -n -l {BIG_ENTRIES}"
     else:
-        peer = [sys.executable, "-c", _PARSE_AND_PRINT, str(feed)]
+        peer = [*python, "-c", _PARSE_AND_PRINT, str(feed)]
         peer_name = "parse-and-print baseline (feedparser, a line per entry)"
-    baseline = [sys.executable, "-c", _PARSE_AND_PRINT, str(feed)]
-    ours = [*autopost_exe(), "--env-file", str(poll_env), "poll", "--dry-run"]
-    preview = [*autopost_exe(), "--env-file", str(preview_env), "preview"]
-    bare = [sys.executable, "-c", "pass"]
+    baseline = [*python, "-c", _PARSE_AND_PRINT, str(feed)]
+    ours = [*autopost, "--env-file", str(poll_env), "poll", "--dry-run"]
+    preview = [*autopost, "--env-file", str(preview_env), "preview"]
+    bare = [*python, "-c", "pass"]
 
     def run(cmd: list[str]) -> float:
         # The peer keeps a cache of what it has seen: removed, so every run is a first sight.
