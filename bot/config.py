@@ -170,13 +170,35 @@ def unknown_variables(bindings: list[tuple[str, str, int]], path: Path) -> tuple
     line and the closest known name: a misspelt variable must not be silently ignored."""
     warnings = []
     for key, _, line in bindings:
-        if key.startswith(PREFIXES) and key not in VARIABLES:
-            import difflib              # only for a name that needs a hint: not on every start
+        if key in VARIABLES or not (key.startswith(PREFIXES) or _misspelt_prefix(key)):
+            continue
+        import difflib              # only for a name that needs a hint: not on every start
 
-            close = difflib.get_close_matches(key, VARIABLES, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]}?" if close else ""
-            warnings.append(f"{path}, line {line}: unknown variable {key}, ignored{hint}")
+        close = difflib.get_close_matches(key, VARIABLES, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        warnings.append(f"{path}, line {line}: unknown variable {key}, ignored{hint}")
     return tuple(warnings)
+
+
+def _misspelt_prefix(key: str) -> bool:
+    """TWITER_API_KEY, AUTOPST_FEEDS: a prefix one letter from one of ours is a typo of it, not
+    another program's setting (an env file may hold those too, e.g. TZ or PYTHONUNBUFFERED)."""
+    head, underscore, _ = key.partition("_")
+    if not underscore:
+        return False
+    return any(_one_edit_apart(head + "_", prefix) for prefix in PREFIXES)
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """One letter added, dropped, changed, or two neighbours swapped."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diffs = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+        return len(diffs) == 1 or (len(diffs) == 2 and diffs[1] == diffs[0] + 1
+                                   and a[diffs[0]] == b[diffs[1]] and a[diffs[1]] == b[diffs[0]])
+    short, long_ = sorted((a, b), key=len)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
 
 
 # Values that name files to read: relative ones are relative to the env file that holds them,

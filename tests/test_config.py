@@ -191,6 +191,11 @@ def test_every_variable_autopost_reads_is_a_known_one(platforms):
     ("TWITTER_ACCESS_TOKEN_SECERT=x", "did you mean TWITTER_ACCESS_TOKEN_SECRET?"),
     ("export LINKEDIN_ACESS_TOKEN=x", "did you mean LINKEDIN_ACCESS_TOKEN?"),
     ("AUTOPOST_SOMETHING_ELSE_ENTIRELY=1", "unknown variable AUTOPOST_SOMETHING_ELSE_ENTIRELY, ignored"),
+    # a typo in the prefix itself is no other program's setting either
+    ("TWITER_API_KEY=x", "did you mean TWITTER_API_KEY?"),
+    ("AUTOPST_FEEDS=x", "did you mean AUTOPOST_FEEDS?"),
+    ("LINKEDNI_ACCESS_TOKEN=x", "did you mean LINKEDIN_ACCESS_TOKEN?"),
+    ("MASTODONN_INSTANCE=x", "did you mean MASTODON_INSTANCE?"),
 ])
 def test_a_misspelt_variable_is_a_warning_with_its_line_and_the_closest_name(tmp_path, line, expected):
     env = tmp_path / "a.env"
@@ -199,6 +204,14 @@ def test_a_misspelt_variable_is_a_warning_with_its_line_and_the_closest_name(tmp
     assert warning.startswith(f"{env}, line 3: unknown variable ")
     assert warning.endswith(expected)
     assert "=x" not in warning and "twitter" not in warning        # the name, never the value
+
+
+@pytest.mark.parametrize("line", ["TZ=Europe/Paris", "PYTHONUNBUFFERED=1", "HTTPS_PROXY=http://proxy:3128",
+                                  "TWITCH_CLIENT_ID=x", "FACE_ID=1", "AUTO_RESTART=1"])
+def test_another_programs_settings_in_the_env_file_are_left_alone(tmp_path, line):
+    env = tmp_path / "a.env"
+    env.write_text(f"AUTOPOST_FEEDS=f.xml\n{line}\n")
+    assert load_settings(str(env)).warnings == ()
 
 
 def test_misspelt_variables_are_shown_by_every_command_and_fail_check(tmp_path):
