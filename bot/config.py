@@ -145,11 +145,27 @@ def read_env_bindings(path: Path) -> list[tuple[str, str, int]]:
 
     variable = "--env-file"
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(variable, f"env file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(variable, f"cannot read env file {path}: {exc.__class__.__name__}") from None
+    except IsADirectoryError:
+        raise ConfigError(variable, f"env file {path} is a directory, not a file") from None
+    except PermissionError:
+        raise ConfigError(variable, f"cannot read env file {path}: permission denied") from None
+    except OSError as exc:
+        raise ConfigError(variable, f"cannot read env file {path}: {exc.strerror or exc.__class__.__name__}") from None
+    # Never the bytes themselves in the message: the line may hold a secret.
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(variable, f"env file {path} is saved as UTF-16; save it as UTF-8 text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(variable, f"{path}, line {line}: not UTF-8 text; save the file as UTF-8") from None
+    if "\0" in text:
+        line = text[:text.index("\0")].count("\n") + 1
+        raise ConfigError(variable, f"{path}, line {line}: holds a NUL byte, which no setting can contain; "
+                                    "save the file as plain text")
     bindings: list[tuple[str, str, int]] = []
     for binding in parse_stream(io.StringIO(text)):
         if binding.error:

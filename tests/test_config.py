@@ -262,3 +262,23 @@ def test_every_variable_is_in_the_readme_table_and_the_example_env_file():
     example = (REPO / "config.example.env").read_text(encoding="utf-8")
     assert [v for v in VARIABLES if f"`{v}`" not in table] == []
     assert [v for v in VARIABLES if v != "AUTOPOST_ENV_FILE" and f"#{v}=" not in example and f"\n{v}=" not in example] == []
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"AUTOPOST_FEEDS=f.xml\nTWITTER_API_SECRET=sek\x00rit\n", "line 2: holds a NUL byte"),
+    (b"AUTOPOST_FEEDS=f.xml\nTWITTER_API_SECRET=sek\xe9rit\n", "line 2: not UTF-8 text; save the file as UTF-8"),
+    ("AUTOPOST_FEEDS=f.xml\nTWITTER_API_SECRET=sekrit\n".encode("utf-16"), "is saved as UTF-16; save it as UTF-8"),
+])
+def test_an_env_file_that_is_not_plain_utf8_text_is_refused_naming_the_line(tmp_path, content, expected):
+    env = tmp_path / "a.env"
+    env.write_bytes(content)
+    result = run_cli("--env-file", str(env), "status")
+    assert result.code == 2
+    assert expected in result.err
+    assert "sek" not in result.err                                   # never the line's value
+
+
+def test_an_env_file_that_is_a_directory_says_so(tmp_path):
+    result = run_cli("--env-file", str(tmp_path), "status")
+    assert result.code == 2
+    assert f"env file {tmp_path} is a directory, not a file" in result.err
