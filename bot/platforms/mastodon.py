@@ -652,6 +652,15 @@ def register_app(instance: str, *, session: requests.Session, timeout: float,
     answer = _exchange(session, "POST", base + "/api/v1/apps", timeout=timeout,
                        headers={"Accept": "application/json"},
                        data={"client_name": CLIENT_NAME, "redirect_uris": OOB_REDIRECT, "scopes": SCOPES})
+    if answer.status in (401, 403):
+        # Not "check MASTODON_ACCESS_TOKEN": the owner is getting one. Some instances close app
+        # registration to the public; an application made by hand gives a token all the same.
+        raise AuthError(NAME, f"the instance refused to register autopost as an app "
+                              f"({_words(answer, ()) or f'HTTP {answer.status}'}): it may not let apps register "
+                              f"themselves. Make one by hand on the instance (Preferences > Development > New "
+                              f"application, scopes {SCOPES}) and set MASTODON_INSTANCE and "
+                              f"MASTODON_ACCESS_TOKEN to the instance and the application's access token",
+                        status=answer.status)
     if not 200 <= answer.status < 300:
         raise _fail(answer, clock=clock or utcnow, doing="the app registration")
     body = _json_object(answer, "the app registration")

@@ -619,6 +619,16 @@ def test_app_registration_errors(fake, steer, expected):
         mastodon.register_app(fake.base_url, session=new_session(), timeout=5)
 
 
+def test_an_instance_that_refuses_app_registration_says_how_to_get_a_token_by_hand(fake):
+    fake.fail_next(403, "This action is not allowed")
+    with pytest.raises(AuthError) as caught:
+        mastodon.register_app(fake.base_url, session=new_session(), timeout=5)
+    message = str(caught.value)
+    assert "refused to register autopost as an app (This action is not allowed)" in message
+    assert "Preferences > Development > New application" in message
+    assert "run `autopost auth mastodon" not in message          # the owner is running it
+
+
 def test_auth_refuses_a_plain_http_instance():
     with pytest.raises(ConfigError) as caught:
         mastodon.register_app("http://mastodon.example", session=new_session(), timeout=5)
