@@ -83,3 +83,33 @@ def test_echoed_credentials_appear_nowhere(status, tmp_path, feed_server, fake_x
     assert leaks(json.dumps([body for _, body, _ in hook.received])) == []
     if status in (401, 400):
         assert hook.received, "a blocked or failed network is alerted"
+
+
+def test_a_networks_long_error_is_cut_where_the_owner_reads_it(tmp_path, feed_server, fake_x, fake_linkedin,
+                                                             fake_graph):
+    """A gateway's whole error page (here 20,000 characters after an echoed credential) is kept to
+    its first 1,000 characters in the error, the log, the ledger's history and `status`."""
+    feed_server.serve("/feed.xml", rss_feed([OLD]))
+    db = tmp_path / "ledger.db"
+    env = str(write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=feed_server.url(), AUTOPOST_DB=str(db),
+                        AUTOPOST_REQUEST_TIMEOUT="5", AUTOPOST_MAX_ATTEMPTS="1",
+                        **network_env(fake_x, fake_linkedin, fake_graph)))
+    assert run_cli("--env-file", env, "poll").code == 0
+    feed_server.serve("/feed.xml", rss_feed([NEW, OLD]))
+    page = ECHO + " " + "lorem ipsum " * 1700
+    fake_x.fail_next(400, body={"title": "Bad", "detail": page, "type": "about:blank", "status": 400})
+    fake_linkedin.fail_next(400, body={"status": 400, "message": page, "serviceErrorCode": 0})
+    fake_graph.fail_next(100, http_status=400, message=page)
+
+    outputs = [run_cli("--env-file", env, "poll"), run_cli("--env-file", env, "status", NEW["link"])]
+
+    import sqlite3
+
+    details = [row[0] for row in sqlite3.connect(db).execute("SELECT detail FROM attempts")]
+    assert len(details) == 3
+    for detail in details:
+        assert "more characters not shown" in detail and len(detail) < 1200
+        assert leaks(detail) == []
+    for result in outputs:
+        assert max(len(line) for line in (result.out + result.err).splitlines()) < 1300
+        assert "more characters not shown" in result.out + result.err

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from bot.platforms.network import SettingsView as Settings
 
 
+MAX_MESSAGE = 1000       # characters of a network's words kept in an error
+
+
 class PlatformError(AutopostError):
     """A network call did not succeed. Carries the network's own words."""
 
@@ -39,6 +42,9 @@ class PlatformError(AutopostError):
 
         # The network's own words may echo our credentials (proxies and gateways do): never keep them.
         message = scrub(message)
+        if len(message) > MAX_MESSAGE:
+            # A gateway's whole error page would fill the log, the ledger's history and `status`.
+            message = f"{message[:MAX_MESSAGE].rstrip()} … ({len(message) - MAX_MESSAGE} more characters not shown)"
         self.platform = platform
         self.status = status
         self.code = code
