@@ -105,7 +105,7 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """Every configured secret value, for the log filter that masks them."""
-        values = [self.alert_webhook or "", (self.db_url and _url_password(self.db_url)) or ""]
+        values = [self.alert_webhook or "", *url_secrets(self.db_url)]
         for feed in self.feeds:
             values += url_secrets(feed)
         for settings in self.networks.values():
@@ -425,14 +425,13 @@ def _platforms(values: Mapping[str, str], raw: str, require_credentials: bool = 
 def _ledger_settings(value: str) -> dict[str, Any]:
     """AUTOPOST_DB: a SQLite file (db_path), or a PostgreSQL URL (db_url; its password is a secret)."""
     if value.startswith(("postgresql://", "postgres://")):
+        # Checked here, not by the driver, whose error would quote the URL with its password.
+        # Several hosts (h1:5432,h2:5432) are libpq's own syntax, which urlsplit cannot read.
+        netloc = value.partition("://")[2].split("/", 1)[0]
+        problem = None if "," in netloc.rpartition("@")[2] else url_problem(value)
+        if problem:
+            raise ConfigError("AUTOPOST_DB", f"the PostgreSQL URL {problem}")
         return {"db_url": value}
     return {"db_path": Path(value)}
 
 
-def _url_password(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    try:
-        return urlsplit(url).password or ""
-    except ValueError:
-        return ""

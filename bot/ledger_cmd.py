@@ -32,9 +32,10 @@ def add_parser(commands: argparse._SubParsersAction, parents: list[argparse.Argu
 
 def run(args: argparse.Namespace) -> int:
     from bot.logs import register_secrets
-    from bot.store import Store, copy_ledger, is_postgres, masked, url_password
+    from bot.store import Store, copy_ledger, is_postgres, masked
+    from bot.urls import url_secrets
 
-    register_secrets([url_password(str(args.source)), url_password(str(args.destination))])
+    register_secrets([*url_secrets(str(args.source)), *url_secrets(str(args.destination))])
     if not is_postgres(args.source) and not Path(args.source).is_file():
         raise LedgerCommandError(f"no ledger at {args.source}")
     if str(args.source) == str(args.destination):

@@ -206,11 +206,11 @@ def _secrets_held(path: Path) -> list[str]:
     from dotenv import dotenv_values
 
     from bot.config import SECRET_VARIABLES
-    from bot.store import url_password
+    from bot.urls import url_secrets
 
     values = dotenv_values(path)
     held = [name for name in SECRET_VARIABLES if values.get(name)]
-    if url_password(values.get("AUTOPOST_DB") or ""):
+    if url_secrets(values.get("AUTOPOST_DB") or ""):
         held.append("AUTOPOST_DB (its password)")
     return held
 

@@ -34,7 +34,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, cast
-from urllib.parse import urlsplit, urlunsplit
 
 from bot.models import (
     Attempt, AutopostError, Delivery, FeedState, FetchResult, NetworkState, Post, PostRecord, Published, utcnow,
@@ -173,26 +172,15 @@ def is_postgres(target: str | Path) -> bool:
     return str(target).startswith(("postgresql://", "postgres://"))
 
 
-def url_password(url: str) -> str:
-    """The password in a PostgreSQL URL ("" if none): a secret."""
-    try:
-        return urlsplit(url).password or ""
-    except ValueError:
-        return ""
-
-
 def masked(target: str | Path) -> str:
-    """The ledger as it may be shown: a PostgreSQL URL with its password as ****."""
+    """The ledger as it may be shown: a PostgreSQL URL with its password (in the userinfo or a
+    ?password= parameter) as ****, even a URL too malformed to parse."""
     text = str(target)
     if not is_postgres(text):
         return text
-    password = url_password(text)
-    if not password:
-        return text
-    parts = urlsplit(text)
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:****@{host}"))
+    from bot.urls import display_url
+
+    return display_url(text)
 
 
 def default_holder() -> str:
@@ -337,9 +325,10 @@ class _PgConnection:
 
     def fail(self, exc: BaseException) -> StorageError:
         text = str(exc).strip()
-        password = url_password(self._url)
-        if password:
-            text = text.replace(password, "****")
+        from bot.urls import url_secrets
+
+        for secret in sorted(url_secrets(self._url), key=len, reverse=True):
+            text = text.replace(secret, "****")
         return StorageError(f"the ledger {masked(self._url)} failed: {text}; check that the PostgreSQL server "
                             "is running and reachable, and the URL's user, password and database")
 

@@ -205,12 +205,13 @@ def display_url(url: str) -> str:
 
 
 def url_secrets(url: str) -> list[str]:
-    """The secret values ``display_url`` masks, for the log filter."""
+    """The secret values ``display_url`` masks (as written and decoded), for the log filter."""
     try:
         parts = urlsplit(url)
         found = [parts.password] if parts.password else []
-    except ValueError:
-        return []
+    except ValueError:                  # unreadable, yet its password must be masked all the same
+        password = _raw_password(url)
+        return [s for s in (password, unquote(password)) if s]
     for piece in parts.query.split("&"):
         name, sep, value = piece.partition("=")
         if sep and value and unquote(name).lower() in _SECRET_PARAMETERS:
@@ -218,3 +219,10 @@ def url_secrets(url: str) -> list[str]:
     if parts.password:
         found.append(unquote(parts.password))
     return [s for s in found if s]
+
+
+def _raw_password(url: str) -> str:
+    """The password of a URL's userinfo as written, read without urlsplit (which refuses some URLs)."""
+    authority = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
+    userinfo, at, _ = authority.rpartition("@")
+    return userinfo.partition(":")[2] if at else ""

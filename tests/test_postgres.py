@@ -183,6 +183,30 @@ def test_the_urls_password_is_a_secret_in_settings_and_is_masked_when_shown(pg_u
     assert masked(url) == settings.ledger
 
 
+@pytest.mark.parametrize("url", [
+    "postgresql://u:s3cr%40t@[zz/autopost",                 # a bracket the URL parser refuses
+    "postgresql://u:s3cr%40t@db.example:notaport/autopost",  # a port that is no number
+])
+def test_a_malformed_postgresql_url_is_a_configuration_error_that_masks_its_password(tmp_path, url):
+    env = write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=FEED, AUTOPOST_DB=url)
+    result = run_cli("--env-file", str(env), "status")
+    assert result.code == 2
+    assert "AUTOPOST_DB: the PostgreSQL URL is not a valid URL" in result.err
+    assert "s3cr" not in result.out + result.err
+    assert "s3cr" not in masked(url) and "u:****@" in masked(url)
+
+
+def test_libpq_multi_host_urls_are_accepted():
+    settings = settings_from({"AUTOPOST_FEEDS": FEED, "AUTOPOST_DB": "postgresql://u:s3cret@h1:5432,h2:5433/autopost"})
+    assert "s3cret" in settings.secrets() and "s3cret" not in settings.ledger
+
+
+def test_a_password_given_as_a_parameter_is_masked_too():
+    url = "postgresql://db.example/autopost?user=u&password=s3cret"
+    assert "s3cret" in settings_from({"AUTOPOST_FEEDS": FEED, "AUTOPOST_DB": url}).secrets()
+    assert "s3cret" not in masked(url)
+
+
 def test_a_driver_error_never_shows_the_password(pg_server):
     dead = with_password(pg_server).rsplit(":", 1)[0] + ":1/postgres"    # nothing listens on port 1
     with pytest.raises(StorageError) as caught:
