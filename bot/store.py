@@ -144,6 +144,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE posts ADD COLUMN language TEXT NOT NULL DEFAULT '';
     """,
+    # 6: feeds recorded under their real URL before feed passwords and ?key= values were masked
+    # take their display form (_mask_feed_urls): no secret stays in the ledger, and the feed keeps
+    # its history instead of starting again as a feed never seen.
+    "",
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -505,8 +509,8 @@ class Store:
                 with self.transaction() as db:
                     for statement in filter(str.strip, script.split(";")):
                         db.execute(statement)
-                    if number == 2:
-                        _fill_identities(db)
+                    if number in _DATA_STEPS:
+                        _DATA_STEPS[number](db)
                     db.execute(f"PRAGMA user_version = {number}")
 
     # Any constant: the key of the advisory lock under which PostgreSQL ledgers migrate.
@@ -525,8 +529,8 @@ class Store:
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in filter(str.strip, script.split(";")):
                     db.execute(statement)
-                if number == 2:
-                    _fill_identities(db)
+                if number in _DATA_STEPS:
+                    _DATA_STEPS[number](db)
                 db.execute("UPDATE schema_version SET version = ?", (number,))
 
     # ------------------------------------------------------------------ feeds
@@ -1125,6 +1129,28 @@ def _fill_identities(db: _Connection) -> None:
     for row in rows:
         db.execute("UPDATE posts SET ident = ?, key_ident = ? WHERE id = ?",
                    (identity(row[1]) or None, _key_ident(row[2]), row[0]))
+
+
+def _mask_feed_urls(db: _Connection) -> None:
+    """Migration 6: a feed row keyed by a URL with a secret is keyed by its display form."""
+    from bot.urls import display_url, url_secrets
+
+    if isinstance(db, _Connection):
+        db.execute("PRAGMA secure_delete = ON")      # the old values are overwritten in the file, not freed
+    for feed_id, url, error in db.execute("SELECT id, url, last_error FROM feeds").fetchall():
+        shown = display_url(url)
+        if shown == url:
+            continue
+        if db.execute("SELECT 1 FROM feeds WHERE url = ?", (shown,)).fetchone():
+            # A build between the two already polled it under its display form: that row goes on;
+            # this one keeps its history, told apart (and still without the secret).
+            shown = f"{shown} (recorded before feed passwords were masked, row {feed_id})"
+        for secret in sorted(url_secrets(url), key=len, reverse=True):
+            error = error.replace(secret, "****") if error else error
+        db.execute("UPDATE feeds SET url = ?, last_error = ? WHERE id = ?", (shown, error, feed_id))
+
+
+_DATA_STEPS: dict[int, Callable[[_Connection], None]] = {2: _fill_identities, 6: _mask_feed_urls}
 
 
 def _with_id(post: Post, post_id: int) -> Post:

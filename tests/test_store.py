@@ -170,6 +170,47 @@ def test_a_version_1_ledger_gains_identities_and_still_knows_its_posts(tmp_path,
     store.close()
 
 
+def _ledger_at_version_5(path, feeds: list[tuple[str, str | None]]) -> None:
+    from bot.store import MIGRATIONS
+
+    db = sqlite3.connect(path)
+    for script in MIGRATIONS[:5]:
+        db.executescript(script)
+    for url, error in feeds:
+        db.execute("INSERT INTO feeds (url, first_polled_at, etag, last_error) VALUES (?, ?, ?, ?)",
+                   (url, "2026-11-01T00:00:00+00:00", '"v7"', error))
+    db.execute("PRAGMA user_version = 5")
+    db.commit()
+    db.close()
+
+
+def test_an_older_ledger_keeps_no_feed_password_and_the_feed_keeps_its_history(tmp_path, clock):
+    """Version 1 keyed a private feed by its real URL: the upgrade keys it by the display form,
+    which is how the feed is polled now, so it is the same feed (validators kept), not a new one."""
+    path = tmp_path / "old.db"
+    real = "https://reader:s3cret@blog.example.com/feed.xml?key=k3y"
+    _ledger_at_version_5(path, [(real, f"GET {real}: HTTP 503"), (FEED, None)])
+
+    store = Store(path, clock=clock)
+    state = store.feed_state("https://reader:****@blog.example.com/feed.xml?key=****")
+    store.close()
+
+    assert state.etag == '"v7"' and state.seen_before
+    assert state.last_error == "GET https://reader:****@blog.example.com/feed.xml?key=****: HTTP 503"
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("old.db*"))
+    assert b"s3cret" not in raw and b"k3y" not in raw
+
+
+def test_an_older_row_whose_display_form_is_taken_keeps_its_history_apart(tmp_path, clock):
+    path = tmp_path / "old.db"
+    shown = "https://reader:****@blog.example.com/feed.xml"
+    _ledger_at_version_5(path, [("https://reader:s3cret@blog.example.com/feed.xml", None), (shown, None)])
+    store = Store(path, clock=clock)
+    urls = [state.url for state in store.feed_states()]
+    store.close()
+    assert urls == [f"{shown} (recorded before feed passwords were masked, row 1)", shown]
+
+
 def test_a_burst_queues_the_newest_and_holds_the_rest(store, clock):
     record(store, [post(1, clock)])
     flood = [post(n, clock, days_ago=n / 100) for n in range(10, 30)]
