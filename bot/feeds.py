@@ -49,6 +49,7 @@ MAX_REDIRECTS = 5
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 _CHUNK = 64 * 1024
+_MAX_REASON = 100            # characters of a server's reason phrase kept in a feed's error
 
 # What we can read, best first; */* last so a server that only knows text/xml still answers.
 ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
@@ -143,7 +144,7 @@ def _fetch_http(url: str, state: FeedState | None, *, timeout: float, max_bytes:
         headers["If-None-Match"] = state.etag
     if state is not None and state.last_modified:
         headers["If-Modified-Since"] = state.last_modified
-    log.debug("GET %s%s", url, " (conditional)" if len(headers) > 3 else "")
+    log.debug("GET %s%s", display_url(url), " (conditional)" if len(headers) > 3 else "")
     try:
         # The deadline bounds connect, headers and body of every hop together; the guard checks
         # every address the fetch connects to, redirects included.
@@ -215,7 +216,7 @@ def _transport_problem(exc: Exception, timeout: float) -> str | None:
     import ssl
 
     from bot import http as transport
-    from bot.feed_http import DecodeError
+    from bot.feed_http import BrokenAnswer, DecodeError
 
     if transport.is_deadline(exc):
         return "interrupted: autopost was stopping" if getattr(exc, "aborted", False) else \
@@ -232,6 +233,8 @@ def _transport_problem(exc: Exception, timeout: float) -> str | None:
         return str(exc)
     if isinstance(exc, http.client.IncompleteRead):
         return "the connection broke before the whole body arrived"
+    if isinstance(exc, BrokenAnswer):
+        return f"the server's answer is not valid HTTP: {exc}"
     if isinstance(exc, http.client.RemoteDisconnected):
         return "the server closed the connection without an answer"
     if isinstance(exc, OSError) and exc.errno is not None and exc.strerror:
@@ -260,7 +263,10 @@ def _read_response(url: str, state: FeedState | None, response: Answer, final_ur
             last_modified=last_modified or (state.last_modified if state else None),
             body_hash=state.body_hash if state else None, final_url=final_url)
     if response.status >= 300:
-        reason = response.reason or _status_phrase(response.status)
+        # The server's own words: shown in status, stored, sent to the webhook. One short line of text.
+        reason = " ".join(plain_text(response.reason or "").split()) or _status_phrase(response.status)
+        if len(reason) > _MAX_REASON:
+            reason = reason[:_MAX_REASON].rstrip() + "…"
         raise FeedError(url, f"HTTP {response.status} {reason}".rstrip())
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes and not response.headers.get("Content-Encoding"):

@@ -137,9 +137,11 @@ class Guard:
     def check(self, host: str, address: str) -> None:
         kind = address_kind(address)
         if kind and not self.allow_private:
+            from bot.urls import display_url      # the feed URL's password and ?key= never go in an error
+
             raise AddressRefused(
-                f"refused to fetch from {host} ({address}, a {kind} address): feed {self.origin} is on a public "
-                "address, so it may not lead into a private network; set AUTOPOST_ALLOW_PRIVATE_NETWORKS=true "
+                f"refused to fetch from {host} ({address}, a {kind} address): feed {display_url(self.origin)} is on "
+                "a public address, so it may not lead into a private network; set AUTOPOST_ALLOW_PRIVATE_NETWORKS=true "
                 "if this is intended")
 
 
