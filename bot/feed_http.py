@@ -311,8 +311,13 @@ def _watched_dial(address: tuple[str, int], timeout: float | None, source_addres
 def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
     """An idle kept-alive connection that is readable was closed by the server (or says something
     unasked): either way it cannot carry a request."""
+    sock = connection.sock
+    # Over TLS, bytes the server sent unasked (a body after a 304) may already sit decrypted in the
+    # TLS layer, where select cannot see them: the next answer would begin with them.
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
     try:
-        readable, _, _ = select.select([connection.sock], [], [], 0)
+        readable, _, _ = select.select([sock], [], [], 0)
     except (OSError, ValueError):
         return True
     return bool(readable)
@@ -338,13 +343,18 @@ class _Inflater:
         self._wbits = wbits
         self._inflate = zlib.decompressobj(wbits)
         self._started = False
+        self._head = b""            # deflate's first byte while it arrived alone
 
     def decode(self, data: bytes, size: int) -> Iterator[bytes]:
         if not data:
-            if self._started and not self._inflate.eof:
+            if self._head or (self._started and not self._inflate.eof):
                 raise DecodeError("the compressed body ended before its end")
             return
         if not self._started and not self._gzip:
+            data, self._head = self._head + data, b""
+            if len(data) < 2:       # a zlib header is two bytes: one alone passes for either kind
+                self._head = data
+                return
             try:                # a zlib header, or raw deflate: the first bytes tell
                 zlib.decompressobj(self._wbits).decompress(data[:64], 1)
             except zlib.error:

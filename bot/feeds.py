@@ -180,6 +180,7 @@ def _follow_redirects(client: FeedClient, url: str, headers: dict[str, str], tim
     """
     origin = url
     credentials = client.credentials(url)
+    downgraded = False
     for hop in range(MAX_REDIRECTS + 1):
         response = client.get(url, {**headers, **credentials}, timeout)
         location = response.headers.get("Location")
@@ -192,9 +193,13 @@ def _follow_redirects(client: FeedClient, url: str, headers: dict[str, str], tim
         target = urljoin(url, location.strip())
         if urlsplit(target).scheme.lower() not in ("http", "https"):
             raise FeedError(origin, f"redirected to a URL that is not http(s): {display_url(target)}")
-        if credentials and _leaves_origin(url, target):
+        # Once https has sent the fetch down to plain http, no password goes out again, netrc's
+        # included: on the server's word it would cross the network in clear.
+        downgraded = downgraded or (urlsplit(url).scheme.lower(), urlsplit(target).scheme.lower()) == ("https", "http")
+        if credentials and (downgraded or _leaves_origin(url, target)):
             credentials = {}
-        credentials = client.credentials(target) or credentials
+        if not downgraded:
+            credentials = client.credentials(target) or credentials
         url = target
     raise FeedError(origin, f"more than {MAX_REDIRECTS} redirects")
 

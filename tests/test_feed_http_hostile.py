@@ -13,6 +13,7 @@ import gzip
 import socket
 import threading
 import time
+import zlib
 from typing import Callable
 
 import pytest
@@ -245,6 +246,41 @@ def test_bytes_after_a_304_never_answer_the_next_poll(raw_server):
         client.close()
 
 
+def test_bytes_after_a_304_over_tls_never_answer_the_next_poll(raw_server, monkeypatch):
+    # Over TLS the unasked bytes may sit decrypted in the TLS layer, where the idle check's
+    # select cannot see them: the next poll read them as its answer ("not valid HTTP").
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(CERT))
+
+    def reply(request: Request) -> bytes:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return answer(304, headers={"ETag": '"v1"'}) + b"x" * 12000
+        return answer(200, BODY, {"ETag": '"v1"'})
+
+    server = raw_server(reply, _tls_server_context())
+    client = FeedClient()
+    try:
+        state = FeedState(url=server.url(), etag='"v1"')
+        assert fetch(server.url(), state, timeout=5, client=client, allow_private_networks=True).status == 304
+        assert fetch(server.url(), None, timeout=5, client=client, allow_private_networks=True).body == BODY
+    finally:
+        client.close()
+
+
+def test_a_raw_deflate_body_whose_first_byte_arrives_alone_is_decoded(scripted):
+    # One byte cannot tell a zlib header from raw deflate: guessed from it, the body was refused.
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    packed = packer.compress(BODY) + packer.flush()
+
+    def script(sock: socket.socket) -> None:
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\nContent-Length: %d\r\n\r\n" % len(packed)
+                     + packed[:1])
+        time.sleep(0.3)
+        sock.sendall(packed[1:])
+
+    server = scripted(script)
+    assert fetch(server.url(), None, timeout=5, allow_private_networks=True).body == BODY
+
+
 def test_a_gzip_bomb_stops_at_the_body_limit(raw_server):
     bomb = gzip.compress(b"\0" * (64 * 1024 * 1024), 9)        # 64 MB from about 64 KB
     server = raw_server(lambda request: answer(200, bomb, {"Content-Encoding": "gzip"}))
@@ -454,3 +490,18 @@ def test_a_netrc_password_echoed_by_the_server_never_reaches_the_error(raw_serve
     assert problem.startswith("HTTP 401 wrong password ") and "n3trc-pass" not in problem
     assert server.requests[0].headers["Authorization"] == "Basic " + base64.b64encode(b"reader:n3trc-pass").decode()
 
+
+
+def test_no_password_follows_an_https_feed_down_to_http(raw_server, tmp_path, monkeypatch):
+    # netrc's credentials were attached again at the plain-http hop: in clear, on the server's word.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(CERT))
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login reader password n3trc-pass\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    plain = raw_server(conditional)
+    secure = raw_server(lambda request: redirect_to(plain.url()), _tls_server_context())
+    for url in (secure.url(), secure.url().replace("https://", "https://owner:s3cret@")):
+        assert fetch(url, None, timeout=5, allow_private_networks=True).body == BODY
+    assert all("Authorization" in request.headers for request in secure.requests)
+    assert [request.headers.get("Authorization") for request in plain.requests] == [None, None]
