@@ -505,3 +505,42 @@ def test_no_password_follows_an_https_feed_down_to_http(raw_server, tmp_path, mo
         assert fetch(url, None, timeout=5, allow_private_networks=True).body == BODY
     assert all("Authorization" in request.headers for request in secure.requests)
     assert [request.headers.get("Authorization") for request in plain.requests] == [None, None]
+
+
+# --------------------------------------------------------------------------- name lookups
+
+
+@pytest.fixture
+def slow_dns(monkeypatch):
+    """slow.example takes 3 s to resolve: a resolver that does not answer, as the watchdog sees it."""
+    real_resolve = http.NETWORK.resolve
+
+    def resolve(host: str, port: int) -> list[str]:
+        if host == "slow.example":
+            time.sleep(3)
+            return [PUBLIC]
+        return real_resolve(host, port)
+
+    monkeypatch.setattr(http.NETWORK, "resolve", resolve)
+
+
+def test_a_name_lookup_that_hangs_is_cut_at_the_deadline(slow_dns):
+    # The watchdog cuts sockets, and a lookup has none: the poll waited for the resolver.
+    assert feed_error("http://slow.example/feed.xml", timeout=1) == "timed out after 1 s"
+
+
+def test_a_redirect_to_a_name_that_hangs_is_cut_at_the_deadline(raw_server, slow_dns):
+    server = raw_server(lambda request: redirect_to("http://slow.example/feed.xml"))
+    assert feed_error(server.url(), timeout=1) == "timed out after 1 s"
+
+
+def test_stopping_autopost_ends_a_hanging_name_lookup(slow_dns):
+    timer = threading.Timer(0.3, http.abort_all)
+    timer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(FeedError, match="^interrupted: autopost was stopping$"):
+            fetch("http://slow.example/feed.xml", None, timeout=20)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 2
