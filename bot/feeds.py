@@ -192,7 +192,10 @@ def _follow_redirects(client: FeedClient, url: str, headers: dict[str, str], tim
             break
         target = urljoin(url, location.strip())
         if urlsplit(target).scheme.lower() not in ("http", "https"):
-            raise FeedError(origin, f"redirected to a URL that is not http(s): {display_url(target)}")
+            # The server's text: one short line, as a reason phrase is.
+            shown = plain_text(display_url(target))
+            shown = shown if len(shown) <= _MAX_REASON else shown[:_MAX_REASON] + "…"
+            raise FeedError(origin, f"redirected to a URL that is not http(s): {shown}")
         # Once https has sent the fetch down to plain http, no password goes out again, netrc's
         # included: on the server's word it would cross the network in clear.
         downgraded = downgraded or (urlsplit(url).scheme.lower(), urlsplit(target).scheme.lower()) == ("https", "http")

@@ -86,6 +86,12 @@ def address_kind(address: str) -> str | None:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # 6to4 (2002::/16) is delivered to the IPv4 address it carries: judged as that address.
+        if ip.sixtofour is not None and address_kind(str(ip.sixtofour)):
+            return address_kind(str(ip.sixtofour))
+        if ip.is_site_local:            # fec0::/10: deprecated, yet still routed inside a site
+            return "private"
     if ip.is_loopback:
         return "loopback"
     if ip.is_link_local:

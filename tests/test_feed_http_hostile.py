@@ -400,6 +400,30 @@ def test_a_public_feed_redirecting_to_loopback_in_any_spelling_is_refused(raw_se
     assert inside.requests == []
 
 
+@pytest.mark.parametrize("address, kind", [
+    ("2002:a00:5::1", "private"),           # 6to4 carrying 10.0.0.5
+    ("2002:7f00:1::1", "loopback"),         # 6to4 carrying 127.0.0.1
+    ("fec0::1", "private"),                 # site-local
+    ("64:ff9b::a00:5", "reserved"),         # NAT64 carrying 10.0.0.5
+])
+def test_a_public_feed_redirecting_to_an_ipv6_way_into_private_space_is_refused(raw_server, public_blog, monkeypatch,
+                                                                                 address, kind):
+    resolve = http.NETWORK.resolve
+    monkeypatch.setattr(http.NETWORK, "resolve",
+                        lambda host, port: [address] if host == "inside.example" else resolve(host, port))
+    outside = raw_server(lambda request: redirect_to("http://inside.example/admin"))
+    problem = feed_error(outside.url().replace("127.0.0.1", "blog.example"), allow_private_networks=False)
+    assert problem.startswith(f"refused to fetch from inside.example ({address}, a {kind} address)")
+    assert address not in public_blog
+
+
+def test_a_redirect_out_of_http_is_shown_short_and_plain(raw_server):
+    server = raw_server(lambda request: redirect_to("gopher://blog.example/\x1b[2J" + "x" * 5000 + "?key=k3y-value-7"))
+    problem = feed_error(server.url())
+    assert problem.startswith("redirected to a URL that is not http(s): gopher://blog.example/xxx")
+    assert problem.endswith("…") and len(problem) < 200 and "\x1b" not in problem
+
+
 def test_a_kept_alive_loopback_connection_is_refused_to_a_public_feed_redirected_onto_it(raw_server, public_blog):
     # Feed A lives on loopback (allowed); feed B is public and redirects to A's host and port,
     # where the worker's client holds a kept-alive connection: B's guard still judges it.
