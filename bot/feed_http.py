@@ -46,6 +46,10 @@ class DecodeError(Exception):
     """The body's Content-Encoding could not be undone."""
 
 
+class ProxyRefused(OSError):
+    """A proxy this client will not speak to (``str()`` says why, in the owner's words)."""
+
+
 class BrokenAnswer(http.client.HTTPException):
     """An answer whose framing cannot be trusted (``str()`` says why): reading on would take a
     broken body for a whole one, or wait for an end that never comes."""
@@ -248,10 +252,11 @@ class FeedClient:
             shown = f"{proxy_scheme}://{_host_port(proxy_parts.hostname or '', proxy_parts.port)}"
             # Never plain HTTP, and its Proxy-Authorization, to a proxy the owner named otherwise.
             if proxy_scheme not in ("http", "https"):
-                raise OSError(f"the proxy {shown} is not an http:// or https:// proxy, the only kinds feed polls use")
+                raise ProxyRefused(f"the proxy {shown} is not an http:// or https:// proxy, "
+                                   "the only kinds feed polls use")
             if scheme == "https" and proxy_scheme == "https":
                 # A tunnel inside TLS to the proxy is beyond http.client: its CONNECT would go in clear.
-                raise OSError(f"https feeds cannot go through an https:// proxy ({shown}); "
+                raise ProxyRefused(f"https feeds cannot go through an https:// proxy ({shown}); "
                               "give HTTPS_PROXY the proxy's http:// address")
             if scheme == "https":
                 connection = http.client.HTTPSConnection(proxy_parts.hostname or "", proxy_port, timeout=timeout,

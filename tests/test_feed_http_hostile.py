@@ -503,6 +503,16 @@ def test_a_proxy_password_echoed_by_the_proxy_never_reaches_the_error(raw_server
         assert "407" in problem and "hunter-22" not in problem
 
 
+def test_a_proxys_refusal_of_the_tunnel_is_shown_short_and_plain(raw_server, monkeypatch):
+    proxy = raw_server(lambda request: b"HTTP/1.1 403 \x1b]0;owned\x07" + b"no " * 20000 + b"\r\nContent-Length: 0\r\n\r\n")
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    problem = feed_error("https://blog.example/feed.xml")
+    assert problem.startswith("cannot connect: Tunnel connection failed: 403 no no")
+    assert problem.endswith("…") and len(problem) < 200 and "\x1b" not in problem
+
+
 def test_a_netrc_password_echoed_by_the_server_never_reaches_the_error(raw_server, tmp_path, monkeypatch):
     server = raw_server(lambda request: b"HTTP/1.1 401 wrong password n3trc-pass for reader\r\n"
                         b"Content-Length: 0\r\n\r\n")
