@@ -322,10 +322,13 @@ def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
     if isinstance(sock, ssl.SSLSocket) and sock.pending():
         return True
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        # poll, not select: select refuses a descriptor past 1023 (a service with many feeds and
+        # workers), and every connection would be taken for closed and dialled anew at each poll.
+        idle = select.poll()
+        idle.register(sock, select.POLLIN)
+        return bool(idle.poll(0))
     except (OSError, ValueError):
         return True
-    return bool(readable)
 
 
 def _decoder(encoding: str) -> Any:

@@ -369,6 +369,27 @@ def test_a_cycle_polls_every_feed_of_many_hosts_while_some_hang(tmp_path, raw_se
     assert all(o.unchanged for o in second if not o.error)
 
 
+def test_kept_alive_connections_survive_descriptors_past_1023(raw_server):
+    import os
+
+    held = list(os.pipe())
+    try:
+        while held[-1] < 1100:                  # what a busy service holds: the sockets come after
+            held.append(os.dup(held[0]))
+        server = raw_server(conditional)
+        client = FeedClient()
+        try:
+            state = FeedState(url=server.url(), etag='"v1"')
+            for _ in range(3):
+                fetch(server.url(), state, timeout=5, client=client, allow_private_networks=True)
+        finally:
+            client.close()
+    finally:
+        for descriptor in held:
+            os.close(descriptor)
+    assert server.connections == 1 and len(server.requests) == 3
+
+
 def test_a_failed_poll_leaves_its_connection_unused(raw_server):
     def reply(request: Request) -> bytes:
         if len(server.requests) == 1:
