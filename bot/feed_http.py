@@ -72,11 +72,16 @@ class _Response(http.client.HTTPResponse):
 
     def begin(self) -> None:
         super().begin()
-        codings = self.headers.get_all("Transfer-Encoding") or []
-        if codings and not (self.chunked and len(codings) == 1):
+        fields = self.headers.get_all("Transfer-Encoding") or []
+        codings = [part.strip().lower() for field in fields for part in field.split(",")]
+        codings = [coding for coding in codings if coding not in ("", "identity")]   # identity: none (RFC 2616)
+        if codings and codings != ["chunked"]:
             # A coding we do not undo (gzip as a transfer coding) or chunked not alone: http.client
             # would read to a close a kept-alive server never sends, and hand over coded bytes.
-            raise BrokenAnswer(f"Transfer-Encoding {', '.join(codings)!r} is not supported")
+            raise BrokenAnswer(f"Transfer-Encoding {', '.join(fields)!r} is not supported")
+        if codings and not self.chunked:        # "chunked " or "identity, chunked": http.client wants it exact
+            self.chunked, self.chunk_left, self.length = True, None, None
+            self.will_close = self._check_close()  # type: ignore[attr-defined]
         lengths = {part.strip() for field in self.headers.get_all("Content-Length") or [] for part in field.split(",")}
         if self.chunked or not lengths or self.status in (204, 304):
             return

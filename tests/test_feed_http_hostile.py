@@ -179,6 +179,18 @@ def test_a_transfer_coding_other_than_chunked_is_named_not_waited_for(raw_server
         f"the server's answer is not valid HTTP: Transfer-Encoding {coding!r} is not supported"
 
 
+@pytest.mark.parametrize("coding", [b"chunked ", b"identity, chunked", b"Chunked"])
+def test_chunked_said_loosely_is_read_as_chunked(raw_server, coding):
+    server = raw_server(lambda request: b"HTTP/1.1 200 OK\r\nTransfer-Encoding: %s\r\n\r\n" % coding
+                        + b"%x\r\n" % len(BODY) + BODY + b"\r\n0\r\n\r\n")
+    assert fetch(server.url(), None, timeout=5, allow_private_networks=True).body == BODY
+
+
+def test_transfer_encoding_identity_is_no_coding(scripted):
+    server = scripted(send_and_close(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\n" + BODY))
+    assert fetch(server.url(), None, timeout=5, allow_private_networks=True).body == BODY
+
+
 def test_a_negative_chunk_size_is_a_broken_body_not_a_wait(raw_server):
     server = raw_server(lambda request: b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nabc\r\n0\r\n\r\n")
     assert feed_error(server.url()) == "the connection broke before the whole body arrived"
