@@ -262,7 +262,7 @@ class FeedClient:
             if scheme == "https" and proxy_scheme == "https":
                 # A tunnel inside TLS to the proxy is beyond http.client: its CONNECT would go in clear.
                 raise ProxyRefused(f"https feeds cannot go through an https:// proxy ({shown}); "
-                              "give HTTPS_PROXY the proxy's http:// address")
+                                   "give HTTPS_PROXY the proxy's http:// address")
             if scheme == "https":
                 connection = http.client.HTTPSConnection(proxy_parts.hostname or "", proxy_port, timeout=timeout,
                                                          context=self._tls)
@@ -323,7 +323,7 @@ def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
     unasked): either way it cannot carry a request."""
     sock = connection.sock
     # Over TLS, bytes the server sent unasked (a body after a 304) may already sit decrypted in the
-    # TLS layer, where select cannot see them: the next answer would begin with them.
+    # TLS layer, where poll cannot see them: the next answer would begin with them.
     if isinstance(sock, ssl.SSLSocket) and sock.pending():
         return True
     try:

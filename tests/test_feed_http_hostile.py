@@ -457,6 +457,18 @@ def test_a_redirect_out_of_http_is_shown_short_and_plain(raw_server):
     assert problem.endswith("…") and len(problem) < 200 and "\x1b" not in problem
 
 
+def test_a_location_with_spaces_and_encoded_line_breaks_injects_no_header(raw_server):
+    def reply(request: Request) -> bytes:
+        if request.target == "/feed.xml":
+            return redirect_to("/a b%0d%0aX-Injected: 1")
+        return answer(200, BODY)
+
+    server = raw_server(reply)
+    assert fetch(server.url(), None, timeout=5, allow_private_networks=True).body == BODY
+    assert server.requests[1].target == "/a%20b%0d%0aX-Injected:%201"
+    assert "X-Injected" not in server.requests[1].headers
+
+
 def test_a_kept_alive_loopback_connection_is_refused_to_a_public_feed_redirected_onto_it(raw_server, public_blog):
     # Feed A lives on loopback (allowed); feed B is public and redirects to A's host and port,
     # where the worker's client holds a kept-alive connection: B's guard still judges it.
