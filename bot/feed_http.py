@@ -46,6 +46,64 @@ class DecodeError(Exception):
     """The body's Content-Encoding could not be undone."""
 
 
+class ProxyRefused(OSError):
+    """A proxy this client will not speak to (``str()`` says why, in the owner's words)."""
+
+
+class BrokenAnswer(http.client.HTTPException):
+    """An answer whose framing cannot be trusted (``str()`` says why): reading on would take a
+    broken body for a whole one, or wait for an end that never comes."""
+
+
+class _Response(http.client.HTTPResponse):
+    """http.client's answer, strict where its leniency would read a broken answer as a good one."""
+
+    # _read_status, _check_close, _read_next_chunk_size, _close_conn: http.client's own steps (3.8 to 3.13),
+    # not in its type stubs.
+    def _read_status(self) -> tuple[str, int, str]:
+        # RFC 9110 §15.2: any number of 1xx interim answers (102, 103 Early Hints ...) may come
+        # before the final one, asked for or not; http.client skips 100 only, and a 103 taken
+        # as final was an empty feed, its real answer left on the connection.
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not 100 <= status < 200:
+                return version, status, reason
+            http.client.parse_headers(self.fp)      # its headers (bounded by http.client): not wanted
+
+    def begin(self) -> None:
+        super().begin()
+        fields = self.headers.get_all("Transfer-Encoding") or []
+        codings = [part.strip().lower() for field in fields for part in field.split(",")]
+        codings = [coding for coding in codings if coding not in ("", "identity")]   # identity: none (RFC 2616)
+        if codings and codings != ["chunked"]:
+            # A coding we do not undo (gzip as a transfer coding) or chunked not alone: http.client
+            # would read to a close a kept-alive server never sends, and hand over coded bytes.
+            raise BrokenAnswer(f"Transfer-Encoding {', '.join(fields)!r} is not supported")
+        if codings and not self.chunked:        # "chunked " or "identity, chunked": http.client wants it exact
+            self.chunked, self.chunk_left, self.length = True, None, None
+            self.will_close = self._check_close()  # type: ignore[attr-defined]
+        lengths = {part.strip() for field in self.headers.get_all("Content-Length") or [] for part in field.split(",")}
+        if self.chunked or not lengths or self.status in (204, 304):
+            return
+        # RFC 9112 §6.3: differing or invalid lengths are unrecoverable (http.client took the first, or
+        # none); the same length said twice ("426, 426") is that length.
+        if len(lengths) > 1:
+            raise BrokenAnswer("conflicting Content-Length")
+        (length,) = lengths
+        if not (length.isascii() and length.isdigit()):
+            raise BrokenAnswer("invalid Content-Length")
+        if self.length is None:
+            self.length = int(length)
+            self.will_close = self._check_close()  # type: ignore[attr-defined]
+
+    def _read_next_chunk_size(self) -> int:
+        size = super()._read_next_chunk_size()  # type: ignore[misc]
+        if size < 0:            # int("-5", 16) is -5: http.client would read backwards into the framing
+            self._close_conn()  # type: ignore[attr-defined]
+            raise ValueError("negative chunk size")     # a broken body (IncompleteRead) to http.client
+        return size
+
+
 class Answer:
     """One response: status, reason and headers; the body streams, decoded, from ``chunks``."""
 
@@ -65,6 +123,10 @@ class Answer:
                 break
             decoder = decoder or _decoder(self.headers.get("Content-Encoding", ""))
             yield from decoder(data, size)
+        if self._response.length:
+            # read1 ends quietly when the connection closes before the declared length: a body
+            # cut short must not be taken, parsed and hashed as the whole feed.
+            raise http.client.IncompleteRead(b"", self._response.length)
         if decoder is not None:
             yield from decoder(b"", size)
         self._response.read()       # marks the answer complete (read1 leaves an empty one open): kept alive
@@ -94,6 +156,11 @@ class FeedClient:
         self._tls = _tls_context(bundle)
         self._proxies = {scheme: proxy for scheme, proxy in urllib.request.getproxies().items() if scheme != "no"}
         self._netrc = os.path.exists(os.environ.get("NETRC") or os.path.expanduser("~/.netrc"))
+        from bot.logs import register_secrets
+
+        # A proxy may echo its password back (a 407's reason, a tunnel's refusal): the error is
+        # scrubbed of it like of any configured secret.
+        register_secrets(unquote(urlsplit(_with_scheme(proxy)).password or "") for proxy in self._proxies.values())
         self._connections: OrderedDict[tuple[str, str, int, str], http.client.HTTPConnection] = OrderedDict()
 
     def get(self, url: str, headers: dict[str, str], timeout: float) -> Answer:
@@ -155,6 +222,9 @@ class FeedClient:
             if not found:
                 return {}
             user, password = found
+            from bot.logs import register_secrets
+
+            register_secrets([password])        # a server may echo it back in its error
         else:
             return {}
         return {"Authorization": "Basic " + _base64(f"{user}:{password}")}
@@ -182,21 +252,36 @@ class FeedClient:
         connection: http.client.HTTPConnection
         if proxy:
             proxy_parts = urlsplit(_with_scheme(proxy))
-            proxy_port = proxy_parts.port or (443 if proxy_parts.scheme == "https" else 80)
+            proxy_scheme = proxy_parts.scheme.lower()
+            proxy_port = proxy_parts.port or (443 if proxy_scheme == "https" else 80)
+            shown = f"{proxy_scheme}://{_host_port(proxy_parts.hostname or '', proxy_parts.port)}"
+            # Never plain HTTP, and its Proxy-Authorization, to a proxy the owner named otherwise.
+            if proxy_scheme not in ("http", "https"):
+                raise ProxyRefused(f"the proxy {shown} is not an http:// or https:// proxy, "
+                                   "the only kinds feed polls use")
+            if scheme == "https" and proxy_scheme == "https":
+                # A tunnel inside TLS to the proxy is beyond http.client: its CONNECT would go in clear.
+                raise ProxyRefused(f"https feeds cannot go through an https:// proxy ({shown}); "
+                                   "give HTTPS_PROXY the proxy's http:// address")
             if scheme == "https":
                 connection = http.client.HTTPSConnection(proxy_parts.hostname or "", proxy_port, timeout=timeout,
                                                          context=self._tls)
                 connection.set_tunnel(host, port, headers=_proxy_credentials(proxy_parts))
+            elif proxy_scheme == "https":
+                connection = http.client.HTTPSConnection(proxy_parts.hostname or "", proxy_port, timeout=timeout,
+                                                         context=self._tls)
             else:
                 connection = http.client.HTTPConnection(proxy_parts.hostname or "", proxy_port, timeout=timeout)
             # The proxy makes the connection: the guard does not apply (README), the deadline does.
             connection._create_connection = _watched_dial  # type: ignore[attr-defined]
+            connection.response_class = _Response
             return connection
         if scheme == "https":
             connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._tls)
         else:
             connection = http.client.HTTPConnection(host, port, timeout=timeout)
         connection._create_connection = _guarded_dial  # type: ignore[attr-defined]
+        connection.response_class = _Response
         return connection
 
     def _proxy_for(self, url: str) -> str | None:
@@ -236,11 +321,19 @@ def _watched_dial(address: tuple[str, int], timeout: float | None, source_addres
 def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
     """An idle kept-alive connection that is readable was closed by the server (or says something
     unasked): either way it cannot carry a request."""
+    sock = connection.sock
+    # Over TLS, bytes the server sent unasked (a body after a 304) may already sit decrypted in the
+    # TLS layer, where poll cannot see them: the next answer would begin with them.
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
     try:
-        readable, _, _ = select.select([connection.sock], [], [], 0)
+        # poll, not select: select refuses a descriptor past 1023 (a service with many feeds and
+        # workers), and every connection would be taken for closed and dialled anew at each poll.
+        idle = select.poll()
+        idle.register(sock, select.POLLIN)
+        return bool(idle.poll(0))
     except (OSError, ValueError):
         return True
-    return bool(readable)
 
 
 def _decoder(encoding: str) -> Any:
@@ -263,13 +356,18 @@ class _Inflater:
         self._wbits = wbits
         self._inflate = zlib.decompressobj(wbits)
         self._started = False
+        self._head = b""            # deflate's first byte while it arrived alone
 
     def decode(self, data: bytes, size: int) -> Iterator[bytes]:
         if not data:
-            if self._started and not self._inflate.eof:
+            if self._head or (self._started and not self._inflate.eof):
                 raise DecodeError("the compressed body ended before its end")
             return
         if not self._started and not self._gzip:
+            data, self._head = self._head + data, b""
+            if len(data) < 2:       # a zlib header is two bytes: one alone passes for either kind
+                self._head = data
+                return
             try:                # a zlib header, or raw deflate: the first bytes tell
                 zlib.decompressobj(self._wbits).decompress(data[:64], 1)
             except zlib.error:

@@ -49,6 +49,7 @@ MAX_REDIRECTS = 5
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 _CHUNK = 64 * 1024
+_MAX_REASON = 100            # characters of the far end's own words kept in a feed's error
 
 # What we can read, best first; */* last so a server that only knows text/xml still answers.
 ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
@@ -143,7 +144,7 @@ def _fetch_http(url: str, state: FeedState | None, *, timeout: float, max_bytes:
         headers["If-None-Match"] = state.etag
     if state is not None and state.last_modified:
         headers["If-Modified-Since"] = state.last_modified
-    log.debug("GET %s%s", url, " (conditional)" if len(headers) > 3 else "")
+    log.debug("GET %s%s", display_url(url), " (conditional)" if len(headers) > 3 else "")
     try:
         # The deadline bounds connect, headers and body of every hop together; the guard checks
         # every address the fetch connects to, redirects included.
@@ -179,6 +180,7 @@ def _follow_redirects(client: FeedClient, url: str, headers: dict[str, str], tim
     """
     origin = url
     credentials = client.credentials(url)
+    downgraded = False
     for hop in range(MAX_REDIRECTS + 1):
         response = client.get(url, {**headers, **credentials}, timeout)
         location = response.headers.get("Location")
@@ -190,10 +192,14 @@ def _follow_redirects(client: FeedClient, url: str, headers: dict[str, str], tim
             break
         target = urljoin(url, location.strip())
         if urlsplit(target).scheme.lower() not in ("http", "https"):
-            raise FeedError(origin, f"redirected to a URL that is not http(s): {display_url(target)}")
-        if credentials and _leaves_origin(url, target):
+            raise FeedError(origin, f"redirected to a URL that is not http(s): {_far_words(display_url(target))}")
+        # Once https has sent the fetch down to plain http, no password goes out again, netrc's
+        # included: on the server's word it would cross the network in clear.
+        downgraded = downgraded or (urlsplit(url).scheme.lower(), urlsplit(target).scheme.lower()) == ("https", "http")
+        if credentials and (downgraded or _leaves_origin(url, target)):
             credentials = {}
-        credentials = client.credentials(target) or credentials
+        if not downgraded:
+            credentials = client.credentials(target) or credentials
         url = target
     raise FeedError(origin, f"more than {MAX_REDIRECTS} redirects")
 
@@ -215,7 +221,7 @@ def _transport_problem(exc: Exception, timeout: float) -> str | None:
     import ssl
 
     from bot import http as transport
-    from bot.feed_http import DecodeError
+    from bot.feed_http import BrokenAnswer, DecodeError, ProxyRefused
 
     if transport.is_deadline(exc):
         return "interrupted: autopost was stopping" if getattr(exc, "aborted", False) else \
@@ -232,14 +238,18 @@ def _transport_problem(exc: Exception, timeout: float) -> str | None:
         return str(exc)
     if isinstance(exc, http.client.IncompleteRead):
         return "the connection broke before the whole body arrived"
+    if isinstance(exc, BrokenAnswer):
+        return f"the server's answer is not valid HTTP: {exc}"
     if isinstance(exc, http.client.RemoteDisconnected):
         return "the server closed the connection without an answer"
     if isinstance(exc, OSError) and exc.errno is not None and exc.strerror:
         return f"cannot connect: {_connection_reason(exc)}"
     if isinstance(exc, http.client.HTTPException):
         return f"the server's answer is not valid HTTP ({exc.__class__.__name__})"
-    if isinstance(exc, OSError):
-        return f"cannot connect: {exc or exc.__class__.__name__}"
+    if isinstance(exc, ProxyRefused):
+        return f"cannot connect: {exc}"
+    if isinstance(exc, OSError):               # a proxy's refusal of the tunnel quotes its reason phrase
+        return f"cannot connect: {_far_words(str(exc)) or exc.__class__.__name__}"
     if isinstance(exc, ValueError):            # a host name IDNA cannot encode, a port out of range ...
         return f"the URL cannot be requested ({exc.__class__.__name__})"
     return None
@@ -260,7 +270,7 @@ def _read_response(url: str, state: FeedState | None, response: Answer, final_ur
             last_modified=last_modified or (state.last_modified if state else None),
             body_hash=state.body_hash if state else None, final_url=final_url)
     if response.status >= 300:
-        reason = response.reason or _status_phrase(response.status)
+        reason = _far_words(response.reason or "") or _status_phrase(response.status)
         raise FeedError(url, f"HTTP {response.status} {reason}".rstrip())
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes and not response.headers.get("Content-Encoding"):
@@ -287,6 +297,13 @@ def _result(url: str, state: FeedState | None, body: bytes, *, status: int, etag
     return FetchResult(url=url, status=status, body=None if unchanged else body, etag=etag,
                        last_modified=last_modified, body_hash=body_hash, content_type=content_type,
                        final_url=final_url)
+
+
+def _far_words(text: str) -> str:
+    """Text the far end wrote (a reason phrase, a Location), as a feed's error may carry it: it is
+    shown in status, stored and sent to the webhook, so one plain line of at most _MAX_REASON characters."""
+    text = " ".join(plain_text(text).split())
+    return text if len(text) <= _MAX_REASON else text[:_MAX_REASON].rstrip() + "…"
 
 
 def _status_phrase(code: int) -> str:

@@ -86,6 +86,12 @@ def address_kind(address: str) -> str | None:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # 6to4 (2002::/16) is delivered to the IPv4 address it carries: judged as that address.
+        if ip.sixtofour is not None and address_kind(str(ip.sixtofour)):
+            return address_kind(str(ip.sixtofour))
+        if ip.is_site_local:            # fec0::/10: deprecated, yet still routed inside a site
+            return "private"
     if ip.is_loopback:
         return "loopback"
     if ip.is_link_local:
@@ -137,9 +143,11 @@ class Guard:
     def check(self, host: str, address: str) -> None:
         kind = address_kind(address)
         if kind and not self.allow_private:
+            from bot.urls import display_url      # the feed URL's password and ?key= never go in an error
+
             raise AddressRefused(
-                f"refused to fetch from {host} ({address}, a {kind} address): feed {self.origin} is on a public "
-                "address, so it may not lead into a private network; set AUTOPOST_ALLOW_PRIVATE_NETWORKS=true "
+                f"refused to fetch from {host} ({address}, a {kind} address): feed {display_url(self.origin)} is on "
+                "a public address, so it may not lead into a private network; set AUTOPOST_ALLOW_PRIVATE_NETWORKS=true "
                 "if this is intended")
 
 
@@ -149,7 +157,7 @@ def _in_private_space(host: str) -> bool:
     except ValueError:
         pass
     try:
-        return any(address_kind(a) for a in NETWORK.resolve(host, 0))
+        return any(address_kind(a) for a in resolve(host, 0))
     except OSError:
         return False
 
@@ -311,7 +319,7 @@ def dial_checked(host: str, port: int, guard: Guard, timeout: float | None, sour
     AAAA first on a host without IPv6), and the very address checked is the one connected to.
     Raises ``socket.gaierror``, ``AddressRefused`` or the dial's ``OSError``.
     """
-    addresses = NETWORK.resolve(host, port)
+    addresses = resolve(host, port)
     for address in addresses:
         guard.check(host, address)
     error: OSError = OSError(f"{host} has no address")
@@ -324,6 +332,38 @@ def dial_checked(host: str, port: int, guard: Guard, timeout: float | None, sour
         watch(sock)
         return sock
     raise error
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """``NETWORK.resolve``, within the deadline of the exchange in flight.
+
+    The watchdog cuts sockets, and a name lookup has none: a resolver that does not answer held
+    the poll for as long as the system's resolver retries (seconds per server and attempt), past
+    the deadline and past Ctrl-C. The lookup runs in a thread of its own that the exchange stops
+    waiting for; it ends when the resolver gives up. Raises ``socket.timeout`` when the deadline
+    passes (the exchange is then expired: ``deadline()`` says so).
+    """
+    exchange = _current()
+    if exchange is None:
+        return NETWORK.resolve(host, port)
+    done = threading.Event()
+    outcome: list[Any] = []
+
+    def lookup() -> None:
+        try:
+            outcome.append(NETWORK.resolve(host, port))
+        except BaseException as exc:  # noqa: BLE001  (handed to the waiting exchange)
+            outcome.append(exc)
+        done.set()
+
+    threading.Thread(target=lookup, name="http-resolve", daemon=True).start()
+    while not done.wait(min(0.1, max(exchange.due - time.monotonic(), 0.001))):
+        if exchange.expired or time.monotonic() >= exchange.due:   # the deadline, or autopost stopping
+            exchange.expire()
+            raise socket.timeout(f"no address for {host} within the deadline")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
 
 
 def check_reused(host: str, sock: socket.socket) -> None:
