@@ -1114,9 +1114,12 @@ def issue18_report(results: dict, lines: list[str], target) -> None:
                f"< {T_SCALE_WALL_S:g} s", sc["wall_s"] < T_SCALE_WALL_S)
         target(f"{sc['feeds']:,} unchanged feeds: our CPU per feed", fmt(sc["cpu_ms_per_feed"], " ms", 3),
                f"< {T_SCALE_CPU_MS:g} ms", sc["cpu_ms_per_feed"] < T_SCALE_CPU_MS)
-        grown = sc["rss_after_each_cycle_mb"][-1] - sc["rss_after_each_cycle_mb"][0]
-        target(f"VmRSS over {sc['feeds']:,}-feed cycles (first to last)", fmt(grown, " MB"),
-               f"< {T_RSS_GROWTH:g} MB", grown < T_RSS_GROWTH if len(sc["rss_after_each_cycle_mb"]) > 1 else None)
+        # The first cycle warms what a service keeps (the worker pool and its connections, the
+        # ledger's page cache, interned URLs): flat means no growth from the second cycle on.
+        after = sc["rss_after_each_cycle_mb"]
+        grown = after[-1] - after[1] if len(after) > 2 else after[-1] - after[0]
+        target(f"VmRSS over {sc['feeds']:,}-feed cycles (second to last)", fmt(grown, " MB"),
+               f"< {T_RSS_GROWTH:g} MB", grown < T_RSS_GROWTH if len(after) > 1 else None)
     r = results.get("rss_growth")
     if r and results.get("issue18_only"):
         target(f"RSS growth, 100 -> {r['polls']} unchanged polls of one feed", fmt(r["growth_mb"], " MB"),
@@ -1317,7 +1320,7 @@ def issue18_only(args, quick: bool) -> int:
             results["changed_feed"] = bench_changed_feed(server, tmp, 5 if quick else 15)
             n_feeds = 2000 if quick else T_SCALE_FEEDS
             say(f"[{time.perf_counter() - started:5.1f}s] {n_feeds:,} unchanged feeds")
-            results["scale"] = bench_scale(server, tmp, n_feeds, 2 if quick else 3)
+            results["scale"] = bench_scale(server, tmp, n_feeds, 3 if quick else 4)
             say(f"[{time.perf_counter() - started:5.1f}s] memory over unchanged polls of one feed")
             results["rss_growth"] = bench_rss_growth(server, tmp, 2000 if quick else 10_000, validators=True)
     finally:
