@@ -559,7 +559,8 @@ def _check_feeds(settings: Settings, store: Store) -> bool:
         known = store.feed_state(url)
         try:
             result = feeds.fetch(real, FeedState(url=url, etag=known.etag, last_modified=known.last_modified),
-                                 timeout=settings.request_timeout, max_bytes=settings.max_feed_bytes)
+                                 timeout=settings.request_timeout, max_bytes=settings.max_feed_bytes,
+                                 allow_private_networks=settings.allow_private_networks)
             if result.body is None:
                 print(f"feed {url}: OK, not modified since the last poll ({_when(known.last_polled_at)})")
                 continue

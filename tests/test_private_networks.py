@@ -136,3 +136,16 @@ def test_every_checked_address_is_tried_in_turn(feed_server, monkeypatch):
     monkeypatch.setattr(http.NETWORK, "dial", dial)
     assert fetch(feed_server.url(), None, timeout=2).status == 200
     assert tried == ["127.0.0.2", "127.0.0.1"]
+
+
+def test_check_follows_allow_private_networks_as_the_service_does(tmp_path, feed_server, public_blog):
+    """A feed the service may poll (redirected into the LAN, allowed) is one `check` reports OK,
+    also when the ledger knows it and check asks conditionally."""
+    feed_server.redirect("/feed.xml", feed_server.url("/internal.xml"))
+    feed_server.serve("/internal.xml", rss_feed([{"title": "Hello", "link": "https://blog.example.com/hello/"}]))
+    env = str(write_env(tmp_path / "autopost.env", AUTOPOST_FEEDS=public_url(feed_server),
+                        AUTOPOST_DB=str(tmp_path / "ledger.db"), AUTOPOST_ALLOW_PRIVATE_NETWORKS="true"))
+    assert run_cli("--env-file", env, "poll").code == 0
+    result = run_cli("--env-file", env, "check")
+    assert "refused" not in result.out, result.out
+    assert f"feed {public_url(feed_server)}: OK" in result.out
