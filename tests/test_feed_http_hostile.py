@@ -23,10 +23,10 @@ from bot.feed_http import FeedClient
 from bot.feeds import FeedError, fetch
 from bot.models import FeedState
 from tests.fakes.feed import rss_feed
+from tests.test_private_networks import PUBLIC, public_blog  # noqa: F401  (fixture)
 from tests.test_feed_http import (BODY, CERT, Request, _poller, _tls_server_context, answer, conditional,  # noqa: F401
                                   raw_server)
 
-PUBLIC = "93.184.215.14"
 
 
 class Scripted:
@@ -103,24 +103,6 @@ def feed_error(url: str, timeout: float = 5, **kwargs) -> str:
         fetch(url, None, timeout=timeout, allow_private_networks=kwargs.pop("allow_private_networks", True), **kwargs)
     assert time.monotonic() - started < timeout + 1
     return str(caught.value)
-
-
-@pytest.fixture
-def public_blog(monkeypatch):
-    """blog.example resolves to a public address routed to 127.0.0.1 (as in test_private_networks.py)."""
-    dialled: list[str] = []
-    real_resolve, real_dial = http.NETWORK.resolve, http.NETWORK.dial
-
-    def resolve(host: str, port: int) -> list[str]:
-        return {"blog.example": [PUBLIC], "intranet.example": ["10.0.0.5"]}.get(host) or real_resolve(host, port)
-
-    def dial(address: str, port: int, *args):
-        dialled.append(address)
-        return real_dial("127.0.0.1" if address == PUBLIC else address, port, *args)
-
-    monkeypatch.setattr(http.NETWORK, "resolve", resolve)
-    monkeypatch.setattr(http.NETWORK, "dial", dial)
-    return dialled
 
 
 def redirect_to(location: str) -> bytes:
