@@ -9,6 +9,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any, Mapping
 
 from bot.platforms.registry import CONSOLE, NETWORKS, PLATFORM_NAMES
@@ -134,6 +135,13 @@ def read_env_file(path: Path) -> dict[str, str]:
     return {key: value for key, value, _ in read_env_bindings(path)}
 
 
+# "http:/host/feed", "https:blog/feed": a URL scheme without its two slashes.
+_MISSING_SLASH = lazy(r"(?i)^((?:https?|file):)(?!//)")
+# Anything that starts like a URL ("mysql://", "postgresql:/", "postgresq://").
+_URL_LIKE = lazy(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+
+MAX_ENV_FILE_BYTES = 1024 * 1024
+
 _OPENING_QUOTE = lazy(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(['\"])")
 
 
@@ -145,7 +153,14 @@ def read_env_bindings(path: Path) -> list[tuple[str, str, int]]:
 
     variable = "--env-file"
     try:
-        raw = path.read_bytes()
+        # Not /dev/zero, not a FIFO that never ends: an env file is a regular file of a few KB.
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise ConfigError(variable, f"env file {path} is not a regular file")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_ENV_FILE_BYTES + 1)
+        if len(raw) > MAX_ENV_FILE_BYTES:
+            raise ConfigError(variable, f"env file {path} is larger than {MAX_ENV_FILE_BYTES // 1024 // 1024} MB: "
+                                        "not an env file")
     except FileNotFoundError:
         raise ConfigError(variable, f"env file {path} does not exist") from None
     except IsADirectoryError:
@@ -173,8 +188,12 @@ def read_env_bindings(path: Path) -> list[tuple[str, str, int]]:
             where = f"{path}, line {binding.original.line}"
             quoted = _OPENING_QUOTE.match(binding.original.string)
             if quoted:
-                raise ConfigError(variable, f"{where}: the value of {quoted.group(1)} opens a quote "
-                                            f"({quoted.group(2)}) that is never closed")
+                name, mark = quoted.group(1), quoted.group(2)
+                if mark in binding.original.string[quoted.end():].rstrip("\n"):
+                    raise ConfigError(variable, f"{where}: the value of {name} has text after its closing "
+                                                f"quote ({mark}); put the whole value inside the quotes")
+                raise ConfigError(variable, f"{where}: the value of {name} opens a quote "
+                                            f"({mark}) that is never closed")
             raise ConfigError(variable, f"{where}: not a KEY=value line")
         if binding.key is not None:
             bindings.append((binding.key, binding.value or "", binding.original.line))
@@ -235,7 +254,8 @@ def _relative_to(env_file: Path, variable: str, value: str) -> str:
         return value
 
     def moved(item: str) -> str:
-        if "://" in item or os.path.isabs(os.path.expanduser(item)):
+        # A URL, or a mistyped one (http:/…) that settings_from refuses: not a path to move.
+        if "://" in item or _MISSING_SLASH.match(item) or os.path.isabs(os.path.expanduser(item)):
             return item
         return os.path.join(folder, item)
 
@@ -285,10 +305,17 @@ def settings_from(values: Mapping[str, str], env_file: Path | None = None, *,
     if not feeds:
         raise ConfigError("AUTOPOST_FEEDS", "is required: one or more feed URLs or file paths, "
                                             "separated by commas or spaces")
-    for feed in feeds:
+    for number, feed in enumerate(feeds, start=1):
+        scheme = _MISSING_SLASH.match(feed)
+        if scheme:
+            # Read as a file path it would be shown and stored whole, a password included: never echoed.
+            raise ConfigError("AUTOPOST_FEEDS", f"feed {number} starts with {scheme.group(1)!r} but not "
+                                                f"{scheme.group(1) + '//'!r}: a URL needs two slashes")
         if "://" in feed and not feed.lower().startswith(("http://", "https://", "file://")):
             raise ConfigError("AUTOPOST_FEEDS", f"{display_url(feed)!r} is neither an http(s) URL nor a file path")
         problem = url_problem(feed) if "://" in feed else None
+        if not problem and feed.lower().startswith(("http://", "https://")) and not urlsplit(feed).hostname:
+            problem = "has no host name"
         if problem:
             raise ConfigError("AUTOPOST_FEEDS", f"{display_url(feed)!r} {problem}")
 
@@ -424,11 +451,17 @@ def _platforms(values: Mapping[str, str], raw: str, require_credentials: bool = 
 
 def _ledger_settings(value: str) -> dict[str, Any]:
     """AUTOPOST_DB: a SQLite file (db_path), or a PostgreSQL URL (db_url; its password is a secret)."""
+    if _URL_LIKE.match(value) and not value.startswith(("postgresql://", "postgres://")):
+        # A misspelt scheme would be taken for a file name, and a file name is shown whole.
+        raise ConfigError("AUTOPOST_DB", "looks like a URL but is not a postgresql:// one; give a SQLite file "
+                                         "path or postgresql://user:password@host/database")
     if value.startswith(("postgresql://", "postgres://")):
         # Checked here, not by the driver, whose error would quote the URL with its password.
         # Several hosts (h1:5432,h2:5432) are libpq's own syntax, which urlsplit cannot read.
         netloc = value.partition("://")[2].split("/", 1)[0]
         problem = None if "," in netloc.rpartition("@")[2] else url_problem(value)
+        if not problem and re.search(r"%(?![0-9A-Fa-f]{2})", value):
+            problem = "has a % that is not followed by two hex digits (write a literal % as %25)"
         if problem:
             raise ConfigError("AUTOPOST_DB", f"the PostgreSQL URL {problem}")
         return {"db_url": value}

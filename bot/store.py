@@ -408,9 +408,9 @@ class Store:
         if self.read_only:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version < SCHEMA_VERSION:
-                raise StorageError(f"the ledger {self.path} is from an older autopost and cannot be upgraded "
-                                   "while it is read-only; run a command that writes (`autopost poll`) with "
-                                   "write access once")
+                raise StorageError(f"the ledger {self.path} is from an older autopost (schema {version}, this "
+                                   f"one reads {SCHEMA_VERSION}); this command only reads it, so run one that "
+                                   "writes (`autopost poll`) once to upgrade it")
             return
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode = WAL")

@@ -282,3 +282,49 @@ def test_an_env_file_that_is_a_directory_says_so(tmp_path):
     result = run_cli("--env-file", str(tmp_path), "status")
     assert result.code == 2
     assert f"env file {tmp_path} is a directory, not a file" in result.err
+
+
+@pytest.mark.parametrize("variable, value, expected", [
+    # read as a file path, these were shown and stored whole, the password included
+    ("AUTOPOST_FEEDS", "http:/u:FSECRET@127.0.0.1/feed", "feed 1 starts with 'http:' but not 'http://'"),
+    ("AUTOPOST_FEEDS", "a.xml https:u:FSECRET@blog.example/feed", "feed 2 starts with 'https:' but not 'https://'"),
+    ("AUTOPOST_FEEDS", "http://u:FSECRET@/feed", "has no host name"),
+    ("AUTOPOST_DB", "postgresql:/u:FSECRET@db.example/autopost", "looks like a URL but is not a postgresql:// one"),
+    ("AUTOPOST_DB", "mysql://u:FSECRET@db.example/autopost", "looks like a URL but is not a postgresql:// one"),
+    ("AUTOPOST_DB", "postgres://u:FSE%zzCRET@db.example/autopost", "% that is not followed by two hex digits"),
+])
+def test_a_mistyped_url_is_a_configuration_error_that_never_shows_its_password(tmp_path, variable, value, expected):
+    values = {"AUTOPOST_FEEDS": "f.xml", "AUTOPOST_DB": str(tmp_path / "l.db"), variable: value}
+    env = write_env(tmp_path / "a.env", **values)
+    result = run_cli("--env-file", str(env), "status")
+    assert result.code == 2
+    assert f"{variable}: " in result.err and expected in result.err
+    assert "FSECRET" not in result.out + result.err and "CRET" not in result.out + result.err
+    assert not (tmp_path / "l.db").exists()
+
+
+def test_an_env_file_that_never_ends_is_refused_without_reading_it(tmp_path):
+    import os
+
+    fifo = tmp_path / "env-fifo"
+    os.mkfifo(fifo)                                  # opening it for reading would wait for a writer forever
+    for path in (fifo, Path("/dev/zero")):
+        result = run_cli("--env-file", str(path), "status")
+        assert result.code == 2
+        assert f"env file {path} is not a regular file" in result.err
+
+
+def test_an_env_file_of_many_megabytes_is_refused(tmp_path):
+    env = tmp_path / "a.env"
+    env.write_bytes(b"# " + b"x" * (2 * 1024 * 1024) + b"\n")
+    result = run_cli("--env-file", str(env), "status")
+    assert result.code == 2 and "is larger than 1 MB: not an env file" in result.err
+
+
+def test_text_after_a_closing_quote_is_named_as_such(tmp_path):
+    env = tmp_path / "a.env"
+    env.write_text('AUTOPOST_FEEDS=f.xml\nTWITTER_API_KEY="CLOSED"TRAILSECRET\n')
+    result = run_cli("--env-file", str(env), "status")
+    assert result.code == 2
+    assert 'line 2: the value of TWITTER_API_KEY has text after its closing quote (")' in result.err
+    assert "SECRET" not in result.err and "CLOSED" not in result.err

@@ -259,3 +259,15 @@ def test_the_ledger_keeps_the_feeds_language_and_compose_carries_it(store, clock
     assert store.find_post("https://blog.example.com/1/").language == "de-DE"
     assert compose(stored["guid-1"], "bluesky").language == "de-DE"
     assert compose(stored["guid-2"], "bluesky").language == ""
+
+
+def test_status_on_an_older_ledger_says_a_writing_command_upgrades_it(tmp_path):
+    from tests.conftest import run_cli, write_env
+
+    _ledger_at_version_5(tmp_path / "old.db", [(FEED, None)])
+    env = write_env(tmp_path / "a.env", AUTOPOST_FEEDS=FEED, AUTOPOST_DB=str(tmp_path / "old.db"))
+    result = run_cli("--env-file", str(env), "status")
+    assert result.code == 1
+    assert "is from an older autopost (schema 5, this one reads" in result.err
+    assert "this command only reads it, so run one that writes (`autopost poll`) once to upgrade it" in result.err
+    assert "read-only" not in result.err               # the file is writable: status only opens it so
