@@ -245,7 +245,7 @@ def _transport_problem(exc: Exception, timeout: float) -> str | None:
     if isinstance(exc, OSError) and exc.errno is not None and exc.strerror:
         return f"cannot connect: {_connection_reason(exc)}"
     if isinstance(exc, http.client.HTTPException):
-        return f"the server's answer is not valid HTTP ({exc.__class__.__name__})"
+        return f"the server's answer is not valid HTTP ({_http_fault(exc)})"
     if isinstance(exc, ProxyRefused):
         return f"cannot connect: {exc}"
     if isinstance(exc, OSError):               # a proxy's refusal of the tunnel quotes its reason phrase
@@ -297,6 +297,18 @@ def _result(url: str, state: FeedState | None, body: bytes, *, status: int, etag
     return FetchResult(url=url, status=status, body=None if unchanged else body, etag=etag,
                        last_modified=last_modified, body_hash=body_hash, content_type=content_type,
                        final_url=final_url)
+
+
+def _http_fault(exc: Exception) -> str:
+    import http.client
+
+    if isinstance(exc, http.client.UnknownProtocol):
+        return f"unknown protocol {_far_words(str(exc))}"
+    if isinstance(exc, http.client.BadStatusLine):      # its text is whatever the server sent first
+        return "its first line is not an HTTP/1.x status line"
+    if isinstance(exc, http.client.LineTooLong):
+        return "a header line is too long"
+    return _far_words(str(exc)) or exc.__class__.__name__      # "got more than 100 headers"
 
 
 def _far_words(text: str) -> str:

@@ -114,10 +114,21 @@ class Network:
 
     def dial(self, address: str, port: int, timeout: float | None,
              source_address: Any = None, socket_options: Any = None) -> socket.socket:
-        from urllib3.util import connection
-
-        return connection.create_connection((address, port), timeout, source_address=source_address,
-                                            socket_options=socket_options)
+        # The address is one the guard checked: no name to resolve, so no urllib3 to import for it.
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+            if timeout is not None:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect((address, port))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
 
 NETWORK = Network()

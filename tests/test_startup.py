@@ -68,3 +68,23 @@ def test_preview_still_shows_every_network_of_the_sample(preview):
     for network in ("twitter", "linkedin", "facebook", "mastodon", "bluesky", "instagram"):
         assert f"── {network} (" in preview["out"]
     assert "X cost (estimate" in preview["out"]
+
+
+FETCH_PROBE = """
+import json, sys
+from bot import feeds
+result = feeds.fetch(sys.argv[1], None, timeout=5)
+print(json.dumps({"status": result.status, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_fetching_a_feed_over_http_loads_no_http_library(feed_server):
+    """Feed fetches (`check`, `preview` of a URL, the poller) need no requests and no urllib3:
+    those are the network APIs' (and importing them costs every such command tens of ms)."""
+    feed_server.serve("/feed.xml", SAMPLE.read_bytes())
+    result = subprocess.run([sys.executable, "-c", FETCH_PROBE, feed_server.url()], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)
+    assert facts["status"] == 200
+    assert {"requests", "urllib3", "feedparser"}.isdisjoint(facts["modules"])
