@@ -306,7 +306,9 @@ def hashtags(categories: Iterable[str], *, limit: int, extra: Iterable[str] = ()
             return          # the owner's own AUTOPOST_HASHTAGS_EXTRA are never "defaults"
         name = _camel_case(raw)
         key = name.casefold()
-        if not name or name.replace("_", "").isdigit() or not name.strip("_") \
+        # A tag needs a letter: digits alone are not one on the networks, and marks alone (a
+        # variation selector) show nothing after the "#".
+        if not any(unicodedata.category(char)[0] == "L" for char in name) \
                 or len(name) > HASHTAG_MAX_CHARS or key in seen:
             return
         seen.add(key)

@@ -301,6 +301,8 @@ def test_mentions_escaped_on_linkedin():
     (["adwords_api", "adwords-api", "Google_Ads-API"], {}, ["#AdwordsApi", "#GoogleAdsAPI"]),
     (["__", "_2024_", "web_"], {}, ["#Web"]),
     (["adwords_api"], {"text": "About #adwords_api"}, []),
+    # marks alone (a variation selector, a combining accent) show nothing after the "#"
+    (["\ufe0f", "\u0301\u0301", "2\ufe0f", "e\u0301"], {}, ["#É"]),
 ])
 def test_hashtags(categories, kwargs, expected):
     kwargs = {"limit": 3, **kwargs}
