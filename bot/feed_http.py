@@ -30,10 +30,10 @@ import http.client
 import os
 import select
 import socket
+import threading
 import ssl
 import zlib
 from collections import OrderedDict
-from functools import lru_cache
 from typing import Any, Iterator
 from urllib.parse import quote, unquote, urlsplit
 
@@ -148,12 +148,7 @@ class FeedClient:
     def __init__(self) -> None:
         import urllib.request
 
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        if not bundle:
-            import certifi
-
-            bundle = certifi.where()
-        self._tls = _tls_context(bundle)
+        self._bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
         self._proxies = {scheme: proxy for scheme, proxy in urllib.request.getproxies().items() if scheme != "no"}
         self._netrc = os.path.exists(os.environ.get("NETRC") or os.path.expanduser("~/.netrc"))
         from bot.logs import register_secrets
@@ -265,11 +260,11 @@ class FeedClient:
                                    "give HTTPS_PROXY the proxy's http:// address")
             if scheme == "https":
                 connection = http.client.HTTPSConnection(proxy_parts.hostname or "", proxy_port, timeout=timeout,
-                                                         context=self._tls)
+                                                         context=self._tls())
                 connection.set_tunnel(host, port, headers=_proxy_credentials(proxy_parts))
             elif proxy_scheme == "https":
                 connection = http.client.HTTPSConnection(proxy_parts.hostname or "", proxy_port, timeout=timeout,
-                                                         context=self._tls)
+                                                         context=self._tls())
             else:
                 connection = http.client.HTTPConnection(proxy_parts.hostname or "", proxy_port, timeout=timeout)
             # The proxy makes the connection: the guard does not apply (README), the deadline does.
@@ -277,12 +272,15 @@ class FeedClient:
             connection.response_class = _Response
             return connection
         if scheme == "https":
-            connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._tls)
+            connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._tls())
         else:
             connection = http.client.HTTPConnection(host, port, timeout=timeout)
         connection._create_connection = _guarded_dial  # type: ignore[attr-defined]
         connection.response_class = _Response
         return connection
+
+    def _tls(self) -> ssl.SSLContext:
+        return _tls_context(self._bundle)
 
     def _proxy_for(self, url: str) -> str | None:
         if not self._proxies:
@@ -294,13 +292,31 @@ class FeedClient:
         return select_proxy(url, self._proxies)
 
 
-@lru_cache(maxsize=4)
-def _tls_context(bundle: str) -> ssl.SSLContext:
-    """One context per CA bundle for the whole process: loading a bundle costs milliseconds, and a
-    context may serve every thread."""
-    if os.path.isdir(bundle):
-        return ssl.create_default_context(capath=bundle)
-    return ssl.create_default_context(cafile=bundle)
+_tls_contexts: dict[str | None, ssl.SSLContext] = {}
+_tls_lock = threading.Lock()
+
+
+def _tls_context(bundle: str | None) -> ssl.SSLContext:
+    """One context per CA bundle for the whole process, made at the first https connection.
+
+    Loading a bundle costs milliseconds and megabytes, and a context serves every thread. Under
+    a lock: the service starts a poll of every feed at once, and a hundred threads missing a
+    cache together loaded a hundred bundles (tens of MB at start)."""
+    context = _tls_contexts.get(bundle)
+    if context is None:
+        with _tls_lock:
+            context = _tls_contexts.get(bundle)
+            if context is None:
+                if bundle is None:
+                    import certifi           # requests' own default
+
+                    context = ssl.create_default_context(cafile=certifi.where())
+                elif os.path.isdir(bundle):
+                    context = ssl.create_default_context(capath=bundle)
+                else:
+                    context = ssl.create_default_context(cafile=bundle)
+                _tls_contexts[bundle] = context
+    return context
 
 
 def _guarded_dial(address: tuple[str, int], timeout: float | None, source_address: Any = None) -> socket.socket:

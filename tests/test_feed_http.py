@@ -399,3 +399,33 @@ def test_a_304_that_names_an_encoding_it_does_not_use_is_still_unchanged(raw_ser
     server = raw_server(lambda request: answer(304, headers={"ETag": '"v1"', "Content-Encoding": "br"}))
     state = FeedState(url=server.url(), etag='"v1"', body_hash="abc")
     assert fetch(server.url(), state, timeout=5, allow_private_networks=True).status == 304
+
+
+def test_the_ca_bundle_is_loaded_once_however_many_workers_start_together(monkeypatch):
+    """The service starts a poll of every feed at once; each worker's first https connection
+    asks for the TLS context at the same moment. One bundle is loaded, not one per worker (a
+    hundred of them were tens of MB and seconds of CPU at start)."""
+    import bot.feed_http as feed_http
+
+    made = []
+    real = ssl.create_default_context
+
+    def slow_context(*args, **kwargs):
+        made.append(kwargs)
+        import time
+
+        time.sleep(0.05)                     # loading a real bundle takes a while: the race is open
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", slow_context)
+    monkeypatch.setattr(feed_http, "_tls_contexts", {})
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(CERT))
+    clients = [feed_http.FeedClient() for _ in range(30)]
+    assert made == []                        # a client of plain-http feeds never needs one
+    contexts = []
+    threads = [threading.Thread(target=lambda c=client: contexts.append(c._tls())) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 1 and len({id(context) for context in contexts}) == 1
