@@ -78,7 +78,9 @@ _HTML_ELEMENTS = frozenset(
     "table tbody td textarea tfoot th thead time tr tt u ul var video".split())
 # In the UTF-8 bytes: a C1 control (U+0080-U+009F), or a Latin-1 character that can lead a UTF-8
 # sequence (U+00C2-U+00F4) followed by one that can continue it (U+0080-U+00BF).
-_C1_OR_LATIN1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]|\xc3[\x82-\xb4]\xc2[\x80-\xbf]")
+# Written to begin with the one byte every match holds, \xc2, so the engine scans for it at C speed:
+# the plain alternation \xc2[\x80-\x9f]|\xc3[\x82-\xb4]\xc2[\x80-\xbf] took 2 ms over a 267 KB feed.
+_C1_OR_LATIN1_UTF8 = re.compile(rb"\xc2(?:[\x80-\x9f]|(?<=\xc3[\x82-\xb4]\xc2)[\x80-\xbf])")
 _URIFIXER = lazy("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")   # feedparser/urls.py
 _RFC822 = lazy(r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?\d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov"
                r"|Dec) \d{4} \d{2}:\d{2}:\d{2} (?:GMT|UTC|UT|Z|[+-]\d{4})")

@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot import fastparse, feeds
 from tests.parse_routes import from_fast_route
@@ -250,3 +252,13 @@ def test_dates_are_read_by_email_utils_own_parser():
     import email.utils
 
     assert fastparse.parsedate_tz is email.utils.parsedate_tz
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from([b"\xc2", b"\xc3", b"\x80", b"\x9f", b"\xa0", b"\xb4", b"\xb5", b"\x82", b"\xbf",
+                                 b"a", b"\xc0"]), max_size=14).map(b"".join))
+def test_the_c1_and_latin1_check_finds_exactly_what_its_plain_form_finds(text):
+    import re
+
+    plain = re.compile(rb"\xc2[\x80-\x9f]|\xc3[\x82-\xb4]\xc2[\x80-\xbf]")
+    assert bool(fastparse._C1_OR_LATIN1_UTF8.search(text)) == bool(plain.search(text))
