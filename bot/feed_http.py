@@ -14,6 +14,8 @@ What the feed fetch needs of a client, and only that:
 * keep-alive per worker (one client per thread: it is not thread-safe), with a connection that
   the server closed while idle noticed before use, and a request that finds it closed anyway
   sent once more on a new connection (a GET may be repeated);
+* answers read strictly (``_Response``): interim 1xx answers skipped, a body cut short or
+  framed two ways refused, so a broken answer is never taken for a whole feed;
 * ``gzip`` and ``deflate`` bodies decoded as they stream, in bounded steps, so the body
   limit applies to decoded bytes and a small bomb never expands in memory at once;
 * what requests would take from the environment, taken once as requests takes it: proxies
@@ -30,8 +32,8 @@ import http.client
 import os
 import select
 import socket
-import threading
 import ssl
+import threading
 import zlib
 from collections import OrderedDict
 from typing import Any, Iterator
