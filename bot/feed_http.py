@@ -246,38 +246,36 @@ class FeedClient:
 
     def _connect(self, scheme: str, host: str, port: int, proxy: str | None,
                  timeout: float) -> http.client.HTTPConnection:
-        connection: http.client.HTTPConnection
+        dial = _guarded_dial
+        tls = scheme == "https"
+        tunnel: tuple[str, int, dict[str, str] | None] | None = None
         if proxy:
             proxy_parts = urlsplit(_with_scheme(proxy))
             proxy_scheme = proxy_parts.scheme.lower()
-            proxy_port = proxy_parts.port or (443 if proxy_scheme == "https" else 80)
             shown = f"{proxy_scheme}://{_host_port(proxy_parts.hostname or '', proxy_parts.port)}"
             # Never plain HTTP, and its Proxy-Authorization, to a proxy the owner named otherwise.
             if proxy_scheme not in ("http", "https"):
                 raise ProxyRefused(f"the proxy {shown} is not an http:// or https:// proxy, "
                                    "the only kinds feed polls use")
-            if scheme == "https" and proxy_scheme == "https":
+            if tls and proxy_scheme == "https":
                 # A tunnel inside TLS to the proxy is beyond http.client: its CONNECT would go in clear.
                 raise ProxyRefused(f"https feeds cannot go through an https:// proxy ({shown}); "
                                    "give HTTPS_PROXY the proxy's http:// address")
-            if scheme == "https":
-                connection = http.client.HTTPSConnection(proxy_parts.hostname or "", proxy_port, timeout=timeout,
-                                                         context=self._tls())
-                connection.set_tunnel(host, port, headers=_proxy_credentials(proxy_parts))
-            elif proxy_scheme == "https":
-                connection = http.client.HTTPSConnection(proxy_parts.hostname or "", proxy_port, timeout=timeout,
-                                                         context=self._tls())
-            else:
-                connection = http.client.HTTPConnection(proxy_parts.hostname or "", proxy_port, timeout=timeout)
             # The proxy makes the connection: the guard does not apply (README), the deadline does.
-            connection._create_connection = _watched_dial  # type: ignore[attr-defined]
-            connection.response_class = _Response
-            return connection
-        if scheme == "https":
+            dial = _watched_dial
+            if tls:                                          # an https feed: TLS to it inside a CONNECT tunnel
+                tunnel = (host, port, _proxy_credentials(proxy_parts))
+            host = proxy_parts.hostname or ""
+            port = proxy_parts.port or (443 if proxy_scheme == "https" else 80)
+            tls = tls or proxy_scheme == "https"           # an https proxy of plain-http feeds: TLS to it
+        connection: http.client.HTTPConnection
+        if tls:
             connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._tls())
         else:
             connection = http.client.HTTPConnection(host, port, timeout=timeout)
-        connection._create_connection = _guarded_dial  # type: ignore[attr-defined]
+        if tunnel:
+            connection.set_tunnel(tunnel[0], tunnel[1], headers=tunnel[2])
+        connection._create_connection = dial  # type: ignore[attr-defined]
         connection.response_class = _Response
         return connection
 
