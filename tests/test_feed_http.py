@@ -429,3 +429,73 @@ def test_the_ca_bundle_is_loaded_once_however_many_workers_start_together(monkey
     for thread in threads:
         thread.join()
     assert len(made) == 1 and len({id(context) for context in contexts}) == 1
+
+
+class TunnelProxy:
+    """An HTTP proxy that answers CONNECT and then relays bytes both ways, as a real one does."""
+
+    def __init__(self):
+        self.connects: list[tuple[str, dict[str, str]]] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
+
+    def _tunnel(self, client: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = client.recv(4096)
+            if not data:
+                return
+            head += data
+        lines = head.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+        headers = dict(line.split(": ", 1) for line in lines[1:])
+        self.connects.append((lines[0], headers))
+        port = int(lines[0].split()[1].rsplit(":", 1)[1])
+        upstream = socket.create_connection(("127.0.0.1", port))
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        def pipe(source: socket.socket, sink: socket.socket) -> None:
+            try:
+                while data := source.recv(65536):
+                    sink.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for sock in (source, sink):
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+        pipe(client, upstream)
+
+
+def test_an_https_feed_goes_through_an_http_proxy_in_a_tunnel_with_tls_inside(raw_server, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(CERT))
+    server = raw_server(conditional, _tls_server_context())
+    proxy = TunnelProxy()
+    monkeypatch.setenv("HTTPS_PROXY", f"http://squid:p%40ss@127.0.0.1:{proxy.port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    try:
+        result = fetch(f"https://localhost:{server.port}/feed.xml", None, timeout=5)
+    finally:
+        proxy.close()
+    assert result.body == BODY
+    [(line, headers)] = proxy.connects
+    assert line == f"CONNECT localhost:{server.port} HTTP/1.0"
+    assert headers["Proxy-Authorization"] == "Basic " + base64.b64encode(b"squid:p@ss").decode()
+    [request] = server.requests                       # the GET itself travelled inside the TLS tunnel
+    assert request.target == "/feed.xml" and "Proxy-Authorization" not in request.headers
