@@ -35,7 +35,6 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -139,7 +138,7 @@ def seed_feeds(db: Path, server, urls: list[str]) -> None:
 
     for fid, url in enumerate(urls):
         body = base.feed_body(fid, server.gen, FEED_ENTRIES, server.t0)
-        posts = [replace(p, feed_url=url, key=rename(p.key, fid), url=rename(p.url, fid),
+        posts = [p._replace(feed_url=url, key=rename(p.key, fid), url=rename(p.url, fid),
                          image_url=rename(p.image_url, fid), feed_title=f"Bench Blog {fid}") for p in template]
         store.record_entries(url, FetchResult(url=url, status=200, body=body,
                                               etag=base.feed_etag(fid, server.gen, FEED_ENTRIES),

@@ -403,14 +403,13 @@ def bench_cycles(server: FeedServerProc, n_feeds: int, tmp: Path, *, reps_304: i
         # without fetching or parsing 1,000 bodies: one body is parsed and its posts are renamed
         # for each feed. A sample feed is parsed for real to check the renaming is exact.
         import hashlib
-        from dataclasses import replace
 
         from bot import feeds
 
         def posts_for(fid: int, template) -> list:
             def rename(text):
                 return text.replace("blog0.example.com", f"blog{fid}.example.com") if text else text
-            return [replace(p, feed_url=urls[fid], key=rename(p.key), url=rename(p.url),
+            return [p._replace(feed_url=urls[fid], key=rename(p.key), url=rename(p.url),
                             image_url=rename(p.image_url), feed_title=f"Bench Blog {fid}") for p in template]
 
         template = feeds.parse(feed_body(0, server.gen, ENTRIES, server.t0), feed_url=urls[0]).posts

@@ -17,10 +17,9 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from bot.config import Settings, read_env_file
@@ -40,8 +39,7 @@ class AuthFlowError(AutopostError):
         super().__init__(f"{network}: {message}")
 
 
-@dataclass(frozen=True)
-class Connected:
+class Connected(NamedTuple):
     """What a flow stored: the account it posts as and the variables written."""
 
     network: str

@@ -261,8 +261,6 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_preview(settings: Settings, args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from bot import feeds
 
     candidates = _current_posts(settings)
@@ -286,7 +284,7 @@ def cmd_preview(settings: Settings, args: argparse.Namespace) -> int:
             if name not in settings.platforms:
                 print(f"{name} is not enabled: shown only, autopost posts nothing there "
                       f"(enabled: {', '.join(settings.platforms)})")
-        settings = replace(settings, platforms=names)
+        settings = settings._replace(platforms=names)
     _show_messages(settings, [post])
     _print_notes(settings, post, candidates)
     return 0
@@ -303,8 +301,6 @@ def _print_notes(settings: Settings, post: Post, candidates: Sequence[Post]) -> 
 
 
 def cmd_repost(settings: Settings, args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from bot import feeds
     from bot.delivery import Deliverer
     from bot.app import build_platforms
@@ -319,10 +315,10 @@ def cmd_repost(settings: Settings, args: argparse.Namespace) -> int:
         post = store.find_post(wanted) or _find_in_feeds(settings, None, wanted)
         if post is None:
             raise UsageError(f"{args.url} is neither in the ledger nor in any configured feed")
-        _show_messages(replace(settings, platforms=names), [post])
+        _show_messages(settings._replace(platforms=names), [post])
         return 0
     # No ledger lock: the claim of a delivery is atomic, so a repost can run beside the service.
-    chosen = replace(settings, platforms=names)
+    chosen = settings._replace(platforms=names)
     store = _store(settings)
     post = store.find_post(wanted) or _find_in_feeds(settings, store, wanted)
     if post is None:
@@ -423,8 +419,6 @@ def cmd_skip(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from bot.delivery import Deliverer
     from bot.app import build_platforms, make_alerter, try_verify
     from bot.service import warn_if_env_file_is_readable
@@ -446,7 +440,7 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     for finding in settings.warnings:
         print(f"config: warning: {finding}")
     healthy = _check_feeds(settings, store)
-    settings = replace(settings, platforms=names)
+    settings = settings._replace(platforms=names)
     deliverer = Deliverer(store, settings, build_platforms(settings),
                           on_event=make_alerter(settings) if ledger_exists else None)
     for name in settings.platforms:
@@ -741,14 +735,12 @@ def _print_record(record: PostRecord) -> None:
 
 def _feeds_in_order(settings: Settings, store: Store) -> list[tuple[FeedState, bool]]:
     """(feed state, configured?) in configuration order, then the ledger's feeds no longer configured."""
-    from dataclasses import replace
-
     from bot.urls import display_url
 
     shown = [display_url(url) for url in settings.feeds]      # the ledger keys feeds by this form
     configured = [(store.feed_state(url), True) for url in dict.fromkeys(shown)]
     # A ledger written before feed URLs were masked may still key a feed by its real URL.
-    gone = [(replace(state, url=display_url(state.url)), False) for state in store.feed_states()
+    gone = [(state._replace(url=display_url(state.url)), False) for state in store.feed_states()
             if state.url not in shown]
     return configured + gone
 

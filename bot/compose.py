@@ -13,8 +13,7 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
-from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from bot.models import Message, Post
 from bot.platforms.network import TextRules
@@ -34,8 +33,7 @@ CARD_DESCRIPTION_MAX = 300     # a link card's description: a short teaser, not 
 HASHTAG_MAX_CHARS = 40         # a longer "tag" is a sentence, not a hashtag: dropped
 
 
-@dataclass(frozen=True)
-class ComposeOptions:
+class ComposeOptions(NamedTuple):
     hashtags_max: int = 3
     hashtags_extra: tuple[str, ...] = ()
     utm: str | None = None
@@ -343,8 +341,7 @@ def tagged_url(url: str, utm: str | None, network: str) -> str:
 _FEED_FIELDS = ("title", "summary", "author", "feed_title")
 
 
-@dataclass(frozen=True)
-class _Field:
+class _Field(NamedTuple):
     """A feed value as shown: the kept text, and whether it was cut (then it ends with …)."""
 
     text: str
@@ -538,8 +535,11 @@ def _card_description(summary: str) -> str:
     return ""
 
 
+_DEFAULT_OPTIONS = ComposeOptions()
+
+
 def compose(post: Post, network: str, template: str | None = None,
-            options: ComposeOptions = ComposeOptions(), rules: TextRules | None = None) -> Message:
+            options: ComposeOptions = _DEFAULT_OPTIONS, rules: TextRules | None = None) -> Message:
     """The message ``network`` gets for ``post``: filled template, fitted to the network's limit.
 
     ``rules`` replaces the network's described text rules where an account's own differ

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
-from typing import Any, Mapping
+from types import MappingProxyType
+from typing import Any, Mapping, NamedTuple
 
 from bot.platforms.registry import CONSOLE, NETWORKS, PLATFORM_NAMES
 from bot.urls import display_url, url_secrets
 from bot.patterns import lazy
 from bot.values import (  # noqa: F401  (re-exported: modules and tests import them from here)
-    ConfigError, parse_bool, parse_duration, parse_int, split_list, url_problem,
+    ConfigError, parse_bool, parse_duration, parse_int, repr_without, split_list, url_problem,
 )
 
 # The core's secrets; each network names its own (its description's ``secrets``).
@@ -59,11 +59,10 @@ VARIABLES: tuple[str, ...] = CORE_VARIABLES + _network_variables()
 PREFIXES: tuple[str, ...] = ("AUTOPOST_", *(network.prefix for network in NETWORKS))
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     feeds: tuple[str, ...]
     db_path: Path = Path("autopost.db")
-    db_url: str = field(default="", repr=False)  # AUTOPOST_DB when it is a postgresql:// URL (has a secret)
+    db_url: str = ""  # AUTOPOST_DB when it is a postgresql:// URL (has a secret)
     env_file: Path | None = None
     poll_interval: float = 300.0
     platforms: tuple[str, ...] = ("console",)
@@ -80,7 +79,7 @@ class Settings:
     log_format: str = "text"
 
     # composition
-    templates: Mapping[str, str] = field(default_factory=dict)   # network -> template, only those set
+    templates: Mapping[str, str] = MappingProxyType({})   # network -> template, only those set
     hashtags_max: int = 3
     hashtags_extra: tuple[str, ...] = ()
     utm: str | None = None
@@ -93,16 +92,16 @@ class Settings:
     max_attempts: int = 8
     min_gap: float = 0.0
     reverify_interval: float = 3600.0
-    daily_caps: Mapping[str, int] = field(default_factory=dict)  # network -> cap, only those set
+    daily_caps: Mapping[str, int] = MappingProxyType({})  # network -> cap, only those set
     alert_webhook: str | None = None
     http_listen: tuple[str, int] | None = None   # AUTOPOST_HTTP: /healthz and /metrics; None: off
 
     # network -> that network's settings object (its description's ``parse``), for each network
     # that is enabled or has any of its variables set
-    networks: Mapping[str, Any] = field(default_factory=dict)
+    networks: Mapping[str, Any] = MappingProxyType({})
 
     # What the env file holds that autopost does not read (a misspelt name), one line each.
-    warnings: tuple[str, ...] = field(default=(), compare=False)
+    warnings: tuple[str, ...] = ()
 
     def secrets(self) -> tuple[str, ...]:
         """Every configured secret value, for the log filter that masks them."""
@@ -128,6 +127,9 @@ class Settings:
         from bot.store import masked
 
         return masked(self.db_url)
+
+    def __repr__(self) -> str:
+        return repr_without(self, "db_url", "alert_webhook")
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -288,7 +290,7 @@ def load_settings(env_file: str | None = None, environ: Mapping[str, str] | None
     values.update({k: v for k, v in environ.items() if _is_ours(k)})
     settings = settings_from(values, env_file=path, require_credentials=require_credentials)
     warnings = unknown_variables(bindings, path) if path else ()
-    return replace(settings, warnings=warnings) if warnings else settings
+    return settings._replace(warnings=warnings) if warnings else settings
 
 
 def _is_ours(key: str) -> bool:

@@ -51,7 +51,6 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -79,11 +78,11 @@ PROBLEM_STATES = frozenset({"failed", "blocked", "uncertain"})
 DAY = timedelta(hours=24)
 
 
-@dataclass
 class CycleReport:
     """What one delivery pass did, for exit codes and logs."""
 
-    outcomes: list[tuple[Delivery, str]] = field(default_factory=list)   # (delivery as finished, state)
+    def __init__(self) -> None:
+        self.outcomes: list[tuple[Delivery, str]] = []   # (delivery as finished, state)
 
     @property
     def problems(self) -> list[tuple[Delivery, str]]:
@@ -278,7 +277,7 @@ class Deliverer:
         adapter = self.platforms[platform]
         steps = staged(adapter)
         try:
-            messages = [replace(m, key=delivery_key(claimed))
+            messages = [m._replace(key=delivery_key(claimed))
                         for m in messages_for(post, platform, self.settings, self._text_rules(platform))]
             # A timeout may hide a post the network made; where it does not
             # reject duplicates itself, look before posting again. A staged network's

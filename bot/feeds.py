@@ -28,7 +28,6 @@ import json
 import logging
 import re
 import threading
-from dataclasses import replace
 from datetime import datetime, timezone
 from html.parser import HTMLParser
 from http import HTTPStatus
@@ -964,7 +963,7 @@ def _unique_keys(posts: list[Post]) -> tuple[Post, ...]:
             if new_key in taken:
                 new_key = f"{new_key}#{_hash_key(post.title, post.summary)[7:23]}"
             taken.add(new_key)
-            renamed[index] = replace(post, key=new_key)
+            renamed[index] = post._replace(key=new_key)
         log.debug("%d entries share the key %r; made them unique", len(indexes), key)
     return tuple(renamed.get(i, post) for i, post in enumerate(posts) if i not in dropped)
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from bot import feeds
 from bot.alerts import burst_message
@@ -27,8 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FeedOutcome:
+class FeedOutcome(NamedTuple):
     url: str
     new_posts: tuple[Post, ...] = ()
     unchanged: bool = False

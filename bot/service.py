@@ -131,12 +131,10 @@ class TokenRenewal:
 
     def current(self) -> Settings:
         """The settings with every renewed network's settings in place."""
-        import dataclasses
-
         settings = self.deliverer.settings
         if not self.renewed:
             return settings
-        return dataclasses.replace(settings, networks={**settings.networks, **self.renewed})
+        return settings._replace(networks={**settings.networks, **self.renewed})
 
     def run(self, today: date) -> None:
         from bot.platforms.registry import NETWORKS

@@ -30,7 +30,6 @@ import sqlite3
 import threading
 from functools import lru_cache
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, cast
@@ -1154,7 +1153,7 @@ _DATA_STEPS: dict[int, Callable[[_Connection], None]] = {2: _fill_identities, 6:
 
 
 def _with_id(post: Post, post_id: int) -> Post:
-    return replace(post, id=post_id)
+    return post._replace(id=post_id)
 
 
 def _post(row: sqlite3.Row) -> Post:

@@ -7,9 +7,17 @@ without importing ``bot.config`` (which loops over the networks).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from bot.models import AutopostError
 from bot.patterns import lazy
+
+
+def repr_without(record: Any, *hidden: str) -> str:
+    """``repr`` of a NamedTuple with the ``hidden`` fields (its secrets) left out, so a settings
+    object in a log line, a traceback or a test failure never shows a token."""
+    shown = ", ".join(f"{name}={value!r}" for name, value in zip(record._fields, record) if name not in hidden)
+    return f"{type(record).__name__}({shown})"
 
 
 def url_problem(url: str) -> str | None:

@@ -141,7 +141,7 @@ def test_every_corpus_entry_is_posted_to_bluesky_as_the_pds_accepts_it(name, fak
                 assert found[byte_span(message.text, at, at + len(message.link))]["uri"] == message.link
         # The default message, posted: the fake PDS refuses what Bluesky would refuse.
         message = compose(entry, "bluesky", None, ComposeOptions(utm="utm_source={platform}"))
-        published = sky.publish(message.__class__(**{**message.__dict__, "image_url": None}))
+        published = sky.publish(message._replace(image_url=None))
         posted.append(published.remote_id)
     # One record each, entries that share a link (15-scriptingnews: a day's page) included.
     assert len(set(posted)) == len(fake_pds.records) == len(posts)

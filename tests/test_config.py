@@ -104,6 +104,33 @@ def test_feeds_split_on_commas_and_whitespace():
     assert settings.feeds == ("https://a.example/feed", "https://b.example/rss", "c.xml")
 
 
+def test_no_settings_object_shows_a_secret_in_its_repr():
+    """A settings object in a log line, a traceback or a test failure: each network's, the core's."""
+    from bot.config import SECRET_VARIABLES
+
+    secrets = {
+        "AUTOPOST_ALERT_WEBHOOK": "https://hooks.example/services/sEcReT-hook",
+        "TWITTER_API_KEY": "sEcReT-x1", "TWITTER_API_SECRET": "sEcReT-x2",
+        "TWITTER_ACCESS_TOKEN": "sEcReT-x3", "TWITTER_ACCESS_TOKEN_SECRET": "sEcReT-x4",
+        "LINKEDIN_ACCESS_TOKEN": "sEcReT-li1", "LINKEDIN_CLIENT_SECRET": "sEcReT-li2",
+        "FACEBOOK_PAGE_TOKEN": "sEcReT-fb1", "FACEBOOK_APP_SECRET": "sEcReT-fb2",
+        "MASTODON_ACCESS_TOKEN": "sEcReT-ma1",
+        "BLUESKY_APP_PASSWORD": "sqrt-sqrt-sqrt-sqrt",
+        "INSTAGRAM_ACCESS_TOKEN": "sEcReT-ig1",
+    }
+    assert set(SECRET_VARIABLES) == set(secrets), "a network's new secret needs a value here"
+    settings = settings_from({
+        "AUTOPOST_FEEDS": "f", "AUTOPOST_DB": "postgresql://autopost:sEcReT-db@db.example/autopost",
+        "LINKEDIN_AUTHOR": "urn:li:person:abc", "LINKEDIN_CLIENT_ID": "client",
+        "FACEBOOK_PAGE_ID": "1234", "FACEBOOK_APP_ID": "5678",
+        "MASTODON_INSTANCE": "https://mastodon.example", "BLUESKY_HANDLE": "blog.bsky.social",
+        "INSTAGRAM_ACCOUNT_ID": "17841400000000000", **secrets})
+    assert set(settings.networks) == {"twitter", "linkedin", "facebook", "mastodon", "bluesky", "instagram"}
+    shown = [repr(settings), *(repr(network) for network in settings.networks.values())]
+    assert not [text for text in shown if "sEcReT" in text or "sqrt-" in text]
+    assert "blog.bsky.social" in repr(settings.networks["bluesky"])     # the rest is still shown
+
+
 def test_secrets_stay_out_of_repr_and_errors():
     settings = settings_from({"AUTOPOST_FEEDS": "f", **{k: f"secret-{k}" for k in TWITTER}})
     assert "secret-" not in repr(settings)

@@ -206,13 +206,12 @@ def test_every_corpus_entry_is_still_posted_none_newly_skipped(tmp_path, clock):
 @pytest.mark.parametrize("limit, url_length", [(500, 23), (200, 30)])
 def test_every_entry_composes_for_mastodon_within_the_instances_limit(name, limit, url_length):
     """As delivery composes for an instance: its limit, as Mastodon counts; the link whole; no mention."""
-    from dataclasses import replace
     from functools import partial
 
     from bot.compose import compose
     from bot.platforms import mastodon
 
-    rules = replace(mastodon.NETWORK.text, limit=limit, length=partial(mastodon.length, url_length=url_length))
+    rules = mastodon.NETWORK.text._replace(limit=limit, length=partial(mastodon.length, url_length=url_length))
     for post in parsed(name).posts:
         message = compose(post, "mastodon", rules=rules)
         assert message.length == mastodon.length(message.text, url_length) <= limit, post.url

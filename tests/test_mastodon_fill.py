@@ -8,7 +8,6 @@ a small instance's 200, a large one's 5,000 with 30 per URL.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import replace
 from functools import partial
 
 from hypothesis import given, settings, strategies as st
@@ -27,7 +26,7 @@ TEMPLATES = [None, "{title} {url}", "{title}\n{summary}\n{hashtags}", "{feed_tit
 
 def rules_of(instance):
     limit, url_length = instance
-    return replace(mastodon.NETWORK.text, limit=limit, length=partial(length, url_length=url_length))
+    return mastodon.NETWORK.text._replace(limit=limit, length=partial(length, url_length=url_length))
 
 
 def post(title, summary="", categories=(), author="", url=LINKS[0]):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -328,7 +327,7 @@ def test_two_services_record_new_entries_one_at_a_time(two, clock, pg_url):
     with psycopg.connect(pg_url) as holder:           # a third service is recording right now
         holder.execute("SELECT pg_advisory_xact_lock(%s)", (Store._RECORD_LOCK,))
         threads = [threading.Thread(target=lambda s=s, u=u: done.append(
-            s.record_entries(u, RESULT, "Blog", [replace(article, feed_url=u)], platforms=("twitter",),
+            s.record_entries(u, RESULT, "Blog", [article._replace(feed_url=u)], platforms=("twitter",),
                              backfill=0, max_age=None))) for s, u in ((a, FEED), (b, other))]
         for thread in threads:
             thread.start()

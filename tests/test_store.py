@@ -249,11 +249,10 @@ def test_a_sqlite_ledger_never_imports_the_postgresql_driver(tmp_path):
 
 
 def test_the_ledger_keeps_the_feeds_language_and_compose_carries_it(store, clock):
-    from dataclasses import replace
 
     from bot.compose import compose
 
-    queued = record(store, [replace(post(1, clock), language="de-DE"), post(2, clock)], backfill=2)
+    queued = record(store, [post(1, clock)._replace(language="de-DE"), post(2, clock)], backfill=2)
     stored = {p.key: store.get_post(p.id) for p in queued}
     assert {key: p.language for key, p in stored.items()} == {"guid-1": "de-DE", "guid-2": ""}
     assert store.find_post("https://blog.example.com/1/").language == "de-DE"

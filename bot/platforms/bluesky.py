@@ -65,11 +65,10 @@ import logging
 import re
 import time
 import unicodedata
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 
-from bot.values import ConfigError
+from bot.values import ConfigError, repr_without
 from bot.models import Message, Published, utcnow
 from bot.http import read_answer, transport_errors
 from bot.platforms.base import (
@@ -114,14 +113,16 @@ _APP_PASSWORD = r"^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$"
 _HANDLE = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"
 
 
-@dataclass(frozen=True)
-class BlueskySettings:
+class BlueskySettings(NamedTuple):
     handle: str
-    app_password: str = field(repr=False)
+    app_password: str
     pds: str = DEFAULT_PDS
 
     def secrets(self) -> tuple[str, ...]:
         return (self.app_password,) if self.app_password else ()
+
+    def __repr__(self) -> str:
+        return repr_without(self, "app_password")
 
 
 def parse_settings(values: Mapping[str, str]) -> BlueskySettings:

@@ -43,9 +43,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 from bot.models import Message, Published, utcnow
@@ -65,7 +64,7 @@ from bot.platforms.base import (
 from bot.platforms.graph import DEFAULT_THROTTLE_BACKOFF  # noqa: F401  (this module's interface: the wait without an estimate)
 from bot.platforms.graph import BUC_THROTTLE_RANGE, TOKEN_CODES, as_int, throttle_wait
 from bot.platforms.network import AuthFlow, Network, TextRules
-from bot.values import ConfigError
+from bot.values import ConfigError, repr_without
 
 if TYPE_CHECKING:
     import argparse
@@ -114,17 +113,19 @@ DEFAULT_GRAPH_BASE = "https://graph.facebook.com"
 DEFAULT_FACEBOOK_GRAPH_VERSION = "v25.0"   # released 2026-02-18, served until 2028-07-29
 
 
-@dataclass(frozen=True)
-class FacebookSettings:
+class FacebookSettings(NamedTuple):
     page_id: str = ""
-    page_token: str = field(default="", repr=False)
+    page_token: str = ""
     app_id: str = ""
-    app_secret: str = field(default="", repr=False)
+    app_secret: str = ""
     graph_base: str = DEFAULT_GRAPH_BASE
     graph_version: str = DEFAULT_FACEBOOK_GRAPH_VERSION
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(v for v in (self.page_token, self.app_secret) if v)
+
+    def __repr__(self) -> str:
+        return repr_without(self, "page_token", "app_secret")
 
 
 def parse_settings(values: Mapping[str, str]) -> FacebookSettings:

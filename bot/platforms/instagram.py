@@ -75,13 +75,12 @@ import logging
 import re
 import threading
 import time
-from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeGuard
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, TypeGuard
 from urllib.parse import quote
 
-from bot.values import ConfigError
+from bot.values import ConfigError, repr_without
 from bot.models import Message, Published, utcnow
 from bot.http import read_answer, transport_errors
 from bot.platforms.base import (
@@ -124,10 +123,9 @@ TOKEN_ADVICE = ("run `autopost auth instagram` with a new short-lived token from
                 "(Instagram → API setup with Instagram login → Generate token)")
 
 
-@dataclass(frozen=True)
-class InstagramSettings:
+class InstagramSettings(NamedTuple):
     account_id: str
-    access_token: str = field(repr=False)
+    access_token: str
     graph_base: str = DEFAULT_GRAPH_BASE
     graph_version: str = DEFAULT_GRAPH_VERSION
     template: str | None = None
@@ -136,6 +134,9 @@ class InstagramSettings:
 
     def secrets(self) -> tuple[str, ...]:
         return (self.access_token,)
+
+    def __repr__(self) -> str:
+        return repr_without(self, "access_token")
 
 
 def parse_settings(values: Mapping[str, str]) -> InstagramSettings:
@@ -362,11 +363,13 @@ TOKEN_LIFETIME = timedelta(days=60)
 REFRESH_WITHIN = timedelta(days=30)
 
 
-@dataclass(frozen=True)
-class NewToken:
-    token: str = field(repr=False)
+class NewToken(NamedTuple):
+    token: str
     expires_in: int                   # seconds, as Instagram said
     expires: date                     # the day it runs out, from our clock
+
+    def __repr__(self) -> str:
+        return repr_without(self, "token")
 
 
 def refresh_due(expires: date | None, today: date) -> bool:
@@ -414,7 +417,7 @@ def _refresh(adapter: Any, network: InstagramSettings, env_path: Path, today: da
     if not refresh_due(network.token_expires, today):
         return None
     fresh = adapter.refresh_and_save(env_path)
-    return replace(network, access_token=fresh.token, token_expires=fresh.expires)
+    return network._replace(access_token=fresh.token, token_expires=fresh.expires)
 
 
 def _preview_note(settings: Any, network: InstagramSettings | None, post: Any, candidates: Any) -> list[str]:

@@ -57,8 +57,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import date, datetime, time, timedelta, timezone
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 from urllib.parse import urlsplit
 
 from bot.models import Message, Published, utcnow
@@ -78,7 +77,7 @@ from bot.platforms.base import (
 )
 
 from bot.platforms.network import AuthFlow, Network, TextRules
-from bot.values import ConfigError
+from bot.values import ConfigError, repr_without
 from bot.patterns import lazy
 
 if TYPE_CHECKING:
@@ -111,19 +110,21 @@ ACL_PERMISSION = "rw_organization_admin (the Community Management API's Page acc
 DEFAULT_LINKEDIN_VERSION = "202607"   # newest listed in LinkedIn's version changelog; sunsets about July 2027
 
 
-@dataclass(frozen=True)
-class LinkedInSettings:
-    access_token: str = field(default="", repr=False)
+class LinkedInSettings(NamedTuple):
+    access_token: str = ""
     author: str = ""
     api_base: str = DEFAULT_BASE_URL
     version: str = DEFAULT_LINKEDIN_VERSION
     token_expires: date | None = None
     oauth_base: str | None = None      # None: https://www.linkedin.com (the API base if it is loopback)
     client_id: str = ""
-    client_secret: str = field(default="", repr=False)
+    client_secret: str = ""
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(v for v in (self.access_token, self.client_secret) if v)
+
+    def __repr__(self) -> str:
+        return repr_without(self, "access_token", "client_secret")
 
 
 def parse_settings(values: Mapping[str, str]) -> LinkedInSettings:

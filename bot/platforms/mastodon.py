@@ -60,12 +60,11 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
-from bot.values import ConfigError
+from bot.values import ConfigError, repr_without
 from bot.models import Message, Published, utcnow
 from bot.http import read_answer, transient, transport_errors_caught
 from bot.urls import identity
@@ -124,14 +123,16 @@ RECENT_STATUSES = 40                             # the most one page of an accou
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class MastodonSettings:
+class MastodonSettings(NamedTuple):
     instance: str = ""                     # base URL, no trailing slash; "" until `auth mastodon` sets it
-    access_token: str = field(default="", repr=False)
+    access_token: str = ""
     visibility: str = "public"
 
     def secrets(self) -> tuple[str, ...]:
         return (self.access_token,) if self.access_token else ()
+
+    def __repr__(self) -> str:
+        return repr_without(self, "access_token")
 
 
 def parse_settings(values: Mapping[str, str]) -> MastodonSettings:
@@ -404,8 +405,7 @@ def idempotency_key(post_url: str, text: str, delivery_key: str = "") -> str:
 
 # -- one HTTP exchange -----------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Answer:
+class _Answer(NamedTuple):
     status: int
     headers: Mapping[str, str]
     body: Any                 # parsed JSON, or None when the body was not JSON
@@ -581,11 +581,10 @@ class MastodonPlatform:
     def text_rules(self) -> TextRules:
         """This instance's text rules, which delivery asks once and composes with: its own limit
         and URL length (``GET /api/v2/instance``) in place of the usual 500 and 23."""
-        from dataclasses import replace
         from functools import partial
 
         limit, url_length = self.text_limits()
-        return replace(NETWORK.text, limit=limit, length=partial(length, url_length=url_length))
+        return NETWORK.text._replace(limit=limit, length=partial(length, url_length=url_length))
 
     def text_limits(self) -> tuple[int, int]:
         """(max characters, characters per URL) of this instance; 500 and 23 when it does not say."""

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from bot.platforms.base import Platform
@@ -31,8 +30,7 @@ class SettingsView(Protocol):
     def network(self, name: str) -> Any: ...
 
 
-@dataclass(frozen=True)
-class TextRules:
+class TextRules(NamedTuple):
     """How a network wants its text: what ``bot.compose`` needs to write a valid message."""
 
     limit: int                                        # counted by ``length``
@@ -51,8 +49,7 @@ class TextRules:
     max_hashtags: int | None = None                   # the network's own cap on hashtags; None: none
 
 
-@dataclass(frozen=True)
-class AuthFlow:
+class AuthFlow(NamedTuple):
     """``autopost auth NAME``: its help, its arguments, and the function that runs it.
 
     ``run(settings, network_settings, env_path, args)`` gets the core Settings, the
@@ -66,8 +63,7 @@ class AuthFlow:
     arguments: Callable[[argparse.ArgumentParser], None] | None = None
 
 
-@dataclass(frozen=True)
-class Network:
+class Network(NamedTuple):
     """One network, described once."""
 
     name: str                                         # "twitter": AUTOPOST_PLATFORMS, --platform, the ledger
@@ -85,12 +81,12 @@ class Network:
     # A token the service renews by itself, checked daily: (adapter, its settings, env file, today) ->
     # its settings with the new token (saved to the env file and used by the adapter from now on),
     # or None when no refresh is due; raises PlatformError when the network refuses.
-    refresh_token: Callable[[Any, Any, Path, date], Any] | None = field(default=None, repr=False)
+    refresh_token: Callable[[Any, Any, Path, date], Any] | None = None
     auth: AuthFlow | None = None
     # A line for `check` about this network's running costs; (core settings) -> text or None.
     check_note: Callable[[Any], str | None] | None = None
     # Extra lines for `preview` (core settings, network settings, the post, the feeds' posts) -> lines.
-    preview_note: Callable[[Any, Any, Any, Any], list[str]] | None = field(default=None, repr=False)
+    preview_note: Callable[[Any, Any, Any, Any], list[str]] | None = None
 
     @property
     def prefix(self) -> str:

@@ -42,14 +42,13 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 
 from bot.models import Message, Published, utcnow
 from bot.http import transport_errors
 from bot.urls import identity
-from bot.values import ConfigError, parse_bool
+from bot.values import ConfigError, parse_bool, repr_without
 from bot.platforms.base import (
     AuthError,
     DuplicateError,
@@ -108,17 +107,19 @@ SIGNING_LOGGERS = ("tweepy", "oauthlib", "requests_oauthlib")
 
 # -- the description (cheap: tweepy and requests load when an adapter is built) -------------
 
-@dataclass(frozen=True)
-class TwitterSettings:
-    api_key: str = field(default="", repr=False)
-    api_secret: str = field(default="", repr=False)
-    access_token: str = field(default="", repr=False)
-    access_token_secret: str = field(default="", repr=False)
+class TwitterSettings(NamedTuple):
+    api_key: str = ""
+    api_secret: str = ""
+    access_token: str = ""
+    access_token_secret: str = ""
     api_base: str = DEFAULT_BASE_URL
     attach_image: bool = False
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(v for v in (self.api_key, self.api_secret, self.access_token, self.access_token_secret) if v)
+
+    def __repr__(self) -> str:
+        return repr_without(self, "api_key", "api_secret", "access_token", "access_token_secret")
 
 
 def parse_settings(values: Mapping[str, str]) -> TwitterSettings:

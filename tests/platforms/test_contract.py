@@ -9,7 +9,7 @@ ends in where they differ from ``EXPECTED``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -241,7 +241,7 @@ class World:
         Idempotency-Key)."""
         adapter = self.deliverer.platforms[self.contract.name]
         for message in messages_for(self.store.get_post(self.delivery.post_id), self.contract.name, self.settings):
-            adapter.publish(replace(message, key=delivery_key(self.delivery)))
+            adapter.publish(message._replace(key=delivery_key(self.delivery)))
 
     def state(self) -> str:
         return self.store.get_delivery(self.delivery.id).state

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
@@ -309,12 +308,8 @@ def test_publish_posts_the_status(fake, masto):
 
 
 def test_publish_sends_visibility_and_language(fake, clock):
-    @dataclass(frozen=True)
-    class WithLanguage(Message):
-        language: str = "fr"
-
     adapter(fake, clock, visibility="unlisted").publish(
-        WithLanguage(network="mastodon", text="Bonjour " + POST_URL, link=POST_URL, post_url=POST_URL))
+        Message(network="mastodon", text="Bonjour " + POST_URL, link=POST_URL, post_url=POST_URL, language="fr"))
     assert fake.posted()[0].form == {"status": "Bonjour " + POST_URL, "visibility": "unlisted", "language": "fr"}
     assert fake.statuses[0]["language"] == "fr"
 
@@ -346,8 +341,8 @@ def test_a_retry_later_than_an_hour_needs_find_existing(fake, masto, clock):
 
 
 def test_a_new_delivery_of_the_same_text_is_a_new_status(fake, masto):
-    first = masto.publish(replace(message(), key="41@2026-11-30T05:00:00+00:00"))
-    again = masto.publish(replace(message(), key="42@2026-11-30T05:00:00+00:00"))
+    first = masto.publish(message()._replace(key="41@2026-11-30T05:00:00+00:00"))
+    again = masto.publish(message()._replace(key="42@2026-11-30T05:00:00+00:00"))
     assert first.remote_id != again.remote_id and len(fake.statuses) == 2
     keys = [r.headers["idempotency-key"] for r in fake.posted()]
     assert keys == [idempotency_key(POST_URL, TEXT, "41@2026-11-30T05:00:00+00:00"),
@@ -357,8 +352,8 @@ def test_a_new_delivery_of_the_same_text_is_a_new_status(fake, masto):
 def test_a_delivery_retried_with_another_text_is_still_one_status(fake, masto):
     fake.drop_answer_next()
     with pytest.raises(TransientError):
-        masto.publish(replace(message(), key="41@2026-11-30T05:00:00+00:00"))
-    again = masto.publish(replace(message(text=TEXT.replace("A first post", "A post")),
+        masto.publish(message()._replace(key="41@2026-11-30T05:00:00+00:00"))
+    again = masto.publish(message(text=TEXT.replace("A first post", "A post"))._replace(
                                   key="41@2026-11-30T05:00:00+00:00"))
     assert len(fake.statuses) == 1 and again.remote_id == fake.statuses[0]["id"]
 
