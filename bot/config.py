@@ -151,8 +151,6 @@ def read_env_bindings(path: Path) -> list[tuple[str, str, int]]:
     """Each ``KEY=value`` of an env file as (key, value, line number), in file order."""
     import io
 
-    from dotenv.parser import parse_stream
-
     variable = "--env-file"
     try:
         # Not /dev/zero, not a FIFO that never ends: an env file is a regular file of a few KB.
@@ -184,7 +182,7 @@ def read_env_bindings(path: Path) -> list[tuple[str, str, int]]:
         raise ConfigError(variable, f"{path}, line {line}: holds a NUL byte, which no setting can contain; "
                                     "save the file as plain text")
     bindings: list[tuple[str, str, int]] = []
-    for binding in parse_stream(io.StringIO(text)):
+    for binding in dotenv_parser().parse_stream(io.StringIO(text)):
         if binding.error:
             # The line may hold a secret: say where and which variable, never the value.
             where = f"{path}, line {binding.original.line}"
@@ -200,6 +198,35 @@ def read_env_bindings(path: Path) -> list[tuple[str, str, int]]:
         if binding.key is not None:
             bindings.append((binding.key, binding.value or "", binding.original.line))
     return bindings
+
+
+def dotenv_parser() -> Any:
+    """python-dotenv's parser module, ``dotenv.parser``, loaded without the rest of its package.
+
+    ``import dotenv.parser`` runs the package's ``__init__`` first, which imports its env-file
+    writer and with it tempfile, shutil and random: ~4 ms of every start, to read a file of a
+    few lines. ``parser.py`` imports nothing of its package, so it is loaded by itself under its
+    own name; a later ``import dotenv`` (the service's reload) finds and uses this same module.
+    """
+    import sys
+
+    loaded = sys.modules.get("dotenv.parser")
+    if loaded is not None:
+        return loaded
+    import importlib.util
+
+    package = importlib.util.find_spec("dotenv")
+    folders = list(package.submodule_search_locations or ()) if package else []
+    spec = importlib.util.spec_from_file_location("dotenv.parser", os.path.join(folders[0], "parser.py")) \
+        if folders and os.path.isfile(os.path.join(folders[0], "parser.py")) else None
+    if spec is None or spec.loader is None:         # not laid out as files (a zip): the usual import
+        import dotenv.parser
+
+        return dotenv.parser
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["dotenv.parser"] = module
+    return module
 
 
 def unknown_variables(bindings: list[tuple[str, str, int]], path: Path) -> tuple[str, ...]:

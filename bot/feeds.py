@@ -24,13 +24,11 @@ import errno
 import hashlib
 import html
 import html.entities
-import json
 import logging
 import re
 import threading
 from datetime import datetime, timezone
 from html.parser import HTMLParser
-from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 from urllib.parse import unquote, urljoin, urlsplit
@@ -318,6 +316,8 @@ def _far_words(text: str) -> str:
 
 
 def _status_phrase(code: int) -> str:
+    from http import HTTPStatus     # an enum of 60 members: made only when a feed answers with an error
+
     try:
         return HTTPStatus(code).phrase
     except ValueError:
@@ -680,6 +680,8 @@ def _parse_json_feed(body: bytes, *, feed_url: str, base_url: str | None) -> Par
     """JSON Feed 1.0/1.1 (https://www.jsonfeed.org/version/1.1/): items with id, url,
     external_url, title, content_html/content_text, summary, image, banner_image,
     date_published/date_modified, author (1.0)/authors (1.1), tags, attachments."""
+    import json
+
     try:
         # JSON Feed is UTF-8 (RFC 8259 §8.1); a stray invalid byte spoils only its own item.
         document = json.loads(body.decode("utf-8-sig", "replace"))

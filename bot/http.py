@@ -32,7 +32,6 @@ import heapq
 import ipaddress
 import itertools
 import os
-import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -43,6 +42,8 @@ from urllib.parse import urlsplit
 from bot import __version__
 
 if TYPE_CHECKING:
+    import socket       # imported where a socket is made: the CLI's commands that make none start without it
+
     import requests
 
 USER_AGENT = f"autopost/{__version__} (self-hosted feed-to-social poster)"
@@ -109,12 +110,16 @@ class Network:
     """Name resolution and dialling; a test replaces these two methods (see the module docstring)."""
 
     def resolve(self, host: str, port: int) -> list[str]:
+        import socket
+
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
     def dial(self, address: str, port: int, timeout: float | None,
              source_address: Any = None, socket_options: Any = None) -> socket.socket:
         # The address is one the guard checked: no name to resolve, so no urllib3 to import for it.
+        import socket
+
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -227,6 +232,8 @@ class _Exchange:
 
 
 def _shutdown(sock: socket.socket) -> None:
+    import socket
+
     try:
         # socket.socket's own shutdown also works on an SSLSocket's descriptor without touching TLS state.
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
@@ -351,7 +358,7 @@ def resolve(host: str, port: int) -> list[str]:
     The watchdog cuts sockets, and a name lookup has none: a resolver that does not answer held
     the poll for as long as the system's resolver retries (seconds per server and attempt), past
     the deadline and past Ctrl-C. The lookup runs in a thread of its own that the exchange stops
-    waiting for; it ends when the resolver gives up. Raises ``socket.timeout`` when the deadline
+    waiting for; it ends when the resolver gives up. Raises TimeoutError (``socket.timeout``) when the deadline
     passes (the exchange is then expired: ``deadline()`` says so).
     """
     exchange = _current()
@@ -371,7 +378,7 @@ def resolve(host: str, port: int) -> list[str]:
     while not done.wait(min(0.1, max(exchange.due - time.monotonic(), 0.001))):
         if exchange.expired or time.monotonic() >= exchange.due:   # the deadline, or autopost stopping
             exchange.expire()
-            raise socket.timeout(f"no address for {host} within the deadline")
+            raise TimeoutError(f"no address for {host} within the deadline")
     if isinstance(outcome[0], BaseException):
         raise outcome[0]
     return outcome[0]
@@ -564,6 +571,8 @@ def _transport() -> dict[str, Any]:
     """Our urllib3 connection classes and requests adapter, built once on first use."""
     if _classes:
         return _classes
+    import socket
+
     import requests
     from urllib3.connection import HTTPConnection, HTTPSConnection
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool

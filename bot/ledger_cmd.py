@@ -18,13 +18,15 @@ class LedgerCommandError(AutopostError):
 
 
 def add_parser(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    from bot.cli import HelpFormatter, RawDescriptionHelpFormatter
+
     ledger = commands.add_parser(
         "ledger", help="copy the ledger between SQLite and PostgreSQL (to grow to several services)",
         description="Manage the ledger itself.", parents=parents,
         epilog="Example: autopost ledger copy autopost.db postgresql://autopost:PASSWORD@db.example.com/autopost",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=RawDescriptionHelpFormatter)
     actions = ledger.add_subparsers(dest="action", metavar="ACTION", required=True)
-    copy = actions.add_parser("copy", parents=parents,
+    copy = actions.add_parser("copy", parents=parents, formatter_class=HelpFormatter,
                               help="copy every feed, post, delivery and attempt from SRC into an empty DST")
     copy.add_argument("source", metavar="SRC", help="a SQLite file or a postgresql:// URL")
     copy.add_argument("destination", metavar="DST", help="a new SQLite file or an empty PostgreSQL database")

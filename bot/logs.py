@@ -10,7 +10,6 @@ handler scrubs every line once more.
 """
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import threading
@@ -104,6 +103,8 @@ class JsonFormatter(logging.Formatter):
                 data[name] = getattr(record, name)
         if record.exc_text or record.exc_info:
             data["traceback"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
+        import json
+
         return json.dumps(data, ensure_ascii=False)
 
 

@@ -700,3 +700,17 @@ def test_instagram_repost_of_an_image_still_processing_is_finished_by_the_next_p
     assert run_cli("--env-file", env, "poll").code == 0
     (media,) = fake_instagram.media
     assert media["container"] == next(iter(fake_instagram.containers))
+
+
+
+@pytest.mark.parametrize("columns", [60, 160])
+def test_help_fits_the_terminal_width_in_columns(monkeypatch, columns):
+    # The help formatter sizes itself without shutil, as shutil.get_terminal_size would.
+    monkeypatch.setenv("COLUMNS", str(columns))
+    result = run_cli("--help")
+    assert result.code == 0
+    options = result.out[result.out.index("positional arguments:"):].splitlines()
+    widest = max(map(len, options))
+    assert widest <= columns - 2
+    if columns > 100:
+        assert widest > 80          # a wide terminal gets long lines, not 80-column ones

@@ -60,7 +60,6 @@ is sent is settled by the retry, which the second key makes safe).
 from __future__ import annotations
 
 import hashlib
-import json as _json
 import logging
 import re
 import time
@@ -602,6 +601,8 @@ class BlueskyPlatform:
                 raw = read_answer(response, platform=self.name, who="Bluesky", max_bytes=_MAX_ANSWER_BYTES,
                                   deadline=deadline, timeout=self.timeout)
         log.debug("bluesky: %s %s -> %s", method, url, response.status_code)
+        import json as _json        # `json` is this method's parameter
+
         try:
             body = _json.loads(raw.decode("utf-8")) if raw else None
         except (ValueError, UnicodeDecodeError):

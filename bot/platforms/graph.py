@@ -9,7 +9,6 @@ cheap to import.
 """
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -37,6 +36,8 @@ def regain_access_minutes(header: str | None) -> float | None:
     """The longest ``estimated_time_to_regain_access`` in X-Business-Use-Case-Usage, in minutes."""
     if not header:
         return None
+    import json
+
     try:
         usage = json.loads(header)
     except ValueError:

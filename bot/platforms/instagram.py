@@ -70,7 +70,6 @@ never published shows nowhere and expires by itself, so a crash before
 from __future__ import annotations
 
 import argparse
-import json as _json
 import logging
 import re
 import threading
@@ -797,8 +796,10 @@ class InstagramPlatform:
                                   deadline=deadline, timeout=self.timeout)
         status = response.status_code
         log.debug("instagram: %s %s -> %s", method, url, status)
+        import json
+
         try:
-            body = _json.loads(raw.decode("utf-8")) if raw else None
+            body = json.loads(raw.decode("utf-8")) if raw else None
         except (ValueError, UnicodeDecodeError):
             body = None
         if isinstance(body, dict) and isinstance(body.get("error"), dict):

@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 import logging
 import re
 import time
@@ -428,6 +427,8 @@ def _exchange(session: requests.Session, method: str, url: str, *, timeout: floa
     except transport_errors_caught() as exc:                 # read1 raises urllib3's and OSError mid-body
         raise transient(NAME, "the instance", timeout, exc) from None
     log.debug("mastodon: %s %s -> %s", method, url, status)
+    import json
+
     try:
         body = json.loads(received.decode("utf-8")) if received else None
     except (ValueError, UnicodeDecodeError):
