@@ -444,7 +444,16 @@ def _ascii_only(pattern: str) -> str:
     return pattern.replace("a-z", "a-zA-Z")
 
 
-_ASCII_AFTER_DOMAIN = lazy(_ascii_only(_AFTER_DOMAIN.pattern))
+def _without_parens(pattern: str) -> str:
+    """``pattern`` without the path's alternatives that start with ``(``."""
+    return pattern.replace("(?:" + _BALANCED_PARENS + _PATH_CHAR + "*)*", "").replace("|(?:" + _BALANCED_PARENS + ")", "")
+
+
+# Most paths hold no "(": for a rest without one, the path's alternatives that begin with a
+# literal "(" fail at their first character, and the pattern without them (~0.4 ms to
+# compile instead of ~0.9 ms) finds the same match (tests/test_twitter_text.py).
+_ASCII_AFTER_DOMAIN = lazy(_ascii_only(_without_parens(_AFTER_DOMAIN.pattern)))
+_ASCII_PARENS_AFTER_DOMAIN = lazy(_ascii_only(_AFTER_DOMAIN.pattern))
 _SPACE = lazy(r"\s")
 
 
@@ -452,7 +461,11 @@ def _after_domain(text: str, domain_end: int) -> re.Match[str]:
     """Port, path and query of the URL whose domain ends at ``domain_end`` (each may be empty)."""
     space = _SPACE.search(text, domain_end)
     rest = text[domain_end:space.start() if space else len(text)]
-    return _always((_ASCII_AFTER_DOMAIN if rest.isascii() else _AFTER_DOMAIN).match(text, domain_end))
+    if not rest.isascii():
+        pattern = _AFTER_DOMAIN
+    else:
+        pattern = _ASCII_PARENS_AFTER_DOMAIN if "(" in rest else _ASCII_AFTER_DOMAIN
+    return _always(pattern.match(text, domain_end))
 
 
 def _punycode_length(domain: str) -> int | None:
@@ -755,6 +768,8 @@ _MENTION_INVALID_END = lazy(
 
 def defuse_mentions(text: str) -> str:
     """``@name`` → ``@\u2060name``: X's automation rules forbid unsolicited automated mentions."""
+    if "@" not in text and "\uFF20" not in text:
+        return text         # every mention starts with one: the pattern (~0.4 ms to compile) is not needed
     def defuse(match: re.Match) -> str:
         if _MENTION_INVALID_END.match(text, match.end()):
             return match.group(0)

@@ -245,7 +245,7 @@ def test_the_ascii_pattern_differs_from_the_full_one_only_in_its_classes():
     for cls in tt._URL_CLASSES:
         rebuilt = rebuilt.replace(cls, tt._ascii_only(cls))
         outside = outside.replace(cls, "")
-    assert tt._ASCII_AFTER_DOMAIN.pattern == rebuilt
+    assert tt._ASCII_PARENS_AFTER_DOMAIN.pattern == rebuilt
     # Outside the classes: no letter (so no case to ignore), nothing non-ASCII, no lookaround.
     assert outside.isascii() and not re.search("[A-Za-z]", outside)
     assert not re.search(r"\(\?<?[=!]", full)
@@ -447,7 +447,7 @@ MIXED_PIECES = st.one_of(
         "\u20e3", "\u203c", "\u2764", "\U0001F600", "\U0001F44D\U0001F3FD", "\U0001F1EF", "\U0001F1F5",
         "\U0001F3F4\U000E0067\U000E0062\U000E007F", "\U0001F468\u200d\U0001F469", "1\ufe0f\u20e3",
         "https://", "http://", "HTTPS://", "httpſ://", "www.", "example", ".com", ".co", ".jp", "xn--p1ai",
-        "t.co/", "T.CO/", "t.co/abc", "a.b", "ab.", "/path_(x)?q=1#f", ":8080", "a" * 30,
+        "t.co/", "T.CO/", "t.co/abc", "a.b", "ab.", "/path_(x)?q=1#f", ":8080", "a" * 30, "RT", "@user", "me@x.com",
     ]),
     st.characters(),
 )
@@ -609,3 +609,37 @@ def test_urls_found_with_either_set_of_word_patterns_are_twitter_texts(text):
 ])
 def test_t_co_links_are_found_as_twitter_text_finds_them(text):
     assert url_spans(text) == reference_url_spans(text)
+
+
+def test_the_ascii_pattern_for_rests_without_parens_lacks_only_the_alternatives_starting_with_one():
+    without = tt._ASCII_AFTER_DOMAIN.pattern
+    balanced = tt._ascii_only(tt._BALANCED_PARENS)
+    assert balanced.startswith(r"\(")
+    assert without == tt._ASCII_PARENS_AFTER_DOMAIN.pattern.replace(
+        "(?:" + balanced + tt._ascii_only(tt._PATH_CHAR) + "*)*", "").replace("|(?:" + balanced + ")", "")
+    assert r"\(" not in without          # no literal "(" left; the query's class still holds one
+
+
+_ASCII_PATH_PIECES = st.one_of(
+    st.sampled_from(["/", "/", "a", "Z", "9", "-", "_", "+", "=", "#", "@", "!", "*", "'", ";", ":", ",", ".", "$", "%",
+                     "~", "|", "&", "[", "]", "?", "(", ")", "/@user/", ":8080", "?q=1&r=2", "(x)", "((y))", "<",
+                     " ", "\n", "\t", "é", "жур", "\u2013"]),
+    st.characters(max_codepoint=0x7F))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_ASCII_PATH_PIECES, max_size=20).map("".join))
+def test_the_rest_of_a_url_is_read_as_the_full_pattern_reads_it(rest):
+    text = "https://example.com" + rest
+    full = re.compile(tt._AFTER_DOMAIN.pattern, re.IGNORECASE).match(text, 19)
+    found = tt._after_domain(text, 19)
+    assert (found.end(), found.group(1)) == (full.end(), full.group(1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(MIXED_TEXT)
+def test_defusing_mentions_without_an_at_sign_changes_nothing_as_before(text):
+    mention = re.compile(tt._MENTION.pattern)
+    assert tt.defuse_mentions(text) == mention.sub(
+        lambda m: m.group(0) if re.match(tt._MENTION_INVALID_END.pattern, text[m.end():])
+        else text[m.start():m.start(1)] + "\u2060" + m.group(1), text)
