@@ -10,7 +10,7 @@ import bisect
 import functools
 import re
 import unicodedata
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 from bot.patterns import LazyPattern, lazy
 
@@ -86,6 +86,20 @@ _EMOJI = lazy(
     "|\U0001F3F4[\U000E0020-\U000E007E]+\U000E007F"           # subdivision flag (tag sequence)
     f"|{_EMOJI_ELEMENT}(?:\u200D{_EMOJI_ELEMENT})*"           # emoji, modifiers, ZWJ sequences
 )
+# Every sequence _EMOJI matches holds a code point at or above U+203C: its first pictograph
+# past © and ® (which need U+FE0F), the keycap's U+20E3, the flags' and tags' code points.
+# Text without one has no emoji, and the pattern (~1.3 ms to compile, its pictograph class
+# twice) is compiled only for text that may hold one (checked in tests/test_twitter_text.py).
+_LEAST_EMOJI_CHAR = "\u203c"
+
+
+def _emoji_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every emoji sequence in ``text``, as ``_EMOJI.finditer`` finds them."""
+    if not text or max(text) < _LEAST_EMOJI_CHAR:
+        return []
+    return [match.span() for match in _EMOJI.finditer(text)]
+
+
 # Sequences built by joining code points (ZWJ, regional-indicator pairs, tag sequences, skin
 # tones): _EMOJI takes any such combination whole, but twitter-text's emoji set (twemoji's)
 # knows only some, and splits the others into their parts, each counted on its own. When
@@ -272,7 +286,16 @@ _TLD_LONGEST = max(map(len, _TLD_RANK))
 # Characters that may be in a TLD (matched ignoring case, so the regex engine applies the
 # same rules as the lookup), and those after which a TLD may not end.
 _TLD_RUN = lazy("[" + re.escape("".join(sorted(set("".join(_TLD_RANK))))) + "]+", re.IGNORECASE)
-_TLD_BLOCKED = lazy("[0-9a-zA-Z@+-]", re.IGNORECASE)
+# Each of these took 0.2-0.8 ms to compile, paid by the first dot of every process: ignoring
+# case, an ASCII letter also matches K (Kelvin), ſ, ı and İ, which puts a 65,536-entry map
+# in the pattern. So: the ASCII letters of a TLD are read with a class spelling out both
+# cases (every ASCII letter is in some TLD), the full run only where it meets a character
+# beyond ASCII; the characters after which no TLD ends are a set; the punycode pattern runs
+# only after "xn--". Each is checked against the pattern it replaced in tests/test_twitter_text.py.
+_ASCII_TLD_RUN = lazy("[a-zA-Z]+")
+_TLD_BLOCKED_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ@+-"
+                               "\u0130\u0131\u017f\u212a")
+_PUNYCODE_PREFIXES = ("xn--", "xN--", "Xn--", "XN--")
 _PUNYCODE_LABEL = lazy(_PUNYCODE, re.IGNORECASE)
 
 
@@ -282,26 +305,37 @@ def _fold(text: str) -> str:
 
 def _tld_end(text: str, position: int, end: int) -> int | None:
     """Where the TLD starting at ``position`` (just after a dot) ends, within ``text[:end]``; None if none does."""
-    run = _TLD_RUN.match(text, position, min(end, position + _TLD_LONGEST))
+    limit = min(end, position + _TLD_LONGEST)
+    run = _ASCII_TLD_RUN.match(text, position, limit)
+    after = run.end() if run else position
+    if after < limit and not text[after].isascii():
+        run = _TLD_RUN.match(text, position, limit)
     if run and run.group().isascii():
         # Inside an ASCII run every character is a letter, after which no TLD ends: only
         # the whole run can be one. (ASCII folds by lower(): ı and ſ are not ASCII.)
         stop = run.end()
-        if (stop == end or not _TLD_BLOCKED.match(text, stop)) and run.group().lower() in _TLD_RANK:
+        if (stop == end or not _tld_blocked(text, stop)) and run.group().lower() in _TLD_RANK:
             return stop
     elif run:
         best_rank, best_end = len(_TLD_RANK), None
         folded = _fold(run.group())
         for stop in range(run.end(), position, -1):
-            if stop < end and _TLD_BLOCKED.match(text, stop):
+            if stop < end and _tld_blocked(text, stop):
                 continue
             rank = _TLD_RANK.get(folded[: stop - position])
             if rank is not None and rank < best_rank:
                 best_rank, best_end = rank, stop
         if best_end is not None:
             return best_end
+    if end - position <= len("xn--") or not text.startswith(_PUNYCODE_PREFIXES, position):
+        return None
     puny = _PUNYCODE_LABEL.match(text, position, end)
     return puny.end() if puny else None
+
+
+def _tld_blocked(text: str, index: int) -> bool:
+    """Whether ``text[index]`` is one after which no TLD ends (``[0-9a-zA-Z@+-]`` ignoring case)."""
+    return index < len(text) and text[index] in _TLD_BLOCKED_CHARS
 
 
 def _has_tld(text: str, start: int = 0, end: int | None = None) -> bool:
@@ -334,6 +368,56 @@ _IS_PRECEDING = lazy(_PRECEDING_CHAR, re.IGNORECASE)
 # Where a URL without protocol may start: a domain character after a preceding character.
 _LABEL_START = lazy("(?<=" + _PRECEDING_CHAR + ")" + _DOMAIN_CHAR, re.IGNORECASE)
 _DOTTED_WORD = lazy("(?<![^" + _SPACES + "])[^" + _SPACES + ".]*\\.[^" + _SPACES + "]*")
+
+
+# The patterns above for text with no character beyond Latin-1 that their classes name
+# (Unicode spaces, directional marks, U+FFFE/FEFF/FFFF, fullwidth @ and #) or that matches
+# an ASCII letter ignoring case (İ ı ſ K): each class cut to its Latin-1 members, matched
+# with case (the only letters, A-Za-z, are spelt out in both cases). Each full class puts a
+# 65,536-entry map in its pattern; together they took ~4 ms to compile, paid by the first
+# text with a dot of every process (a typographic quote or dash is enough to rule out
+# ASCII-only text). On such text every cut class matches as its full one (checked for every
+# code point in tests/test_twitter_text.py).
+_SPACES_BEYOND_LATIN1 = r"\u1680\u180E\u2000-\u200A\u2028\u2029\u202F\u205F\u3000"
+_MEMBERS_BEYOND_LATIN1 = (_SPACES_BEYOND_LATIN1, _INVALID_CHARS, _DIRECTIONAL, "\uFF20", "\uFF03")
+_NEEDS_FULL_WORD_PATTERNS = frozenset(
+    "\u1680\u180E\u2028\u2029\u202F\u205F\u3000" + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\uFFFE\uFEFF\uFFFF" + "\u061C\u200E\u200F\u2066\u2067\u2068\u2069" + "".join(map(chr, range(0x202A, 0x202F)))
+    + "\uFF20\uFF03" + "\u0130\u0131\u017F\u212A")
+
+
+def _latin1_only(pattern: str) -> str:
+    for members in _MEMBERS_BEYOND_LATIN1:
+        pattern = pattern.replace(members, "")
+    return pattern
+
+
+class _WordPatterns(NamedTuple):
+    """The patterns that find URLs in a dotted word (see _urls_in_word)."""
+    dotted_word: LazyPattern
+    whole_sublabel: LazyPattern
+    label: LazyPattern
+    is_domain_char: LazyPattern
+    sublabel_break: LazyPattern
+    label_break: LazyPattern
+    is_preceding: LazyPattern
+    label_start: LazyPattern
+
+
+_FULL_WORD_PATTERNS = _WordPatterns(_DOTTED_WORD, _WHOLE_SUBLABEL, _LABEL, _IS_DOMAIN_CHAR, _SUBLABEL_BREAK,
+                                    _LABEL_BREAK, _IS_PRECEDING, _LABEL_START)
+_LATIN1_WORD_PATTERNS = _WordPatterns(
+    lazy(_latin1_only(_DOTTED_WORD.pattern)), lazy(_latin1_only(_WHOLE_SUBLABEL.pattern)),
+    lazy(_latin1_only(_LABEL.pattern)), lazy(_latin1_only(_IS_DOMAIN_CHAR.pattern)),
+    lazy(_latin1_only(_SUBLABEL_BREAK.pattern), re.DOTALL), lazy(_latin1_only(_LABEL_BREAK.pattern), re.DOTALL),
+    lazy(_latin1_only(_IS_PRECEDING.pattern)), lazy(_latin1_only(_LABEL_START.pattern)))
+
+
+def _word_patterns(text: str) -> _WordPatterns:
+    """The cheapest patterns that find the URLs of ``text`` as the full ones do."""
+    if max(text, default="") < "\u0130" or _NEEDS_FULL_WORD_PATTERNS.isdisjoint(text):
+        return _LATIN1_WORD_PATTERNS
+    return _FULL_WORD_PATTERNS
 _AFTER_DOMAIN = lazy(
     "(?::[0-9]+)?"                                                # port
     + r"(\/" + _PATH + "*)?"                                      # path
@@ -360,7 +444,16 @@ def _ascii_only(pattern: str) -> str:
     return pattern.replace("a-z", "a-zA-Z")
 
 
-_ASCII_AFTER_DOMAIN = lazy(_ascii_only(_AFTER_DOMAIN.pattern))
+def _without_parens(pattern: str) -> str:
+    """``pattern`` without the path's alternatives that start with ``(``."""
+    return pattern.replace("(?:" + _BALANCED_PARENS + _PATH_CHAR + "*)*", "").replace("|(?:" + _BALANCED_PARENS + ")", "")
+
+
+# Most paths hold no "(": for a rest without one, the path's alternatives that begin with a
+# literal "(" fail at their first character, and the pattern without them (~0.4 ms to
+# compile instead of ~0.9 ms) finds the same match (tests/test_twitter_text.py).
+_ASCII_AFTER_DOMAIN = lazy(_ascii_only(_without_parens(_AFTER_DOMAIN.pattern)))
+_ASCII_PARENS_AFTER_DOMAIN = lazy(_ascii_only(_AFTER_DOMAIN.pattern))
 _SPACE = lazy(r"\s")
 
 
@@ -368,7 +461,11 @@ def _after_domain(text: str, domain_end: int) -> re.Match[str]:
     """Port, path and query of the URL whose domain ends at ``domain_end`` (each may be empty)."""
     space = _SPACE.search(text, domain_end)
     rest = text[domain_end:space.start() if space else len(text)]
-    return _always((_ASCII_AFTER_DOMAIN if rest.isascii() else _AFTER_DOMAIN).match(text, domain_end))
+    if not rest.isascii():
+        pattern = _AFTER_DOMAIN
+    else:
+        pattern = _ASCII_PARENS_AFTER_DOMAIN if "(" in rest else _ASCII_AFTER_DOMAIN
+    return _always(pattern.match(text, domain_end))
 
 
 def _punycode_length(domain: str) -> int | None:
@@ -439,39 +536,40 @@ def _ascii_domain_spans(domain: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _urls_in_word(text: str, word_start: int, word_end: int, spans: list[tuple[int, int]]) -> None:
+def _urls_in_word(text: str, word_start: int, word_end: int, spans: list[tuple[int, int]],
+                  patterns: _WordPatterns = _FULL_WORD_PATTERNS) -> None:
     """Add to ``spans`` the URLs twitter-text's regex finds in one dotted word of ``text``."""
     if not _has_tld(text, word_start, word_end):
         return          # "ab.ab.ab...": no TLD after any dot, no URL
-    dotted = _Dotted(text, word_start, word_end, _WHOLE_SUBLABEL,
-                     lambda s, e: _LABEL.fullmatch(text, s, e) is not None)
+    dotted = _Dotted(text, word_start, word_end, patterns.whole_sublabel,
+                     lambda s, e: patterns.label.fullmatch(text, s, e) is not None)
     searched = word_start - 1      # as in finditer: the next URL's preceding character is at or after this
     for k, (start, end) in enumerate(zip(dotted.starts[:-1], dotted.ends)):
         # A URL starting in this segment has the rest of it as first label. Where it starts
         # decides only whether that label is valid, not where the domain ends.
         domain_end, more_labels = dotted.domain_end(k)
         if domain_end is None or start == end or end <= searched + 1 \
-                or not _IS_DOMAIN_CHAR.match(text, end - 1):
+                or not patterns.is_domain_char.match(text, end - 1):
             continue
-        first = _always((_SUBLABEL_BREAK if more_labels else _LABEL_BREAK).match(text, start, end)).end()
+        first = _always((patterns.sublabel_break if more_labels else patterns.label_break).match(text, start, end)).end()
         url_start: int | None = None
         domain_start: int | None = None
-        if first < end and _IS_DOMAIN_CHAR.match(text, first):
+        if first < end and patterns.is_domain_char.match(text, first):
             # A protocol must end where the label starts: its ':' and '/' cannot be in a label.
             for length in (8, 7):
                 candidate = first - length
                 if candidate > searched and _PROTOCOL.fullmatch(text, candidate, first) \
-                        and (candidate == 0 or _IS_PRECEDING.match(text, candidate - 1)):
+                        and (candidate == 0 or patterns.is_preceding.match(text, candidate - 1)):
                     url_start, domain_start = candidate, first
                     break
         if url_start is None:
             lowest = max(first, searched + 1)
-            if lowest == 0 and end > 1 and _LABEL_START.match(text, 1):
+            if lowest == 0 and end > 1 and patterns.label_start.match(text, 1):
                 url_start = 1       # the regex tries "preceding character, URL" before "^URL"
-            elif lowest == 0 and _IS_DOMAIN_CHAR.match(text, 0):
+            elif lowest == 0 and patterns.is_domain_char.match(text, 0):
                 url_start = 0
             else:
-                match = _LABEL_START.search(text, max(lowest, 1), end)
+                match = patterns.label_start.search(text, max(lowest, 1), end)
                 url_start = match.start() if match else None
             domain_start = url_start
         if url_start is not None and domain_start is not None:     # domain_start is set with url_start
@@ -492,8 +590,9 @@ def _url_spans(text: str) -> tuple[tuple[int, int], ...]:
     if "." not in text:
         return ()
     spans: list[tuple[int, int]] = []
-    for word in _DOTTED_WORD.finditer(text):
-        _urls_in_word(text, word.start(), word.end(), spans)
+    patterns = _word_patterns(text)
+    for word in patterns.dotted_word.finditer(text):
+        _urls_in_word(text, word.start(), word.end(), spans, patterns)
     return tuple(spans)
 
 
@@ -522,7 +621,9 @@ def _accept(text: str, start: int, domain_start: int, domain_end: int, end: int,
             found[-1] = (found[-1][0], end)
         spans.extend(found)
     else:
-        tco = _TCO_URL.match(url)
+        # Only "t.co/" after the protocol can start a t.co link: the pattern (~0.5 ms to
+        # compile, ignoring case) is not needed for any other.
+        tco = _TCO_URL.match(url) if text[domain_start:domain_start + 5].lower() == "t.co/" else None
         if tco:
             if len(tco.group(1)) > _MAX_TCO_SLUG_LENGTH:
                 return
@@ -536,10 +637,23 @@ def _accept(text: str, start: int, domain_start: int, domain_end: int, end: int,
 _HEAVY_RUN = lazy("[^" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _WEIGHT_ONE_RANGES) + "]+")
 
 
+# _HEAVY_RUN's class marks ~4,400 BMP code points and takes ~0.5 ms to compile, paid by the
+# first text composed for X in every process. Text with only a few characters beyond Latin-1
+# (typographic quotes, dashes, an ellipsis) weighs those one by one: the same count.
+_BEYOND_LATIN1 = lazy(r"[^\x00-\xff]")
+_FEW_BEYOND_LATIN1 = 16
+
+
 def _plain_weight(text: str, start: int, end: int) -> int:
     if start >= end:
         return 0
-    return end - start + sum(map(len, _HEAVY_RUN.findall(text, start, end)))
+    segment = text[start:end]
+    beyond_latin1 = len(segment) - len(segment.encode("latin-1", "ignore"))
+    if beyond_latin1 == 0:
+        return len(segment)
+    if beyond_latin1 <= _FEW_BEYOND_LATIN1:
+        return len(segment) + sum(_char_weight(char) - 1 for char in _BEYOND_LATIN1.findall(segment))
+    return len(segment) + sum(map(len, _HEAVY_RUN.findall(segment)))
 
 
 def _weigh(text: str, *, emoji_parsing: bool = True, open_sequences_in_full: bool = False) -> int:
@@ -548,7 +662,7 @@ def _weigh(text: str, *, emoji_parsing: bool = True, open_sequences_in_full: boo
     # inside the previous one is skipped, as a walk character by character would.
     spans = [(start, 0, end) for start, end in _url_spans(text)]
     if emoji_parsing:
-        spans += [(m.start(), 1, m.end()) for m in _EMOJI.finditer(text)]
+        spans += [(start, 1, end) for start, end in _emoji_spans(text)]
     spans.sort()
     total, index = 0, 0
     for start, kind, end in spans:
@@ -610,7 +724,7 @@ def weight_exceeded_at(text: str, budget: int) -> int:
 
 def _weight_exceeded_in(window: str, budget: int) -> int:
     urls = dict(_url_spans(window))
-    emoji = {m.start(): m.end() for m in _EMOJI.finditer(window)}
+    emoji = dict(_emoji_spans(window))
     total, index = 0, 0
     while index < len(window):
         if index in urls:
@@ -654,6 +768,8 @@ _MENTION_INVALID_END = lazy(
 
 def defuse_mentions(text: str) -> str:
     """``@name`` → ``@\u2060name``: X's automation rules forbid unsolicited automated mentions."""
+    if "@" not in text and "\uFF20" not in text:
+        return text         # every mention starts with one: the pattern (~0.4 ms to compile) is not needed
     def defuse(match: re.Match) -> str:
         if _MENTION_INVALID_END.match(text, match.end()):
             return match.group(0)

@@ -434,3 +434,41 @@ def test_an_untitled_note_speaks_through_its_text_on_x():
     assert x.text == "Shipping the new release tonight. Thanks to everyone who tested it! https://blog.example.com/notes/42/"
     linkedin = compose(note, "linkedin")                # its template shows the summary already
     assert linkedin.text.count("Shipping the new release tonight") == 1
+
+
+# Composing a typical post (typographic quotes and dashes, an ellipsis, an ASCII link) for
+# every network compiles none of the costly Unicode patterns: text that cannot tell them from
+# their cheap cuts gets the cuts (issue 18; tests/test_twitter_text.py and
+# tests/test_mastodon_fill.py prove they match alike). A fresh process: this one's patterns
+# may have been compiled by other tests.
+_COMPILED_PROBE = """
+import json
+from bot import compose as c, twitter_text as t
+from bot.models import Post
+from bot.platforms import mastodon as m
+from bot.platforms.registry import networks
+post = Post(feed_url="https://blog.example.com/feed", key="k", url="https://blog.example.com/2026/11/25/a-post/",
+            title="Apple\\u2019s M5 MacBook Pro review: fast, quiet & expensive \\u2014 and more",
+            summary="The M5 MacBook Pro is the fastest laptop we\\u2019ve tested this year. It is also the most "
+                    "expensive\\u2026 " * 12, author="Ann", categories=("Reviews", "Apple", "Laptops"), feed_title="Blog")
+texts = [c.compose(post, network.name).text for network in networks()]
+costly = {"grapheme runs": c._PLAIN_RUN, "emoji": t._EMOJI, "weights": t._HEAVY_RUN, "TLD run": t._TLD_RUN,
+          "punycode": t._PUNYCODE_LABEL, "t.co": t._TCO_URL, "mentions": t._MENTION,
+          "path with parens": t._ASCII_PARENS_AFTER_DOMAIN, "full path": t._AFTER_DOMAIN,
+          "Mastodon scheme": m._SCHEME, "Mastodon host": m._HOST_RUN}
+costly.update({"URL word " + name: p for name, p in zip(t._WordPatterns._fields, t._FULL_WORD_PATTERNS)})
+print(json.dumps({"compiled": sorted(name for name, p in costly.items() if p.is_compiled),
+                  "cheap": t._LATIN1_WORD_PATTERNS.label.is_compiled and t._ASCII_AFTER_DOMAIN.is_compiled,
+                  "links": sum("https://blog.example.com/2026/11/25/a-post/" in text for text in texts)}))
+"""
+
+
+def test_composing_a_typical_post_compiles_none_of_the_costly_unicode_patterns():
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-c", _COMPILED_PROBE], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)
+    assert facts["compiled"] == []
+    assert facts["cheap"] is True and facts["links"] >= 3        # the link was read, by the cheap patterns

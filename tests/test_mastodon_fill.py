@@ -7,6 +7,7 @@ a small instance's 200, a large one's 5,000 with 30 per URL.
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import partial
 
@@ -107,3 +108,57 @@ def test_a_long_title_on_a_small_instance_keeps_the_link():
     message = compose(post("word " * 300), "mastodon", None, ComposeOptions(), rules_of((120, 23)))
     assert message.length <= 120 and link_is_whole(message.text, message.link)
     assert unicodedata.is_normalized("NFC", message.text)
+
+
+# --------------------------------------------------------------------------- cheap URL patterns
+#
+# Text without the few characters beyond Latin-1 that Mastodon's URL patterns name (or that
+# match an ASCII letter ignoring case) is searched with their cheap Latin-1 cuts (issue 18).
+# The full patterns are the oracle.
+_FULL_SCHEME = mastodon._SCHEME.pattern
+_EVERY_CHAR = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+
+
+def test_the_latin1_host_class_matches_as_the_full_one_outside_the_ruled_out_chars():
+    full = mastodon._HOST_RUN.compiled()
+    cut = mastodon._LATIN1_HOST_RUN.compiled()
+    differ = set(full.sub("", _EVERY_CHAR)) ^ set(cut.sub("", _EVERY_CHAR))
+    assert differ and differ <= mastodon._NEEDS_FULL_URL_PATTERNS
+
+
+def test_the_latin1_scheme_matches_as_the_full_one_outside_the_ruled_out_chars():
+    full = re.compile(_FULL_SCHEME, re.IGNORECASE)
+    cut = mastodon._LATIN1_SCHEME.compiled()
+    words = ["http", "https", "dat", "dweb", "ipfs", "ipns", "ssb", "gopher", "gemini", "ftp"]
+    for word in words:
+        for spelt in (word, word.upper(), word.title(), word.replace("s", "\u017f").replace("i", "\u0131")):
+            for before in ["", " ", "a", "Z", "0", "@", "$", "#", "_", "\u00e9", "\uff20", "\uff03", "\ufeff", "\u212a"]:
+                text = before + spelt + "://x"
+                if mastodon._NEEDS_FULL_URL_PATTERNS.isdisjoint(text):
+                    assert [m.span() for m in cut.finditer(text)] == [m.span() for m in full.finditer(text)], text
+    # The look-behind's class: every character before a scheme.
+    lookbehind_full = re.compile(_FULL_SCHEME.split(")", 1)[0] + ")!", re.IGNORECASE)
+    lookbehind_cut = re.compile(mastodon._LATIN1_SCHEME.pattern.split(")", 1)[0] + ")!")
+    spaced = "!".join(_EVERY_CHAR)            # the "!" after character i is at 2 i + 1
+    differ = {_EVERY_CHAR[m.start() // 2] for m in lookbehind_full.finditer(spaced)} ^ \
+        {_EVERY_CHAR[m.start() // 2] for m in lookbehind_cut.finditer(spaced)}
+    assert differ and differ <= mastodon._NEEDS_FULL_URL_PATTERNS
+
+
+_URL_PIECES = st.one_of(st.sampled_from([
+    "https://", "HTTPS://", "httpſ://", "gemini://", "ssb://", "ftp://", "://", "a", "Z", "1", ".", ".", "-", "_", "/",
+    "?", "=", "&", "#", "@", "$", "(", ")", ":", ":8080", " ", "\n", "\u3000", "\u00e9", "\u4e2d", "\u00a0",
+    "example", ".com", ".jp", ".xn--p1ai", "\u4f8b\u3048", "localhost", "\u2019", "\u2014", "\u2026",
+    "\uff20", "\uff03", "\ufeff", "\u202a", "\u200e", "\u0130", "\u0131", "\u212a", "\U0001F600"]), st.characters())
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_URL_PIECES, max_size=20).map("".join))
+def test_url_entities_with_the_latin1_patterns_are_those_of_the_full_ones(text):
+    full, cut = (mastodon._SCHEME, mastodon._HOST_RUN), (mastodon._LATIN1_SCHEME, mastodon._LATIN1_HOST_RUN)
+    found = mastodon._url_entities(text)
+    try:
+        mastodon._LATIN1_SCHEME, mastodon._LATIN1_HOST_RUN = full
+        assert found == mastodon._url_entities(text)         # every text, read with the full patterns
+    finally:
+        mastodon._LATIN1_SCHEME, mastodon._LATIN1_HOST_RUN = cut

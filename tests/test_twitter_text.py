@@ -245,7 +245,7 @@ def test_the_ascii_pattern_differs_from_the_full_one_only_in_its_classes():
     for cls in tt._URL_CLASSES:
         rebuilt = rebuilt.replace(cls, tt._ascii_only(cls))
         outside = outside.replace(cls, "")
-    assert tt._ASCII_AFTER_DOMAIN.pattern == rebuilt
+    assert tt._ASCII_PARENS_AFTER_DOMAIN.pattern == rebuilt
     # Outside the classes: no letter (so no case to ignore), nothing non-ASCII, no lookaround.
     assert outside.isascii() and not re.search("[A-Za-z]", outside)
     assert not re.search(r"\(\?<?[=!]", full)
@@ -430,3 +430,216 @@ def test_weighing_by_runs_equals_the_walk(text):
     assert weighted_length(text) == walked_weight(text)
     assert weighted_length_v2(text) == walked_weight(text, emoji_parsing=False)
     assert cautious_weighted_length(text) == walked_weight(text, open_sequences_in_full=True)
+
+
+# --------------------------------------------------------------------------- patterns compiled only when needed
+#
+# Composing for X compiled some fifty patterns in every process, ~14 ms of `autopost preview`
+# (issue 18). The patterns below were replaced by cheaper ones for text that cannot tell them
+# apart, or skipped for text they cannot match. Each old pattern is kept here as the oracle.
+
+MIXED_PIECES = st.one_of(
+    st.sampled_from([
+        "a", "Z", "7", " ", "  ", ".", ".", "-", "_", "/", ":", "?", "=", "&", "#", "@", "\r", "\n", "\r\n", "\t",
+        "\x00", "\x7f", "\x85", "\xa0", "\xad", "é", "ÿ", "©", "®", "’", "—", "…", "\u2013", "\u2060", "\u3000",
+        "\u2028", "\u202a", "\u200e", "\ufeff", "\uff20", "\uff03", "\u017f", "\u212a", "\u0130", "\u0131", "\u0301",
+        "\u0e33", "я", "ж", "中", "日本", "\uac00", "\u1100", "\u1161", "\u11a8", "\u200d", "\u200c", "\ufe0f", "\ufe0e",
+        "\u20e3", "\u203c", "\u2764", "\U0001F600", "\U0001F44D\U0001F3FD", "\U0001F1EF", "\U0001F1F5",
+        "\U0001F3F4\U000E0067\U000E0062\U000E007F", "\U0001F468\u200d\U0001F469", "1\ufe0f\u20e3",
+        "https://", "http://", "HTTPS://", "httpſ://", "www.", "example", ".com", ".co", ".jp", "xn--p1ai",
+        "t.co/", "T.CO/", "t.co/abc", "a.b", "ab.", "/path_(x)?q=1#f", ":8080", "a" * 30, "RT", "@user", "me@x.com",
+    ]),
+    st.characters(),
+)
+MIXED_TEXT = st.lists(MIXED_PIECES, max_size=24).map("".join)
+
+
+def old_grapheme_boundaries(text):
+    plain_run = re.compile("[" + compose_module.PLAIN_CHARS + "]{2,}")
+    boundaries, state, position = [0], (None, 0), 0
+    for run in plain_run.finditer(text):
+        start, end = run.span()
+        state = compose_module._walk_boundaries(text, position, start + 1, state, boundaries)
+        boundaries.extend(range(start + 1, end))
+        state, position = (compose_module._OTHER, 0), end
+    compose_module._walk_boundaries(text, position, len(text), state, boundaries)
+    if text:
+        boundaries.append(len(text))
+    return boundaries
+
+
+@pytest.mark.parametrize("few", [0, 3, 64, 10**9])
+@settings(max_examples=300, deadline=None)
+@given(text=MIXED_TEXT)
+def test_grapheme_boundaries_equal_the_full_plain_run_pattern(few, text):
+    # few=0: every text beyond ASCII takes the full pattern; 10**9: every one the Latin-1 one.
+    previous = compose_module._FEW_BEYOND_LATIN1
+    compose_module._FEW_BEYOND_LATIN1 = few
+    try:
+        assert grapheme_boundaries(text) == old_grapheme_boundaries(text)
+    finally:
+        compose_module._FEW_BEYOND_LATIN1 = previous
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=60))
+def test_grapheme_boundaries_of_ascii_text_equal_the_full_plain_run_pattern(text):
+    assert grapheme_boundaries(text) == old_grapheme_boundaries(text)
+
+
+@pytest.mark.parametrize("text", ["", "a", "\r\n", "a\r\nb\r\r\n\n", "é\r\n", "’" * 65 + "e\u0301",
+                                  "中" * 70 + "\r\n" + "\U0001F1EF\U0001F1F5" * 40])
+def test_grapheme_boundaries_equal_the_full_plain_run_pattern_on_edge_cases(text):
+    assert grapheme_boundaries(text) == old_grapheme_boundaries(text)
+
+
+def test_the_latin1_plain_run_is_the_latin1_part_of_plain_chars():
+    full = re.compile("[" + compose_module.PLAIN_CHARS + "]")
+    latin1 = re.compile(compose_module._LATIN1_PLAIN_RUN.pattern.removesuffix("{2,}"))
+    assert [chr(c) for c in range(256) if bool(full.match(chr(c))) != bool(latin1.match(chr(c)))] == []
+    assert [chr(c) for c in range(256, 0x110000) if latin1.match(chr(c))] == []
+
+
+@settings(max_examples=500, deadline=None)
+@given(MIXED_TEXT)
+def test_emoji_spans_equal_the_emoji_pattern(text):
+    assert tt._emoji_spans(text) == [m.span() for m in re.finditer(tt._EMOJI.pattern, text)]
+
+
+def test_no_emoji_without_a_code_point_from_u203c_on():
+    below = "".join(map(chr, range(0x203C)))
+    emoji = re.compile(tt._EMOJI.pattern)
+    assert ord(tt._LEAST_EMOJI_CHAR) == 0x203C
+    assert emoji.search(below) is None
+    assert [c for c in below if emoji.search(c + c + "\u200d" + c)] == []
+    # ... and every kind of sequence holds one: the first pictograph, a keycap, © with U+FE0F.
+    for sequence in ("\u203c", "#\u20e3", "\u00a9\ufe0f", "\U0001F1EF\U0001F1F5"):
+        assert tt._emoji_spans(sequence) == [(0, len(sequence))]
+
+
+OLD_HEAVY_RUN = re.compile("[^" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in tt._WEIGHT_ONE_RANGES) + "]+")
+
+
+@pytest.mark.parametrize("few", [0, 2, 16, 10**9])
+@settings(max_examples=300, deadline=None)
+@given(text=MIXED_TEXT, cut=st.tuples(st.integers(0, 40), st.integers(0, 40)))
+def test_plain_weight_equals_the_heavy_run_pattern(few, text, cut):
+    previous = tt._FEW_BEYOND_LATIN1
+    tt._FEW_BEYOND_LATIN1 = few
+    try:
+        start, end = min(cut[0], len(text)), max(len(text) - cut[1], 0)
+        expected = max(end - start, 0) and end - start + sum(map(len, OLD_HEAVY_RUN.findall(text, start, end)))
+        assert tt._plain_weight(text, start, end) == expected
+        assert tt._plain_weight(text, 0, len(text)) == len(text) + sum(map(len, OLD_HEAVY_RUN.findall(text)))
+    finally:
+        tt._FEW_BEYOND_LATIN1 = previous
+
+
+def test_tld_blocking_characters_are_those_of_the_old_pattern():
+    old = re.compile("[0-9a-zA-Z@+-]", re.IGNORECASE)
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    assert [c for c in chars if bool(old.fullmatch(c)) != tt._tld_blocked(c, 0)] == []
+    assert not tt._tld_blocked("a", 1)                # past the end: the regex found nothing there
+
+
+def test_the_ascii_tld_run_reads_every_ascii_letter_and_nothing_else_of_ascii():
+    full = re.compile(tt._TLD_RUN.pattern, re.IGNORECASE)
+    ascii_run = re.compile(tt._ASCII_TLD_RUN.pattern)
+    assert [chr(c) for c in range(128) if bool(full.fullmatch(chr(c))) != bool(ascii_run.fullmatch(chr(c)))] == []
+
+
+def test_punycode_starts_only_with_xn_dash_dash_in_any_case():
+    old = re.compile(tt._PUNYCODE, re.IGNORECASE)
+    starts = {c for c in map(chr, range(0x110000)) if not 0xD800 <= ord(c) <= 0xDFFF and old.match(c + "n--a")}
+    assert starts == {"x", "X"}
+    assert {c for c in map(chr, range(0x110000)) if not 0xD800 <= ord(c) <= 0xDFFF and old.match("x" + c + "--a")} \
+        == {"n", "N"}
+    assert set(tt._PUNYCODE_PREFIXES) == {"xn--", "xN--", "Xn--", "XN--"}
+    for text in ("a.xn--", "a.xn--p", "a.XN--p1ai.", "a.xN--\u212a", "a.Xn--p1ai"):
+        for end in range(len(text) + 1):
+            assert new_tlds(text, 0, end) == old_tlds(text, 0, end), (text, end)
+
+
+# The Latin-1 cuts of the URL word patterns: same pattern but for their classes, no letter
+# outside them (so dropping IGNORECASE changes nothing there), and each class matching as
+# its full form (which ignores case) for every code point but the few that rule the cut out.
+_WORD_CLASSES = (tt._DOMAIN_CHAR, tt._NOT_DOMAIN_CHAR, tt._PRECEDING_CHAR,
+                 "[^." + tt._SPACES + "]", "[^" + tt._SPACES + ".]", "[^" + tt._SPACES + "]")
+_EVERY_CHAR = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+
+
+@pytest.mark.parametrize("cls", _WORD_CLASSES)
+def test_each_url_word_class_cut_to_latin1_matches_as_the_full_one_outside_the_ruled_out_chars(cls):
+    full, cut = re.compile(cls, re.IGNORECASE), re.compile(tt._latin1_only(cls))
+    assert "\\u" not in cut.pattern and max(cut.pattern) < "\u0100"
+    # The characters each one leaves in place differ only among the ruled-out ones.
+    differ = set(full.sub("", _EVERY_CHAR)) ^ set(cut.sub("", _EVERY_CHAR))
+    assert differ <= tt._NEEDS_FULL_WORD_PATTERNS
+    assert differ                                  # the cut drops something: the classes are spelt as expected
+
+
+def test_the_latin1_word_patterns_differ_from_the_full_ones_only_in_their_classes():
+    for full, cut in zip(tt._FULL_WORD_PATTERNS, tt._LATIN1_WORD_PATTERNS):
+        rebuilt, outside = full.pattern, full.pattern
+        for cls in sorted(_WORD_CLASSES, key=len, reverse=True):
+            rebuilt = rebuilt.replace(cls, tt._latin1_only(cls))
+            outside = outside.replace(cls, "")
+        assert cut.pattern == rebuilt
+        assert not re.search("[A-Za-z]", outside.replace(r"\.", ""))
+        assert cut._flags == full._flags & ~re.IGNORECASE
+
+
+@settings(max_examples=500, deadline=None)
+@given(MIXED_TEXT)
+def test_urls_found_with_either_set_of_word_patterns_are_twitter_texts(text):
+    expected = reference_url_spans(text)
+    assert url_spans(text) == expected
+    if tt._NEEDS_FULL_WORD_PATTERNS.isdisjoint(text):
+        spans = []
+        for word in tt._LATIN1_WORD_PATTERNS.dotted_word.finditer(text):
+            tt._urls_in_word(text, word.start(), word.end(), spans, tt._LATIN1_WORD_PATTERNS)
+        assert spans == expected
+    else:
+        assert tt._word_patterns(text) is tt._FULL_WORD_PATTERNS
+
+
+@pytest.mark.parametrize("text", [
+    "https://t.co/abc", "HTTPS://T.CO/abc?x=1", "httpſ://t.co/abc", "http://t.co/" + "a" * 41, "https://t.com/a",
+    "https://t.co", "https://t.co/", "https://x.t.co/abc", "see t.co/abc", "https://T.co/ab’c", "https://t.co/a\u212a",
+])
+def test_t_co_links_are_found_as_twitter_text_finds_them(text):
+    assert url_spans(text) == reference_url_spans(text)
+
+
+def test_the_ascii_pattern_for_rests_without_parens_lacks_only_the_alternatives_starting_with_one():
+    without = tt._ASCII_AFTER_DOMAIN.pattern
+    balanced = tt._ascii_only(tt._BALANCED_PARENS)
+    assert balanced.startswith(r"\(")
+    assert without == tt._ASCII_PARENS_AFTER_DOMAIN.pattern.replace(
+        "(?:" + balanced + tt._ascii_only(tt._PATH_CHAR) + "*)*", "").replace("|(?:" + balanced + ")", "")
+    assert r"\(" not in without          # no literal "(" left; the query's class still holds one
+
+
+_ASCII_PATH_PIECES = st.one_of(
+    st.sampled_from(["/", "/", "a", "Z", "9", "-", "_", "+", "=", "#", "@", "!", "*", "'", ";", ":", ",", ".", "$", "%",
+                     "~", "|", "&", "[", "]", "?", "(", ")", "/@user/", ":8080", "?q=1&r=2", "(x)", "((y))", "<",
+                     " ", "\n", "\t", "é", "жур", "\u2013"]),
+    st.characters(max_codepoint=0x7F))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_ASCII_PATH_PIECES, max_size=20).map("".join))
+def test_the_rest_of_a_url_is_read_as_the_full_pattern_reads_it(rest):
+    text = "https://example.com" + rest
+    full = re.compile(tt._AFTER_DOMAIN.pattern, re.IGNORECASE).match(text, 19)
+    found = tt._after_domain(text, 19)
+    assert (found.end(), found.group(1)) == (full.end(), full.group(1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(MIXED_TEXT)
+def test_defusing_mentions_without_an_at_sign_changes_nothing_as_before(text):
+    mention = re.compile(tt._MENTION.pattern)
+    assert tt.defuse_mentions(text) == mention.sub(
+        lambda m: m.group(0) if re.match(tt._MENTION_INVALID_END.pattern, text[m.end():])
+        else text[m.start():m.start(1)] + "\u2060" + m.group(1), text)
