@@ -36,6 +36,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 from bot.models import AutopostError, FeedState, FetchResult, ParsedFeed, Post
 from bot.values import plain_text
 from bot.urls import canonical_url, display_url, is_web_url, normalise_url as _normalise_url  # noqa: F401  (canonical_url: re-exported)
+from bot.patterns import lazy
 
 if TYPE_CHECKING:
     from bot.feed_http import Answer, FeedClient
@@ -482,7 +483,7 @@ def _posts_remembered(document: Any, *, feed_url: str, feed_title: str, site: st
 
 
 _XML_DECLARATION = re.compile(rb"^(<\?xml\b[^>]*?\bencoding\s*=\s*)([\"'])([A-Za-z0-9._:\-]+)\2")
-_HTTP_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:\-]+)", re.IGNORECASE)
+_HTTP_CHARSET = lazy(r"charset\s*=\s*[\"']?([A-Za-z0-9._:\-]+)", re.IGNORECASE)
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
          (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 # Declared names whose documents are in fact written in a superset: GB2312 feeds use GBK
@@ -534,7 +535,7 @@ def _as_utf8(body: bytes, content_type: str) -> bytes:
 # A plausible BCP-47 tag (RFC 5646): a 2-8 letter primary subtag, then subtags of 1-8 letters or
 # digits. Anything else a feed writes there ("English", "en_US", markup) is not sent on: a
 # network refuses a record whose language is not a tag (Bluesky's ``langs`` has format language).
-_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*")
+_LANGUAGE_TAG = lazy(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*")
 
 
 def language_tag(value: Any) -> str:
@@ -859,7 +860,7 @@ def _collapse(text: str) -> str:
     return " ".join(plain_text(text).split())
 
 
-_CHARREF = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+_CHARREF = lazy(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 
 
 def _plain_or_guess(text: str) -> str:
@@ -898,7 +899,7 @@ def _text(detail: Any, value: str | None) -> str:
 
 # WordPress appends "The post <title> appeared first on <site>." to excerpts (Yoast and many
 # themes do it for feeds) and ends excerpts with "[…]"; themes add "Continue reading →".
-_BOILERPLATE_TAIL = re.compile(
+_BOILERPLATE_TAIL = lazy(
     r"""\s*(?:
         The\ post\ .{1,400}?\ appeared\ first\ on\ .{1,200}?\.?
       | \[(?:…|\.\.\.|&hellip;)\]
@@ -983,9 +984,9 @@ def _hash_key(title: Any, content: Any) -> str:
 # "Ã", "Â", "â", "Ð" ... and each continuation byte (0x80-0xBF) one of these characters.
 _CONTINUATION = "".join(sorted({chr(b) for b in range(0x80, 0xC0)}
                                | {bytes([b]).decode("cp1252", "ignore") for b in range(0x80, 0xC0)} - {""}))
-_MOJIBAKE = re.compile("[\u00c2-\u00c5\u00ce\u00cf\u00d0\u00d1\u00d8\u00d9][%s]|\u00e2[%s]{2}"
+_MOJIBAKE = lazy("[\u00c2-\u00c5\u00ce\u00cf\u00d0\u00d1\u00d8\u00d9][%s]|\u00e2[%s]{2}"
                        % (re.escape(_CONTINUATION), re.escape(_CONTINUATION)))
-_ENTITY_REFERENCE = re.compile(r"&([A-Za-z][A-Za-z0-9._-]{0,63});")
+_ENTITY_REFERENCE = lazy(r"&([A-Za-z][A-Za-z0-9._-]{0,63});")
 
 
 def text_problem(post: Post) -> str | None:

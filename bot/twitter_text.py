@@ -418,6 +418,8 @@ def _word_patterns(text: str) -> _WordPatterns:
     if max(text, default="") < "\u0130" or _NEEDS_FULL_WORD_PATTERNS.isdisjoint(text):
         return _LATIN1_WORD_PATTERNS
     return _FULL_WORD_PATTERNS
+
+
 _AFTER_DOMAIN = lazy(
     "(?::[0-9]+)?"                                                # port
     + r"(\/" + _PATH + "*)?"                                      # path
