@@ -676,10 +676,10 @@ def time_cmd(cmd: list[str], env: dict, cwd: Path, *, check: bool = True) -> flo
 _CONSOLE_SCRIPT = """#!{python}
 import re
 import sys
-from bot.cli import main
+from {module} import {function}
 if __name__ == '__main__':
     sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
-    sys.exit(main())
+    sys.exit({function}())
 """
 
 
@@ -701,7 +701,11 @@ def installed_layout(tmp: Path) -> tuple[list[str], list[str]]:
     (site / "autopost-bench.pth").write_text(f"{REPO}\n{sysconfig.get_paths()['purelib']}\n")
     python = venv / "bin" / "python"
     script = venv / "bin" / "autopost"
-    script.write_text(_CONSOLE_SCRIPT.format(python=python))
+    import tomllib
+
+    entry = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]["autopost"]
+    module, function = entry.split(":")
+    script.write_text(_CONSOLE_SCRIPT.format(python=python, module=module, function=function))
     script.chmod(0o755)
     return [str(script)], [str(python)]
 
@@ -929,6 +933,18 @@ def _install_feed2toot(tmp: Path) -> tuple[Path | None, str]:
     return exe, ""
 
 
+def instructions_of(cmd: list[str], env: dict, cwd: Path) -> int | None:
+    """Instructions one run of ``cmd`` executes, counted by valgrind (None without it). The
+    count barely moves with the machine's load, which moves the timings by 30 % and more:
+    the figure to compare versions by."""
+    if shutil.which("valgrind") is None:
+        return None
+    result = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd], env=env,
+                            cwd=str(cwd), capture_output=True, text=True, timeout=600)
+    found = re.search(r"Collected : (\d+)", result.stderr)
+    return int(found.group(1)) if found and result.returncode == 0 else None
+
+
 def bench_cold_start(tmp: Path, runs: int) -> dict:
     """Issue 18's targets 1 and 2, whole processes side by side (interleaved, medians)."""
     work = tmp / "cold"
@@ -976,6 +992,7 @@ def bench_cold_start(tmp: Path, runs: int) -> dict:
     for _ in range(runs):                             # interleaved, so load changes hit all alike
         for name, cmd in commands.items():
             times[name].append(run(cmd))
+    instructions = {name: instructions_of(commands[name], env, work) for name in ("preview", "bare")}
     out_file = work / "compose.json"
     subprocess.run([sys.executable, "-c", _COMPOSE_PROBE, str(out_file), str(sample), str(feed)], check=True,
                    env=env, cwd=str(work), timeout=120)
@@ -984,6 +1001,7 @@ def bench_cold_start(tmp: Path, runs: int) -> dict:
             "poll_dry_run_s": median(times["ours"]), "peer_s": median(times["peer"]),
             "parse_and_print_s": median(times["baseline"]), "preview_s": median(times["preview"]),
             "python_c_pass_s": median(times["bare"]),
+            "preview_instructions": instructions["preview"], "python_c_pass_instructions": instructions["bare"],
             "ratio": median(times["ours"]) / median(times["peer"]),
             "compose": json.loads(out_file.read_text()),
             "all_s": times}
@@ -1164,6 +1182,9 @@ def cold_start_report(cold: dict, lines: list[str], target) -> None:
     lines.append(f"  parse-and-print baseline (feedparser only)            {cold['parse_and_print_s']:.3f} s")
     lines.append(f"  autopost preview (sample feed)                       {cold['preview_s']:.3f} s")
     lines.append(f"  python -c pass                                       {cold['python_c_pass_s']:.3f} s")
+    if cold.get("preview_instructions"):
+        lines.append(f"  instructions (valgrind): preview {cold['preview_instructions'] / 1e6:.0f} M, "
+                     f"python -c pass {cold['python_c_pass_instructions'] / 1e6:.0f} M")
     lines.append(f"  compose: import {c['import_ms']:.1f} ms, first message {c['first_ms']:.2f} ms, "
                  f"slowest {c['max_ms']:.2f} ms, mean {c['mean_ms']:.3f} ms over {c['messages']} messages")
     lines.append("")
@@ -1173,7 +1194,8 @@ def cold_start_report(cold: dict, lines: list[str], target) -> None:
            "" if cold["peer_installed"] else "feed2toot could not be installed: against the parse-and-print baseline")
     target("`autopost preview` of the sample feed, whole process", fmt(cold["preview_s"], " s", 3),
            f"<= {T_PREVIEW_S:g} s", cold["preview_s"] <= T_PREVIEW_S,
-           f"python -c pass alone: {cold['python_c_pass_s']:.3f} s")
+           f"python -c pass alone: {cold['python_c_pass_s']:.3f} s"
+           + (f"; {cold['preview_instructions'] / 1e6:.0f} M instructions" if cold.get("preview_instructions") else ""))
     target("composing any one message (slowest)", fmt(c["max_ms"], " ms"), f"<= {T_COMPOSE_MS:g} ms",
            c["max_ms"] <= T_COMPOSE_MS)
 

@@ -1,5 +1,5 @@
 import sys
 
-from bot.cli import main
+from bot.launch import main
 
 sys.exit(main())

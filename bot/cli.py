@@ -7,6 +7,7 @@ failed, or a delivery still needs attention.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
@@ -143,7 +144,22 @@ def _global_options(parser: argparse.ArgumentParser, *, default_env_file: object
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The cycle collector waits while the command starts (see bot/launch.py, which turns it off
+    # before this module is even imported), and collects for the commands that run long or
+    # over much. The caller's setting is back when the command returns.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _main(argv)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser(argv).parse_args(argv)
+    if args.command in LONG_COMMANDS:
+        gc.enable()
     from bot.config import ConfigError, load_settings   # after parsing: `--help` stays instant
 
     previous = _cut_calls_on_ctrl_c()
@@ -509,6 +525,8 @@ def _keep_private(env_path: str | os.PathLike[str]) -> str:
     return f"{env_path} holds your tokens and is readable only by its owner (mode {mode:04o})."
 
 
+# The service, one poll of what may be thousands of feeds, and the copy of a whole ledger.
+LONG_COMMANDS = frozenset({"run", "poll", "ledger"})
 COMMANDS = {"run": cmd_run, "poll": cmd_poll, "preview": cmd_preview, "repost": cmd_repost,
             "status": cmd_status, "skip": cmd_skip, "check": cmd_check, "auth": cmd_auth}
 

@@ -122,3 +122,39 @@ def test_the_env_file_parser_loaded_alone_is_the_one_python_dotenv_uses(tmp_path
     result = subprocess.run([sys.executable, "-c", DOTENV_PROBE, str(env)], capture_output=True, text=True,
                             cwd=tmp_path, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "same", result.stderr
+
+
+GC_PROBE = """
+import gc, json, sys
+from bot import cli
+seen = {}
+for name in ("preview", "poll"):
+    def recording(settings, args, _name=name, _original=cli.COMMANDS[name]):
+        seen[_name] = gc.isenabled()
+        return _original(settings, args)
+    cli.COMMANDS[name] = recording
+sys.argv = ["autopost", "--env-file", sys.argv[1], sys.argv[2]] + sys.argv[3:]
+from bot.launch import main
+code = main()
+print(json.dumps({"code": code, "collecting": seen}), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("command, collecting", [(["preview"], False), (["poll", "--dry-run"], True)])
+def test_the_cycle_collector_waits_for_commands_that_end_in_a_moment(tmp_path, command, collecting):
+    env = tmp_path / "autopost.env"
+    env.write_text(f"AUTOPOST_FEEDS={SAMPLE}\nAUTOPOST_DB={tmp_path / 'ledger.db'}\nAUTOPOST_MAX_AGE=0\n")
+    result = subprocess.run([sys.executable, "-c", GC_PROBE, str(env), *command], capture_output=True,
+                            text=True, cwd=tmp_path, timeout=120)
+    facts = json.loads(result.stderr.strip().splitlines()[-1])
+    assert facts == {"code": 0, "collecting": {command[0]: collecting}}, result.stderr
+
+
+def test_the_cli_called_in_process_gives_the_collector_back(tmp_path):
+    import gc
+
+    from tests.conftest import run_cli
+
+    assert gc.isenabled()
+    assert run_cli("--env-file", str(tmp_path / "none.env"), "status").code == 2      # no such env file
+    assert gc.isenabled()

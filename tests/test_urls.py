@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.urls import canonical_url, identity, is_web_url, path_identity, same_article
 
@@ -74,3 +76,32 @@ def test_no_url_has_no_identity():
 ])
 def test_feed_tracking_parameters_are_removed_from_the_link_that_is_shared(link, shared):
     assert canonical_url(link) == shared
+
+
+def _codec(host: str) -> str | type[UnicodeError]:
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return UnicodeError
+
+
+@given(st.lists(st.text(alphabet="ab-0", max_size=70) | st.sampled_from(["", "x" * 63, "y" * 64, "Bücher", "ü" * 60]),
+                max_size=5).map(".".join))
+def test_a_host_takes_the_form_the_idna_codec_gives_it(host):
+    # ASCII names skip the codec (it is loaded only for names beyond ASCII): same result, same refusals.
+    from bot.urls import idna_host
+
+    try:
+        ours: str | type[UnicodeError] = idna_host(host)
+    except UnicodeError:
+        ours = UnicodeError
+    assert ours == _codec(host)
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("https://Bücher.example/a", "https://xn--bcher-kva.example/a"),
+    ("https://blog.example./a", "https://blog.example./a"),
+    ("https://" + "a" * 64 + ".example/a", "https://" + "a" * 64 + ".example/a"),     # refused: kept as written
+])
+def test_hosts_in_canonical_urls(url, expected):
+    assert canonical_url(url) == expected
