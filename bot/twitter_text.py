@@ -472,8 +472,10 @@ def _after_domain(text: str, domain_end: int) -> re.Match[str]:
 
 def _punycode_length(domain: str) -> int | None:
     """Length of the domain in ASCII (IDNA) form, or None where IDNA refuses it (e.g. a label over 63)."""
+    from bot.urls import idna_host      # an ASCII domain needs no codec (nor its tables)
+
     try:
-        return len(domain.encode("idna"))
+        return len(idna_host(domain))
     except UnicodeError:
         return None
 
