@@ -120,7 +120,9 @@ _ITEM_END = re.compile(rb"</item>[ \t\r\n]*\Z")
 
 
 def digest(chunk: bytes) -> bytes:
-    return hashlib.blake2b(chunk, digest_size=16).digest()
+    # SHA-256 (the body hash's, hardware-assisted on current CPUs) read the bench feed in about
+    # half the time of BLAKE2b; 16 bytes of it are plenty to tell items apart.
+    return hashlib.sha256(chunk).digest()[:16]
 
 
 def read(text: bytes, known: Container[bytes] = ()) -> Result | None:

@@ -530,6 +530,16 @@ def _as_utf8(body: bytes, content_type: str) -> bytes:
         found = _HTTP_CHARSET.search(content_type or "")
         charset = found.group(1).lower() if found else "utf-8"
     charset = _CHARSET_SUPERSETS.get(charset, charset)
+    if charset == "utf-8" and declared and body[:1] == b"<" and declared.group(0).isascii():
+        # Valid UTF-8 that opens with its declaration: the bytes decoded and encoded again are
+        # the bytes, so only the declared name is replaced (as below), without copying the
+        # document through str twice. An ASCII declaration reads the same as bytes and as str.
+        try:
+            body.decode("utf-8", "strict")
+        except UnicodeDecodeError:
+            pass
+        else:
+            return b"".join((body[:declared.start(3)], b"utf-8", body[declared.end(3):]))
     try:
         text = body[start:].decode(charset, "strict")
     except LookupError:

@@ -183,3 +183,32 @@ def test_a_base_attribute_in_a_known_item():
     with_base = entry_item(1).replace("<title>", '<title xml:base="https://elsewhere.example/">')
     second = changed(rss(items(2) + with_base), rss(items(3, 2) + with_base))
     assert len(second.posts) == 3
+
+
+def _as_utf8_through_str(body: bytes) -> bytes:
+    """What _as_utf8 did for every UTF-8 document: decode, rename the declared charset, encode."""
+    import re
+
+    text = body.decode("utf-8").lstrip()
+    return re.sub(r"^(<\?xml\b[^>]*?\bencoding\s*=\s*)([\"'])[A-Za-z0-9._:\-]+\2", r"\1\2utf-8\2",
+                  text, count=1).encode("utf-8")
+
+
+@pytest.mark.parametrize("body", [
+    b'<?xml version="1.0" encoding="UTF-8"?><rss/>',
+    b"<?xml version='1.0' encoding='us-ascii' standalone='yes'?><rss>caf\xc3\xa9</rss>",
+    b'<?xml version="1.0" encoding = "utf-8"?>\n<rss><title>\xe2\x80\x99</title></rss>',
+    b'<?xml version="1.0" encoding="UTF-8"?><!-- encoding="x" --><rss/>',
+])
+def test_a_utf8_document_is_renamed_in_place_as_through_str(body):
+    text = feeds._as_utf8(body, "")
+    assert text == _as_utf8_through_str(body) and text is not body
+
+
+def test_a_document_that_is_not_utf8_or_starts_otherwise_still_goes_through_str():
+    latin = b'<?xml version="1.0" encoding="UTF-8"?><rss>caf\xe9</rss>'
+    assert feeds._as_utf8(latin, "") == '<?xml version="1.0" encoding="utf-8"?><rss>caf\ufffd</rss>'.encode()
+    spaced = b'\n <?xml version="1.0" encoding="UTF-8"?><rss/>'
+    assert feeds._as_utf8(spaced, "") == _as_utf8_through_str(spaced)
+    bom = b'\xef\xbb\xbf<?xml version="1.0" encoding="UTF-8"?><rss/>'
+    assert feeds._as_utf8(bom, "") == _as_utf8_through_str(bom[3:])
