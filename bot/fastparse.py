@@ -137,10 +137,10 @@ def read(text: bytes, known: Container[bytes] = ()) -> Result | None:
         document = _read_known(text, known)
         if document is not None:
             return document
-    return _read(text, None)
+    return _read(text)
 
 
-def _read(text: bytes, cut: tuple[list[int], list[int]] | None) -> Result | None:
+def _read(text: bytes) -> Result | None:
     if b"<!ENTITY" in text:
         return None
     # feedparser takes a base URI from an xml:base or a plain base attribute of any element
@@ -199,7 +199,7 @@ def _read_known(text: bytes, known: Container[bytes]) -> Result | None:
     end = text.rfind(b"</channel")
     if not starts or end < starts[-1] or not _END.match(text, end):
         return None
-    digests = []
+    digests: list[bytes | None] = []
     part = [text[:starts[0]]]
     for start, stop in zip(starts, starts[1:] + [end]):
         chunk = text[start:stop]
@@ -212,13 +212,13 @@ def _read_known(text: bytes, known: Container[bytes]) -> Result | None:
     if len(part) == len(starts) + 1:
         return None                          # nothing known: the whole document is read
     part.append(text[end:])
-    document = _read(b"".join(part), None)
+    document = _read(b"".join(part))
     if document is None or document.digests is None or len(document.scope) > len(part[0]):
         return None
     fresh = iter(zip(document.items, document.digests))
-    items = []
-    for index, key in enumerate(digests):
-        if key is None:
+    items: list[Any] = []
+    for index, known_digest in enumerate(digests):
+        if known_digest is None:
             item, digests[index] = next(fresh)
         else:
             item = None
