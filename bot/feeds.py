@@ -370,12 +370,12 @@ def _looks_like_html(body: bytes) -> bool:
 FAST_PARSER = True
 
 
-def _fast_read(text: bytes, fast: bool | None) -> Any:
+def _fast_read(text: bytes, fast: bool | None, known: Any = ()) -> Any:
     if not (FAST_PARSER if fast is None else fast):
         return None
     from bot import fastparse
 
-    return fastparse.read(text)
+    return fastparse.read(text, known)
 
 
 def _parse_xml_feed(body: bytes, *, feed_url: str, base_url: str | None, content_type: str = "",
@@ -390,7 +390,10 @@ def _parse_xml_feed(body: bytes, *, feed_url: str, base_url: str | None, content
     # With the optional lxml extra, RSS 2.0 documents are read by bot/fastparse.py, which gives
     # feedparser's values ~20x faster and hands back every document shape it does not
     # reproduce exactly; feedparser reads those (and everything when lxml is absent).
-    fast_read = _fast_read(text, fast) if text is not body else None
+    # The items of the feed's last parse are not read again (lxml reads the rest): see _memo.
+    with _memo_lock:
+        last = _memo.get(feed_url)
+    fast_read = _fast_read(text, fast, last[1] if last else ()) if text is not body else None
     if fast_read is not None and not fast_read.items and _looks_like_html(body):
         fast_read = None              # no entries and HTML near the top: feedparser's path says why
     if fast_read is not None:
@@ -398,10 +401,17 @@ def _parse_xml_feed(body: bytes, *, feed_url: str, base_url: str | None, content
 
         feed_title = _text(fast_read.feed.get("title_detail"), fast_read.feed.get("title"))
         site = _site_base(fast_read.feed.get("link"), base_url, feed_url)
+        language = language_tag(fast_read.feed.get("language"))
+        context = (feed_title, site, base_url or feed_url, fast_read.scope, language)
+        if last is not None and last[0] != context:
+            last = None               # another feed title, site, base, scope or language: read all again
+            if any(item is None for item in fast_read.items):
+                fast_read = _fast_read(text, fast)
+    if fast_read is not None:
         try:
             posts = _posts_remembered(fast_read, feed_url=feed_url, feed_title=feed_title, site=site,
-                                      base=base_url or feed_url,
-                                      language=language_tag(fast_read.feed.get("language")))
+                                      base=base_url or feed_url, language=language, context=context,
+                                      last=last[1] if last else {})
         except Refused:
             pass                      # an item shape only feedparser reads as feedparser does
         else:
@@ -450,31 +460,35 @@ _memo_lock = threading.Lock()
 
 
 def _posts_remembered(document: Any, *, feed_url: str, feed_title: str, site: str, base: str,
-                      language: str = "") -> list[Post]:
+                      language: str = "", context: tuple = (), last: dict[bytes, Post] | None = None
+                      ) -> list[Post]:
     """The fast route's Posts, reusing the Post of an item whose bytes, namespace declarations
-    and feed context are those of an item of the feed's last parse (raises ``Refused``)."""
+    and feed context are those of an item of the feed's last parse (raises ``Refused``).
+
+    ``last`` is the feed's remembered Posts when ``context`` is the one they were made in; an
+    item ``fastparse.read`` left unread (None) is one of them.
+    """
     from bot.fastparse import entry
 
     def build(item: Any) -> Post:
         return _post_from_entry(entry(item, document.base), feed_url=feed_url, feed_title=feed_title,
                                 site=site, base=base, language=language)
 
-    if document.chunks is None:
+    if document.digests is None:
         return [build(item) for item in document.items]
-    context = (feed_title, site, base, document.scope, language)
-    with _memo_lock:
-        last_context, last = _memo.pop(feed_url, (context, {}))
-    if last_context != context:
-        last = {}
+    last = last or {}
     now: dict[bytes, Post] = {}
     posts = []
-    for item, chunk in zip(document.items, document.chunks):
-        digest = hashlib.blake2b(chunk, digest_size=16).digest()
-        post = last.get(digest) or now.get(digest) or build(item)
-        now[digest] = post
+    for item, digest in zip(document.items, document.digests):
+        if digest is None:
+            post = build(item)
+        else:
+            post = last.get(digest) or now.get(digest) or build(item)
+            now[digest] = post
         posts.append(post)
     with _memo_lock:
-        _memo[feed_url] = (context, now)            # re-inserted: the most recent last
+        _memo.pop(feed_url, None)
+        _memo[feed_url] = (context, now)            # inserted again: the most recent last
         total = sum(len(remembered) for _, remembered in _memo.values())
         while total > MEMO_MAX_POSTS and _memo:
             oldest = next(iter(_memo))
@@ -516,6 +530,16 @@ def _as_utf8(body: bytes, content_type: str) -> bytes:
         found = _HTTP_CHARSET.search(content_type or "")
         charset = found.group(1).lower() if found else "utf-8"
     charset = _CHARSET_SUPERSETS.get(charset, charset)
+    if charset == "utf-8" and declared and body[:1] == b"<" and declared.group(0).isascii():
+        # Valid UTF-8 that opens with its declaration: the bytes decoded and encoded again are
+        # the bytes, so only the declared name is replaced (as below), without copying the
+        # document through str twice. An ASCII declaration reads the same as bytes and as str.
+        try:
+            body.decode("utf-8", "strict")
+        except UnicodeDecodeError:
+            pass
+        else:
+            return b"".join((body[:declared.start(3)], b"utf-8", body[declared.end(3):]))
     try:
         text = body[start:].decode(charset, "strict")
     except LookupError:

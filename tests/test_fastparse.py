@@ -224,7 +224,7 @@ def test_an_item_quoting_item_markup_turns_remembering_off_not_wrong(monkeypatch
                "<content:encoded><![CDATA[<pre><item><title>x</title></item></pre>]]></content:encoded></item>")
     body = rss(entry_item(2) + quoting + entry_item(1))
     document = fastparse.read(feeds._as_utf8(body, ""))
-    assert document.chunks is None                  # three items, four "<item"
+    assert document.digests is None                 # three items, four "<item"
     fast, reference = both(body, url)
     assert fast == reference and len(fast.posts) == 3
     assert url not in feeds._memo
