@@ -387,9 +387,9 @@ def _parse_xml_feed(body: bytes, *, feed_url: str, base_url: str | None, content
     # feedparser's HTML sanitiser and relative-URI rewriting cost most of a parse; we turn
     # every HTML field into plain text and resolve the links we use ourselves.
     text = _as_utf8(body, content_type)
-    # With the optional lxml extra, RSS 2.0 documents are read by bot/fastparse.py, which gives
-    # feedparser's values ~20x faster and hands back every document shape it does not
-    # reproduce exactly; feedparser reads those (and everything when lxml is absent).
+    # RSS 2.0 documents are read by bot/fastparse.py, which gives feedparser's values ~20x
+    # faster and hands back every document shape it does not reproduce exactly; feedparser
+    # reads those.
     fast_read = _fast_read(text, fast) if text is not body else None
     if fast_read is not None and not fast_read.items and _looks_like_html(body):
         fast_read = None              # no entries and HTML near the top: feedparser's path says why
