@@ -1059,7 +1059,7 @@ def bench_changed_feed(server: FeedServerProc, tmp: Path, reps: int) -> dict:
             raise RuntimeError(f"changed feed, step by step: {len(queued)} new posts")
         for name, value in zip(steps, (c1 - c0, c2 - c1, c3 - c2, c4 - c3)):
             steps[name].append(value * 1000)
-        route = "fast (lxml)" if feeds._memo.get(url) else "feedparser"
+        route = "fast (ElementTree)" if feeds._memo.get(url) else "feedparser"
     poller.close()
     store.close()
     return {"entries": BIG_ENTRIES, "reps": reps, "poll_cpu_ms": median(polls), "poll_cpu_all_ms": polls,

@@ -387,10 +387,9 @@ def _parse_xml_feed(body: bytes, *, feed_url: str, base_url: str | None, content
     # feedparser's HTML sanitiser and relative-URI rewriting cost most of a parse; we turn
     # every HTML field into plain text and resolve the links we use ourselves.
     text = _as_utf8(body, content_type)
-    # With the optional lxml extra, RSS 2.0 documents are read by bot/fastparse.py, which gives
-    # feedparser's values ~20x faster and hands back every document shape it does not
-    # reproduce exactly; feedparser reads those (and everything when lxml is absent).
-    # The items of the feed's last parse are not read again (lxml reads the rest): see _memo.
+    # RSS 2.0 documents are read by bot/fastparse.py, which gives feedparser's values ~20x
+    # faster and hands back every document shape it does not reproduce exactly; feedparser
+    # reads those. The items of the feed's last parse are not parsed again: see _memo.
     with _memo_lock:
         last = _memo.get(feed_url)
     fast_read = _fast_read(text, fast, last[1] if last else ()) if text is not body else None

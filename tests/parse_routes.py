@@ -1,7 +1,7 @@
 """Both parse routes for the tests of feed parsing: feedparser alone, and the fast route.
 
 Imported by a test module, ``parse_route`` runs each of its tests twice. "feedparser" turns the
-fast route off. "fast" turns it on (lxml installed) and reads every XML document the test
+fast route off. "fast" turns it on and reads every XML document the test
 parses by both routes: the Posts, feed title and warning, or the error, must be identical,
 so every hostile document of the module is also a parity case.
 """
@@ -20,7 +20,6 @@ def parse_route(request, monkeypatch):
         monkeypatch.setattr(feeds, "FAST_PARSER", False)
         yield "feedparser"
         return
-    pytest.importorskip("lxml", reason="the fast route needs the 'fast' extra (lxml)")
     monkeypatch.setattr(feeds, "FAST_PARSER", True)
     original = feeds._parse_xml_feed
 

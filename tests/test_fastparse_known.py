@@ -1,4 +1,4 @@
-"""A changed feed: the items of the last parse are left out of lxml's reading (fastparse._read_known).
+"""A changed feed: the items of the last parse are left out of the parser's reading (fastparse._read_known).
 
 Each case parses a first document, then a second one with the memo of the first, and compares
 the second with a reading that remembers nothing and with feedparser's: the Posts and the feed
@@ -12,7 +12,6 @@ import pytest
 from bot import fastparse, feeds
 from tests.test_fastparse import rss
 
-pytest.importorskip("lxml", reason="the fast route needs the 'fast' extra (lxml)")
 
 URL = "https://blog.example.com/feed.xml"
 
@@ -23,16 +22,16 @@ def empty_memo(monkeypatch):
 
 
 @pytest.fixture
-def lxml_reads(monkeypatch):
-    """The sizes of the documents lxml is handed."""
+def parsed_sizes(monkeypatch):
+    """The sizes of the documents the XML parser is handed."""
     sizes: list[int] = []
-    real = fastparse._etree.fromstring
+    real = fastparse._parse
 
-    def fromstring(text, parser=None):
+    def parse(text):
         sizes.append(len(text))
-        return real(text, parser)
+        return real(text)
 
-    monkeypatch.setattr(fastparse._etree, "fromstring", fromstring)
+    monkeypatch.setattr(fastparse, "_parse", parse)
     return sizes
 
 
@@ -64,13 +63,13 @@ def items(*numbers: int, sep: str = "\n") -> str:
     return "".join(entry_item(n) + sep for n in numbers)
 
 
-def test_only_the_new_item_and_the_channel_go_to_lxml(lxml_reads):
+def test_only_the_new_item_and_the_channel_go_to_the_parser(parsed_sizes):
     first = rss(items(*range(20, 0, -1)))
     second = rss(items(*range(21, 1, -1)))
     parse(first)
-    lxml_reads.clear()
+    parsed_sizes.clear()
     parse(second)
-    assert lxml_reads == [len(second) - len(items(*range(20, 1, -1)))]      # the head, one item, the end
+    assert parsed_sizes == [len(second) - len(items(*range(20, 1, -1)))]      # the head, one item, the end
     posts = changed(first, second).posts
     assert [p.title for p in posts] == [f"Post {n}" for n in range(21, 1, -1)]
     document = fastparse.read(feeds._as_utf8(second, ""), feeds._memo[URL][1])
@@ -122,14 +121,14 @@ def test_a_channel_element_after_a_known_item_is_read():
     assert {p.language for p in changed(first, second).posts} == {"de"}
 
 
-def test_namespace_declarations_changed(lxml_reads):
+def test_namespace_declarations_changed(parsed_sizes):
     with_creator = entry_item(1).replace("</item>", "<dc:creator>Ann</dc:creator></item>")
     first = rss(items(2) + with_creator)
     second = rss(items(3, 2) + with_creator, namespaces='xmlns:x="https://x.example/"')
     parse(first)
-    lxml_reads.clear()
+    parsed_sizes.clear()
     parse(second)
-    assert lxml_reads[-1] == len(second)            # another scope: the known items are read again
+    assert parsed_sizes[-1] == len(second)            # another scope: the known items are read again
     assert changed(first, second).posts[-1].author == "Ann"
 
 
@@ -138,7 +137,7 @@ def test_a_new_item_quoting_a_known_one_in_a_cdata_section():
     known = entry_item(1) + "\n"
     quoting = ("<item><title>Quoting</title><link>https://blog.example.com/q</link><guid>q</guid>"
                "<content:encoded><![CDATA[<pre>" + known + "<item>]]></content:encoded></item>")
-    # The scan cuts at the quoted "<item"s: what lxml is handed holds more "<item"s than items.
+    # The scan cuts at the quoted "<item"s: what the parser is handed holds more "<item"s than items.
     second = rss(quoting + "\n" + items(2))
     posts = changed(first, second).posts
     assert [p.title for p in posts] == ["Quoting", "Post 2"]
