@@ -49,7 +49,6 @@ network's daily cap.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -115,8 +114,13 @@ def delivery_key(delivery: Delivery) -> str:
     return f"{delivery.id}@{made}"
 
 
-def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
-    """Seconds to wait before the next try: exponential with full jitter (0..min(cap, base·2^(n-1)))."""
+def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float] | None = None) -> float:
+    """Seconds to wait before the next try: exponential with full jitter (0..min(cap, base·2^(n-1))).
+    ``rng``: random.random unless a test gives its own."""
+    if rng is None:
+        import random           # here: the commands that retry nothing (preview) start without it
+
+        rng = random.random
     return rng() * min(cap, base * 2 ** max(attempt - 1, 0))
 
 
@@ -164,7 +168,7 @@ class Lanes:
 
 class Deliverer:
     def __init__(self, store: Store, settings: Settings, platforms: Mapping[str, Platform], *,
-                 clock: Callable[[], datetime] = utcnow, rng: Callable[[], float] = random.random,
+                 clock: Callable[[], datetime] = utcnow, rng: Callable[[], float] | None = None,
                  on_event: Callable[[str, str, str, str], object] | None = None,
                  stopping: threading.Event | None = None):
         self.store = store

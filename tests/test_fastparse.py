@@ -269,3 +269,33 @@ def test_the_c1_and_latin1_check_finds_exactly_what_its_plain_form_finds(text):
 
     plain = re.compile(rb"\xc2[\x80-\x9f]|\xc3[\x82-\xb4]\xc2[\x80-\xbf]")
     assert bool(fastparse._C1_OR_LATIN1_UTF8.search(text)) == bool(plain.search(text))
+
+
+def _by_email_utils(value: str) -> tuple | None:
+    """What the fast route read a date as when it asked email.utils (its reference)."""
+    from datetime import datetime, timedelta, timezone
+    from email.utils import parsedate_tz
+
+    parts = parsedate_tz(value)
+    try:
+        moment = datetime(*parts[:6], tzinfo=timezone.utc) - timedelta(seconds=parts[9] or 0)
+    except ValueError:
+        return None
+    return moment.timetuple()[:6]
+
+
+@given(st.builds("{}{} {} {:04d} {:02d}:{:02d}:{:02d} {}".format,
+                 st.sampled_from(["", "Tue, ", "Sun, "]), st.integers(0, 39).map(str) | st.just("07"),
+                 st.sampled_from(["Jan", "Feb", "Jun", "Nov", "Dec"]), st.integers(0, 2100),
+                 st.integers(0, 25), st.integers(0, 61), st.integers(0, 61),
+                 st.sampled_from(["GMT", "UTC", "UT", "Z"]) | st.builds("{}{:02d}{:02d}".format,
+                                                                         st.sampled_from("+-"), st.integers(0, 23),
+                                                                         st.integers(0, 99))))
+def test_rfc822_dates_read_as_email_utils_reads_them(value):
+    # Two-digit years (0099 is 1999), minutes above 59 in the offset, -0000, impossible days and times.
+    expected = _by_email_utils(value)
+    if expected is None:
+        with pytest.raises(fastparse.Refused):
+            fastparse._date(value)
+    else:
+        assert fastparse._date(value) == expected

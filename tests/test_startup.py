@@ -69,9 +69,13 @@ def test_preview_imports_no_module_it_does_not_use(preview):
 def test_preview_leaves_out_what_only_other_commands_need(preview):
     # Each costs start-up time on Python 3.11 for no use here: socket (nothing is fetched from a
     # network), json (the sample is XML; JSON logs are off), http's status enum (no error
-    # answer), dataclasses (values are NamedTuples), and python-dotenv's writer with tempfile
-    # and shutil (the env file is only read; argparse's help formatter sizes itself without shutil).
-    unused = {"socket", "json", "http", "dataclasses", "dotenv.main", "tempfile", "shutil"}
+    # answer), dataclasses (values are NamedTuples), python-dotenv's writer with tempfile and
+    # shutil (the env file is only read; argparse's help formatter sizes itself without shutil),
+    # lxml and the inspect module it imports (the fast route parses with the standard library),
+    # the email package (RFC 822 dates are read by fastparse), random (nothing is retried), and
+    # the IDNA codec with its tables (every host of the sample is ASCII).
+    unused = {"socket", "json", "http", "dataclasses", "dotenv.main", "tempfile", "shutil", "lxml", "inspect",
+              "email", "random", "encodings.idna", "stringprep"}
     assert sorted(unused.intersection(preview["modules"])) == []
 
 
