@@ -135,6 +135,10 @@ def test_a_service_killed_mid_delivery_leaves_nothing_sending_and_nothing_twice(
         wait_for(lambda: all("autopost starting" in log.read_text() for _, log in services))
         feed_server.serve("/feed.xml", rss_feed([*reversed(new_posts()), OLD]))
         wait_for(lambda: sent_lines(victim_log) >= 3, 30)
+        # Killed at a moment it holds a call (each takes 0.06 s at the proxy): a loaded machine
+        # can otherwise land the kill between two of its passes, with nothing in flight.
+        wait_for(lambda: ledger_rows(pg_url, f"SELECT id FROM deliveries WHERE state = 'sending'"
+                                             f" AND lease_holder LIKE '%:{victim.pid}'"), 30)
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=10)
         orphaned = ledger_rows(pg_url, f"SELECT id FROM deliveries WHERE state = 'sending'"
