@@ -76,6 +76,10 @@ _HTML_ELEMENTS = frozenset(
 # Written to begin with the one byte every match holds, \xc2, so the engine scans for it at C speed:
 # the plain alternation \xc2[\x80-\x9f]|\xc3[\x82-\xb4]\xc2[\x80-\xbf] took 2 ms over a 267 KB feed.
 _C1_OR_LATIN1_UTF8 = re.compile(rb"\xc2(?:[\x80-\x9f]|(?<=\xc3[\x82-\xb4]\xc2)[\x80-\xbf])")
+# A character reference to U+0080-U+00FF: only through one can references make what the check above
+# looks for (a C1 control, or a Latin-1 character before or after one from U+0080-U+00BF).
+_LATIN1_REFERENCE = re.compile(rb"&#(?:0*(?:12[89]|1[3-9][0-9]|2[0-4][0-9]|25[0-5])|[xX]0*[89a-fA-F][0-9a-fA-F]);")
+_REFERENCE = re.compile(rb"&#(?:([0-9]+)|[xX]([0-9a-fA-F]+));")
 _URIFIXER = lazy("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")   # feedparser/urls.py
 _RFC822 = lazy(r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov"
                r"|Dec) (\d{4}) (\d{2}):(\d{2}):(\d{2}) (GMT|UTC|UT|Z|[+-]\d{4})")
@@ -127,13 +131,33 @@ def read(text: bytes, known: Container[bytes] = ()) -> Result | None:
     ``known``: digests of items read before in this scope (see ``Result``); such an item is not
     read again and is None in ``Result.items``. Only the rest of the document is parsed.
     """
-    if b"<!DOCTYPE" in text[:4096]:
+    if b"<!DOCTYPE" in text and _declaration_in_prolog(text):
         return None
     if known:
         document = _read_known(text, known)
         if document is not None:
             return document
     return _read(text)
+
+
+def _declaration_in_prolog(text: bytes) -> bool:
+    """Whether a declaration (a DOCTYPE) comes before the root element, however far in: its
+    attribute defaults would apply to every item, and feedparser cuts it out of the document.
+    The prolog holds only the XML declaration, comments, processing instructions and white space."""
+    at = 0
+    while True:
+        at = text.find(b"<", at)
+        if at < 0:
+            return False
+        if text.startswith(b"<!--", at):
+            at = text.find(b"-->", at + 4)
+        elif text.startswith(b"<?", at):
+            at = text.find(b"?>", at + 2)
+        else:
+            return text.startswith(b"<!", at)
+        if at < 0:
+            return False                 # not well-formed: the parser refuses it
+        at += 2
 
 
 def _read(text: bytes) -> Result | None:
@@ -144,6 +168,8 @@ def _read(text: bytes) -> Result | None:
     bases = _base_attributes(text)
     if (b"\xc2" in text or b"\xc3" in text) and _C1_OR_LATIN1_UTF8.search(text):
         return None
+    if b"&#" in text and _LATIN1_REFERENCE.search(text) and _C1_OR_LATIN1_UTF8.search(_with_references(text)):
+        return None                      # the same characters, written as character references
     root = _parse(text)
     if root is None:
         return None
@@ -162,6 +188,15 @@ def _read(text: bytes) -> Result | None:
         ends = starts[1:] + [text.rfind(b"</channel")]
         digests = [_remembered(text, start, end, bases) for start, end in zip(starts, ends)]
     return Result(feed, items, digests, scope, base)
+
+
+def _with_references(text: bytes) -> bytes:
+    """The UTF-8 bytes with each character reference replaced by its character's bytes."""
+    def character(match: Any) -> bytes:
+        number = int(match.group(1), 10) if match.group(1) else int(match.group(2), 16)
+        return chr(number).encode("utf-8", "surrogatepass") if number <= 0x10FFFF else b""
+
+    return _REFERENCE.sub(character, text)
 
 
 def _parse(text: bytes) -> Any:
@@ -421,8 +456,15 @@ def _attrs(element: Any) -> dict:
     return attrs
 
 
-def _media(element: Any, entry: dict) -> None:
+# How deep media elements are read inside each other; deeper ones are left to feedparser (a
+# document nesting thousands would otherwise exhaust the recursion limit here).
+_MEDIA_DEPTH = 20
+
+
+def _media(element: Any, entry: dict, depth: int = 0) -> None:
     """media:content and media:thumbnail, in a media:group or not, as feedparser lists them."""
+    if depth > _MEDIA_DEPTH:
+        raise Refused("media elements nested too deep")
     namespace, local = _split(element.tag)
     if namespace not in _MEDIA:
         if len(element):
@@ -437,7 +479,7 @@ def _media(element: Any, entry: dict) -> None:
     elif local.lower() in ("content", "thumbnail"):
         raise Refused(f"media element {local}")
     for child in element:
-        _media(child, entry)
+        _media(child, entry, depth + 1)
 
 
 def _language(element: Any) -> str:
@@ -489,24 +531,21 @@ def _date(value: str) -> tuple | None:
         return None
     rfc822 = _RFC822.fullmatch(value)
     if rfc822:
-        # What email.utils.parsedate_tz reads in this one form (importing it costs every start
-        # that reads a feed its module and calendar): a year below 100 is two-digit, and the
+        # What feedparser's _parse_date_rfc822 reads in this one form: a four-digit year as
+        # written (0099 is the year 99; only a year of one or two digits is two-digit), and the
         # offset is +-HHMM (minutes above 59 included) or zero for the named zones.
         day, month, year, hour, minute, second, zone = rfc822.groups()
-        number = int(year)
-        if number < 100:
-            number += 1900 if number > 68 else 2000
         offset = 0 if zone.isalpha() else int(zone[0] + "1") * (int(zone[1:3]) * 3600 + int(zone[3:]) * 60)
         try:
-            moment = datetime(number, _MONTHS[month], int(day), int(hour), int(minute), int(second),
+            moment = datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second),
                               tzinfo=timezone.utc) - timedelta(seconds=offset)
-        except ValueError:
+        except (ValueError, OverflowError):     # an offset past year 1 or 9999: feedparser's None
             raise Refused(f"date {value!r}") from None
         return moment.timetuple()[:6]
     if _W3CDTF.fullmatch(value):
         try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+        except (ValueError, OverflowError):
             raise Refused(f"date {value!r}") from None
-        return moment.astimezone(timezone.utc).timetuple()[:6]
+        return moment.timetuple()[:6]
     raise Refused(f"date {value!r}")

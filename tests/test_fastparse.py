@@ -102,6 +102,8 @@ READ = {
                                            channel="<title>Blog</title><link>/home</link>").replace(
         b'<rss version="2.0"', b'<rss version="2.0" xml:base="https://base.example/blog/"'),
     "comments": rss(item(extra="<!-- a comment --><comments>https://blog.example.com/c</comments>")),
+    "an RFC 822 date in the year 99 written with four digits": rss(item(date="Tue, 03 Nov 0099 10:00:00 GMT")),
+    "character references to Latin-1 and other characters": rss(item(title="Caf&#233; x&#160;&#8217;s &#xE9;t&#xe9;")),
 }
 
 
@@ -145,6 +147,20 @@ REFUSED = {
     "a date in another form": rss(item(date="2026-11-03")),
     "markup inside a title": rss(item(title="<b xmlns='http://www.w3.org/1999/xhtml'>x</b>")),
     "media:thumbnail without url": rss(item(extra="<media:thumbnail>https://i.example.com/t.jpg</media:thumbnail>")),
+    # A DOCTYPE's attribute defaults apply to every item (here a base URI on another host);
+    # feedparser cuts a DOCTYPE that starts a line and reads what is left loosely.
+    "a DOCTYPE after 4 KB of comment": rss("<item><title>t</title><link>/p/1</link></item>").replace(
+        b"<rss", b"<!--" + b"x" * 5000 + b'--><!DOCTYPE rss [<!ATTLIST item xml:base CDATA "https://evil.example/">]><rss', 1),
+    "a DOCTYPE on its own line after 4 KB of white space": rss(item()).replace(
+        b"<rss", b" " * 5000 + b'\n<!DOCTYPE rss [<!ATTLIST guid isPermaLink CDATA "false">]>\n<rss', 1),
+    # feedparser maps C1 controls to windows-1252 and re-decodes UTF-8 read as Latin-1 in the
+    # text, whether the document wrote the characters or character references to them.
+    "a character reference to a C1 control": rss(item(title="a&#133;b &#x93;c&#x0094;")),
+    "UTF-8 read as Latin-1 in character references": rss(item(title="Caf&#195;&#169;")),
+    "UTF-8 read as Latin-1, half of it a character reference": rss(item(title="Caf\u00c3&#169;")),
+    "an RFC 822 date that leaves year 1 by its offset": rss(item(date="Mon, 01 Jan 0001 00:00:00 +0500")),
+    "a W3C date that leaves year 9999 by its offset": rss(item(date="").replace(
+        "<pubDate></pubDate>", "<dc:date>9999-12-31T23:00:00-05:00</dc:date>")),
 }
 
 
@@ -157,6 +173,14 @@ def test_shapes_the_fast_route_hands_to_feedparser(case):
         fast, reference = both(body)
     except feeds.FeedError:
         return
+    assert fast == reference
+
+
+def test_media_groups_nested_past_the_recursion_limit_are_read_as_feedparser_reads_them():
+    body = rss(item(extra="<media:group>" * 5000 + '<media:content url="https://i.example.com/a.jpg"/>'
+                    + "</media:group>" * 5000))
+    assert not from_fast_route(body)
+    fast, reference = both(body)
     assert fast == reference
 
 
@@ -254,13 +278,6 @@ def test_a_document_without_items_but_html_near_the_top_gets_feedparsers_error()
             feeds._parse_xml_feed(body, feed_url="https://blog.example.com/feed", base_url=None, fast=fast)
 
 
-def test_dates_are_read_by_email_utils_own_parser():
-    # Imported from the module that defines it, so reading a feed does not import all of email.
-    import email.utils
-
-    assert fastparse.parsedate_tz is email.utils.parsedate_tz
-
-
 @settings(max_examples=3000, deadline=None)
 @given(st.lists(st.sampled_from([b"\xc2", b"\xc3", b"\x80", b"\x9f", b"\xa0", b"\xb4", b"\xb5", b"\x82", b"\xbf",
                                  b"a", b"\xc0"]), max_size=14).map(b"".join))
@@ -271,31 +288,28 @@ def test_the_c1_and_latin1_check_finds_exactly_what_its_plain_form_finds(text):
     assert bool(fastparse._C1_OR_LATIN1_UTF8.search(text)) == bool(plain.search(text))
 
 
-def _by_email_utils(value: str) -> tuple | None:
-    """What the fast route read a date as when it asked email.utils (its reference)."""
-    from datetime import datetime, timedelta, timezone
-    from email.utils import parsedate_tz
+def _by_feedparser(value: str) -> tuple | None:
+    """What feedparser reads a date as: the fast route's reference (not email.utils, which reads
+    a four-digit year below 100 as two-digit)."""
+    from feedparser.datetimes import _parse_date
 
-    parts = parsedate_tz(value)
-    try:
-        moment = datetime(*parts[:6], tzinfo=timezone.utc) - timedelta(seconds=parts[9] or 0)
-    except ValueError:
-        return None
-    return moment.timetuple()[:6]
+    parts = _parse_date(value)
+    return tuple(parts[:6]) if parts else None
 
 
 @given(st.builds("{}{} {} {:04d} {:02d}:{:02d}:{:02d} {}".format,
                  st.sampled_from(["", "Tue, ", "Sun, "]), st.integers(0, 39).map(str) | st.just("07"),
-                 st.sampled_from(["Jan", "Feb", "Jun", "Nov", "Dec"]), st.integers(0, 2100),
+                 st.sampled_from(["Jan", "Feb", "Jun", "Nov", "Dec"]), st.integers(0, 2100) | st.sampled_from([1, 99, 9999]),
                  st.integers(0, 25), st.integers(0, 61), st.integers(0, 61),
                  st.sampled_from(["GMT", "UTC", "UT", "Z"]) | st.builds("{}{:02d}{:02d}".format,
                                                                          st.sampled_from("+-"), st.integers(0, 23),
                                                                          st.integers(0, 99))))
-def test_rfc822_dates_read_as_email_utils_reads_them(value):
-    # Two-digit years (0099 is 1999), minutes above 59 in the offset, -0000, impossible days and times.
-    expected = _by_email_utils(value)
-    if expected is None:
-        with pytest.raises(fastparse.Refused):
-            fastparse._date(value)
-    else:
-        assert fastparse._date(value) == expected
+def test_rfc822_dates_read_as_feedparser_reads_them(value):
+    # Four-digit years below 100 (0099 is the year 99 for feedparser), minutes above 59 in the
+    # offset, -0000, impossible days and times, an offset that leaves the years datetime holds.
+    expected = _by_feedparser(value)
+    try:
+        mine = fastparse._date(value)
+    except fastparse.Refused:
+        return                      # feedparser reads the document: its value, whatever it is
+    assert mine == expected
