@@ -88,6 +88,28 @@ _MONTHS = {name: number for number, name in enumerate(
 _W3CDTF = lazy(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
 
 
+# feedparser names an element of a namespace it does not know by the prefix the document declared
+# for it (the first such declaration it met), and an element of a default namespace it does not
+# know by its local name alone: such an element is read as RSS's own, or as dc:, media: ... when
+# the document binds that prefix to another namespace (feedparser/parsers/strict.py,
+# startElementNS; mixin.track_namespace). The prefixes feedparser has handlers for:
+_HANDLED_PREFIXES = frozenset({"cc", "content", "creativecommons", "dc", "dcterms", "feedburner", "georss", "gml",
+                               "itunes", "media", "psc", "xhtml"})
+# Namespaces read by their own URI: by this module, or by feedparser under one of those prefixes
+# for fields this project does not read (mixin.namespaces).
+_OWN_NAMESPACES = frozenset({
+    "http://creativecommons.org/ns#license", "http://web.resource.org/cc/", "http://www.georss.org/georss",
+    "http://cyber.law.harvard.edu/rss/creativecommonsrssmodule.html", "http://www.opengis.net/gml",
+    "http://backend.userland.com/creativecommonsrssmodule", "http://podlove.org/simple-chapters"})
+# Namespaces whose elements feedparser reads as RSS's or Atom's own (prefix "" in mixin.namespaces).
+_PLAIN_NAMESPACES = frozenset({
+    "http://backend.userland.com/rss", "http://blogs.law.harvard.edu/tech/rss", "http://example.com/necho",
+    "http://example.com/newformat#", "http://my.netscape.com/rdf/simple/0.9/", "http://purl.org/atom/ns#",
+    "http://purl.org/echo/", "http://purl.org/pie/", "http://purl.org/rss/1.0/", "http://purl.org/rss/1.0/modules/rss091#",
+    "http://www.w3.org/2005/atom", "uri/of/echo/namespace#"})
+_DECLARATION = re.compile(rb"""xmlns(?::([^\s=/>]+))?\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+
+
 class Refused(Exception):
     """This document's shape is not one this module reproduces; feedparser reads it."""
 
@@ -133,7 +155,8 @@ def read(text: bytes, known: Container[bytes] = ()) -> Result | None:
     """
     if b"<!DOCTYPE" in text and _declaration_in_prolog(text):
         return None
-    if known:
+    if known and _borrowed_namespaces(text) == set():
+        # a declaration anywhere changes how feedparser names the elements after it, in any item
         document = _read_known(text, known)
         if document is not None:
             return document
@@ -168,10 +191,13 @@ def _read(text: bytes) -> Result | None:
     bases = _base_attributes(text)
     if (b"\xc2" in text or b"\xc3" in text) and _C1_OR_LATIN1_UTF8.search(text):
         return None
-    if b"&#" in text and _LATIN1_REFERENCE.search(text) and _C1_OR_LATIN1_UTF8.search(_with_references(text)):
+    if b"&#" in text and _latin1_by_reference(text):
         return None                      # the same characters, written as character references
     root = _parse(text)
     if root is None:
+        return None
+    borrowed = _borrowed_namespaces(text)
+    if borrowed is None or (borrowed and any(_split(element.tag)[0] in borrowed for element in root.iter())):
         return None
     try:
         base = _root_base(root, bases)
@@ -190,13 +216,49 @@ def _read(text: bytes) -> Result | None:
     return Result(feed, items, digests, scope, base)
 
 
-def _with_references(text: bytes) -> bytes:
-    """The UTF-8 bytes with each character reference replaced by its character's bytes."""
-    def character(match: Any) -> bytes:
-        number = int(match.group(1), 10) if match.group(1) else int(match.group(2), 16)
-        return chr(number).encode("utf-8", "surrogatepass") if number <= 0x10FFFF else b""
+def _borrowed_namespaces(text: bytes) -> set[str] | None:
+    """The namespaces (lower-cased) whose elements feedparser reads as RSS's or under one of its
+    handled prefixes, though this module does not know them; None when a declaration's value
+    holds a reference (its namespace is not the bytes)."""
+    borrowed: set[str] = set()
+    if b"xmlns" not in text:
+        return borrowed
+    for match in _DECLARATION.finditer(text):
+        prefix = match.group(1)
+        value = match.group(2) if match.group(2) is not None else match.group(3)
+        if b"&" in value:
+            return None
+        uri = value.decode("utf-8", "replace").lower()
+        if not uri or uri in _OWN_NAMESPACES or uri in _READ or uri in _REFUSED or uri in _MEDIA:
+            continue
+        if (prefix is None or prefix.decode("utf-8", "replace").lower() in _HANDLED_PREFIXES
+                or uri in _PLAIN_NAMESPACES or "backend.userland.com/rss" in uri):
+            borrowed.add(uri)
+    return borrowed
 
-    return _REFERENCE.sub(character, text)
+
+def _latin1_by_reference(text: bytes) -> bool:
+    """Whether character references make what ``_C1_OR_LATIN1_UTF8`` looks for: a C1 control, or
+    U+00C2-U+00F4 before U+0080-U+00BF, one of them (at least) written as a reference. Only the
+    neighbours of each reference to U+0080-U+00FF are looked at, not the whole document re-made."""
+    for match in _LATIN1_REFERENCE.finditer(text):
+        start, end = match.span()
+        number = _number(_REFERENCE.match(text, start))
+        if number <= 0x9F:
+            return True
+        if 0xC2 <= number <= 0xF4:
+            following = _REFERENCE.match(text, end)
+            if following is not None and 0x80 <= _number(following) <= 0xBF:
+                return True
+            if following is None and text[end:end + 1] == b"\xc2" and b"\x80" <= text[end + 1:end + 2] <= b"\xbf":
+                return True
+        if number <= 0xBF and start >= 2 and text[start - 2] == 0xC3 and 0x82 <= text[start - 1] <= 0xB4:
+            return True
+    return False
+
+
+def _number(match: Any) -> int:
+    return int(match.group(1), 10) if match.group(1) else int(match.group(2), 16)
 
 
 def _parse(text: bytes) -> Any:

@@ -103,6 +103,8 @@ READ = {
         b'<rss version="2.0"', b'<rss version="2.0" xml:base="https://base.example/blog/"'),
     "comments": rss(item(extra="<!-- a comment --><comments>https://blog.example.com/c</comments>")),
     "an RFC 822 date in the year 99 written with four digits": rss(item(date="Tue, 03 Nov 0099 10:00:00 GMT")),
+    "an element of an unknown namespace under a prefix feedparser has no use for": rss(
+        "<item><title>t</title><link>https://blog.example.com/1</link><x:title xmlns:x='urn:x'>x</x:title></item>"),
     "character references to Latin-1 and other characters": rss(item(title="Caf&#233; x&#160;&#8217;s &#xE9;t&#xe9;")),
 }
 
@@ -158,6 +160,16 @@ REFUSED = {
     "a character reference to a C1 control": rss(item(title="a&#133;b &#x93;c&#x0094;")),
     "UTF-8 read as Latin-1 in character references": rss(item(title="Caf&#195;&#169;")),
     "UTF-8 read as Latin-1, half of it a character reference": rss(item(title="Caf\u00c3&#169;")),
+    # feedparser names an element of a namespace it does not know by the prefix declared for it,
+    # and an element of such a default namespace by its local name: RSS's own.
+    "a link of an unknown default namespace": rss(
+        "<item><title>t</title><link xmlns='urn:x'>https://evil.example/</link></item>"),
+    "an item of an unknown default namespace in a media group": rss(
+        "<item><title>t</title><media:group><item xmlns='urn:x'/></media:group></item>"),
+    "the dc prefix bound to another namespace": rss(
+        "<item><title>t</title><link>https://blog.example.com/1</link><dc:creator xmlns:dc='urn:x'>Bob</dc:creator></item>"),
+    "an element of the UserLand RSS namespace": rss(
+        "<item><link>https://blog.example.com/1</link><u:title xmlns:u='http://backend.userland.com/rss2'>u</u:title></item>"),
     "an RFC 822 date that leaves year 1 by its offset": rss(item(date="Mon, 01 Jan 0001 00:00:00 +0500")),
     "a W3C date that leaves year 9999 by its offset": rss(item(date="").replace(
         "<pubDate></pubDate>", "<dc:date>9999-12-31T23:00:00-05:00</dc:date>")),
@@ -264,11 +276,13 @@ def test_an_item_quoting_item_markup_turns_remembering_off_not_wrong(monkeypatch
 def test_the_same_item_under_other_namespace_declarations_is_read_again(monkeypatch):
     monkeypatch.setattr(feeds, "_memo", {})
     url = "https://blog.example.com/ns.xml"
-    with_creator = entry_item(1).replace("</item>", "<dc:creator>Ann</dc:creator></item>")
-    first = parse_url(rss(with_creator), url).posts
-    other = rss(with_creator).replace(b"http://purl.org/dc/elements/1.1/", b"https://other.example/dc")
+    # A prefix of feedparser's own (dc:) bound elsewhere is read by its name: "x" is no such prefix.
+    with_creator = entry_item(1).replace("</item>", "<x:creator>Ann</x:creator></item>")
+    first = parse_url(rss(with_creator, namespaces='xmlns:x="http://purl.org/dc/elements/1.1/"'), url).posts
+    other = rss(with_creator, namespaces='xmlns:x="https://other.example/dc"')
     second = parse_url(other, url).posts
     assert first[0].author == "Ann" and second[0].author == ""
+    assert second == both(other, url)[1].posts
 
 
 def test_a_document_without_items_but_html_near_the_top_gets_feedparsers_error():
@@ -286,6 +300,21 @@ def test_the_c1_and_latin1_check_finds_exactly_what_its_plain_form_finds(text):
 
     plain = re.compile(rb"\xc2[\x80-\x9f]|\xc3[\x82-\xb4]\xc2[\x80-\xbf]")
     assert bool(fastparse._C1_OR_LATIN1_UTF8.search(text)) == bool(plain.search(text))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(["a", "\u00c3", "\u00a9", "\u00c2", "\u0085", "&#195;", "&#xA9;", "&#x000c3;", "&#160;",
+                                 "&#133;", "&#8217;", "&#65;", "&#xf5;", "&#xBF;", "&#194;", "&amp;", "&#", ";"]),
+                max_size=8).map("".join))
+def test_character_references_are_checked_as_if_written_out(text):
+    import re
+
+    body = text.encode("utf-8")
+    if fastparse._C1_OR_LATIN1_UTF8.search(body):
+        return                                    # the byte check refuses it first
+    written = re.sub(rb"&#(?:([0-9]+)|[xX]([0-9a-fA-F]+));",
+                     lambda m: chr(int(m.group(1)) if m.group(1) else int(m.group(2), 16)).encode(), body)
+    assert fastparse._latin1_by_reference(body) == bool(fastparse._C1_OR_LATIN1_UTF8.search(written))
 
 
 def _by_feedparser(value: str) -> tuple | None:
