@@ -164,22 +164,23 @@ def read(text: bytes, known: Container[bytes] = ()) -> Result | None:
 
 
 def _declaration_in_prolog(text: bytes) -> bool:
-    """Whether a declaration (a DOCTYPE) comes before the root element, however far in: its
-    attribute defaults would apply to every item, and feedparser cuts it out of the document.
-    The prolog holds only the XML declaration, comments, processing instructions and white space."""
+    """Whether "<!DOCTYPE" is written before the root element, however far in: a DOCTYPE's
+    attribute defaults would apply to every item, and feedparser cuts out whatever looks like one
+    there, even inside a comment or a processing instruction (sanitizer.replace_doctype). The
+    prolog holds only the XML declaration, comments, processing instructions and white space."""
     at = 0
     while True:
         at = text.find(b"<", at)
         if at < 0:
-            return False
+            return True                  # no root element: not well-formed, the parser refuses it
         if text.startswith(b"<!--", at):
             at = text.find(b"-->", at + 4)
         elif text.startswith(b"<?", at):
             at = text.find(b"?>", at + 2)
         else:
-            return text.startswith(b"<!", at)
+            return text.find(b"<!DOCTYPE", 0, at + 9) >= 0
         if at < 0:
-            return False                 # not well-formed: the parser refuses it
+            return True                  # not well-formed: the parser refuses it
         at += 2
 
 

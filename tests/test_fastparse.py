@@ -102,6 +102,7 @@ READ = {
                                            channel="<title>Blog</title><link>/home</link>").replace(
         b'<rss version="2.0"', b'<rss version="2.0" xml:base="https://base.example/blog/"'),
     "comments": rss(item(extra="<!-- a comment --><comments>https://blog.example.com/c</comments>")),
+    "DOCTYPE text in a comment after the root's start": rss(item(extra="<!--\n<!DOCTYPE a -->")),
     "an RFC 822 date in the year 99 written with four digits": rss(item(date="Tue, 03 Nov 0099 10:00:00 GMT")),
     "an element of an unknown namespace under a prefix feedparser has no use for": rss(
         "<item><title>t</title><link>https://blog.example.com/1</link><x:title xmlns:x='urn:x'>x</x:title></item>"),
@@ -155,6 +156,10 @@ REFUSED = {
         b"<rss", b"<!--" + b"x" * 5000 + b'--><!DOCTYPE rss [<!ATTLIST item xml:base CDATA "https://evil.example/">]><rss', 1),
     "a DOCTYPE on its own line after 4 KB of white space": rss(item()).replace(
         b"<rss", b" " * 5000 + b'\n<!DOCTYPE rss [<!ATTLIST guid isPermaLink CDATA "false">]>\n<rss', 1),
+    # feedparser cuts what looks like a DOCTYPE out of the prolog, here the end of a comment with it.
+    "DOCTYPE text in a comment before the root": rss(item()).replace(b"<rss", b"<!--\n<!DOCTYPE a -->\n<rss", 1),
+    "DOCTYPE text in a processing instruction before the root": rss(item()).replace(
+        b"<rss", b" " * 5000 + b"<?pi \n<!DOCTYPE a ?>\n<rss", 1),
     # feedparser maps C1 controls to windows-1252 and re-decodes UTF-8 read as Latin-1 in the
     # text, whether the document wrote the characters or character references to them.
     "a character reference to a C1 control": rss(item(title="a&#133;b &#x93;c&#x0094;")),
