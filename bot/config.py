@@ -129,7 +129,9 @@ class Settings(NamedTuple):
         return masked(self.db_url)
 
     def __repr__(self) -> str:
-        return repr_without(self, "db_url", "alert_webhook")
+        # A feed URL may carry a password or a key (?token=): shown as status shows it.
+        shown = self._replace(feeds=tuple(display_url(feed) for feed in self.feeds))
+        return repr_without(shown, "db_url", "alert_webhook")
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -76,12 +76,38 @@ _HTML_ELEMENTS = frozenset(
 # Written to begin with the one byte every match holds, \xc2, so the engine scans for it at C speed:
 # the plain alternation \xc2[\x80-\x9f]|\xc3[\x82-\xb4]\xc2[\x80-\xbf] took 2 ms over a 267 KB feed.
 _C1_OR_LATIN1_UTF8 = re.compile(rb"\xc2(?:[\x80-\x9f]|(?<=\xc3[\x82-\xb4]\xc2)[\x80-\xbf])")
+# A character reference to U+0080-U+00FF: only through one can references make what the check above
+# looks for (a C1 control, or a Latin-1 character before or after one from U+0080-U+00BF).
+_LATIN1_REFERENCE = re.compile(rb"&#(?:0*(?:12[89]|1[3-9][0-9]|2[0-4][0-9]|25[0-5])|[xX]0*[89a-fA-F][0-9a-fA-F]);")
+_REFERENCE = re.compile(rb"&#(?:([0-9]+)|[xX]([0-9a-fA-F]+));")
 _URIFIXER = lazy("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")   # feedparser/urls.py
 _RFC822 = lazy(r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov"
                r"|Dec) (\d{4}) (\d{2}):(\d{2}):(\d{2}) (GMT|UTC|UT|Z|[+-]\d{4})")
 _MONTHS = {name: number for number, name in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 _W3CDTF = lazy(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
+
+
+# feedparser names an element of a namespace it does not know by the prefix the document declared
+# for it (the first such declaration it met), and an element of a default namespace it does not
+# know by its local name alone: such an element is read as RSS's own, or as dc:, media: ... when
+# the document binds that prefix to another namespace (feedparser/parsers/strict.py,
+# startElementNS; mixin.track_namespace). The prefixes feedparser has handlers for:
+_HANDLED_PREFIXES = frozenset({"cc", "content", "creativecommons", "dc", "dcterms", "feedburner", "georss", "gml",
+                               "itunes", "media", "psc", "xhtml"})
+# Namespaces read by their own URI: by this module, or by feedparser under one of those prefixes
+# for fields this project does not read (mixin.namespaces).
+_OWN_NAMESPACES = frozenset({
+    "http://creativecommons.org/ns#license", "http://web.resource.org/cc/", "http://www.georss.org/georss",
+    "http://cyber.law.harvard.edu/rss/creativecommonsrssmodule.html", "http://www.opengis.net/gml",
+    "http://backend.userland.com/creativecommonsrssmodule", "http://podlove.org/simple-chapters"})
+# Namespaces whose elements feedparser reads as RSS's or Atom's own (prefix "" in mixin.namespaces).
+_PLAIN_NAMESPACES = frozenset({
+    "http://backend.userland.com/rss", "http://blogs.law.harvard.edu/tech/rss", "http://example.com/necho",
+    "http://example.com/newformat#", "http://my.netscape.com/rdf/simple/0.9/", "http://purl.org/atom/ns#",
+    "http://purl.org/echo/", "http://purl.org/pie/", "http://purl.org/rss/1.0/", "http://purl.org/rss/1.0/modules/rss091#",
+    "http://www.w3.org/2005/atom", "uri/of/echo/namespace#"})
+_DECLARATION = re.compile(rb"""xmlns(?::([^\s=/>]+))?\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
 
 class Refused(Exception):
@@ -127,13 +153,35 @@ def read(text: bytes, known: Container[bytes] = ()) -> Result | None:
     ``known``: digests of items read before in this scope (see ``Result``); such an item is not
     read again and is None in ``Result.items``. Only the rest of the document is parsed.
     """
-    if b"<!DOCTYPE" in text[:4096]:
+    if b"<!DOCTYPE" in text and _declaration_in_prolog(text):
         return None
-    if known:
+    if known and _borrowed_namespaces(text) == set():
+        # a declaration anywhere changes how feedparser names the elements after it, in any item
         document = _read_known(text, known)
         if document is not None:
             return document
     return _read(text)
+
+
+def _declaration_in_prolog(text: bytes) -> bool:
+    """Whether "<!DOCTYPE" is written before the root element, however far in: a DOCTYPE's
+    attribute defaults would apply to every item, and feedparser cuts out whatever looks like one
+    there, even inside a comment or a processing instruction (sanitizer.replace_doctype). The
+    prolog holds only the XML declaration, comments, processing instructions and white space."""
+    at = 0
+    while True:
+        at = text.find(b"<", at)
+        if at < 0:
+            return True                  # no root element: not well-formed, the parser refuses it
+        if text.startswith(b"<!--", at):
+            at = text.find(b"-->", at + 4)
+        elif text.startswith(b"<?", at):
+            at = text.find(b"?>", at + 2)
+        else:
+            return text.find(b"<!DOCTYPE", 0, at + 9) >= 0
+        if at < 0:
+            return True                  # not well-formed: the parser refuses it
+        at += 2
 
 
 def _read(text: bytes) -> Result | None:
@@ -144,8 +192,13 @@ def _read(text: bytes) -> Result | None:
     bases = _base_attributes(text)
     if (b"\xc2" in text or b"\xc3" in text) and _C1_OR_LATIN1_UTF8.search(text):
         return None
+    if b"&#" in text and _latin1_by_reference(text):
+        return None                      # the same characters, written as character references
     root = _parse(text)
     if root is None:
+        return None
+    borrowed = _borrowed_namespaces(text)
+    if borrowed is None or (borrowed and any(_split(element.tag)[0] in borrowed for element in root.iter())):
         return None
     try:
         base = _root_base(root, bases)
@@ -162,6 +215,51 @@ def _read(text: bytes) -> Result | None:
         ends = starts[1:] + [text.rfind(b"</channel")]
         digests = [_remembered(text, start, end, bases) for start, end in zip(starts, ends)]
     return Result(feed, items, digests, scope, base)
+
+
+def _borrowed_namespaces(text: bytes) -> set[str] | None:
+    """The namespaces (lower-cased) whose elements feedparser reads as RSS's or under one of its
+    handled prefixes, though this module does not know them; None when a declaration's value
+    holds a reference (its namespace is not the bytes)."""
+    borrowed: set[str] = set()
+    if b"xmlns" not in text:
+        return borrowed
+    for match in _DECLARATION.finditer(text):
+        prefix = match.group(1)
+        value = match.group(2) if match.group(2) is not None else match.group(3)
+        if b"&" in value:
+            return None
+        uri = value.decode("utf-8", "replace").lower()
+        if not uri or uri in _OWN_NAMESPACES or uri in _READ or uri in _REFUSED or uri in _MEDIA:
+            continue
+        if (prefix is None or prefix.decode("utf-8", "replace").lower() in _HANDLED_PREFIXES
+                or uri in _PLAIN_NAMESPACES or "backend.userland.com/rss" in uri):
+            borrowed.add(uri)
+    return borrowed
+
+
+def _latin1_by_reference(text: bytes) -> bool:
+    """Whether character references make what ``_C1_OR_LATIN1_UTF8`` looks for: a C1 control, or
+    U+00C2-U+00F4 before U+0080-U+00BF, one of them (at least) written as a reference. Only the
+    neighbours of each reference to U+0080-U+00FF are looked at, not the whole document re-made."""
+    for match in _LATIN1_REFERENCE.finditer(text):
+        start, end = match.span()
+        number = _number(_REFERENCE.match(text, start))
+        if number <= 0x9F:
+            return True
+        if 0xC2 <= number <= 0xF4:
+            following = _REFERENCE.match(text, end)
+            if following is not None and 0x80 <= _number(following) <= 0xBF:
+                return True
+            if following is None and text[end:end + 1] == b"\xc2" and b"\x80" <= text[end + 1:end + 2] <= b"\xbf":
+                return True
+        if number <= 0xBF and start >= 2 and text[start - 2] == 0xC3 and 0x82 <= text[start - 1] <= 0xB4:
+            return True
+    return False
+
+
+def _number(match: Any) -> int:
+    return int(match.group(1), 10) if match.group(1) else int(match.group(2), 16)
 
 
 def _parse(text: bytes) -> Any:
@@ -421,8 +519,15 @@ def _attrs(element: Any) -> dict:
     return attrs
 
 
-def _media(element: Any, entry: dict) -> None:
+# How deep media elements are read inside each other; deeper ones are left to feedparser (a
+# document nesting thousands would otherwise exhaust the recursion limit here).
+_MEDIA_DEPTH = 20
+
+
+def _media(element: Any, entry: dict, depth: int = 0) -> None:
     """media:content and media:thumbnail, in a media:group or not, as feedparser lists them."""
+    if depth > _MEDIA_DEPTH:
+        raise Refused("media elements nested too deep")
     namespace, local = _split(element.tag)
     if namespace not in _MEDIA:
         if len(element):
@@ -437,7 +542,7 @@ def _media(element: Any, entry: dict) -> None:
     elif local.lower() in ("content", "thumbnail"):
         raise Refused(f"media element {local}")
     for child in element:
-        _media(child, entry)
+        _media(child, entry, depth + 1)
 
 
 def _language(element: Any) -> str:
@@ -489,24 +594,21 @@ def _date(value: str) -> tuple | None:
         return None
     rfc822 = _RFC822.fullmatch(value)
     if rfc822:
-        # What email.utils.parsedate_tz reads in this one form (importing it costs every start
-        # that reads a feed its module and calendar): a year below 100 is two-digit, and the
+        # What feedparser's _parse_date_rfc822 reads in this one form: a four-digit year as
+        # written (0099 is the year 99; only a year of one or two digits is two-digit), and the
         # offset is +-HHMM (minutes above 59 included) or zero for the named zones.
         day, month, year, hour, minute, second, zone = rfc822.groups()
-        number = int(year)
-        if number < 100:
-            number += 1900 if number > 68 else 2000
         offset = 0 if zone.isalpha() else int(zone[0] + "1") * (int(zone[1:3]) * 3600 + int(zone[3:]) * 60)
         try:
-            moment = datetime(number, _MONTHS[month], int(day), int(hour), int(minute), int(second),
+            moment = datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second),
                               tzinfo=timezone.utc) - timedelta(seconds=offset)
-        except ValueError:
+        except (ValueError, OverflowError):     # an offset past year 1 or 9999: feedparser's None
             raise Refused(f"date {value!r}") from None
         return moment.timetuple()[:6]
     if _W3CDTF.fullmatch(value):
         try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+        except (ValueError, OverflowError):
             raise Refused(f"date {value!r}") from None
-        return moment.astimezone(timezone.utc).timetuple()[:6]
+        return moment.timetuple()[:6]
     raise Refused(f"date {value!r}")

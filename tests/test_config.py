@@ -131,6 +131,13 @@ def test_no_settings_object_shows_a_secret_in_its_repr():
     assert "blog.bsky.social" in repr(settings.networks["bluesky"])     # the rest is still shown
 
 
+def test_a_feed_urls_password_and_key_stay_out_of_the_settings_repr():
+    settings = settings_from({"AUTOPOST_FEEDS": "https://reader:sEcReT-pw@blog.example/feed?token=sEcReT-key c.xml"})
+    assert settings.feeds[0] == "https://reader:sEcReT-pw@blog.example/feed?token=sEcReT-key"   # fetched as given
+    assert "sEcReT" not in repr(settings) and "sEcReT" not in str(settings)
+    assert "https://reader:****@blog.example/feed?token=****" in repr(settings) and "c.xml" in repr(settings)
+
+
 def test_secrets_stay_out_of_repr_and_errors():
     settings = settings_from({"AUTOPOST_FEEDS": "f", **{k: f"secret-{k}" for k in TWITTER}})
     assert "secret-" not in repr(settings)

@@ -211,3 +211,13 @@ def test_a_document_that_is_not_utf8_or_starts_otherwise_still_goes_through_str(
     assert feeds._as_utf8(spaced, "") == _as_utf8_through_str(spaced)
     bom = b'\xef\xbb\xbf<?xml version="1.0" encoding="UTF-8"?><rss/>'
     assert feeds._as_utf8(bom, "") == _as_utf8_through_str(bom[3:])
+
+
+def test_a_known_item_binding_a_prefix_that_a_new_item_uses():
+    # feedparser names an element of an unknown namespace by the first prefix the document bound to
+    # it, wherever: the known item's dc makes the new item's foo:creator feedparser's dc:creator.
+    known = "<item><title>K</title><link>https://blog.example.com/k</link><x:o xmlns:dc='urn:x'/></item>\n"
+    new = ("<item><title>N</title><link>https://blog.example.com/n</link>"
+           "<foo:creator xmlns:foo='urn:x'>Bob</foo:creator></item>\n")
+    result = changed(rss(known, namespaces="xmlns:x='urn:o'"), rss(known + new, namespaces="xmlns:x='urn:o'"))
+    assert [post.author for post in result.posts] == ["", "Bob"]
