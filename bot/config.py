@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
 from types import MappingProxyType
@@ -202,13 +203,15 @@ def read_env_bindings(path: Path) -> list[tuple[str, str, int]]:
     return bindings
 
 
+@cache
 def dotenv_parser() -> Any:
     """python-dotenv's parser module, ``dotenv.parser``, loaded without the rest of its package.
 
     ``import dotenv.parser`` runs the package's ``__init__`` first, which imports its env-file
     writer and with it tempfile, shutil and random: ~4 ms of every start, to read a file of a
-    few lines. ``parser.py`` imports nothing of its package, so it is loaded by itself under its
-    own name; a later ``import dotenv`` (the service's reload) finds and uses this same module.
+    few lines. ``parser.py`` imports nothing of its package, so a copy of it is loaded by
+    itself, for this module alone: a later ``import dotenv`` (the service's reload) is the
+    usual one, with its own.
     """
     import sys
 
@@ -227,7 +230,6 @@ def dotenv_parser() -> Any:
         return dotenv.parser
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    sys.modules["dotenv.parser"] = module
     return module
 
 
