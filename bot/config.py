@@ -2,8 +2,10 @@
 
 Every value is validated here, once, before any command does anything; each
 error names the variable and says what is wrong, without echoing a secret.
+
+No ``from __future__ import annotations`` here: ``Settings`` is a NamedTuple, which compiles
+each annotation written as a string (36 of them) at every start (see bot/models.py).
 """
-from __future__ import annotations
 
 import os
 import re

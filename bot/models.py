@@ -8,8 +8,10 @@ They are ``typing.NamedTuple``s, not frozen dataclasses: on Python 3.11 a frozen
 dataclass compiles six methods when its class is made (about 1.5 ms each class),
 and every command's start makes some 25 of these classes; a NamedTuple costs a
 fifth of that. A copy with one field changed is ``value._replace(field=...)``.
+Unlike the other modules, this one has no ``from __future__ import annotations``:
+NamedTuple compiles each annotation written as a string (as that import makes them
+all) into a ForwardRef, another ~6 M instructions of every start for these classes.
 """
-from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import NamedTuple
