@@ -25,6 +25,7 @@ from bot.models import FeedState
 from bot.poller import Poller
 from bot.store import Store
 from tests.fakes.feed import rss_feed
+from tests.fakes.server import read_head
 
 ITEMS = [{"title": "First post", "link": "https://blog.example.com/first/"}]
 BODY = rss_feed(ITEMS)
@@ -282,11 +283,18 @@ def test_a_small_bomb_is_inflated_in_bounded_steps():
 # --------------------------------------------------------------------------- what requests took from the environment
 
 
-def test_a_feed_goes_through_the_configured_proxy_with_its_credentials(raw_server, monkeypatch):
-    proxy = raw_server(conditional)
-    monkeypatch.setenv("HTTP_PROXY", f"http://squid:p%40ss@127.0.0.1:{proxy.port}")
+def use_proxies(monkeypatch: pytest.MonkeyPatch, **variables: str) -> None:
+    """Proxies set in the environment (HTTP_PROXY=..., HTTPS_PROXY=...), with no NO_PROXY left over
+    from the machine's own to exempt the feed."""
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
+
+
+def test_a_feed_goes_through_the_configured_proxy_with_its_credentials(raw_server, monkeypatch):
+    proxy = raw_server(conditional)
+    use_proxies(monkeypatch, HTTP_PROXY=f"http://squid:p%40ss@127.0.0.1:{proxy.port}")
 
     result = fetch("http://blog.example/feed.xml?page=1", None, timeout=5)
 
@@ -452,12 +460,9 @@ class TunnelProxy:
             threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
 
     def _tunnel(self, client: socket.socket) -> None:
-        head = b""
-        while b"\r\n\r\n" not in head:
-            data = client.recv(4096)
-            if not data:
-                return
-            head += data
+        head = read_head(client)
+        if head is None:
+            return
         lines = head.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
         headers = dict(line.split(": ", 1) for line in lines[1:])
         self.connects.append((lines[0], headers))
@@ -486,9 +491,7 @@ def test_an_https_feed_goes_through_an_http_proxy_in_a_tunnel_with_tls_inside(ra
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(CERT))
     server = raw_server(conditional, _tls_server_context())
     proxy = TunnelProxy()
-    monkeypatch.setenv("HTTPS_PROXY", f"http://squid:p%40ss@127.0.0.1:{proxy.port}")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+    use_proxies(monkeypatch, HTTPS_PROXY=f"http://squid:p%40ss@127.0.0.1:{proxy.port}")
     try:
         result = fetch(f"https://localhost:{server.port}/feed.xml", None, timeout=5)
     finally:

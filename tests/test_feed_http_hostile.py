@@ -23,9 +23,10 @@ from bot.feed_http import FeedClient
 from bot.feeds import FeedError, fetch
 from bot.models import FeedState
 from tests.fakes.feed import rss_feed
+from tests.fakes.server import read_head
 from tests.test_private_networks import PUBLIC, public_blog  # noqa: F401  (fixture)
 from tests.test_feed_http import (BODY, CERT, Request, _poller, _tls_server_context, answer, conditional,  # noqa: F401
-                                  raw_server)
+                                  raw_server, use_proxies)
 
 
 
@@ -55,12 +56,9 @@ class Scripted:
     def _serve(self, sock: socket.socket) -> None:
         try:
             sock.settimeout(10)
-            head = b""
-            while b"\r\n\r\n" not in head:
-                data = sock.recv(65536)
-                if not data:
-                    return
-                head += data
+            head = read_head(sock)
+            if head is None:
+                return
             self.received.append(head)
             self.script(sock)
         except OSError:
@@ -473,9 +471,7 @@ def test_an_https_proxy_is_spoken_to_over_tls_and_never_sees_credentials_in_clea
     # HTTP_PROXY=https://... asks for TLS to the proxy: its password went over plain TCP instead.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(CERT))
     proxy = raw_server(conditional, _tls_server_context())
-    monkeypatch.setenv("HTTP_PROXY", f"https://squid:hunter-22@127.0.0.1:{proxy.port}")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+    use_proxies(monkeypatch, HTTP_PROXY=f"https://squid:hunter-22@127.0.0.1:{proxy.port}")
     result = fetch("http://blog.example/feed.xml", None, timeout=5)
     assert result.body == BODY
     [request] = proxy.requests
@@ -487,9 +483,7 @@ def test_an_https_feed_is_not_sent_through_an_https_proxy_in_clear(scripted, mon
     # A tunnel inside TLS to the proxy is not something http.client does: the CONNECT and its
     # Proxy-Authorization went out in clear. Refused, in words, before a byte is sent.
     proxy = scripted(lambda sock: None)
-    monkeypatch.setenv("HTTPS_PROXY", f"https://squid:hunter-22@127.0.0.1:{proxy.port}")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+    use_proxies(monkeypatch, HTTPS_PROXY=f"https://squid:hunter-22@127.0.0.1:{proxy.port}")
     problem = feed_error("https://blog.example/feed.xml")
     assert problem == (f"cannot connect: https feeds cannot go through an https:// proxy (https://127.0.0.1:"
                        f"{proxy.port}); give HTTPS_PROXY the proxy's http:// address")
@@ -499,9 +493,7 @@ def test_an_https_feed_is_not_sent_through_an_https_proxy_in_clear(scripted, mon
 @pytest.mark.parametrize("scheme", ["socks5", "socks5h"])
 def test_a_proxy_that_is_not_http_never_gets_plain_http_and_its_password(scripted, monkeypatch, scheme):
     proxy = scripted(lambda sock: None)
-    monkeypatch.setenv("HTTP_PROXY", f"{scheme}://squid:hunter-22@127.0.0.1:{proxy.port}")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+    use_proxies(monkeypatch, HTTP_PROXY=f"{scheme}://squid:hunter-22@127.0.0.1:{proxy.port}")
     problem = feed_error("http://blog.example/feed.xml")
     assert problem == (f"cannot connect: the proxy {scheme}://127.0.0.1:{proxy.port} is not an http:// or https:// "
                        "proxy, the only kinds feed polls use")
@@ -510,10 +502,8 @@ def test_a_proxy_that_is_not_http_never_gets_plain_http_and_its_password(scripte
 
 def test_a_proxy_password_echoed_by_the_proxy_never_reaches_the_error(raw_server, monkeypatch):
     proxy = raw_server(lambda request: b"HTTP/1.1 407 you sent squid:hunter-22\r\nContent-Length: 0\r\n\r\n")
-    monkeypatch.setenv("HTTP_PROXY", f"http://squid:hunter-22@127.0.0.1:{proxy.port}")
-    monkeypatch.setenv("HTTPS_PROXY", f"http://squid:hunter-22@127.0.0.1:{proxy.port}")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+    address = f"http://squid:hunter-22@127.0.0.1:{proxy.port}"
+    use_proxies(monkeypatch, HTTP_PROXY=address, HTTPS_PROXY=address)
     for url in ("http://blog.example/feed.xml", "https://blog.example/feed.xml"):
         problem = feed_error(url)
         assert "407" in problem and "hunter-22" not in problem
@@ -521,9 +511,7 @@ def test_a_proxy_password_echoed_by_the_proxy_never_reaches_the_error(raw_server
 
 def test_a_proxys_refusal_of_the_tunnel_is_shown_short_and_plain(raw_server, monkeypatch):
     proxy = raw_server(lambda request: b"HTTP/1.1 403 \x1b]0;owned\x07" + b"no " * 20000 + b"\r\nContent-Length: 0\r\n\r\n")
-    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+    use_proxies(monkeypatch, HTTPS_PROXY=f"http://127.0.0.1:{proxy.port}")
     problem = feed_error("https://blog.example/feed.xml")
     assert problem.startswith("cannot connect: Tunnel connection failed: 403 no no")
     assert problem.endswith("…") and len(problem) < 200 and "\x1b" not in problem

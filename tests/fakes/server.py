@@ -22,6 +22,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+def read_head(sock: socket.socket) -> bytes | None:
+    """A request's head (request line and headers, up to its blank line, perhaps more) read from a
+    raw socket; None when the client closes first. For the fakes that speak HTTP by hand."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        data = sock.recv(65536)
+        if not data:
+            return None
+        head += data
+    return head
+
+
 HANG_LIMIT_SECONDS = 30          # a held request lets go by itself if a test forgets to close
 GARBAGE_JSON = b'{"data": {"id": "17", "text": '          # cut off mid-object
 HTML_ERROR_PAGE = (b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"

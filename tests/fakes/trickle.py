@@ -14,6 +14,8 @@ import threading
 
 import pytest
 
+from tests.fakes.server import read_head
+
 
 class TrickleServer:
     def __init__(self, *, mode: str = "body", interval: float = 0.2, content_type: str = "image/png"):
@@ -56,12 +58,9 @@ class TrickleServer:
                             return
                         conn.sendall(stream[i:i + 1])
                     return
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    request += data
+                request = read_head(conn)
+                if request is None:
+                    return
                 self.requests.append(request)
                 head = (f"HTTP/1.1 200 OK\r\nContent-Type: {self.content_type}\r\n"
                         "Content-Length: 1000000\r\n").encode()
